@@ -1,0 +1,126 @@
+//! Proposal batching: concurrent `propose` calls become one log entry.
+//!
+//! Every entry costs an fsync (on the leader and on each follower), so the batcher task
+//! collects the proposals that queued up into one [`TxnBatch`] (at most `max_batch`) and
+//! submits it. Batches are *submitted* strictly in queue order — a connection's pipelined
+//! writes keep their order in the log — but at most [`MAX_INFLIGHT_BATCHES`] wait for
+//! their commit at a time; while they do, new proposals accumulate into the next batch.
+//! Each caller gets the outcome at its own position in the batch, once the entry is
+//! committed and applied locally.
+//!
+//! On a node that is not the leader, the batch is handed to the [`Forwarder`] instead,
+//! which sends it to the leader over the raft connection (in queue order as well).
+//! Proposals that arrived *from* a follower are never forwarded again: if this node is no
+//! longer the leader they fail with `NotLeader`.
+
+use std::sync::Arc;
+
+use openraft::impls::ProgressResponder;
+use openraft::raft::ClientWriteResult;
+use openraft::async_runtime::WatchReceiver;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use super::error::ConsensusError;
+use super::forward::Forwarder;
+use super::types::{LogBatch, TypeConfig};
+use super::wire::Committed;
+use super::RaftHandle;
+use crate::tree::txn::{Txn, TxnBatch};
+
+/// Batches that may wait for commit concurrently. More overlaps disk and network
+/// latency; fewer makes batches larger.
+pub const MAX_INFLIGHT_BATCHES: usize = 4;
+
+pub type Reply = oneshot::Sender<Result<Committed, ConsensusError>>;
+
+/// One queued `propose` call.
+pub struct Proposal {
+    pub txn: Txn,
+    pub reply: Reply,
+    /// Sent by a follower: order it here or fail, never forward it on.
+    pub forwarded: bool,
+}
+
+/// Runs until the proposal channel closes (all `Consensus` handles dropped) or the task
+/// is aborted by `Consensus::shutdown`.
+pub async fn run(raft: RaftHandle, mut proposals: mpsc::Receiver<Proposal>, max_batch: usize, forwarder: Forwarder) {
+    let inflight = Arc::new(Semaphore::new(MAX_INFLIGHT_BATCHES));
+    let max_batch = max_batch.max(1);
+    loop {
+        // Wait for a free slot *before* taking proposals, so they queue up meanwhile.
+        let Ok(permit) = inflight.clone().acquire_owned().await else { return };
+        let Some(first) = proposals.recv().await else { return };
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match proposals.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        if raft.is_leader() {
+            write_locally(&raft, batch, permit).await;
+            continue;
+        }
+        let leader = raft.metrics().borrow_watched().current_leader;
+        let (forwarded, local): (Vec<_>, Vec<_>) = batch.into_iter().partition(|p| p.forwarded);
+        fail_all(forwarded.into_iter().map(|p| p.reply).collect(), || ConsensusError::NotLeader { leader });
+        if local.is_empty() {
+            continue;
+        }
+        let (txns, replies): (Vec<Txn>, Vec<Reply>) = local.into_iter().map(|p| (p.txn, p.reply)).unzip();
+        if let Some((txns, replies)) = forwarder.forward(txns, replies, permit).await {
+            // This node became the leader while waiting: order the batch here.
+            let permit = match inflight.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => return,
+            };
+            let batch = txns.into_iter().zip(replies).map(|(txn, reply)| Proposal { txn, reply, forwarded: false });
+            write_locally(&raft, batch.collect(), permit).await;
+        }
+    }
+}
+
+/// Appends the batch as one entry of this (leader) node's log.
+async fn write_locally(raft: &RaftHandle, batch: Vec<Proposal>, permit: OwnedSemaphorePermit) {
+    let (txns, replies): (Vec<Txn>, Vec<Reply>) = batch.into_iter().map(|p| (p.txn, p.reply)).unzip();
+    let (responder, done) = ProgressResponder::<TypeConfig, ClientWriteResult<TypeConfig>>::complete_only();
+    if let Err(fatal) = raft.client_write_ff(LogBatch(TxnBatch { txns }), Some(responder)).await {
+        let err = ConsensusError::from(fatal);
+        fail_all(replies, || err.duplicate());
+        return;
+    }
+    tokio::spawn(async move {
+        let result = done.await;
+        drop(permit);
+        match result {
+            Ok(result) => deliver(result, replies),
+            // The responder was dropped: raft stopped before applying the entry.
+            Err(_) => fail_all(replies, || ConsensusError::Stopped),
+        }
+    });
+}
+
+/// Hands each caller the outcome at its position.
+fn deliver(result: ClientWriteResult<TypeConfig>, replies: Vec<Reply>) {
+    match result {
+        Ok(response) => {
+            let index = response.log_id.index;
+            let outcomes = response.data.outcomes;
+            if outcomes.len() != replies.len() {
+                let (expected, got) = (replies.len(), outcomes.len());
+                fail_all(replies, || ConsensusError::OutcomeCountMismatch { expected, got });
+                return;
+            }
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(Committed { index, outcome }));
+            }
+        }
+        Err(e) => fail_all(replies, || ConsensusError::from(&e)),
+    }
+}
+
+pub(crate) fn fail_all(replies: Vec<Reply>, make: impl Fn() -> ConsensusError) {
+    for reply in replies {
+        let _ = reply.send(Err(make()));
+    }
+}

@@ -1,0 +1,189 @@
+//! The follower side of writes, `sync` and session touches: talking to the leader.
+//!
+//! A follower's batch of txns is sent to the leader as one `Forward` request on the
+//! raft connection; the leader orders it through its own batcher and answers with each
+//! txn's outcome and the log index of the entry that carried it. Before resolving a
+//! proposal the follower waits until its *own* state machine has applied that index, so
+//! a client's next read on this server sees its write and the watch events the write
+//! triggered here were queued before the reply.
+//!
+//! Requests that could not be sent at all (no leader yet, leader not reachable) are
+//! retried until `leader_wait` runs out; a request that was sent but whose answer was
+//! lost has an unknown outcome and fails with `OutcomeUnknown`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::async_runtime::WatchReceiver;
+use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::time::Instant;
+
+use super::batcher::{fail_all, Reply};
+use super::error::ConsensusError;
+use super::network::{CallError, PeerConn, Peers};
+use super::types::NodeId;
+use super::wire::{Request, Response};
+use super::RaftHandle;
+use crate::tree::txn::Txn;
+
+/// Pause between attempts to find or reach the leader.
+const RETRY_PAUSE: Duration = Duration::from_millis(25);
+
+/// Finds the leader's connection and waits for local apply progress.
+#[derive(Clone)]
+pub struct LeaderLink {
+    raft: RaftHandle,
+    peers: Arc<Peers>,
+    applied: watch::Receiver<u64>,
+    /// How long to wait for a leader to be known and reachable.
+    pub leader_wait: Duration,
+    /// How long a forwarded request may take once sent.
+    pub rpc_timeout: Duration,
+}
+
+/// Where a request for the leader should go.
+pub enum Route {
+    /// This node is the leader.
+    Local,
+    Remote(Arc<PeerConn>),
+}
+
+impl LeaderLink {
+    pub fn new(raft: RaftHandle, peers: Arc<Peers>, applied: watch::Receiver<u64>) -> Self {
+        LeaderLink { raft, peers, applied, leader_wait: Duration::from_secs(5), rpc_timeout: Duration::from_secs(10) }
+    }
+
+    fn current_leader(&self) -> Option<(NodeId, Option<String>)> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let leader = m.current_leader?;
+        let addr = m.membership_config.membership().nodes().find(|(id, _)| **id == leader).map(|(_, n)| n.raft_addr.clone());
+        Some((leader, addr))
+    }
+
+    /// The route to the current leader, waiting until `deadline` for one to be known.
+    pub async fn route(&self, deadline: Instant) -> Result<Route, ConsensusError> {
+        loop {
+            if self.raft.is_leader() {
+                return Ok(Route::Local);
+            }
+            match self.current_leader() {
+                Some((leader, _)) if leader == *self.raft.node_id() => {}
+                Some((leader, Some(addr))) => return Ok(Route::Remote(self.peers.conn(leader, &addr))),
+                Some((leader, None)) => {
+                    if let Some(conn) = self.peers.get(leader) {
+                        return Ok(Route::Remote(conn));
+                    }
+                }
+                None => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(ConsensusError::NotLeader { leader: None });
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+
+    /// Sends `body` to the leader, retrying while it could not be sent, until the
+    /// leader wait runs out. `Ok(None)` means this node is the leader.
+    pub async fn send(&self, body: Request) -> Result<Option<super::network::PendingCall>, ConsensusError> {
+        let deadline = Instant::now() + self.leader_wait;
+        loop {
+            let conn = match self.route(deadline).await? {
+                Route::Local => return Ok(None),
+                Route::Remote(conn) => conn,
+            };
+            match conn.send(body.clone()).await {
+                Ok(pending) => return Ok(Some(pending)),
+                Err(e) if e.not_sent() && Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "leader not reachable yet; retrying");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(_) => return Err(ConsensusError::LeaderUnreachable { leader: conn.target() }),
+            }
+        }
+    }
+
+    /// Waits until the local state machine applied `index` (or `timeout` passes).
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<(), ConsensusError> {
+        let mut rx = self.applied.clone();
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|&applied| applied >= index)).await.map(|r| r.map(|_| ()));
+        match waited {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ConsensusError::Stopped),
+            Err(_) => Err(ConsensusError::ApplyTimeout { index }),
+        }
+    }
+}
+
+/// A lost or timed-out request may have been carried out: its outcome is unknown.
+pub fn call_error(e: CallError) -> ConsensusError {
+    match e {
+        CallError::NotSent { target, .. } => ConsensusError::LeaderUnreachable { leader: target },
+        CallError::Remote { error, .. } => error.into(),
+        CallError::Lost { target } | CallError::Timeout { target, .. } | CallError::Protocol { target } => {
+            ConsensusError::OutcomeUnknown { leader: Some(target) }
+        }
+    }
+}
+
+/// Forwards follower batches to the leader.
+#[derive(Clone)]
+pub struct Forwarder {
+    pub link: LeaderLink,
+}
+
+impl Forwarder {
+    /// Sends the batch to the leader (returning once it is queued on the connection, so
+    /// later batches stay behind it) and resolves the replies in the background. Returns
+    /// the batch back when this node turned out to be the leader itself.
+    pub async fn forward(
+        &self,
+        txns: Vec<Txn>,
+        replies: Vec<Reply>,
+        permit: OwnedSemaphorePermit,
+    ) -> Option<(Vec<Txn>, Vec<Reply>)> {
+        let count = txns.len();
+        let pending = match self.link.send(Request::Forward(txns.clone())).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Some((txns, replies)),
+            Err(e) => {
+                fail_all(replies, || e.duplicate());
+                return None;
+            }
+        };
+        let link = self.link.clone();
+        tokio::spawn(async move {
+            let result = pending.wait(link.rpc_timeout).await;
+            drop(permit);
+            let results = match result {
+                Ok(Response::Forward(results)) if results.len() == count => results,
+                Ok(Response::Forward(results)) => {
+                    let got = results.len();
+                    fail_all(replies, || ConsensusError::OutcomeCountMismatch { expected: count, got });
+                    return;
+                }
+                Ok(_) => {
+                    fail_all(replies, || ConsensusError::OutcomeUnknown { leader: None });
+                    return;
+                }
+                Err(e) => {
+                    let e = call_error(e);
+                    fail_all(replies, || e.duplicate());
+                    return;
+                }
+            };
+            let top = results.iter().filter_map(|r| r.as_ref().ok().map(|c| c.index)).max().unwrap_or(0);
+            let waited = link.wait_applied(top, link.rpc_timeout).await;
+            for (reply, result) in replies.into_iter().zip(results) {
+                let outcome = match (&waited, result) {
+                    (Ok(()), Ok(committed)) => Ok(committed),
+                    (Err(_), Ok(committed)) => Err(ConsensusError::ApplyTimeout { index: committed.index }),
+                    (_, Err(remote)) => Err(remote.into()),
+                };
+                let _ = reply.send(outcome);
+            }
+        });
+        None
+    }
+}

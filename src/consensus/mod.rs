@@ -1,0 +1,479 @@
+//! Consensus glue: the openraft group that orders every write.
+//!
+//! [`Consensus`] owns a raft node whose log is `storage::wal` (see [`log_store`]) and
+//! whose state machine is the application behind the [`Apply`] trait (see
+//! [`state_machine`]). Writes go through [`Consensus::propose`], which batches concurrent
+//! txns into one entry; [`Consensus::read_barrier`] gives ZooKeeper's `sync`.
+//!
+//! A standalone server is a single voter. An ensemble member talks to its peers over
+//! the quorum port ([`network`] dials, [`rpc`] serves, [`wire`] is the format); the
+//! cluster is formed from the configured members by [`cluster`]; writes and `sync` on a
+//! follower go to the leader through [`forward`].
+
+pub mod batcher;
+pub mod cluster;
+pub mod error;
+pub mod forward;
+pub mod log_store;
+pub mod network;
+pub mod rpc;
+pub mod state_machine;
+pub mod types;
+pub mod wire;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::async_runtime::WatchReceiver;
+use openraft::errors::{InitializeError, RaftError};
+use openraft::{ReadPolicy, ServerState, SnapshotPolicy};
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub use self::error::{ConsensusError, RestoreError};
+use self::log_store::{LogStore, WriterHandle};
+use self::forward::{call_error, Forwarder, LeaderLink};
+use self::network::{NetworkFactory, Peers};
+use self::state_machine::StateMachine;
+use self::wire::{Request, Response};
+use self::types::{NodeId, RaftPeer, TypeConfig};
+use crate::tree::txn::{BatchOutcome, Txn, TxnBatch, TxnOutcome};
+
+/// The raft node type used by Roost.
+pub type RaftHandle = openraft::Raft<TypeConfig, StateMachine>;
+
+/// The application state machine (the data tree in production).
+///
+/// Called only from the raft state-machine task, in log order, one call at a time.
+pub trait Apply: Send + Sync + 'static {
+    /// Applies one committed entry's batch; `term` is the entry's leader term (zxid epoch).
+    /// Must return exactly one outcome per txn, in order.
+    fn apply(&self, term: u64, index: u64, batch: &TxnBatch) -> BatchOutcome;
+    /// Serializes the whole application state (called when openraft builds a snapshot).
+    fn snapshot(&self) -> Vec<u8>;
+    /// Replaces the application state with a snapshot's contents.
+    fn restore(&self, data: &[u8]) -> Result<(), RestoreError>;
+}
+
+/// Settings of the consensus layer.
+#[derive(Debug, Clone)]
+pub struct ConsensusConfig {
+    pub node_id: u64,
+    /// Holds `wal/`, `meta/` and `snap/`.
+    pub data_dir: PathBuf,
+    /// This node's raft transport address, recorded in the membership. Unused while
+    /// the group is a single voter.
+    pub raft_addr: String,
+    /// Every configured member including this node (empty or just this node: standalone).
+    pub members: Vec<Member>,
+    /// Where the quorum-port listener binds (ensemble only).
+    pub listen_addr: Option<String>,
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Take a snapshot every this many log entries (ZooKeeper's snapCount).
+    pub snapshot_every: u64,
+    /// Log entries kept behind the newest snapshot when the log is purged (lets a
+    /// slightly lagging follower catch up from the log instead of a snapshot).
+    pub log_keep_after_snapshot: u64,
+    /// Most txns in one log entry.
+    pub max_batch: usize,
+    /// How long `start` waits for a leader and for the state to be recovered.
+    pub startup_timeout: Duration,
+}
+
+impl ConsensusConfig {
+    /// Defaults for a standalone node storing its data under `data_dir`.
+    pub fn standalone(node_id: u64, data_dir: PathBuf) -> ConsensusConfig {
+        ConsensusConfig {
+            node_id,
+            data_dir,
+            raft_addr: String::new(),
+            members: Vec::new(),
+            listen_addr: None,
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            snapshot_every: 100_000,
+            log_keep_after_snapshot: 10_000,
+            max_batch: 1000,
+            startup_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// True when the group has other members to talk to.
+    pub fn is_ensemble(&self) -> bool {
+        self.members.iter().any(|m| m.id != self.node_id)
+    }
+
+    fn raft_config(&self) -> Result<openraft::Config, ConsensusError> {
+        let config = openraft::Config {
+            cluster_name: "roost".into(),
+            heartbeat_interval: self.heartbeat_ms,
+            election_timeout_min: self.election_timeout_min_ms,
+            election_timeout_max: self.election_timeout_max_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every.max(1)),
+            max_in_snapshot_log_to_keep: self.log_keep_after_snapshot,
+            // openraft 0.10 lets a restarted leader resume its old term without an election
+            // (default on). We turn that off so that, like ZooKeeper, every restart of a leader
+            // starts a new epoch (term) whose blank entry commits the whole durable tail; our
+            // committed id is saved lazily and this keeps recovery independent of it.
+            enable_leader_restore: Some(false),
+            // A node that was cut off (or stopped) must not bump the term and depose a
+            // healthy leader when it returns: it first asks whether it could win.
+            enable_pre_vote: Some(true),
+            ..Default::default()
+        };
+        config.validate().map_err(|e| ConsensusError::Config(Box::new(e)))
+    }
+}
+
+/// One configured member of the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: NodeId,
+    /// `host:port` of its quorum (raft) port.
+    pub raft_addr: String,
+    /// Participants vote; observers replicate as learners.
+    pub voter: bool,
+}
+
+/// The leader's view of another member's replication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerStatus {
+    pub id: NodeId,
+    pub voter: bool,
+    /// Highest log index known to be on that member.
+    pub matched: u64,
+    /// It acknowledged the leader recently (within an election timeout).
+    pub synced: bool,
+}
+
+/// Receives the ids of sessions that had client activity on some member (leader only).
+pub type SessionSink = Arc<dyn Fn(&[i64]) + Send + Sync>;
+
+/// A node's role in the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    Follower,
+    Candidate,
+    Learner,
+    Shutdown,
+}
+
+/// A snapshot of the node's consensus state, for `srvr`/`mntr` and the web UI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsensusStatus {
+    pub role: Role,
+    pub term: u64,
+    /// Index of the last log entry (0 for an empty log).
+    pub last_log_index: u64,
+    /// Index of the last entry applied to the app (0 if none).
+    pub last_applied: u64,
+    pub leader_id: Option<u64>,
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+    /// Filled on the leader only.
+    pub followers: Vec<FollowerStatus>,
+}
+
+/// What the RPC server shares with the rest of consensus.
+pub struct Core {
+    raft: RaftHandle,
+    proposals: mpsc::Sender<Proposal>,
+    session_sink: RwLock<Option<SessionSink>>,
+}
+
+impl Core {
+    /// Hands session activity reported by a member to the session tracker.
+    fn touch_sessions(&self, ids: &[i64]) {
+        let sink = self.session_sink.read().clone();
+        if let Some(sink) = sink {
+            sink(ids);
+        }
+    }
+}
+
+/// The running consensus layer of one node.
+pub struct Consensus {
+    core: Arc<Core>,
+    link: LeaderLink,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    writer: WriterHandle,
+    ready: watch::Receiver<bool>,
+    election_timeout: Duration,
+}
+
+use self::batcher::Proposal;
+
+/// Asks for a snapshot once `every` txns have been applied since the last one
+/// (ZooKeeper's snapCount counts txns; our log entries carry batches of them). The
+/// entry-count policy in the raft config stays as a backstop.
+async fn trigger_snapshots(raft: RaftHandle, applied_txns: Arc<std::sync::atomic::AtomicU64>, every: u64) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        if applied_txns.load(std::sync::atomic::Ordering::Relaxed) >= every {
+            // Reset here too, so a slow snapshot is not requested again every tick.
+            applied_txns.store(0, std::sync::atomic::Ordering::Relaxed);
+            if raft.trigger().snapshot().await.is_err() {
+                return; // raft stopped
+            }
+        }
+    }
+}
+
+/// How long a client may wait for a session touch to reach the leader.
+const TOUCH_WAIT: Duration = Duration::from_millis(500);
+
+impl Consensus {
+    /// Opens storage, restores the newest snapshot into `app` and starts raft. A
+    /// standalone node forms its single-voter group and returns once it leads and has
+    /// replayed its log. An ensemble member starts its quorum-port listener, joins the
+    /// bootstrap (see [`cluster`]) and returns at once: [`Consensus::wait_ready`] tells
+    /// when it knows a leader and has caught up with it.
+    pub async fn start(cfg: ConsensusConfig, app: Arc<dyn Apply>) -> Result<Consensus, ConsensusError> {
+        let raft_config = Arc::new(cfg.raft_config()?);
+        let listener = match (&cfg.listen_addr, cfg.is_ensemble()) {
+            (Some(addr), true) => Some(
+                TcpListener::bind(addr).await.map_err(|source| ConsensusError::Listen { addr: addr.clone(), source })?,
+            ),
+            _ => None,
+        };
+        let dir = cfg.data_dir.clone();
+        let (log_store, writer, sm) = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            let (log_store, writer) = LogStore::open(&dir)?;
+            let sm = StateMachine::open(&dir.join("snap"), app)?;
+            Ok::<_, ConsensusError>((log_store, writer, sm))
+        })
+        .await
+        .map_err(|e| ConsensusError::Fatal(Box::new(e)))??;
+        let applied = sm.applied_watch();
+        let txn_counter = sm.txn_counter();
+
+        let peers = Peers::new(cfg.node_id);
+        let network = NetworkFactory::new(peers.clone());
+        let raft = match RaftHandle::new(cfg.node_id, raft_config, network, log_store, sm).await {
+            Ok(raft) => raft,
+            Err(e) => {
+                writer.shutdown().await;
+                return Err(e.into());
+            }
+        };
+        let (proposals, rx) = mpsc::channel(cfg.max_batch.max(1) * 16);
+        let link = LeaderLink::new(raft.clone(), peers.clone(), applied);
+        let forwarder = Forwarder { link: link.clone() };
+        let mut tasks = vec![
+            tokio::spawn(batcher::run(raft.clone(), rx, cfg.max_batch, forwarder)),
+            tokio::spawn(trigger_snapshots(raft.clone(), txn_counter, cfg.snapshot_every.max(1))),
+        ];
+        let core = Arc::new(Core { raft: raft.clone(), proposals, session_sink: RwLock::new(None) });
+        if let Some(listener) = listener {
+            tasks.push(tokio::spawn(rpc::serve(listener, core.clone())));
+            tasks.push(tokio::spawn(cluster::bootstrap(raft.clone(), peers, cfg.node_id, cfg.members.clone())));
+            tasks.push(tokio::spawn(cluster::keep_learners(raft.clone(), cfg.members.clone())));
+        }
+        let (ready_tx, ready) = watch::channel(false);
+        let consensus = Consensus {
+            core,
+            link,
+            tasks: Mutex::new(tasks),
+            writer,
+            ready,
+            election_timeout: Duration::from_millis(cfg.election_timeout_max_ms),
+        };
+        if cfg.is_ensemble() {
+            let barrier_link = consensus.link.clone();
+            let barrier_raft = raft.clone();
+            let task = tokio::spawn(cluster::become_ready(ready_tx, move || {
+                let (link, raft) = (barrier_link.clone(), barrier_raft.clone());
+                async move { remote_read_barrier(&raft, &link).await }
+            }));
+            consensus.tasks.lock().push(task);
+            return Ok(consensus);
+        }
+        if let Err(e) = consensus.bootstrap_standalone(&cfg).await {
+            consensus.shutdown().await;
+            return Err(e);
+        }
+        let _ = ready_tx.send(true);
+        Ok(consensus)
+    }
+
+    async fn bootstrap_standalone(&self, cfg: &ConsensusConfig) -> Result<(), ConsensusError> {
+        let raft = &self.core.raft;
+        if !raft.is_initialized().await? {
+            let mut members = BTreeMap::new();
+            members.insert(cfg.node_id, RaftPeer { raft_addr: cfg.raft_addr.clone() });
+            match raft.initialize(members).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(RaftError::APIError(e)) => return Err(ConsensusError::Fatal(Box::new(e))),
+                Err(RaftError::Fatal(f)) => return Err(f.into()),
+            }
+        }
+        let timeout = Some(cfg.startup_timeout);
+        raft.wait(timeout)
+            .metrics(|m| m.current_leader.is_some(), "consensus start: a leader is known")
+            .await
+            .map_err(|_| ConsensusError::StartupTimeout)?;
+        raft.wait_for_recovery(timeout).await.map_err(|_| ConsensusError::StartupTimeout)?;
+        Ok(())
+    }
+
+    /// Waits until this node knows a leader and has applied what the leader had
+    /// committed when it started (immediately true for a standalone node).
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ConsensusError> {
+        let mut ready = self.ready.clone();
+        let waited = tokio::time::timeout(timeout, ready.wait_for(|r| *r)).await.map(|r| r.map(|_| ()));
+        match waited {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ConsensusError::Stopped),
+            Err(_) => Err(ConsensusError::StartupTimeout),
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Orders `txn` through the log. Resolves once the entry carrying it is committed and
+    /// applied locally, with the outcome `Apply::apply` produced for it. Concurrent calls
+    /// share entries; calls made one after another keep their order in the log.
+    pub async fn propose(&self, txn: Txn) -> Result<TxnOutcome, ConsensusError> {
+        self.submit(txn).await?.await
+    }
+
+    /// Queues `txn` for the log and returns the future of its outcome. When this
+    /// returns, the txn's place in the log relative to later submissions is fixed, so
+    /// a connection can pipeline its writes and still keep them in request order. On a
+    /// follower the txn is forwarded to the leader, and the future resolves only once
+    /// this node has applied the entry.
+    pub async fn submit(
+        &self,
+        txn: Txn,
+    ) -> Result<impl std::future::Future<Output = Result<TxnOutcome, ConsensusError>> + Send + 'static, ConsensusError>
+    {
+        let (reply, outcome) = oneshot::channel();
+        self.core
+            .proposals
+            .send(Proposal { txn, reply, forwarded: false })
+            .await
+            .map_err(|_| ConsensusError::Stopped)?;
+        Ok(async move { outcome.await.map_err(|_| ConsensusError::Stopped)?.map(|c| c.outcome) })
+    }
+
+    /// Linearizable read barrier (ZooKeeper `sync`): gets a read index from the leader
+    /// (this node or, via the quorum port, the current leader) and waits until the local
+    /// app has applied up to it.
+    pub async fn read_barrier(&self) -> Result<(), ConsensusError> {
+        remote_read_barrier(&self.core.raft, &self.link).await
+    }
+
+    /// Reports sessions with client activity on this node to the leader, whose
+    /// tracker owns expiry (handled locally when this node leads).
+    pub async fn report_sessions(&self, ids: Vec<i64>) -> Result<(), ConsensusError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut link = self.link.clone();
+        link.leader_wait = TOUCH_WAIT;
+        match link.send(Request::Touch(ids.clone())).await? {
+            None => {
+                self.core.touch_sessions(&ids);
+                Ok(())
+            }
+            Some(pending) => pending.wait(TOUCH_WAIT).await.map(|_| ()).map_err(call_error),
+        }
+    }
+
+    /// Installs the receiver of session activity reported by other members.
+    pub fn set_session_sink(&self, sink: SessionSink) {
+        *self.core.session_sink.write() = Some(sink);
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.core.raft.is_leader()
+    }
+
+    pub fn metrics(&self) -> ConsensusStatus {
+        let metrics = self.core.raft.metrics();
+        let m = metrics.borrow_watched();
+        let membership = m.membership_config.membership();
+        let voters: Vec<u64> = membership.voter_ids().collect();
+        let learners: Vec<u64> = membership.learner_ids().collect();
+        let mut followers = Vec::new();
+        if let (Some(replication), Some(heartbeat)) = (&m.replication, &m.heartbeat) {
+            for (id, matched) in replication {
+                if *id == m.id {
+                    continue;
+                }
+                let acked = heartbeat.get(id).and_then(|t| t.as_ref()).map(|t| **t);
+                followers.push(FollowerStatus {
+                    id: *id,
+                    voter: voters.contains(id),
+                    matched: matched.as_ref().map_or(0, |l| l.index),
+                    synced: acked.is_some_and(|t| openraft::Instant::elapsed(&t) <= self.election_timeout),
+                });
+            }
+        }
+        ConsensusStatus {
+            role: match m.state {
+                ServerState::Leader => Role::Leader,
+                ServerState::Follower => Role::Follower,
+                ServerState::Candidate => Role::Candidate,
+                ServerState::Learner => Role::Learner,
+                ServerState::Shutdown => Role::Shutdown,
+            },
+            term: m.current_term,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            last_applied: m.last_applied.map_or(0, |l| l.index),
+            leader_id: m.current_leader,
+            voters,
+            learners,
+            followers,
+        }
+    }
+
+    /// Stops batching (queued proposals fail with `Stopped`), the quorum listener, raft
+    /// and the log writer (flushing the committed id). Safe to call more than once.
+    pub async fn shutdown(&self) {
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock());
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        if let Err(e) = self.core.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown failed");
+        }
+        self.writer.shutdown().await;
+    }
+
+    /// The node id of this member.
+    pub fn node_id(&self) -> NodeId {
+        *self.core.raft.node_id()
+    }
+}
+
+/// Read index from the leader (local or remote), then wait for local apply.
+async fn remote_read_barrier(raft: &RaftHandle, link: &LeaderLink) -> Result<(), ConsensusError> {
+    match link.send(Request::ReadIndex).await? {
+        None => {
+            raft.ensure_linearizable(ReadPolicy::ReadIndex).await?;
+            Ok(())
+        }
+        Some(pending) => match pending.wait(link.rpc_timeout).await.map_err(call_error)? {
+            Response::ReadIndex(Ok(index)) => link.wait_applied(index, link.rpc_timeout).await,
+            Response::ReadIndex(Err(e)) => Err(e.into()),
+            _ => Err(ConsensusError::OutcomeUnknown { leader: None }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

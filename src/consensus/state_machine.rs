@@ -1,0 +1,199 @@
+//! openraft's state machine over the application's [`Apply`] implementation, with
+//! snapshots kept in `storage::snap`.
+//!
+//! The application state lives in memory (the data tree); durability comes from the log
+//! plus periodic snapshots. On startup the newest snapshot is restored into the app and
+//! `last_applied` is set from its metadata, so openraft replays only the log after it.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::types::{self, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
+use super::{Apply, ConsensusError};
+use crate::storage::snap::{SnapshotId as StoredSnapshotId, SnapshotStore};
+use crate::tree::txn::BatchOutcome;
+
+/// Snapshot files kept on disk; older ones are deleted after each new snapshot.
+const SNAPSHOTS_TO_KEEP: usize = 2;
+
+/// The snapshot store is shared between the state machine and its snapshot builders,
+/// whose `build_snapshot` runs in a separate task.
+type SharedSnapshots = Arc<Mutex<SnapshotStore>>;
+
+/// openraft state machine: feeds committed entries to [`Apply`] in log order.
+pub struct StateMachine {
+    app: Arc<dyn Apply>,
+    snapshots: SharedSnapshots,
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    /// Publishes the index of the last applied entry (followers wait on it before
+    /// answering a forwarded write or a `sync`).
+    applied_tx: watch::Sender<u64>,
+    /// Txns applied since the last snapshot began. Snapshots are due by txn count, like
+    /// ZooKeeper's snapCount: one log entry carries a whole batch of txns.
+    txns_since_snapshot: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl StateMachine {
+    /// The counter of txns applied since the last snapshot, for the snapshot trigger.
+    pub fn txn_counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.txns_since_snapshot.clone()
+    }
+
+    /// Opens the snapshot directory and restores the newest snapshot (if any) into `app`.
+    pub fn open(dir: &Path, app: Arc<dyn Apply>) -> Result<StateMachine, ConsensusError> {
+        let store = SnapshotStore::open(dir).map_err(|e| ConsensusError::Storage(io::Error::other(e)))?;
+        let mut sm = StateMachine {
+            app,
+            snapshots: Arc::new(Mutex::new(store)),
+            last_applied: None,
+            last_membership: StoredMembership::default(),
+            applied_tx: watch::Sender::new(0),
+            txns_since_snapshot: Arc::default(),
+        };
+        if let Some((meta, data)) = load_latest(&sm.snapshots).map_err(ConsensusError::Storage)? {
+            sm.app.restore(&data)?;
+            sm.last_applied = meta.last_log_id;
+            sm.last_membership = meta.last_membership;
+            sm.publish_applied();
+        }
+        Ok(sm)
+    }
+
+    /// A receiver of the last applied index.
+    pub fn applied_watch(&self) -> watch::Receiver<u64> {
+        self.applied_tx.subscribe()
+    }
+
+    fn publish_applied(&self) {
+        let index = self.last_applied.map_or(0, |l| l.index);
+        self.applied_tx.send_if_modified(|cur| {
+            let changed = *cur != index;
+            *cur = index;
+            changed
+        });
+    }
+
+    fn current_meta(&self) -> SnapshotMeta {
+        SnapshotMeta { last_log_id: self.last_applied, last_membership: self.last_membership.clone() }
+    }
+}
+
+/// Reads and decodes the newest snapshot on disk.
+fn load_latest(store: &SharedSnapshots) -> io::Result<Option<(SnapshotMeta, SnapshotData)>> {
+    let latest = store.lock().latest().map_err(io::Error::other)?;
+    match latest {
+        None => Ok(None),
+        Some(stored) => {
+            let meta: SnapshotMeta = types::decode(&stored.meta)?;
+            Ok(Some((meta, stored.data)))
+        }
+    }
+}
+
+/// Writes a snapshot durably and drops the ones older than the last few.
+fn persist(store: &SharedSnapshots, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+    let id = match &meta.last_log_id {
+        Some(l) => StoredSnapshotId { term: types::term_of(l), index: l.index },
+        None => StoredSnapshotId { term: 0, index: 0 },
+    };
+    let meta_bytes = types::encode(meta)?;
+    let store = store.lock();
+    store.save(&id, &meta_bytes, data).map_err(io::Error::other)?;
+    store.retain(SNAPSHOTS_TO_KEEP).map_err(io::Error::other)?;
+    Ok(())
+}
+
+/// Runs blocking snapshot-file IO off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotData;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        Ok((self.last_applied, self.last_membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend {
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let log_id = entry.log_id;
+            let outcome = match entry.payload {
+                EntryPayload::Blank => BatchOutcome::default(),
+                EntryPayload::Normal(batch) => {
+                    let n = batch.0.txns.len() as u64;
+                    self.txns_since_snapshot.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    self.app.apply(types::term_of(&log_id), log_id.index, &batch.0)
+                }
+                EntryPayload::Membership(membership) => {
+                    self.last_membership = StoredMembership::new(Some(log_id), membership);
+                    BatchOutcome::default()
+                }
+            };
+            self.last_applied = Some(log_id);
+            self.publish_applied();
+            if let Some(responder) = responder {
+                responder.send(outcome);
+            }
+        }
+        Ok(())
+    }
+
+    /// Serializes the app *here*, on the state-machine task, so the snapshot matches
+    /// `last_applied` exactly; openraft then runs `build_snapshot` (the file IO) in a
+    /// separate task while applying continues.
+    async fn try_create_snapshot_builder(&mut self, _force: bool) -> Option<SnapshotBuilder> {
+        Some(self.get_snapshot_builder().await)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        self.txns_since_snapshot.store(0, std::sync::atomic::Ordering::Relaxed);
+        SnapshotBuilder { meta: self.current_meta(), data: self.app.snapshot(), store: self.snapshots.clone() }
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
+        self.app.restore(&snapshot).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.last_applied = meta.last_log_id;
+        self.last_membership = meta.last_membership.clone();
+        self.publish_applied();
+        let (store, meta) = (self.snapshots.clone(), meta.clone());
+        blocking(move || persist(&store, &meta, &snapshot)).await
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        let store = self.snapshots.clone();
+        let latest = blocking(move || load_latest(&store)).await?;
+        Ok(latest.map(|(meta, snapshot)| Snapshot { meta, snapshot }))
+    }
+}
+
+/// A frozen copy of the app state at one `last_applied`, written to disk on demand.
+pub struct SnapshotBuilder {
+    meta: SnapshotMeta,
+    data: SnapshotData,
+    store: SharedSnapshots,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let (store, meta, data) = (self.store.clone(), self.meta.clone(), std::mem::take(&mut self.data));
+        blocking(move || {
+            persist(&store, &meta, &data)?;
+            Ok(Snapshot { meta, snapshot: data })
+        })
+        .await
+    }
+}

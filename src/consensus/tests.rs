@@ -1,0 +1,300 @@
+//! End-to-end tests of the consensus layer with a tiny counter app (not the data tree).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::proto::types::Stat;
+use crate::tree::txn::{OpResult, TxnOp};
+
+/// Counter app: every txn adds `session_id` (used as a unique txn id) to a sum and records
+/// the id, so tests can check "applied exactly once" and compare states across restarts.
+#[derive(Default)]
+pub(super) struct CounterApp {
+    state: Mutex<CounterState>,
+    /// Normal entries applied by this process (not part of the replicated state).
+    entries_applied: Mutex<u64>,
+    restores: Mutex<u64>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct CounterState {
+    sum: i64,
+    /// Txn ids in apply order.
+    applied: Vec<i64>,
+    last_index: u64,
+}
+
+impl CounterApp {
+    pub(super) fn state(&self) -> CounterState {
+        self.state.lock().clone()
+    }
+    fn entries(&self) -> u64 {
+        *self.entries_applied.lock()
+    }
+}
+
+impl Apply for CounterApp {
+    fn apply(&self, _term: u64, index: u64, batch: &TxnBatch) -> BatchOutcome {
+        *self.entries_applied.lock() += 1;
+        let mut st = self.state.lock();
+        assert!(index > st.last_index, "entry {index} applied after {}", st.last_index);
+        st.last_index = index;
+        let outcomes = batch
+            .txns
+            .iter()
+            .map(|txn| {
+                st.sum += txn.session_id;
+                st.applied.push(txn.session_id);
+                TxnOutcome {
+                    zxid: st.applied.len() as i64,
+                    result: Ok(OpResult::Created { path: format!("/{}", txn.session_id), stat: Stat::default() }),
+                }
+            })
+            .collect();
+        BatchOutcome { outcomes }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        postcard::to_allocvec(&*self.state.lock()).unwrap()
+    }
+
+    fn restore(&self, data: &[u8]) -> Result<(), RestoreError> {
+        let st: CounterState = postcard::from_bytes(data).map_err(|e| RestoreError::Corrupt(Box::new(e)))?;
+        *self.state.lock() = st;
+        *self.restores.lock() += 1;
+        Ok(())
+    }
+}
+
+pub(super) fn txn(id: i64) -> Txn {
+    Txn { session_id: id, time_ms: 0, auth: vec![], op: TxnOp::Delete { path: format!("/{id}"), version: -1 } }
+}
+
+fn config(dir: &Path) -> ConsensusConfig {
+    let mut cfg = ConsensusConfig::standalone(1, dir.to_path_buf());
+    cfg.heartbeat_ms = 50;
+    cfg.election_timeout_min_ms = 150;
+    cfg.election_timeout_max_ms = 300;
+    cfg.startup_timeout = Duration::from_secs(20);
+    cfg
+}
+
+async fn start(cfg: &ConsensusConfig) -> (Arc<Consensus>, Arc<CounterApp>) {
+    let app = Arc::new(CounterApp::default());
+    let consensus = Consensus::start(cfg.clone(), app.clone()).await.unwrap();
+    (Arc::new(consensus), app)
+}
+
+/// Proposes ids `from..to` all at once and checks each caller got its own outcome.
+async fn propose_concurrently(c: &Arc<Consensus>, ids: std::ops::Range<i64>) {
+    let futures = ids.clone().map(|id| {
+        let c = c.clone();
+        async move { (id, c.propose(txn(id)).await.unwrap()) }
+    });
+    for (id, outcome) in join_all(futures).await {
+        match outcome.result {
+            Ok(OpResult::Created { path, .. }) => assert_eq!(path, format!("/{id}")),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_start_becomes_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _app) = start(&config(dir.path())).await;
+    assert!(c.is_leader());
+    let status = c.metrics();
+    assert_eq!(status.role, Role::Leader);
+    assert_eq!(status.leader_id, Some(1));
+    assert!(status.term >= 1);
+    c.shutdown().await;
+    c.shutdown().await; // idempotent
+    assert!(matches!(c.propose(txn(1)).await, Err(ConsensusError::Stopped)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_proposals_are_batched_and_applied_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, app) = start(&config(dir.path())).await;
+    propose_concurrently(&c, 1..101).await;
+    let st = app.state();
+    let mut ids = st.applied.clone();
+    ids.sort();
+    assert_eq!(ids, (1..101).collect::<Vec<_>>(), "every txn applied exactly once");
+    assert_eq!(st.sum, (1..101).sum::<i64>());
+    assert!(app.entries() < 100, "100 concurrent proposals used {} entries", app.entries());
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_proposals_keep_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, app) = start(&config(dir.path())).await;
+    let mut last = 0;
+    for id in 1..=20 {
+        let out = c.propose(txn(id)).await.unwrap();
+        assert!(out.zxid > last, "outcomes come back in log order");
+        last = out.zxid;
+        // Resolved only after the local apply.
+        assert_eq!(app.state().applied.last(), Some(&id));
+    }
+    assert_eq!(app.state().applied, (1..=20).collect::<Vec<_>>());
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_barrier_sees_all_prior_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, app) = start(&config(dir.path())).await;
+    propose_concurrently(&c, 1..31).await;
+    c.read_barrier().await.unwrap();
+    let status = c.metrics();
+    assert_eq!(status.last_applied, status.last_log_index);
+    assert_eq!(app.state().applied.len(), 30);
+    c.shutdown().await;
+    assert!(c.read_barrier().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_replays_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let (c, app) = start(&cfg).await;
+    propose_concurrently(&c, 1..51).await;
+    for id in 51..61 {
+        c.propose(txn(id)).await.unwrap();
+    }
+    let before = app.state();
+    let last_index = c.metrics().last_log_index;
+    c.shutdown().await;
+    drop(c);
+
+    let (c, app) = start(&cfg).await;
+    assert_eq!(app.state(), before, "app state restored exactly from the log");
+    assert_eq!(*app.restores.lock(), 0, "no snapshot was taken");
+    let status = c.metrics();
+    assert!(status.last_log_index > last_index, "a restart elects a new term with a blank entry");
+    assert_eq!(status.last_applied, status.last_log_index);
+    // Writes continue after the restart.
+    c.propose(txn(1000)).await.unwrap();
+    assert_eq!(app.state().sum, before.sum + 1000);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_restores_snapshot_and_purged_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.snapshot_every = 10;
+    cfg.log_keep_after_snapshot = 3;
+    cfg.max_batch = 4;
+    let (c, app) = start(&cfg).await;
+    for round in 0..10 {
+        propose_concurrently(&c, round * 10..round * 10 + 10).await;
+    }
+    let m = c.core.raft.wait(Some(Duration::from_secs(10)))
+        .metrics(|m| m.snapshot.is_some() && m.purged.is_some(), "snapshot and purge")
+        .await
+        .unwrap();
+    let snapshot_index = m.snapshot.map(|l| l.index).unwrap();
+    assert!(snapshot_index >= 10);
+    let before = app.state();
+    c.shutdown().await;
+    drop(c);
+
+    let (c, app) = start(&cfg).await;
+    assert_eq!(*app.restores.lock(), 1, "the snapshot was restored");
+    assert_eq!(app.state(), before, "snapshot + log tail rebuild the exact state");
+    assert!(app.entries() < before.applied.len() as u64, "only the tail after the snapshot was replayed");
+    c.propose(txn(5000)).await.unwrap();
+    assert_eq!(app.state().sum, before.sum + 5000);
+    c.shutdown().await;
+}
+
+/// A crash can leave the lazily saved committed id behind the durable log; the restart
+/// must still bring the app back to every entry that was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_with_stale_committed_id_recovers_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let (c, app) = start(&cfg).await;
+    propose_concurrently(&c, 1..41).await;
+    let before = app.state();
+    c.shutdown().await;
+    drop(c);
+    let mut meta = crate::storage::meta::MetaStore::open(&dir.path().join("meta")).unwrap();
+    meta.save("committed", &types::encode(&types::log_id(1, 1)).unwrap()).unwrap();
+    drop(meta);
+
+    let (c, app) = start(&cfg).await;
+    assert_eq!(app.state(), before);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_metadata_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let (c, _app) = start(&cfg).await;
+    c.propose(txn(1)).await.unwrap();
+    c.shutdown().await;
+    drop(c);
+    let mut meta = crate::storage::meta::MetaStore::open(&dir.path().join("meta")).unwrap();
+    meta.save("vote", &[0xff, 0xff, 0xff, 0xff]).unwrap();
+    let app = Arc::new(CounterApp::default());
+    match Consensus::start(cfg, app).await {
+        Err(ConsensusError::Storage(_)) => {}
+        Err(other) => panic!("unexpected error {other:?}"),
+        Ok(_) => panic!("started on corrupt metadata"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_config_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.election_timeout_min_ms = 500;
+    cfg.election_timeout_max_ms = 100;
+    let app = Arc::new(CounterApp::default());
+    assert!(matches!(Consensus::start(cfg, app).await, Err(ConsensusError::Config(_))));
+}
+
+/// openraft's own storage conformance suite against our log store + state machine.
+mod conformance {
+    use openraft::testing::log::{StoreBuilder, Suite};
+    use openraft::StorageError;
+
+    use super::*;
+    use crate::consensus::log_store::{LogStore, WriterHandle};
+    use crate::consensus::state_machine::StateMachine;
+
+    struct Builder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine, (tempfile::TempDir, WriterHandle)> for Builder {
+        async fn build(
+            &self,
+        ) -> Result<((tempfile::TempDir, WriterHandle), LogStore, StateMachine), StorageError<TypeConfig>> {
+            let dir = tempfile::tempdir().unwrap();
+            let (log, writer) = LogStore::open(dir.path()).unwrap();
+            let sm = StateMachine::open(&dir.path().join("snap"), Arc::new(CounterApp::default())).unwrap();
+            Ok(((dir, writer), log, sm))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn openraft_storage_suite() {
+        Suite::test_all(Builder).await.unwrap();
+    }
+
+    #[allow(dead_code)]
+    fn _uses(_: BTreeMap<u64, u64>) {}
+}
+
+mod ensemble;

@@ -1,0 +1,125 @@
+//! The openraft type configuration of Roost and the byte codec used for everything
+//! consensus persists (log entries, votes, snapshot metadata).
+//!
+//! The leader id is openraft's *standard* one (one leader per term) rather than the
+//! default "advanced" one (several leaders may share a term): ZooKeeper zxids use the
+//! term as their epoch, so two leaders in one term would hand out colliding zxids.
+
+use std::io;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::tree::txn::{BatchOutcome, TxnBatch};
+
+/// What the group knows about a member: where its raft transport listens.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RaftPeer {
+    /// `host:port` of the peer's raft (server-to-server) listener.
+    pub raft_addr: String,
+}
+
+/// The log entry payload: a [`TxnBatch`]. A newtype only because openraft requires
+/// `Display` of its app data; it serializes exactly like the batch (`transparent`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LogBatch(pub TxnBatch);
+
+impl std::fmt::Display for LogBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TxnBatch({} txns)", self.0.txns.len())
+    }
+}
+
+openraft::declare_raft_types!(
+    /// Roost's openraft type configuration: entries carry a [`TxnBatch`] (as
+    /// [`LogBatch`]), applying one yields a [`BatchOutcome`].
+    pub TypeConfig:
+        D = LogBatch,
+        R = BatchOutcome,
+        NodeId = u64,
+        Node = RaftPeer,
+        Term = u64,
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>,
+);
+
+pub type NodeId = u64;
+pub type LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>;
+pub type CommittedLeaderId = <LeaderId as openraft::vote::RaftLeaderId>::Committed;
+pub type LogId = openraft::LogId<CommittedLeaderId>;
+pub type Vote = openraft::impls::Vote<LeaderId>;
+pub type Entry = <TypeConfig as openraft::RaftTypeConfig>::Entry;
+pub type Membership = openraft::Membership<NodeId, RaftPeer>;
+pub type StoredMembership = openraft::StoredMembership<CommittedLeaderId, NodeId, RaftPeer>;
+pub type SnapshotMeta = openraft::SnapshotMeta<CommittedLeaderId, NodeId, RaftPeer>;
+/// A snapshot travels and is installed as the application's serialized state.
+pub type SnapshotData = Vec<u8>;
+pub type Snapshot = openraft::Snapshot<CommittedLeaderId, NodeId, RaftPeer, SnapshotData>;
+
+/// Builds a log id from its parts (the term is the committed leader id here).
+pub fn log_id(term: u64, index: u64) -> LogId {
+    LogId::new_term_index(term, index)
+}
+
+/// The term (zxid epoch) of a log id.
+pub fn term_of(log_id: &LogId) -> u64 {
+    log_id.leader_id.term
+}
+
+/// Serializes a value with postcard. Errors become `io::Error` because that is what
+/// openraft's storage traits speak.
+pub fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    postcard::to_allocvec(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Deserializes a postcard value; corrupt bytes give `InvalidData`, never a panic.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use openraft::entry::RaftEntry;
+
+    use super::*;
+    use crate::tree::txn::{Txn, TxnOp};
+
+    #[test]
+    fn entries_round_trip_through_postcard() {
+        let batch = TxnBatch {
+            txns: vec![Txn {
+                session_id: 7,
+                time_ms: 1,
+                auth: vec![],
+                op: TxnOp::Delete { path: "/a".into(), version: -1 },
+            }],
+        };
+        let normal = Entry::new_normal(log_id(3, 9), LogBatch(batch));
+        let back: Entry = decode(&encode(&normal).unwrap()).unwrap();
+        assert_eq!(back, normal);
+
+        let mut nodes = BTreeMap::new();
+        nodes.insert(1u64, RaftPeer { raft_addr: "127.0.0.1:2888".into() });
+        let membership = Membership::new(vec![[1u64].into()], nodes).unwrap();
+        let m = Entry::new_membership(log_id(1, 1), membership);
+        let back: Entry = decode(&encode(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn snapshot_meta_and_vote_round_trip() {
+        let meta = SnapshotMeta { last_log_id: Some(log_id(2, 5)), last_membership: StoredMembership::default() };
+        let back: SnapshotMeta = decode(&encode(&meta).unwrap()).unwrap();
+        assert_eq!(back, meta);
+        let vote = Vote::new_committed(4, 1);
+        let back: Vote = decode(&encode(&vote).unwrap()).unwrap();
+        assert_eq!(back, vote);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode::<Entry>(&[0xff, 0xff, 0xff]).is_err());
+    }
+}

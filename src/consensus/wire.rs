@@ -1,0 +1,238 @@
+//! The server-to-server wire format: length-prefixed postcard frames on one TCP
+//! connection per peer pair.
+//!
+//! Every frame is a big-endian `u32` length followed by that many bytes of postcard. A
+//! connection starts with a [`Hello`] from the dialing side; after it, the dialer sends
+//! [`RequestFrame`]s and the listener answers with [`ResponseFrame`]s carrying the same
+//! `id`, in any order, so several RPCs (a heartbeat, an append, forwarded writes) can be
+//! in flight at once. Frames larger than [`MAX_FRAME`] are refused before any buffer is
+//! allocated for them, and bytes that do not decode are an error, never a panic.
+
+use std::io;
+
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::error::ConsensusError;
+use super::types::{self, NodeId, SnapshotData, SnapshotMeta, TypeConfig, Vote};
+use crate::tree::txn::{Txn, TxnOutcome};
+
+/// Largest frame accepted (a full snapshot travels in one frame).
+pub const MAX_FRAME: usize = 512 << 20;
+
+/// Identifies a Roost raft connection and its protocol version ("roost/r1").
+pub const MAGIC: u64 = 0x726f_6f73_742f_7231;
+
+/// First frame on every connection, from the dialer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub magic: u64,
+    /// The dialer's node id (for logs).
+    pub from: NodeId,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestFrame {
+    pub id: u64,
+    pub body: Request,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResponseFrame {
+    pub id: u64,
+    pub body: Response,
+}
+
+/// What one node asks another.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    /// A whole snapshot, installed by the receiver in one step.
+    Snapshot { vote: Vote, meta: SnapshotMeta, data: SnapshotData },
+    /// Txns a follower received from its clients, for the leader to order (in this order).
+    Forward(Vec<Txn>),
+    /// A read index for `sync` on a follower: the log index the leader's state machine
+    /// must reach for a read to be linearizable.
+    ReadIndex,
+    /// Sessions that had client activity on the sender since its last report.
+    Touch(Vec<i64>),
+    /// Liveness and bootstrap check: is the receiver's raft state initialized?
+    Probe,
+}
+
+/// The answer to a [`Request`] of the same frame id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Response {
+    Append(AppendEntriesResponse<TypeConfig>),
+    Vote(VoteResponse<TypeConfig>),
+    Snapshot(SnapshotResponse<TypeConfig>),
+    /// One result per forwarded txn, in order.
+    Forward(Vec<Result<Committed, RemoteError>>),
+    ReadIndex(Result<u64, RemoteError>),
+    Touched,
+    Probe { initialized: bool },
+    /// The receiver could not serve the request at all.
+    Failed(RemoteError),
+}
+
+/// A forwarded txn's outcome and the index of the log entry that carried it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Committed {
+    pub index: u64,
+    pub outcome: TxnOutcome,
+}
+
+/// A [`ConsensusError`] as it travels between nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum RemoteError {
+    #[error("not the leader (current leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("outcome unknown after a leader change")]
+    OutcomeUnknown { leader: Option<NodeId> },
+    #[error("no quorum")]
+    NoQuorum,
+    #[error("remote consensus stopped")]
+    Stopped,
+    #[error("remote failure: {0}")]
+    Failed(String),
+}
+
+impl From<&ConsensusError> for RemoteError {
+    fn from(e: &ConsensusError) -> Self {
+        match e {
+            ConsensusError::NotLeader { leader } => RemoteError::NotLeader { leader: *leader },
+            ConsensusError::OutcomeUnknown { leader } => RemoteError::OutcomeUnknown { leader: *leader },
+            ConsensusError::NoQuorum => RemoteError::NoQuorum,
+            ConsensusError::Stopped => RemoteError::Stopped,
+            other => RemoteError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<RemoteError> for ConsensusError {
+    fn from(e: RemoteError) -> Self {
+        match e {
+            RemoteError::NotLeader { leader } => ConsensusError::NotLeader { leader },
+            RemoteError::OutcomeUnknown { leader } => ConsensusError::OutcomeUnknown { leader },
+            RemoteError::NoQuorum => ConsensusError::NoQuorum,
+            // The remote node stopping is, for us, a lost request of unknown fate.
+            RemoteError::Stopped => ConsensusError::OutcomeUnknown { leader: None },
+            RemoteError::Failed(message) => ConsensusError::Remote { message },
+        }
+    }
+}
+
+/// Serializes `value` into one frame (length prefix included).
+pub fn encode_frame<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    let body = types::encode(value)?;
+    if body.len() > MAX_FRAME {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("frame of {} bytes too large", body.len())));
+    }
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+/// Reads one frame's payload. `Ok(None)` on a clean end of stream before a frame starts.
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("peer frame of {len} bytes exceeds {max}")));
+    }
+    // Grow while reading instead of trusting the length for one big allocation.
+    let mut buf = Vec::with_capacity(len.min(1 << 20));
+    let got = r.take(len as u64).read_to_end(&mut buf).await?;
+    if got != len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer frame truncated"));
+    }
+    Ok(Some(buf))
+}
+
+/// Reads and decodes one frame; end of stream is `UnexpectedEof`.
+pub async fn read_value<R: AsyncRead + Unpin, T: serde::de::DeserializeOwned>(r: &mut R) -> io::Result<T> {
+    match read_frame(r, MAX_FRAME).await? {
+        Some(bytes) => types::decode(&bytes),
+        None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed the connection")),
+    }
+}
+
+/// Encodes and writes one frame.
+pub async fn write_value<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, value: &T) -> io::Result<()> {
+    let frame = encode_frame(value)?;
+    w.write_all(&frame).await?;
+    w.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::types::log_id;
+    use crate::tree::txn::{OpResult, TxnOp};
+
+    #[tokio::test]
+    async fn frames_round_trip() {
+        let req = RequestFrame {
+            id: 9,
+            body: Request::Forward(vec![Txn {
+                session_id: 1,
+                time_ms: 2,
+                auth: vec![],
+                op: TxnOp::Delete { path: "/x".into(), version: 3 },
+            }]),
+        };
+        let bytes = encode_frame(&req).unwrap();
+        let back: RequestFrame = read_value(&mut bytes.as_slice()).await.unwrap();
+        assert_eq!(back.id, 9);
+        assert!(matches!(back.body, Request::Forward(ref t) if t.len() == 1 && t[0].session_id == 1));
+
+        let vote = VoteRequest::<TypeConfig>::new(Vote::new(3, 2), Some(log_id(2, 7)));
+        let bytes = encode_frame(&RequestFrame { id: 1, body: Request::Vote(vote.clone()) }).unwrap();
+        let back: RequestFrame = read_value(&mut bytes.as_slice()).await.unwrap();
+        assert!(matches!(back.body, Request::Vote(v) if v == vote));
+
+        let resp = ResponseFrame {
+            id: 4,
+            body: Response::Forward(vec![
+                Ok(Committed { index: 5, outcome: TxnOutcome { zxid: 8, result: Ok(OpResult::SessionCreated) } }),
+                Err(RemoteError::NotLeader { leader: Some(2) }),
+            ]),
+        };
+        let bytes = encode_frame(&resp).unwrap();
+        let back: ResponseFrame = read_value(&mut bytes.as_slice()).await.unwrap();
+        match back.body {
+            Response::Forward(v) => {
+                assert_eq!(v[0].as_ref().unwrap().index, 5);
+                assert_eq!(v[1], Err(RemoteError::NotLeader { leader: Some(2) }));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_and_garbage_frames_are_errors() {
+        let mut huge = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
+        huge.extend_from_slice(&[0; 16]);
+        assert!(read_frame(&mut huge.as_slice(), MAX_FRAME).await.is_err());
+
+        let mut garbage = 3u32.to_be_bytes().to_vec();
+        garbage.extend_from_slice(&[0xff, 0xff, 0xff]);
+        assert!(read_value::<_, RequestFrame>(&mut garbage.as_slice()).await.is_err());
+
+        let mut truncated = 10u32.to_be_bytes().to_vec();
+        truncated.extend_from_slice(&[1, 2]);
+        assert!(read_frame(&mut truncated.as_slice(), MAX_FRAME).await.is_err());
+
+        let empty: &[u8] = &[];
+        assert!(read_frame(&mut &*empty, MAX_FRAME).await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,369 @@
+//! Who the HTTP caller is, and the protection of the port itself.
+//!
+//! Identities: every call acts with `ip:<peer address>` plus the digest identities the
+//! caller gave, either once per browser session (login form or `POST /api/v1/auth`,
+//! kept server-side under a random `roost_sid` cookie) or per request with the header
+//! `ZK-Auth: digest user:password` (repeatable). Nothing else grants access: ZooKeeper's
+//! ACLs decide, exactly as on the native port.
+//!
+//! Port protection ([`guard`]): optional login token, read-only mode, and CSRF: a
+//! mutating request that carries the session cookie must echo the session's CSRF token
+//! in `X-CSRF-Token` (forms: a `_csrf` field, checked by the form handler); a mutating
+//! request without the cookie must not come from a foreign `Origin`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use parking_lot::Mutex;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::proto::types::Id;
+
+use super::error::{parse_json, ApiError};
+use super::State;
+
+/// Name of the browser-session cookie.
+pub const COOKIE: &str = "roost_sid";
+/// Idle browser sessions are forgotten after this long.
+const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
+/// Upper bound of remembered browser sessions (oldest evicted first).
+const MAX_SESSIONS: usize = 10_000;
+
+/// One browser session, server-side.
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    /// Digest identities added with a login, with the user names for display.
+    pub ids: Vec<(String, Id)>,
+    pub csrf: String,
+    /// The port's login token was given (only matters when one is configured).
+    pub token_ok: bool,
+    last_seen: Instant,
+}
+
+/// All browser sessions of this process (not replicated: a browser talks to one node).
+#[derive(Default)]
+pub struct SessionStore {
+    map: Mutex<HashMap<String, WebSession>>,
+}
+
+fn random_hex() -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl SessionStore {
+    /// The session for `sid`, refreshed, if it exists.
+    pub fn get(&self, sid: &str) -> Option<WebSession> {
+        let mut map = self.map.lock();
+        let s = map.get_mut(sid)?;
+        if s.last_seen.elapsed() > SESSION_IDLE {
+            map.remove(sid);
+            return None;
+        }
+        s.last_seen = Instant::now();
+        Some(s.clone())
+    }
+
+    /// Creates a new empty session and returns its id.
+    pub fn create(&self) -> (String, WebSession) {
+        let mut map = self.map.lock();
+        if map.len() >= MAX_SESSIONS {
+            map.retain(|_, s| s.last_seen.elapsed() <= SESSION_IDLE);
+            if map.len() >= MAX_SESSIONS {
+                if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        let sid = random_hex();
+        let s = WebSession { ids: Vec::new(), csrf: random_hex(), token_ok: false, last_seen: Instant::now() };
+        map.insert(sid.clone(), s.clone());
+        (sid, s)
+    }
+
+    /// Changes a session in place; false if it is gone.
+    pub fn update(&self, sid: &str, f: impl FnOnce(&mut WebSession)) -> bool {
+        match self.map.lock().get_mut(sid) {
+            Some(s) => {
+                f(s);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Reads a cookie from the request headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+/// The `Set-Cookie` value for a new session.
+pub fn session_cookie(base: &str, sid: &str) -> HeaderValue {
+    let path = if base.is_empty() { "/" } else { base };
+    HeaderValue::from_str(&format!("{COOKIE}={sid}; Path={path}; HttpOnly; SameSite=Strict"))
+        .unwrap_or_else(|_| HeaderValue::from_static("roost_sid=; Path=/"))
+}
+
+/// The caller of one request: identities and browser session.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// `ip:` identity first, then digest identities.
+    pub ids: Vec<Id>,
+    /// The browser session (id and state), when the cookie named a live one.
+    pub session: Option<(String, WebSession)>,
+}
+
+impl Caller {
+    /// The user names logged in, for display.
+    pub fn users(&self) -> Vec<String> {
+        self.session.as_ref().map(|(_, s)| s.ids.iter().map(|(u, _)| u.clone()).collect()).unwrap_or_default()
+    }
+}
+
+/// Identity resolution shared by the extractor and the WebSocket upgrade.
+pub fn resolve_caller(state: &State, parts: &Parts) -> Result<Caller, ApiError> {
+    let mut ids = Vec::new();
+    if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        ids.push(Id::new("ip", addr.ip().to_string()));
+    }
+    let session = cookie(&parts.headers, COOKIE).and_then(|sid| state.sessions.get(&sid).map(|s| (sid, s)));
+    if let Some((_, s)) = &session {
+        ids.extend(s.ids.iter().map(|(_, id)| id.clone()));
+    }
+    for value in parts.headers.get_all("zk-auth") {
+        let text = value.to_str().map_err(|_| ApiError::bad_request("ZK-Auth header is not ASCII"))?;
+        let (scheme, cred) = text.trim().split_once(' ').unwrap_or(("", ""));
+        if !scheme.eq_ignore_ascii_case("digest") || !cred.contains(':') {
+            return Err(ApiError::bad_request("ZK-Auth must be `digest user:password`"));
+        }
+        ids.push(state.backend.digest_id(cred.trim()));
+    }
+    Ok(Caller { ids, session })
+}
+
+impl FromRequestParts<State> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
+        resolve_caller(state, parts)
+    }
+}
+
+/// Paths that work without the port's login token (the login page itself and assets).
+fn open_path(rel: &str) -> bool {
+    rel == "/ui/login" || rel.starts_with("/static/") || rel == "/api/v1/auth" || rel == "/api/v1/openapi.json"
+}
+
+/// Mutating requests allowed in read-only mode (they only change the browser session).
+fn session_only(rel: &str) -> bool {
+    matches!(rel, "/ui/login" | "/ui/logout" | "/api/v1/auth")
+}
+
+fn is_mutating(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Whether an `Origin` header (if any) names the same host as `Host`.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    origin.split_once("://").map(|(_, rest)| rest == host).unwrap_or(false)
+}
+
+/// Middleware: login token, read-only mode and CSRF checks before any handler runs.
+pub async fn guard(axum::extract::State(state): axum::extract::State<State>, req: Request, next: Next) -> Response {
+    let rel = req.uri().path().to_owned();
+    let (parts, body) = req.into_parts();
+    let session = cookie(&parts.headers, COOKIE).and_then(|sid| state.sessions.get(&sid));
+    if let Some(token) = &state.opts.login_token {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| constant_eq(t.trim(), token));
+        let ok = bearer || session.as_ref().is_some_and(|s| s.token_ok);
+        if !ok && !open_path(&rel) {
+            if rel.starts_with("/ui") || rel == "/" {
+                return Redirect::to(&format!("{}/ui/login", state.base)).into_response();
+            }
+            return ApiError::Unauthorized.into_response();
+        }
+    }
+    if is_mutating(&parts.method) {
+        if state.opts.read_only && !session_only(&rel) {
+            return ApiError::Forbidden("the HTTP port is read-only".into()).into_response();
+        }
+        // Form handlers check their `_csrf` field themselves.
+        let form = rel.starts_with("/ui/");
+        match &session {
+            Some(s) if !form => {
+                let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+                if !constant_eq(sent, &s.csrf) {
+                    return ApiError::Forbidden("missing or wrong X-CSRF-Token".into()).into_response();
+                }
+            }
+            _ => {
+                if !same_origin(&parts.headers) {
+                    return ApiError::Forbidden("cross-origin request refused".into()).into_response();
+                }
+            }
+        }
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// Comparison whose time does not depend on where the strings differ.
+pub fn constant_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Body of `POST /api/v1/auth`.
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    /// Digest credentials `user:password` to add to the session.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// The port's login token, when one is configured.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// Answer of the auth endpoints.
+#[derive(Debug, Serialize)]
+pub struct WhoAmI {
+    pub identities: Vec<String>,
+    pub users: Vec<String>,
+    pub csrf: Option<String>,
+    #[serde(rename = "readOnly")]
+    pub read_only: bool,
+}
+
+fn whoami_of(state: &State, caller: &Caller) -> WhoAmI {
+    WhoAmI {
+        identities: caller.ids.iter().map(|i| format!("{}:{}", i.scheme, i.id)).collect(),
+        users: caller.users(),
+        csrf: caller.session.as_ref().map(|(_, s)| s.csrf.clone()),
+        read_only: state.opts.read_only,
+    }
+}
+
+/// `GET /api/v1/auth`: the identities this request acts with.
+pub async fn whoami(axum::extract::State(state): axum::extract::State<State>, caller: Caller) -> Json<WhoAmI> {
+    Json(whoami_of(&state, &caller))
+}
+
+/// Adds credentials to the caller's browser session (creating one), returns the cookie.
+/// Shared by the API and the login form.
+pub fn add_login(state: &State, caller: &Caller, req: &LoginRequest) -> Result<(String, Option<HeaderValue>), ApiError> {
+    let (sid, fresh) = match &caller.session {
+        Some((sid, _)) => (sid.clone(), false),
+        None => (state.sessions.create().0, true),
+    };
+    if let Some(token) = &req.token {
+        let expected = state.opts.login_token.as_deref().ok_or_else(|| ApiError::bad_request("no login token is configured"))?;
+        if !constant_eq(token, expected) {
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    let digest = match req.digest.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        Some(d) => {
+            let (user, _) = d.split_once(':').ok_or_else(|| ApiError::bad_request("digest must be user:password"))?;
+            Some((user.to_owned(), state.backend.digest_id(d)))
+        }
+        None => None,
+    };
+    let token_ok = req.token.is_some();
+    state.sessions.update(&sid, |s| {
+        s.token_ok |= token_ok;
+        if let Some((user, id)) = digest {
+            if !s.ids.iter().any(|(_, i)| *i == id) {
+                s.ids.push((user, id));
+            }
+        }
+    });
+    Ok((sid.clone(), fresh.then(|| session_cookie(&state.base, &sid))))
+}
+
+/// `POST /api/v1/auth` with `{"digest": "user:password"}` and/or `{"token": ...}`.
+pub async fn login_api(
+    axum::extract::State(state): axum::extract::State<State>,
+    caller: Caller,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: LoginRequest = parse_json(&body?)?;
+    let (sid, set_cookie) = add_login(&state, &caller, &req)?;
+    let session = state.sessions.get(&sid).map(|s| (sid, s));
+    let mut ids = caller.ids.clone();
+    if let Some((_, s)) = &session {
+        for (_, id) in &s.ids {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+    }
+    let me = whoami_of(&state, &Caller { ids, session });
+    let mut resp = Json(me).into_response();
+    if let Some(c) = set_cookie {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    Ok(resp)
+}
+
+/// `DELETE /api/v1/auth`: forgets the identities of the browser session.
+pub async fn logout_api(axum::extract::State(state): axum::extract::State<State>, caller: Caller) -> Json<WhoAmI> {
+    if let Some((sid, _)) = &caller.session {
+        state.sessions.update(sid, |s| {
+            s.ids.clear();
+            s.token_ok = false;
+        });
+    }
+    let ids = caller.ids.iter().filter(|i| i.scheme == "ip").cloned().collect();
+    Json(whoami_of(&state, &Caller { ids, session: None }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; roost_sid=abc; b=2"));
+        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+
+    #[test]
+    fn foreign_origins_are_detected() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        assert!(same_origin(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        assert!(same_origin(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        assert!(!same_origin(&h));
+    }
+
+    #[test]
+    fn sessions_keep_state() {
+        let store = SessionStore::default();
+        let (sid, s) = store.create();
+        assert_eq!(s.csrf.len(), 32);
+        assert!(store.update(&sid, |s| s.token_ok = true));
+        assert!(store.get(&sid).unwrap().token_ok);
+        assert!(store.get("nope").is_none());
+        assert!(constant_eq("abc", "abc") && !constant_eq("abc", "abd") && !constant_eq("a", "ab"));
+    }
+}

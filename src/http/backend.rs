@@ -1,0 +1,142 @@
+//! The seam between the HTTP layer and the rest of the server.
+//!
+//! The navigator, the REST API and the WebSocket stream never touch the data tree or
+//! the replicated log directly: everything goes through [`Backend`], so that reads obey
+//! the same ACL checks as the native port and writes travel through consensus exactly
+//! like a native client's writes (zxids, watches, txn log). The node implements this
+//! trait over its `Db` + consensus handle; tests implement it over a plain map.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+
+use crate::proto::types::{Acl, ErrorCode, Id, Stat};
+use crate::tree::txn::{OpResult, TxnOp};
+
+/// A boxed future, so that [`Backend`] stays dyn-compatible.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A node's data and stat as returned by a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeData {
+    /// `None` when the node was created with null data (ZooKeeper distinguishes null from empty).
+    pub data: Option<Vec<u8>>,
+    pub stat: Stat,
+}
+
+pub use crate::db::ChangeEvent;
+
+/// Which nodes a search looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// Substring to look for, or a regular expression when `regex` is set.
+    pub text: String,
+    pub regex: bool,
+    /// Also match against node data (decoded lossily as UTF-8), not only the path.
+    pub in_data: bool,
+    /// Only nodes at or under this path.
+    pub root: String,
+}
+
+/// One ensemble member, with the figures `mntr`/`srvr` report for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemberInfo {
+    pub id: u64,
+    /// `host:port` of its client port.
+    pub address: String,
+    /// "leader", "follower", "observer", "standalone" or "unknown".
+    pub role: String,
+    pub zxid: i64,
+    pub connections: u64,
+    pub avg_latency_ms: f64,
+    pub max_latency_ms: u64,
+    pub znode_count: u64,
+    pub reachable: bool,
+}
+
+/// The ensemble as seen by the node serving the request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterInfo {
+    /// Id of the member answering.
+    pub this_id: u64,
+    pub leader_id: Option<u64>,
+    pub members: Vec<MemberInfo>,
+    pub version: String,
+}
+
+/// A client session and the ephemeral nodes it owns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionInfo {
+    pub id: i64,
+    pub timeout_ms: i32,
+    /// Client address, when known to this member.
+    pub client: Option<String>,
+    pub ephemerals: Vec<String>,
+}
+
+/// Everything the HTTP layer needs from the server.
+///
+/// `auth` arguments are the identities of the HTTP caller: the digest ids it logged in
+/// with (see [`Backend::digest_id`]) plus `ip:<address>`. Implementations must apply
+/// ZooKeeper's ACL rules with them exactly as for a native connection (including `super`).
+pub trait Backend: Send + Sync + 'static {
+    /// getData: data + stat, after a READ check of the node's ACL.
+    fn get(&self, path: &str, auth: &[Id]) -> Result<NodeData, ErrorCode>;
+
+    /// getChildren2: all child names (unordered is fine; the caller sorts) and the
+    /// parent's stat, after a READ check on the parent.
+    fn children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode>;
+
+    /// The stats of some children of `parent`, in the order of `names`: `None` for a
+    /// child that vanished or that `auth` may not READ (ZooKeeper's `exists` needs READ
+    /// on an existing node, so a listing must not leak more than `exists` would).
+    /// Called for one page of a listing at a time, so it must not walk all children.
+    fn child_stats(&self, parent: &str, names: &[String], auth: &[Id]) -> Vec<Option<Stat>>;
+
+    /// getACL: the ACL and stat. ZooKeeper requires READ or ADMIN for it since 3.5;
+    /// implementations follow whatever the native port does.
+    fn get_acl(&self, path: &str, auth: &[Id]) -> Result<(Vec<Acl>, Stat), ErrorCode>;
+
+    /// Proposes a write through the replicated log, exactly like a native-port write,
+    /// and resolves once it is applied. `op` may be `TxnOp::Multi`; a multi that fails
+    /// may either resolve to `Err(code)` or to `Ok(OpResult::Multi(..))` carrying the
+    /// per-op errors (the HTTP layer accepts both). Ephemeral creates are never sent
+    /// (the HTTP user has no session).
+    fn write(&self, op: TxnOp, auth: Vec<Id>) -> BoxFuture<'_, Result<OpResult, ErrorCode>>;
+
+    /// Paths matching `query`, sorted, at most `limit`, only nodes `auth` may READ.
+    fn search(&self, query: &SearchQuery, auth: &[Id], limit: usize) -> Vec<String>;
+
+    /// The live change feed: every applied change in zxid order. Lagging receivers get
+    /// `RecvError::Lagged`, upon which the HTTP layer tells its clients to resync.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChangeEvent>;
+
+    /// The zxid of the last applied txn (the starting point of the event ring buffer).
+    fn last_zxid(&self) -> i64;
+
+    /// Whether `auth` holds permission `perm` (a `perms::*` bit) on a node with `acl`,
+    /// by the same rules as the tree (world, ip, digest, auth, super). Used to filter
+    /// the event stream without another tree lookup.
+    fn check_perm(&self, acl: &[Acl], auth: &[Id], perm: i32) -> bool;
+
+    /// The ensemble with the mntr figures of each member.
+    fn cluster(&self) -> ClusterInfo;
+
+    /// Live sessions with their ephemerals.
+    fn sessions(&self) -> Vec<SessionInfo>;
+
+    /// Watched paths with the sessions holding a watch there (the 4lw `wchp`), sorted by
+    /// path. Paths only, no data: like ZooKeeper's AdminServer, no ACL filter applies.
+    fn watches_by_path(&self) -> Vec<(String, Vec<i64>)>;
+
+    /// The `mntr` key/value pairs of this member (`zk_version`, `zk_avg_latency`, ...),
+    /// in mntr order. Used for `/metrics` and `/commands/monitor`.
+    fn mntr(&self) -> Vec<(String, String)>;
+
+    /// Server configuration as `conf` reports it (key, value), for `/commands/configuration`.
+    fn conf(&self) -> Vec<(String, String)>;
+
+    /// The digest identity for a login `user:password`: `digest:user:base64(sha1(user:password))`.
+    fn digest_id(&self, user_password: &str) -> Id;
+}

@@ -1,0 +1,508 @@
+//! Operations over several nodes: multi, copy, move, export, import, search, and the
+//! helpers every write shares (running a write, mapping a failed multi, walking a subtree).
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State as AxState};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::proto::types::{Acl, ErrorCode, Id, Stat};
+use crate::tree::txn::{OpResult, TxnOp};
+
+use super::auth::Caller;
+use super::backend::SearchQuery;
+use super::codec::{self, acl_from_json, acl_to_json, encode_data, AclIn, AclJson, Encoding, StatJson};
+use super::error::{parse_json, ApiError};
+use super::znode::{create_ops, input_data, CreateRequest};
+use super::State;
+
+/// The path an op works on.
+fn op_path(op: &TxnOp) -> Option<&str> {
+    match op {
+        TxnOp::Create { path, .. }
+        | TxnOp::Delete { path, .. }
+        | TxnOp::SetData { path, .. }
+        | TxnOp::SetAcl { path, .. }
+        | TxnOp::Check { path, .. }
+        | TxnOp::DeleteContainer { path } => Some(path),
+        _ => None,
+    }
+}
+
+/// Proposes one write and maps failures (including a multi whose sub-op failed) to
+/// [`ApiError`] naming the failing path and op index.
+pub async fn run_write(state: &State, op: TxnOp, ids: &[Id]) -> Result<OpResult, ApiError> {
+    let sub_paths: Vec<Option<String>> = match &op {
+        TxnOp::Multi(ops) => ops.iter().map(|o| op_path(o).map(str::to_owned)).collect(),
+        other => vec![op_path(other).map(str::to_owned)],
+    };
+    let is_multi = matches!(op, TxnOp::Multi(_));
+    match state.backend.write(op, ids.to_vec()).await {
+        Ok(OpResult::Multi(results)) => {
+            let failed = results.iter().enumerate().find_map(|(i, r)| match r {
+                Err(c) if *c != ErrorCode::Ok && *c != ErrorCode::RuntimeInconsistency => Some((i, *c)),
+                _ => None,
+            });
+            match failed {
+                Some((i, code)) => Err(ApiError::Zk { code, path: sub_paths.get(i).cloned().flatten(), index: Some(i) }),
+                None => Ok(OpResult::Multi(results)),
+            }
+        }
+        Ok(r) => Ok(r),
+        Err(code) => Err(ApiError::Zk {
+            code,
+            path: if is_multi { None } else { sub_paths.into_iter().next().flatten() },
+            index: None,
+        }),
+    }
+}
+
+/// The stat carried by a write result, if any.
+pub fn stat_of(r: &OpResult) -> Option<Stat> {
+    match r {
+        OpResult::Stat(s) | OpResult::Created { stat: s, .. } => Some(*s),
+        _ => None,
+    }
+}
+
+/// Every path of the subtree at `root`, parents before children, with the caller's
+/// identities (listing a node's children needs READ on it, as with zkCli's deleteall).
+pub fn walk(state: &State, root: &str, ids: &[Id], limit: usize) -> Result<Vec<String>, ApiError> {
+    let mut out = vec![root.to_owned()];
+    let mut i = 0;
+    while i < out.len() {
+        let path = out[i].clone();
+        let (mut names, _) = state.backend.children(&path, ids).map_err(|c| ApiError::zk(c, &path))?;
+        names.sort_unstable();
+        out.extend(names.iter().map(|n| codec::join(&path, n)));
+        if out.len() > limit {
+            return Err(ApiError::TooLarge(format!("the subtree at {root} has more than {limit} nodes")));
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// The deletes of a recursive delete, deepest first; `version` applies to the root.
+pub fn delete_subtree_ops(state: &State, root: &str, version: i32, ids: &[Id]) -> Result<Vec<TxnOp>, ApiError> {
+    let paths = walk(state, root, ids, state.opts.max_subtree_ops)?;
+    Ok(paths
+        .into_iter()
+        .rev()
+        .map(|p| {
+            let v = if p == root { version } else { -1 };
+            TxnOp::Delete { path: p, version: v }
+        })
+        .collect())
+}
+
+/// One op of `POST /api/v1/multi`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum MultiOp {
+    Create {
+        path: String,
+        #[serde(flatten)]
+        spec: CreateRequest,
+    },
+    Delete {
+        path: String,
+        version: Option<i32>,
+    },
+    SetData {
+        path: String,
+        data: Option<String>,
+        encoding: Option<String>,
+        version: Option<i32>,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<AclIn>,
+        version: Option<i32>,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
+}
+
+/// Body of `POST /api/v1/multi`.
+#[derive(Debug, Deserialize)]
+pub struct MultiRequest {
+    pub ops: Vec<MultiOp>,
+}
+
+/// Result of one op of a successful multi.
+#[derive(Debug, Serialize)]
+pub struct MultiResult {
+    pub op: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stat: Option<StatJson>,
+}
+
+fn to_txn_op(state: &State, op: &MultiOp) -> Result<TxnOp, ApiError> {
+    let checked = |p: &str| codec::validate_path(p, false).map(|_| p.to_owned());
+    Ok(match op {
+        MultiOp::Create { path, spec } => {
+            if spec.create_parents {
+                return Err(ApiError::bad_request("createParents is not supported inside multi"));
+            }
+            create_ops(state, path, spec, &[])?.remove(0)
+        }
+        MultiOp::Delete { path, version } => TxnOp::Delete { path: checked(path)?, version: version.unwrap_or(-1) },
+        MultiOp::SetData { path, data, encoding, version } => TxnOp::SetData {
+            path: checked(path)?,
+            data: input_data(state, data.as_deref(), encoding.as_deref())?,
+            version: version.unwrap_or(-1),
+        },
+        MultiOp::SetAcl { path, acl, version } => {
+            if acl.is_empty() {
+                return Err(ApiError::zk(ErrorCode::InvalidAcl, path));
+            }
+            TxnOp::SetAcl { path: checked(path)?, acl: acl_from_json(Some(acl))?, version: version.unwrap_or(-1) }
+        }
+        MultiOp::Check { path, version } => TxnOp::Check { path: checked(path)?, version: *version },
+    })
+}
+
+fn describe(r: &OpResult) -> MultiResult {
+    let (op, path, stat) = match r {
+        OpResult::Created { path, stat } => ("create", Some(path.clone()), Some(StatJson::from(stat))),
+        OpResult::Deleted => ("delete", None, None),
+        OpResult::Stat(s) => ("setData", None, Some(StatJson::from(s))),
+        OpResult::Checked => ("check", None, None),
+        _ => ("other", None, None),
+    };
+    MultiResult { op, path, stat }
+}
+
+/// Turns ops into one write and describes the results.
+async fn run_ops(state: &State, ops: Vec<TxnOp>, ids: &[Id]) -> Result<Vec<MultiResult>, ApiError> {
+    if ops.is_empty() {
+        return Ok(Vec::new());
+    }
+    if ops.len() > state.opts.max_subtree_ops {
+        return Err(ApiError::TooLarge(format!("more than {} ops in one multi", state.opts.max_subtree_ops)));
+    }
+    let kinds: Vec<&'static str> = ops
+        .iter()
+        .map(|o| match o {
+            TxnOp::SetAcl { .. } => "setAcl",
+            _ => "",
+        })
+        .collect();
+    match run_write(state, TxnOp::Multi(ops), ids).await? {
+        OpResult::Multi(results) => Ok(results
+            .iter()
+            .zip(kinds)
+            .map(|(r, k)| {
+                let mut d = r.as_ref().map(describe).unwrap_or(MultiResult { op: "error", path: None, stat: None });
+                if !k.is_empty() {
+                    d.op = k;
+                }
+                d
+            })
+            .collect()),
+        other => Ok(vec![describe(&other)]),
+    }
+}
+
+/// `POST /api/v1/multi`: `{ "ops": [ {"op": "create"|"delete"|"setData"|"setAcl"|"check", ...} ] }`,
+/// applied atomically. On failure the status follows the failing op's error and the
+/// body names its `index`.
+pub async fn multi(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: MultiRequest = parse_json(&body?)?;
+    let ops = req.ops.iter().map(|o| to_txn_op(&state, o)).collect::<Result<Vec<_>, _>>()?;
+    let results = run_ops(&state, ops, &caller.ids).await?;
+    Ok(Json(serde_json::json!({ "results": results })))
+}
+
+/// One node of an export, nested.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExportNode {
+    /// Name relative to the parent (the root: its own name, `""` for `/`).
+    pub name: String,
+    pub data: Option<String>,
+    #[serde(default)]
+    pub encoding: Encoding,
+    #[serde(default)]
+    pub acl: Vec<AclJsonIn>,
+    #[serde(default)]
+    pub children: Vec<ExportNode>,
+}
+
+/// ACL entries as exported (same shape as [`AclJson`]), readable back.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AclJsonIn {
+    pub scheme: String,
+    pub id: String,
+    pub perms: codec::PermsIn,
+}
+
+impl Serialize for codec::PermsIn {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            codec::PermsIn::Bits(b) => s.serialize_str(&codec::perms_text(*b)),
+            codec::PermsIn::Letters(l) => s.serialize_str(l),
+        }
+    }
+}
+
+/// Source data of a copy: path, data and ACL of every node of a subtree.
+struct Snapshot {
+    rel: String,
+    data: Option<Vec<u8>>,
+    acl: Vec<Acl>,
+}
+
+fn snapshot(state: &State, root: &str, ids: &[Id]) -> Result<Vec<Snapshot>, ApiError> {
+    walk(state, root, ids, state.opts.max_subtree_ops)?
+        .into_iter()
+        .map(|p| {
+            let node = state.backend.get(&p, ids).map_err(|c| ApiError::zk(c, &p))?;
+            let (acl, _) = state.backend.get_acl(&p, ids).map_err(|c| ApiError::zk(c, &p))?;
+            let rel = p[root.len()..].to_owned();
+            Ok(Snapshot { rel, data: node.data, acl })
+        })
+        .collect()
+}
+
+fn creates_at(dest: &str, snap: &[Snapshot]) -> Vec<TxnOp> {
+    snap.iter()
+        .map(|s| TxnOp::Create {
+            path: if dest == "/" { s.rel.clone() } else { format!("{dest}{}", s.rel) },
+            data: s.data.clone(),
+            acl: s.acl.clone(),
+            mode: crate::proto::types::CreateMode::Persistent,
+            ttl_ms: None,
+        })
+        .collect()
+}
+
+/// Body of copy and move.
+#[derive(Debug, Deserialize)]
+pub struct CopyRequest {
+    pub source: String,
+    /// The new path of the source node itself.
+    pub destination: String,
+}
+
+fn check_copy(req: &CopyRequest) -> Result<(), ApiError> {
+    codec::validate_path(&req.source, false)?;
+    codec::validate_path(&req.destination, false)?;
+    if req.source == "/" || req.destination == "/" {
+        return Err(ApiError::bad_request("cannot copy or move the root"));
+    }
+    if req.destination == req.source || req.destination.starts_with(&format!("{}/", req.source)) {
+        return Err(ApiError::bad_request("the destination lies inside the source"));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/copy` `{source, destination}`: duplicates a subtree (data and ACLs;
+/// modes become persistent) in one multi.
+pub async fn copy(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: CopyRequest = parse_json(&body?)?;
+    check_copy(&req)?;
+    let snap = snapshot(&state, &req.source, &caller.ids)?;
+    let results = run_ops(&state, creates_at(&req.destination, &snap), &caller.ids).await?;
+    Ok(Json(serde_json::json!({ "created": results.len(), "path": req.destination })))
+}
+
+/// `POST /api/v1/move` `{source, destination}`: copy + delete of the source in one multi.
+pub async fn move_subtree(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: CopyRequest = parse_json(&body?)?;
+    check_copy(&req)?;
+    let snap = snapshot(&state, &req.source, &caller.ids)?;
+    let mut ops = creates_at(&req.destination, &snap);
+    ops.extend(snap.iter().rev().map(|s| TxnOp::Delete { path: format!("{}{}", req.source, s.rel), version: -1 }));
+    run_ops(&state, ops, &caller.ids).await?;
+    Ok(Json(serde_json::json!({ "moved": snap.len(), "path": req.destination })))
+}
+
+/// Query of export.
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    pub path: String,
+}
+
+/// `GET /api/v1/export?path=/a`: the subtree as readable nested JSON (data as UTF-8
+/// text when it is text, else base64), served as a download.
+pub async fn export(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    q: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    codec::validate_path(&q.path, false)?;
+    let snap = snapshot(&state, &q.path, &caller.ids)?;
+    let root_name = q.path.rsplit('/').next().unwrap_or("").to_owned();
+    let mut root: Option<ExportNode> = None;
+    for s in &snap {
+        let (data, encoding) = match &s.data {
+            Some(d) => {
+                let (t, e) = encode_data(d, None);
+                (Some(t), e)
+            }
+            None => (None, Encoding::Utf8),
+        };
+        let acl = acl_to_json(&s.acl)
+            .into_iter()
+            .map(|a: AclJson| AclJsonIn { scheme: a.scheme, id: a.id, perms: codec::PermsIn::Letters(a.perms) })
+            .collect();
+        let name = s.rel.rsplit('/').next().unwrap_or("").to_owned();
+        let node = ExportNode { name, data, encoding, acl, children: Vec::new() };
+        match &mut root {
+            None => root = Some(ExportNode { name: root_name.clone(), ..node }),
+            Some(r) => insert_at(r, &s.rel, node),
+        }
+    }
+    let doc = serde_json::json!({ "format": "roost-export-1", "source": q.path, "nodes": [root] });
+    let file = format!("attachment; filename=\"znodes{}.json\"", q.path.replace('/', "_"));
+    Ok(([(header::CONTENT_DISPOSITION, file)], Json(doc)).into_response())
+}
+
+/// Inserts `node` at relative path `rel` (e.g. `/b/c`) below `root`; parents come first
+/// in a walk, so the parent is always there.
+fn insert_at(root: &mut ExportNode, rel: &str, node: ExportNode) {
+    let parts: Vec<&str> = rel.trim_start_matches('/').split('/').collect();
+    let mut cur = root;
+    for seg in &parts[..parts.len().saturating_sub(1)] {
+        match cur.children.iter().position(|c| c.name == *seg) {
+            Some(i) => cur = &mut cur.children[i],
+            None => return,
+        }
+    }
+    cur.children.push(node);
+}
+
+/// Query of import.
+#[derive(Debug, Deserialize)]
+pub struct ImportQuery {
+    /// The parent under which the exported roots are created.
+    pub path: String,
+}
+
+/// ZooNavigator's export record: `{"h": {"path", "data" (base64), "acl"}, "t": [children]}`.
+#[derive(Debug, Deserialize)]
+struct ZooNavNode {
+    h: ZooNavHeader,
+    #[serde(default)]
+    t: Vec<ZooNavNode>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ZooNavHeader {
+    path: String,
+    #[serde(default)]
+    data: Option<String>,
+}
+
+fn zoonav_to_export(n: ZooNavNode) -> ExportNode {
+    ExportNode {
+        name: n.h.path.rsplit('/').next().unwrap_or("").to_owned(),
+        data: n.h.data,
+        encoding: Encoding::Base64,
+        acl: Vec::new(),
+        children: n.t.into_iter().map(zoonav_to_export).collect(),
+    }
+}
+
+fn flatten_import(state: &State, parent: &str, node: &ExportNode, out: &mut Vec<TxnOp>) -> Result<(), ApiError> {
+    let path = codec::join(parent, &node.name);
+    codec::validate_path(&path, false)?;
+    let acl_in: Vec<AclIn> =
+        node.acl.iter().map(|a| AclIn { scheme: a.scheme.clone(), id: a.id.clone(), perms: a.perms.clone() }).collect();
+    let enc = match node.encoding {
+        Encoding::Utf8 => "utf8",
+        Encoding::Base64 => "base64",
+        Encoding::Hex => "hex",
+    };
+    out.push(TxnOp::Create {
+        path: path.clone(),
+        data: input_data(state, node.data.as_deref(), Some(enc))?,
+        acl: acl_from_json(Some(&acl_in))?,
+        mode: crate::proto::types::CreateMode::Persistent,
+        ttl_ms: None,
+    });
+    if out.len() > state.opts.max_subtree_ops {
+        return Err(ApiError::TooLarge(format!("more than {} nodes to import", state.opts.max_subtree_ops)));
+    }
+    node.children.iter().try_for_each(|c| flatten_import(state, &path, c, out))
+}
+
+/// `POST /api/v1/import?path=/parent` with an export document (ours, or ZooNavigator's
+/// uncompressed JSON array): creates all nodes under `path` in one multi.
+pub async fn import(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    q: Result<Query<ImportQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    codec::validate_path(&q.path, false)?;
+    let doc: serde_json::Value = parse_json(&body?)?;
+    let roots: Vec<ExportNode> = if doc.is_array() {
+        let zn: Vec<ZooNavNode> = serde_json::from_value(doc).map_err(|e| ApiError::bad_request(format!("not a ZooNavigator export: {e}")))?;
+        zn.into_iter().map(zoonav_to_export).collect()
+    } else {
+        let nodes = doc.get("nodes").cloned().ok_or_else(|| ApiError::bad_request("missing nodes"))?;
+        serde_json::from_value(nodes).map_err(|e| ApiError::bad_request(format!("invalid export: {e}")))?
+    };
+    let mut ops = Vec::new();
+    for r in &roots {
+        if r.name.is_empty() {
+            return Err(ApiError::bad_request("cannot import an export of /; export a child instead"));
+        }
+        flatten_import(&state, &q.path, r, &mut ops)?;
+    }
+    let results = run_ops(&state, ops, &caller.ids).await?;
+    Ok(Json(serde_json::json!({ "created": results.len() })))
+}
+
+/// Query of search.
+#[derive(Debug, Deserialize)]
+pub struct SearchParams {
+    pub q: String,
+    #[serde(default)]
+    pub regex: bool,
+    #[serde(default)]
+    pub data: bool,
+    pub root: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/v1/search?q=&regex=&data=&root=&limit=`: paths whose path (or data) matches.
+pub async fn search(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    q: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if q.regex {
+        regex::Regex::new(&q.q).map_err(|e| ApiError::bad_request(format!("invalid regex: {e}")))?;
+    }
+    let root = q.root.unwrap_or_else(|| "/".into());
+    codec::validate_path(&root, false)?;
+    let query = SearchQuery { text: q.q, regex: q.regex, in_data: q.data, root };
+    let limit = q.limit.unwrap_or(200).clamp(1, 5000);
+    let paths = state.backend.search(&query, &caller.ids, limit);
+    Ok(Json(serde_json::json!({ "paths": paths })))
+}

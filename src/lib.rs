@@ -1,0 +1,17 @@
+//! Roost: a ZooKeeper-compatible coordination service with a built-in navigator.
+//!
+//! Data flows one way through the layers below:
+//! client request (`server`, decoded by `proto`) -> `tree::txn::Txn` -> replicated log
+//! (`consensus`, persisted by `storage`) -> `tree` apply -> `watch` fan-out -> replies.
+
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod node;
+pub mod consensus;
+pub mod proto;
+pub mod session;
+pub mod server;
+pub mod storage;
+pub mod tree;
+pub mod watch;

@@ -1,0 +1,160 @@
+//! Assembles one Roost node from its configuration: storage and consensus, the
+//! shared state, the background tasks, the client port and the HTTP port.
+
+mod http_backend;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::config::{Config, PeerRole};
+use crate::consensus::{Consensus, ConsensusConfig, ConsensusError, Member};
+use crate::db::Db;
+use crate::server::{self, ServerContext};
+use crate::session::{expiry, SessionTracker};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("consensus: {0}")]
+    Consensus(#[from] ConsensusError),
+}
+
+/// Consensus settings from the node configuration: a single voter for a standalone
+/// server, otherwise every `server.N` line as a member (observers as learners), with the
+/// quorum port of this server's own line as the raft listener.
+fn consensus_config(config: &Config) -> ConsensusConfig {
+    let mut cfg = ConsensusConfig::standalone(config.my_id, config.data_log_dir.join("raft"));
+    cfg.snapshot_every = config.snap_count;
+    if config.is_standalone() {
+        return cfg;
+    }
+    cfg.members = config
+        .servers
+        .iter()
+        .map(|s| Member { id: s.id, raft_addr: s.quorum_addr().to_string(), voter: s.role == PeerRole::Participant })
+        .collect();
+    if let Some(me) = config.my_server() {
+        cfg.raft_addr = me.quorum_addr().to_string();
+        cfg.listen_addr = Some(cfg.raft_addr.clone());
+    }
+    cfg.heartbeat_ms = ENSEMBLE_HEARTBEAT_MS;
+    cfg.election_timeout_min_ms = ENSEMBLE_ELECTION_MIN_MS;
+    cfg.election_timeout_max_ms = ENSEMBLE_ELECTION_MAX_MS;
+    cfg
+}
+
+/// Raft timing of an ensemble. ZooKeeper detects a dead leader after about
+/// syncLimit*tickTime; these detect it within an election timeout while staying well
+/// above a loaded machine's scheduling and fsync hiccups.
+const ENSEMBLE_HEARTBEAT_MS: u64 = 50;
+const ENSEMBLE_ELECTION_MIN_MS: u64 = 250;
+const ENSEMBLE_ELECTION_MAX_MS: u64 = 500;
+
+/// Pending connections the client port queues. Linux's default of 128 overflowed when
+/// 2,000 sessions connected at once, costing them a 1 s SYN retry.
+const CLIENT_BACKLOG: u32 = 4096;
+
+/// Binds a TCP listener with an explicit accept backlog.
+async fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last_err = None;
+    for sock_addr in tokio::net::lookup_host(addr).await? {
+        let socket = if sock_addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(sock_addr).and_then(|()| socket.listen(backlog)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to bind")))
+}
+
+/// A running node.
+pub struct Node {
+    pub ctx: Arc<ServerContext>,
+    pub client_addr: std::net::SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Node {
+    /// Opens storage, replays the log, binds the client port and starts serving.
+    pub async fn start(config: Config) -> Result<Node, StartError> {
+        let config = Arc::new(config);
+        for dir in [&config.data_dir, &config.data_log_dir] {
+            std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir { path: dir.clone(), source })?;
+        }
+        let db = Arc::new(Db::new());
+        let consensus_cfg = consensus_config(&config);
+        let ensemble = consensus_cfg.is_ensemble();
+        let consensus = Arc::new(Consensus::start(consensus_cfg, db.clone()).await?);
+        if ensemble {
+            // The client port comes up now; handshakes wait until this member has caught
+            // up with the leader (see `Consensus::wait_ready`).
+            info!(id = config.my_id, members = config.servers.len(), "ensemble member started; joining");
+        } else {
+            info!(zxid = format_args!("0x{:x}", db.last_zxid()), nodes = db.read(|t| t.node_count()), "state restored");
+        }
+
+        let sessions = Arc::new(SessionTracker::new());
+        expiry::track_all(&db, &sessions);
+        consensus.set_session_sink({
+            let (db, sessions) = (db.clone(), sessions.clone());
+            Arc::new(move |ids: &[i64]| expiry::touch_reported(&db, &sessions, ids))
+        });
+
+        let addr = config.client_listen_addr();
+        let listener =
+            listen(&addr, CLIENT_BACKLOG).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
+        let client_addr = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
+        let http_listener = if config.http_enabled {
+            let addr = config.http_listen_addr();
+            Some(TcpListener::bind(&addr).await.map_err(|source| StartError::Listen { addr, source })?)
+        } else {
+            None
+        };
+
+        let ctx = Arc::new(ServerContext::new(config.clone(), db.clone(), consensus.clone(), sessions.clone()));
+        let tick = Duration::from_millis(u64::from(config.tick_time_ms / 2).max(10));
+        let reap_every = Duration::from_millis(config.container_check_interval_ms.max(100));
+        let mut tasks = vec![
+            tokio::spawn(expiry::run_session_expiry(sessions.clone(), consensus.clone(), db.clone(), tick)),
+            tokio::spawn(expiry::run_session_reporter(sessions, consensus.clone(), tick)),
+            tokio::spawn(expiry::run_reaper(db, consensus, reap_every)),
+            tokio::spawn({
+                let ctx = ctx.clone();
+                async move {
+                    if let Err(e) = server::run(listener, ctx).await {
+                        tracing::error!(error = %e, "client port failed");
+                    }
+                }
+            }),
+        ];
+        if let Some(listener) = http_listener {
+            let opts = crate::http::HttpOptions { max_data_bytes: config.max_buffer as usize, ..Default::default() };
+            let router = crate::http::router(Arc::new(http_backend::NodeBackend::new(ctx.clone())), opts);
+            if let Ok(addr) = listener.local_addr() {
+                info!(%addr, "HTTP port listening (navigator UI at /ui/, REST at /api/v1)");
+            }
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = crate::http::serve(listener, router).await {
+                    tracing::error!(error = %e, "HTTP port failed");
+                }
+            }));
+        }
+        Ok(Node { ctx, client_addr, tasks })
+    }
+
+    /// Stops serving and shuts consensus down cleanly.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.ctx.consensus.shutdown().await;
+    }
+}

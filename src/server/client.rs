@@ -1,0 +1,419 @@
+//! Serving one client connection.
+//!
+//! Three parts run per connection:
+//! - the reader (this task) decodes frames, turns writes into txns and submits
+//!   them to consensus at once (so a session's writes enter the log in order and
+//!   several can be in flight), and queues every request as a [`Pending`] item;
+//! - the responder answers the queue strictly in order: it waits for a write's
+//!   outcome, and runs a read only when everything before it has been answered,
+//!   so a client never sees a reply before the replies to its earlier requests;
+//! - the writer drains the outbound queue, which also carries watch events pushed
+//!   by the apply loop, so an event always precedes the replies that reflect it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use parking_lot::RwLock;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use crate::consensus::ConsensusError;
+use crate::db::{ConnHandle, Outbound};
+use crate::proto::connect::ConnectRequest;
+use crate::proto::frame::four_letter_word;
+use crate::proto::jute::Reader as JuteReader;
+use crate::proto::request::{decode_request, Request};
+use crate::proto::DecodeError;
+use crate::proto::response::{encode_reply, ReplyHeader, Response};
+use crate::proto::types::{xid, ErrorCode, Id, OpCode};
+use crate::tree::txn::{Txn, TxnOp, TxnOutcome};
+use crate::watch::ConnId;
+
+use super::cmd::{self, write::WritePolicy};
+use super::connection::{write_loop, FrameReader, ReadError};
+use super::handshake::{handshake, now_ms, Handshake};
+use super::stats::{ConnStats, LastOp};
+use super::{fourlw, ServerContext};
+
+type Proposal = Pin<Box<dyn Future<Output = Result<TxnOutcome, ConsensusError>> + Send>>;
+
+/// Reads queued but not yet executed on one connection. A write that arrives after a
+/// read is submitted only once that read has run, so the read sees the tree as of its
+/// place in the session's order and never a later write of the same session
+/// (ZooKeeper's CommitProcessor gives the same guarantee).
+#[derive(Default)]
+struct ReadGate {
+    pending: std::sync::atomic::AtomicUsize,
+    /// Set when the responder stops: nothing will execute the queued reads any more.
+    closed: std::sync::atomic::AtomicBool,
+    done: tokio::sync::Notify,
+}
+
+impl ReadGate {
+    fn queued(&self) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn executed(&self) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
+        self.done.notify_waiters();
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.done.notify_waiters();
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.done.notified();
+            if self.pending.load(Ordering::Acquire) == 0 || self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A request waiting for its turn to be answered.
+enum Pending {
+    Ping,
+    /// Answered with the request's own xid (-4 from most clients), as ZooKeeper does.
+    Auth { xid: i32, scheme: String, auth: Vec<u8> },
+    Read { xid: i32, op: OpCode, req: Request, at: Instant },
+    Watch { xid: i32, op: OpCode, req: Request, at: Instant },
+    Write { xid: i32, op: OpCode, multi_kinds: Vec<OpCode>, proposal: Proposal, at: Instant },
+    Sync { xid: i32, path: String, at: Instant },
+    /// An answer decided by the reader (errors): sent as is.
+    Reply { xid: i32, op: OpCode, err: ErrorCode, body: Option<Response<'static>>, at: Instant },
+    /// Answer the client's closeSession, then close.
+    CloseAfter { xid: i32, proposal: Proposal },
+    Close,
+}
+
+/// Serves one accepted socket until it closes.
+pub async fn serve(
+    ctx: Arc<ServerContext>,
+    conn: ConnId,
+    sock: TcpStream,
+    remote: SocketAddr,
+    stats: Arc<ConnStats>,
+) -> Result<(), ReadError> {
+    let (rd, wr) = sock.into_split();
+    let mut reader = FrameReader::new(rd, ctx.config.max_buffer as usize);
+
+    // A four-letter word is recognised only as the very first bytes of a connection.
+    if !reader.fill_at_least(4).await? {
+        return Ok(());
+    }
+    let first: [u8; 4] = [reader.buffered()[0], reader.buffered()[1], reader.buffered()[2], reader.buffered()[3]];
+    if let Some(word) = four_letter_word(first) {
+        reader.consume(4);
+        let text = fourlw::run(&ctx, word);
+        let mut wr = wr;
+        use tokio::io::AsyncWriteExt;
+        let _ = wr.write_all(text.as_bytes()).await;
+        let _ = wr.shutdown().await;
+        return Ok(());
+    }
+
+    let payload = reader.next_frame().await?;
+    let connect = match ConnectRequest::decode(&payload) {
+        Ok(c) => c,
+        Err(e) => {
+            debug!(conn, %remote, error = %e, "bad connect request");
+            return Ok(());
+        }
+    };
+
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let handle = Arc::new(ConnHandle {
+        session_id: std::sync::atomic::AtomicI64::new(0),
+        auth: RwLock::new(vec![Id::new("ip", remote.ip().to_string())]),
+        out: out_tx,
+    });
+    let writer_stats = stats.clone();
+    let writer_ctx = ctx.clone();
+    let writer = tokio::spawn(write_loop(wr, out_rx, move |n| {
+        writer_stats.sent.fetch_add(n, Ordering::Relaxed);
+        writer_ctx.stats.packets_sent.fetch_add(n, Ordering::Relaxed);
+    }));
+
+    let session_id = match handshake(&ctx, &connect).await {
+        Handshake::Established { response, session_id, timeout_ms } => {
+            handle.session_id.store(session_id, Ordering::Relaxed);
+            stats.session_id.store(session_id, Ordering::Relaxed);
+            stats.timeout_ms.store(timeout_ms as i64, Ordering::Relaxed);
+            ctx.db.register_conn(conn, handle.clone());
+            ctx.db.claim_session(session_id, conn);
+            let mut frame = Vec::with_capacity(48);
+            response.encode_frame(&mut frame);
+            handle.send(Outbound::Frame(frame));
+            session_id
+        }
+        Handshake::Expired { response } => {
+            let mut frame = Vec::with_capacity(48);
+            response.encode_frame(&mut frame);
+            handle.send(Outbound::Frame(frame));
+            handle.send(Outbound::Close);
+            drop(handle);
+            let _ = writer.await;
+            return Ok(());
+        }
+        Handshake::Refuse { reason } => {
+            debug!(conn, %remote, reason, "connection refused");
+            handle.send(Outbound::Close);
+            drop(handle);
+            let _ = writer.await;
+            return Ok(());
+        }
+    };
+
+    let (pending_tx, pending_rx) = mpsc::unbounded_channel();
+    let gate = Arc::new(ReadGate::default());
+    let responder =
+        tokio::spawn(respond(ctx.clone(), conn, session_id, handle.clone(), stats.clone(), gate.clone(), pending_rx));
+    let result = read_requests(&ctx, session_id, &handle, &stats, &gate, &mut reader, &pending_tx).await;
+    let _ = pending_tx.send(Pending::Close);
+    drop(pending_tx);
+    let _ = responder.await;
+    drop(handle);
+    ctx.db.unregister_conn(conn);
+    let _ = writer.await;
+    match result {
+        Err(ReadError::Closed) | Ok(()) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Decodes requests and queues them; returns when the client closes or misbehaves.
+async fn read_requests(
+    ctx: &ServerContext,
+    session_id: i64,
+    handle: &ConnHandle,
+    stats: &ConnStats,
+    gate: &ReadGate,
+    reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    pending: &mpsc::UnboundedSender<Pending>,
+) -> Result<(), ReadError> {
+    let policy = WritePolicy { ttl_enabled: ctx.config.ttl_enabled };
+    loop {
+        let frame = reader.next_frame().await?;
+        let at = Instant::now();
+        ctx.sessions.touch(session_id);
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        ctx.stats.packets_received.fetch_add(1, Ordering::Relaxed);
+
+        let mut r = JuteReader::new(&frame);
+        let (Ok(req_xid), Ok(op_raw)) = (r.read_i32(), r.read_i32()) else {
+            return Ok(()); // not even a header: drop the connection
+        };
+        let body = &frame[8..];
+        let op = OpCode::from_i32(op_raw);
+        let decoded = decode_request(op_raw, body);
+        let (op, req) = match (op, decoded) {
+            // Unknown opcodes and a top-level check get Unimplemented, then the connection closes.
+            (None, _) | (Some(OpCode::Check), _) | (_, Err(DecodeError::UnknownOpcode(_))) => {
+                let _ = pending.send(Pending::Reply {
+                    xid: req_xid,
+                    op: OpCode::Error,
+                    err: ErrorCode::Unimplemented,
+                    body: None,
+                    at,
+                });
+                let _ = pending.send(Pending::Close);
+                return Ok(());
+            }
+            (Some(op), Err(_)) => {
+                let _ = pending.send(Pending::Reply { xid: req_xid, op, err: ErrorCode::MarshallingError, body: None, at });
+                continue;
+            }
+            (Some(op), Ok(req)) => (op, req),
+        };
+
+        let item = match req {
+            Request::Ping => Pending::Ping,
+            Request::Auth { scheme, auth, .. } => Pending::Auth { xid: req_xid, scheme, auth },
+            Request::Sync { path } => Pending::Sync { xid: req_xid, path, at },
+            Request::CloseSession => {
+                gate.wait_idle().await;
+                let txn = TxnOp::CloseSession { session_id };
+                let proposal = propose(ctx, session_id, handle, txn).await;
+                let _ = pending.send(Pending::CloseAfter { xid: req_xid, proposal });
+                return Ok(());
+            }
+            Request::Reconfig { .. } => {
+                let err = if ctx.config.reconfig_enabled { ErrorCode::Unimplemented } else { ErrorCode::ReconfigDisabled };
+                Pending::Reply { xid: req_xid, op, err, body: None, at }
+            }
+            Request::Sasl { .. } => Pending::Reply { xid: req_xid, op, err: ErrorCode::Unimplemented, body: None, at },
+            Request::AddWatch { .. }
+            | Request::CheckWatches { .. }
+            | Request::RemoveWatches { .. }
+            | Request::SetWatches { .. } => {
+                gate.queued();
+                Pending::Watch { xid: req_xid, op, req, at }
+            }
+            Request::Create { .. }
+            | Request::CreateTtl { .. }
+            | Request::Delete { .. }
+            | Request::DeleteContainer { .. }
+            | Request::SetData { .. }
+            | Request::SetAcl { .. }
+            | Request::Multi(_) => {
+                gate.wait_idle().await;
+                write_item(ctx, session_id, handle, req_xid, op, req, policy, at).await
+            }
+            other => {
+                gate.queued();
+                Pending::Read { xid: req_xid, op, req: other, at }
+            }
+        };
+        if pending.send(item).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Validates a write locally and submits it to consensus.
+#[allow(clippy::too_many_arguments)]
+async fn write_item(
+    ctx: &ServerContext,
+    session_id: i64,
+    handle: &ConnHandle,
+    req_xid: i32,
+    op: OpCode,
+    req: Request,
+    policy: WritePolicy,
+    at: Instant,
+) -> Pending {
+    let multi_kinds = cmd::write::multi_kinds(&req);
+    if let Some((count, failed_at, code)) = cmd::write::precheck_multi(&req, policy) {
+        let body = Response::Multi(cmd::write::refused_multi(count, failed_at, code));
+        return Pending::Reply { xid: req_xid, op, err: ErrorCode::Ok, body: Some(body), at };
+    }
+    match cmd::write::to_txn_op(op, req, policy) {
+        Ok(txn_op) => {
+            let proposal = propose(ctx, session_id, handle, txn_op).await;
+            Pending::Write { xid: req_xid, op, multi_kinds, proposal, at }
+        }
+        Err(err) => Pending::Reply { xid: req_xid, op, err, body: None, at },
+    }
+}
+
+/// Submits a txn now (fixing its place in the log) and returns its outcome's future.
+async fn propose(ctx: &ServerContext, session_id: i64, handle: &ConnHandle, op: TxnOp) -> Proposal {
+    let txn = Txn { session_id, time_ms: now_ms(), auth: handle.auth.read().clone(), op };
+    match ctx.consensus.submit(txn).await {
+        Ok(outcome) => Box::pin(outcome),
+        Err(e) => Box::pin(std::future::ready(Err(e))),
+    }
+}
+
+/// Answers queued requests in order.
+async fn respond(
+    ctx: Arc<ServerContext>,
+    conn: ConnId,
+    session_id: i64,
+    handle: Arc<ConnHandle>,
+    stats: Arc<ConnStats>,
+    gate: Arc<ReadGate>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+) {
+    let super_digest = ctx.config.super_digest.clone();
+    while let Some(item) = rx.recv().await {
+        let mut out = Vec::with_capacity(128);
+        let mut close = false;
+        let mut done: Option<(i32, OpCode, i64, Instant)> = None;
+        match item {
+            Pending::Ping => {
+                let header = ReplyHeader { xid: xid::PING, zxid: ctx.db.last_zxid(), err: 0 };
+                encode_reply(&mut out, &header, None);
+            }
+            Pending::Auth { xid, scheme, auth } => {
+                match cmd::auth::authenticate(&scheme, &auth, super_digest.as_deref()) {
+                    Ok(ids) => {
+                        cmd::auth::add_identities(&mut handle.auth.write(), ids);
+                        encode_reply(&mut out, &ReplyHeader { xid, zxid: 0, err: 0 }, None);
+                    }
+                    Err(code) => {
+                        encode_reply(&mut out, &ReplyHeader { xid, zxid: 0, err: code.as_i32() }, None);
+                        close = true;
+                    }
+                }
+            }
+            Pending::Read { xid, op, req, at } => {
+                let auth = handle.auth.read().clone();
+                let reader = cmd::read::Reader { db: &ctx.db, conn, session_id, auth: &auth };
+                cmd::read::execute(&reader, xid, op, req, &mut out);
+                gate.executed();
+                done = Some((xid, op, ctx.db.last_zxid(), at));
+            }
+            Pending::Watch { xid, op, req, at } => {
+                cmd::watch::execute(&ctx.db, conn, xid, req, &mut out);
+                gate.executed();
+                done = Some((xid, op, ctx.db.last_zxid(), at));
+            }
+            Pending::Write { xid, op, multi_kinds, proposal, at } => {
+                match proposal.await {
+                    Ok(outcome) => {
+                        let (zxid, _) = cmd::write::encode_outcome(&mut out, xid, op, &multi_kinds, &outcome);
+                        done = Some((xid, op, zxid, at));
+                    }
+                    Err(e) => {
+                        // No valid reply exists for a write whose fate is unknown: drop the connection.
+                        debug!(conn, error = %e, "write failed in consensus");
+                        close = true;
+                    }
+                }
+            }
+            Pending::Sync { xid, path, at } => {
+                let err = match ctx.consensus.read_barrier().await {
+                    Ok(()) => 0,
+                    Err(_) => {
+                        close = true;
+                        0
+                    }
+                };
+                let zxid = ctx.db.last_zxid();
+                encode_reply(&mut out, &ReplyHeader { xid, zxid, err }, Some(&Response::Sync { path: &path }));
+                done = Some((xid, OpCode::Sync, zxid, at));
+            }
+            Pending::Reply { xid, op, err, body, at } => {
+                let zxid = ctx.db.last_zxid();
+                encode_reply(&mut out, &ReplyHeader { xid, zxid, err: err.as_i32() }, body.as_ref());
+                done = Some((xid, op, zxid, at));
+            }
+            Pending::CloseAfter { xid, proposal } => {
+                let zxid = match proposal.await {
+                    Ok(outcome) => outcome.zxid,
+                    Err(_) => ctx.db.last_zxid(),
+                };
+                ctx.sessions.remove(session_id);
+                encode_reply(&mut out, &ReplyHeader { xid, zxid, err: 0 }, None);
+                close = true;
+            }
+            Pending::Close => close = true,
+        }
+        if !out.is_empty() {
+            handle.send(Outbound::Frame(out));
+        }
+        if let Some((cxid, op, zxid, at)) = done {
+            let latency = at.elapsed();
+            ctx.stats.latency.record(latency);
+            stats.latency.record(latency);
+            *stats.last.lock() =
+                LastOp { op: op.short_name(), cxid, zxid, at: SystemTime::now(), latency_ms: latency.as_millis() as u64 };
+        }
+        if close {
+            handle.send(Outbound::Close);
+            break;
+        }
+    }
+    gate.close();
+}

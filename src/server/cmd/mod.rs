@@ -1,0 +1,6 @@
+//! One module per family of client requests.
+
+pub mod auth;
+pub mod read;
+pub mod watch;
+pub mod write;

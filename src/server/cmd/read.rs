@@ -1,0 +1,164 @@
+//! Read requests, answered from this server's tree.
+//!
+//! Each read runs with the tree read-locked and, when it sets a watch, the watch
+//! manager locked too, so no write can be applied between the read and the
+//! registration (ZooKeeper's "no missed event" guarantee).
+
+use crate::db::Db;
+use crate::proto::request::Request;
+use crate::proto::response::{encode_reply, ReplyHeader, Response};
+use crate::proto::MultiResult;
+use crate::proto::types::{ErrorCode, Id, OpCode};
+use crate::watch::ConnId;
+
+/// Who is reading.
+pub struct Reader<'a> {
+    pub db: &'a Db,
+    pub conn: ConnId,
+    pub session_id: i64,
+    pub auth: &'a [Id],
+}
+
+fn has_nul(path: &str) -> bool {
+    path.contains('\0')
+}
+
+/// Executes a read request and encodes its reply frame into `out`.
+pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec<u8>) {
+    let db = r.db;
+    let auth = r.auth;
+    let reply = |out: &mut Vec<u8>, zxid: i64, result: Result<Response<'_>, ErrorCode>| match result {
+        Ok(body) => encode_reply(out, &ReplyHeader { xid, zxid, err: 0 }, Some(&body)),
+        Err(code) => encode_reply(out, &ReplyHeader { xid, zxid, err: code.as_i32() }, None),
+    };
+    match req {
+        Request::Exists { path, watch } => {
+            let (zxid, result) = db.read_and_watch(|tree, watches| {
+                if has_nul(&path) {
+                    return (tree.last_zxid(), Err(ErrorCode::BadArguments));
+                }
+                let result = tree.exists(&path, auth);
+                // exists leaves a watch even when the node is missing: that is how NodeCreated works.
+                if watch && matches!(result, Ok(_) | Err(ErrorCode::NoNode)) {
+                    watches.add_data_watch(&path, r.conn);
+                }
+                (tree.last_zxid(), result)
+            });
+            reply(out, zxid, result.map(Response::Stat));
+        }
+        Request::GetData { path, watch } => {
+            let (zxid, result) = db.read_and_watch(|tree, watches| {
+                let result = tree.get_data(&path, auth);
+                if watch && result.is_ok() {
+                    watches.add_data_watch(&path, r.conn);
+                }
+                (tree.last_zxid(), result)
+            });
+            match result {
+                Ok((data, stat)) => reply(out, zxid, Ok(Response::GetData { data: data.as_deref(), stat })),
+                Err(code) => reply(out, zxid, Err(code)),
+            }
+        }
+        Request::GetChildren { path, watch } => {
+            let (zxid, result) = db.read_and_watch(|tree, watches| {
+                let result = tree.get_children(&path, auth);
+                if watch && result.is_ok() {
+                    watches.add_child_watch(&path, r.conn);
+                }
+                (tree.last_zxid(), result)
+            });
+            match &result {
+                Ok((children, stat)) if op == OpCode::GetChildren2 => {
+                    reply(out, zxid, Ok(Response::GetChildren2 { children, stat: *stat }))
+                }
+                Ok((children, _)) => reply(out, zxid, Ok(Response::GetChildren { children })),
+                Err(code) => reply(out, zxid, Err(*code)),
+            }
+        }
+        Request::GetAcl { path } => {
+            let (zxid, result) = db.read(|tree| (tree.last_zxid(), tree.get_acl(&path, auth)));
+            match &result {
+                Ok((acl, stat)) => reply(out, zxid, Ok(Response::GetAcl { acl, stat: *stat })),
+                Err(code) => reply(out, zxid, Err(*code)),
+            }
+        }
+        Request::GetAllChildrenNumber { path } => {
+            let (zxid, result) = db.read(|tree| (tree.last_zxid(), tree.all_children_number(&path, auth)));
+            reply(out, zxid, result.map(Response::AllChildrenNumber));
+        }
+        Request::GetEphemerals { prefix } => {
+            let (zxid, list) = db.read(|tree| (tree.last_zxid(), tree.ephemerals(r.session_id, prefix.as_deref().unwrap_or(""))));
+            reply(out, zxid, Ok(Response::GetEphemerals(&list)));
+        }
+        Request::WhoAmI => {
+            let infos = who_am_i(auth);
+            reply(out, db.last_zxid(), Ok(Response::WhoAmI(&infos)));
+        }
+        Request::MultiRead(ops) => {
+            /// One sub-read's owned result, kept until the reply borrows it.
+            enum Owned {
+                Data(Option<bytes::Bytes>, crate::proto::types::Stat),
+                Children(Vec<String>),
+                Failed(ErrorCode),
+            }
+            let (zxid, owned) = db.read(|tree| {
+                let owned: Vec<Owned> = ops
+                    .into_iter()
+                    .map(|(sub_op, sub)| match sub {
+                        Request::GetData { path, .. } => match tree.get_data(&path, auth) {
+                            Ok((data, stat)) => Owned::Data(data, stat),
+                            Err(code) => Owned::Failed(code),
+                        },
+                        Request::GetChildren { path, .. } if sub_op == OpCode::GetChildren => {
+                            match tree.get_children(&path, auth) {
+                                Ok((children, _)) => Owned::Children(children),
+                                Err(code) => Owned::Failed(code),
+                            }
+                        }
+                        _ => Owned::Failed(ErrorCode::BadArguments),
+                    })
+                    .collect();
+                (tree.last_zxid(), owned)
+            });
+            let results = owned
+                .iter()
+                .map(|o| match o {
+                    Owned::Data(data, stat) => MultiResult::GetData { data: data.as_deref(), stat: *stat },
+                    Owned::Children(children) => MultiResult::GetChildren { children },
+                    Owned::Failed(code) => MultiResult::Error(*code),
+                })
+                .collect();
+            reply(out, zxid, Ok(Response::Multi(results)));
+        }
+        _ => reply(out, db.last_zxid(), Err(ErrorCode::Unimplemented)),
+    }
+}
+
+/// whoAmI: one (scheme, user) pair per identity; digest ids show their user name only.
+fn who_am_i(auth: &[Id]) -> Vec<(String, String)> {
+    auth.iter()
+        .filter(|id| id.scheme != "super")
+        .map(|id| {
+            let user = if id.scheme == "digest" {
+                id.id.split(':').next().unwrap_or("").to_string()
+            } else {
+                id.id.clone()
+            };
+            (id.scheme.clone(), user)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_am_i_shows_digest_user_names_not_hashes() {
+        let auth = vec![Id::new("ip", "127.0.0.1"), Id::new("digest", "bob:abc="), Id::new("super", "")];
+        assert_eq!(
+            who_am_i(&auth),
+            vec![("ip".to_string(), "127.0.0.1".to_string()), ("digest".to_string(), "bob".to_string())]
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! The connection handshake: ConnectRequest in, ConnectResponse out.
+//!
+//! A new session (id 0) is created through the log, so it exists on every replica
+//! before the client hears of it. A reconnect must name a live session with its
+//! password; otherwise the client gets `timeOut = 0` (its cue for "expired") and
+//! the connection is closed; never a silently new session.
+//!
+//! In an ensemble the session table of the tree is the truth on every server: a
+//! session exists iff the tree has it, unless the leader is proposing its expiry right
+//! now. A server that has not caught up with the leader yet (just started) makes the
+//! client wait briefly and then refuses it, so a stale tree never declares a live
+//! session expired.
+
+use crate::proto::connect::{ConnectRequest, ConnectResponse};
+use crate::session::new_password;
+use crate::tree::txn::{OpResult, Txn, TxnOp};
+
+use super::ServerContext;
+
+/// What the handshake decided.
+pub enum Handshake {
+    /// The session is established: send `response`, then serve requests.
+    Established { response: ConnectResponse, session_id: i64, timeout_ms: i32 },
+    /// Send `response` (timeOut 0), then close.
+    Expired { response: ConnectResponse },
+    /// Close without a response (client ahead of this server, or the log failed).
+    Refuse { reason: &'static str },
+}
+
+/// How long a connecting client waits for a starting server to join the ensemble.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs the handshake for a decoded ConnectRequest.
+pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest) -> Handshake {
+    if ctx.consensus.wait_ready(READY_WAIT).await.is_err() {
+        return Handshake::Refuse { reason: "this server has not caught up with the leader yet" };
+    }
+    // A client that has seen a later zxid than ours must move to a more up-to-date server.
+    if req.last_zxid_seen > ctx.db.last_zxid() {
+        return Handshake::Refuse { reason: "client has seen a zxid this server has not applied" };
+    }
+    let timeout_ms = ctx.config.clamp_session_timeout(req.timeout_ms);
+    // Answer with the readOnly byte only if the client sent one (old clients read 36 bytes).
+    let read_only = req.read_only.map(|_| false);
+
+    if req.session_id == 0 {
+        let session_id = ctx.ids.next_id();
+        let password = new_password();
+        let txn = Txn {
+            session_id: 0,
+            time_ms: now_ms(),
+            auth: Vec::new(),
+            op: TxnOp::CreateSession { session_id, timeout_ms, password },
+        };
+        return match ctx.consensus.propose(txn).await {
+            Ok(outcome) if matches!(outcome.result, Ok(OpResult::SessionCreated)) => {
+                ctx.sessions.add(session_id, timeout_ms);
+                Handshake::Established {
+                    response: ConnectResponse { protocol_version: 0, timeout_ms, session_id, password, read_only },
+                    session_id,
+                    timeout_ms,
+                }
+            }
+            _ => Handshake::Refuse { reason: "could not create a session" },
+        };
+    }
+
+    let known = ctx.db.read(|tree| tree.session(req.session_id).map(|s| s.password));
+    match known {
+        Some(password) if req.password.len() >= 16 && req.password[..16] == password[..] => {
+            // A session whose close the leader is proposing right now is gone.
+            if !ctx.sessions.is_expiring(req.session_id) {
+                ctx.sessions.add(req.session_id, timeout_ms);
+                return Handshake::Established {
+                    response: ConnectResponse {
+                        protocol_version: 0,
+                        timeout_ms,
+                        session_id: req.session_id,
+                        password,
+                        read_only,
+                    },
+                    session_id: req.session_id,
+                    timeout_ms,
+                };
+            }
+            Handshake::Expired { response: ConnectResponse::expired(req) }
+        }
+        _ => Handshake::Expired { response: ConnectResponse::expired(req) },
+    }
+}
+

@@ -1,0 +1,124 @@
+//! The native client port: connections, handshake, request dispatch, four-letter words.
+//!
+//! Each accepted socket is served by [`client::serve`]: a reader that decodes
+//! requests and queues them in arrival order, a responder that answers them in
+//! that order, and a writer that drains the connection's outbound queue (replies
+//! and watch events) to the socket.
+
+pub mod client;
+pub mod cmd;
+pub mod connection;
+pub mod fourlw;
+pub mod handshake;
+pub mod stats;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::consensus::Consensus;
+use crate::db::Db;
+use crate::session::{SessionIdGenerator, SessionTracker};
+use crate::watch::ConnId;
+use stats::{ConnStats, ServerStats};
+
+/// Everything a connection needs, shared by all connections of one server.
+pub struct ServerContext {
+    pub config: Arc<Config>,
+    pub db: Arc<Db>,
+    pub consensus: Arc<Consensus>,
+    pub sessions: Arc<SessionTracker>,
+    pub ids: SessionIdGenerator,
+    pub stats: ServerStats,
+    /// Per-connection counters for `cons`, `stat` and `mntr`.
+    pub conn_stats: RwLock<HashMap<ConnId, Arc<ConnStats>>>,
+    next_conn: AtomicU64,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl ServerContext {
+    pub fn new(config: Arc<Config>, db: Arc<Db>, consensus: Arc<Consensus>, sessions: Arc<SessionTracker>) -> Self {
+        let ids = SessionIdGenerator::new(config.my_id);
+        ServerContext {
+            config,
+            db,
+            consensus,
+            sessions,
+            ids,
+            stats: ServerStats::default(),
+            conn_stats: RwLock::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            per_ip: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts a new connection from `ip`; false when `maxClientCnxns` is reached.
+    fn admit(&self, ip: IpAddr) -> bool {
+        let limit = self.config.max_client_cnxns as usize;
+        let mut per_ip = self.per_ip.lock();
+        let n = per_ip.entry(ip).or_insert(0);
+        if limit > 0 && *n >= limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&self, ip: IpAddr) {
+        let mut per_ip = self.per_ip.lock();
+        if let Some(n) = per_ip.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_ip.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Accepts client connections until the listener fails.
+pub async fn run(listener: TcpListener, ctx: Arc<ServerContext>) -> std::io::Result<()> {
+    info!(addr = %listener.local_addr()?, "client port listening");
+    loop {
+        let (sock, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Running out of file descriptors is transient; keep serving the others.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if !ctx.admit(remote.ip()) {
+            warn!(%remote, limit = ctx.config.max_client_cnxns, "too many connections from this address; closing");
+            drop(sock);
+            continue;
+        }
+        let _ = sock.set_nodelay(true);
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let id = ctx.next_conn_id();
+            serve_one(&ctx, id, sock, remote).await;
+            ctx.release(remote.ip());
+        });
+    }
+}
+
+async fn serve_one(ctx: &Arc<ServerContext>, id: ConnId, sock: tokio::net::TcpStream, remote: SocketAddr) {
+    let stats = Arc::new(ConnStats::new(remote));
+    ctx.conn_stats.write().insert(id, stats.clone());
+    if let Err(e) = client::serve(ctx.clone(), id, sock, remote, stats).await {
+        debug!(conn = id, %remote, error = %e, "connection closed");
+    }
+    ctx.conn_stats.write().remove(&id);
+    ctx.db.unregister_conn(id);
+}

@@ -1,0 +1,127 @@
+//! Background tasks that turn time into txns: session expiry, and reaping of
+//! empty containers and expired TTL nodes, plus the follower's session activity
+//! reports. Expiry and reaping act where expiry is owned (the leader) and decide nothing themselves: the txns they propose are re-validated
+//! at apply time, so a race with a client (a reconnect, a new child) is harmless.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+
+use crate::consensus::Consensus;
+use crate::db::Db;
+use crate::tree::txn::{Txn, TxnOp};
+
+use super::SessionTracker;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn internal(op: TxnOp) -> Txn {
+    Txn { session_id: 0, time_ms: now_ms(), auth: Vec::new(), op }
+}
+
+/// Gives every session the tree knows a fresh full timeout (after a start or a
+/// leader change), so nothing expires for time spent without a leader. Sessions the
+/// tree no longer has are forgotten.
+pub fn track_all(db: &Db, tracker: &SessionTracker) {
+    let sessions: Vec<(i64, i32)> = db.read(|t| t.sessions().map(|(id, s)| (id, s.timeout_ms)).collect());
+    tracker.reset(sessions);
+}
+
+/// Starts tracking sessions the tree has but the tracker lacks (created through
+/// another server), each with a full timeout.
+fn track_new(db: &Db, tracker: &SessionTracker) {
+    let untracked: Vec<(i64, i32)> = db.read(|t| {
+        t.sessions()
+            .filter(|(id, _)| !tracker.contains(*id) && !tracker.is_expiring(*id))
+            .map(|(id, s)| (id, s.timeout_ms))
+            .collect()
+    });
+    for (id, timeout) in untracked {
+        tracker.add(id, timeout);
+    }
+}
+
+/// Leader side of session activity reported by a follower: touch each session,
+/// starting to track the ones the tree has and the tracker does not know yet.
+pub fn touch_reported(db: &Db, tracker: &SessionTracker, ids: &[i64]) {
+    for &id in ids {
+        if tracker.touch_tracked(id) || tracker.is_expiring(id) {
+            continue;
+        }
+        if let Some(timeout) = db.read(|t| t.session(id).map(|s| s.timeout_ms)) {
+            tracker.add(id, timeout);
+        }
+    }
+}
+
+/// Expires sessions whose deadline passed, checking every `tick`. Runs on every
+/// server but acts only on the leader; a server that becomes leader first gives every
+/// session a fresh timeout.
+pub async fn run_session_expiry(tracker: Arc<SessionTracker>, consensus: Arc<Consensus>, db: Arc<Db>, tick: Duration) {
+    let mut interval = tokio::time::interval(tick);
+    let mut was_leader = consensus.is_leader();
+    loop {
+        interval.tick().await;
+        let leader = consensus.is_leader();
+        if leader && !was_leader {
+            info!("leading: every session gets a fresh timeout");
+            track_all(&db, &tracker);
+        }
+        was_leader = leader;
+        if !leader {
+            continue;
+        }
+        track_new(&db, &tracker);
+        for (session_id, timeout) in tracker.take_expired(Instant::now()) {
+            info!(session = format_args!("0x{session_id:x}"), timeout_ms = timeout, "session expired");
+            match consensus.propose(internal(TxnOp::CloseSession { session_id })).await {
+                Ok(_) => tracker.expired(session_id),
+                Err(e) => {
+                    warn!(error = %e, "could not propose session expiry; will retry");
+                    tracker.add(session_id, 0);
+                }
+            }
+        }
+    }
+}
+
+/// Sends the sessions with client activity on this server to the leader every `tick`
+/// (nothing to send when this server leads: its own tracker was touched directly).
+pub async fn run_session_reporter(tracker: Arc<SessionTracker>, consensus: Arc<Consensus>, tick: Duration) {
+    let mut interval = tokio::time::interval(tick);
+    loop {
+        interval.tick().await;
+        let touched = tracker.take_touched();
+        if touched.is_empty() || consensus.is_leader() {
+            continue;
+        }
+        if let Err(e) = consensus.report_sessions(touched).await {
+            debug!(error = %e, "could not report session activity to the leader");
+        }
+    }
+}
+
+/// Deletes empty containers and expired TTL nodes every `interval`.
+pub async fn run_reaper(db: Arc<Db>, consensus: Arc<Consensus>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        if !consensus.is_leader() {
+            continue;
+        }
+        let due = db.read(|t| t.reapable(now_ms()));
+        for path in due {
+            debug!(%path, "reaping container/TTL node");
+            if let Err(e) = consensus.propose(internal(TxnOp::DeleteContainer { path })).await {
+                warn!(error = %e, "could not propose a container/TTL deletion");
+                break;
+            }
+        }
+    }
+}

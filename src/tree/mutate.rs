@@ -1,0 +1,222 @@
+//! The four primitive tree mutations (create, delete, set data, set ACL).
+//!
+//! Each one is infallible (the caller validated first), records the watch
+//! [`Change`]s it causes, and pushes an [`Undo`] entry so that a failing multi
+//! can put the tree back exactly as it was. Indexes (ephemerals per session,
+//! reapable nodes, data size) are maintained in one place, `index_add` /
+//! `index_remove`, shared with boot and snapshot loading.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::node::{Node, NodeKind};
+use super::path::{canonical, split_parent};
+use super::txn::{Change, ChangeKind};
+use super::DataTree;
+use crate::proto::types::{Acl, Stat};
+
+/// How to reverse one primitive mutation.
+#[derive(Debug)]
+pub(super) enum Undo {
+    Created { path: Box<str>, parent_cversion: i32, parent_pzxid: i64 },
+    Deleted { path: Box<str>, node: Node, parent_pzxid: i64 },
+    Data { path: Box<str>, data: Option<Bytes>, version: i32, mzxid: i64, mtime: i64 },
+    Acl { path: Box<str>, acl: Arc<[Acl]>, aversion: i32 },
+}
+
+/// The zxid and time every mutation of one txn uses, plus what it produced.
+#[derive(Debug)]
+pub(super) struct Journal {
+    pub zxid: i64,
+    pub time_ms: i64,
+    pub changes: Vec<Change>,
+    pub undo: Vec<Undo>,
+}
+
+impl Journal {
+    pub(super) fn new(zxid: i64, time_ms: i64) -> Self {
+        Journal { zxid, time_ms, changes: Vec::new(), undo: Vec::new() }
+    }
+
+    fn change(&mut self, path: &str, kind: ChangeKind, acl: &[Acl]) {
+        self.changes.push(Change { path: path.to_owned(), kind, acl: acl.to_vec() });
+    }
+}
+
+impl DataTree {
+    /// Inserts `node` and wires it into its parent's child set and the indexes,
+    /// without touching any stat.
+    pub(super) fn link_node(&mut self, path: Box<str>, node: Node) {
+        if let Some((parent, name)) = split_parent(&path).filter(|_| &*path != "/") {
+            if let Some(p) = self.nodes.get_mut(canonical(parent)) {
+                p.children.insert(name.into());
+            }
+        }
+        self.index_add(&path, &node);
+        self.nodes.insert(path, node);
+    }
+
+    /// Reverse of [`Self::link_node`]: removes the node and its index entries.
+    fn unlink_node(&mut self, path: &str) -> Option<(Box<str>, Node)> {
+        let (key, node) = self.nodes.remove_entry(path)?;
+        if let Some((parent, name)) = split_parent(&key) {
+            if let Some(p) = self.nodes.get_mut(canonical(parent)) {
+                p.children.remove(name);
+            }
+        }
+        self.index_remove(&key, &node);
+        Some((key, node))
+    }
+
+    pub(super) fn index_add(&mut self, path: &str, node: &Node) {
+        self.data_size += (path.len() + node.data_len()) as u64;
+        match node.kind() {
+            NodeKind::Ephemeral(owner) => {
+                self.ephemerals.entry(owner).or_default().insert(path.into());
+            }
+            kind if kind.is_reapable_kind() => {
+                self.reapable_nodes.insert(path.into());
+            }
+            _ => {}
+        }
+    }
+
+    fn index_remove(&mut self, path: &str, node: &Node) {
+        self.data_size -= (path.len() + node.data_len()) as u64;
+        match node.kind() {
+            NodeKind::Ephemeral(owner) => {
+                if let Some(set) = self.ephemerals.get_mut(&owner) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&owner);
+                    }
+                }
+            }
+            kind if kind.is_reapable_kind() => {
+                self.reapable_nodes.remove(path);
+            }
+            _ => {}
+        }
+    }
+
+    /// Creates a validated new node: the parent's persisted child counter goes
+    /// up by one and its pzxid becomes the txn's zxid (`DataTree.createNode`).
+    pub(super) fn create_node(&mut self, j: &mut Journal, path: String, node: Node) -> Stat {
+        let stat = node.client_stat();
+        let parent_path = split_parent(&path).map_or("/", |(p, _)| canonical(p)).to_owned();
+        let Some(parent) = self.nodes.get_mut(parent_path.as_str()) else {
+            return stat;
+        };
+        j.undo.push(Undo::Created {
+            path: path.as_str().into(),
+            parent_cversion: parent.stat.cversion,
+            parent_pzxid: parent.stat.pzxid,
+        });
+        parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
+        parent.stat.pzxid = j.zxid;
+        let parent_acl = parent.acl.clone();
+        j.change(&path, ChangeKind::Created, &node.acl);
+        j.change(&parent_path, ChangeKind::ChildrenChanged, &parent_acl);
+        self.link_node(path.into(), node);
+        stat
+    }
+
+    /// Deletes an existing, childless, non-root node; the parent's pzxid moves
+    /// to this zxid, its persisted cversion does not (the client cversion still
+    /// goes up, as numChildren went down).
+    pub(super) fn delete_node(&mut self, j: &mut Journal, path: &str) {
+        let Some((key, node)) = self.unlink_node(path) else {
+            return;
+        };
+        let parent_path = split_parent(&key).map_or("/", |(p, _)| canonical(p)).to_owned();
+        j.change(&key, ChangeKind::Deleted, &node.acl);
+        if let Some(parent) = self.nodes.get_mut(parent_path.as_str()) {
+            let parent_pzxid = parent.stat.pzxid;
+            parent.stat.pzxid = parent.stat.pzxid.max(j.zxid);
+            j.change(&parent_path, ChangeKind::ChildrenChanged, &parent.acl);
+            j.undo.push(Undo::Deleted { path: key, node, parent_pzxid });
+        }
+    }
+
+    /// setData on an existing node: version +1 (even for identical data),
+    /// mzxid and mtime from the txn.
+    pub(super) fn set_node_data(&mut self, j: &mut Journal, path: &str, data: Option<Bytes>) -> Stat {
+        let key: Box<str> = canonical(path).into();
+        let new_len = data.as_ref().map_or(0, |d| d.len()) as u64;
+        let Some(node) = self.nodes.get_mut(&*key) else {
+            return Stat::default();
+        };
+        let old_len = node.data_len() as u64;
+        let old_data = std::mem::replace(&mut node.data, data);
+        let s = &mut node.stat;
+        j.undo.push(Undo::Data {
+            path: key.clone(),
+            data: old_data,
+            version: s.version,
+            mzxid: s.mzxid,
+            mtime: s.mtime,
+        });
+        s.version = s.version.wrapping_add(1);
+        s.mzxid = j.zxid;
+        s.mtime = j.time_ms;
+        let stat = node.client_stat();
+        j.change(&key, ChangeKind::DataChanged, &node.acl);
+        self.data_size = self.data_size - old_len + new_len;
+        stat
+    }
+
+    /// setACL on an existing node: aversion +1; no watch fires.
+    pub(super) fn set_node_acl(&mut self, j: &mut Journal, path: &str, acl: Arc<[Acl]>) -> Stat {
+        let key: Box<str> = canonical(path).into();
+        let Some(node) = self.nodes.get_mut(&*key) else {
+            return Stat::default();
+        };
+        let old = std::mem::replace(&mut node.acl, acl);
+        j.undo.push(Undo::Acl { path: key, acl: old, aversion: node.stat.aversion });
+        node.stat.aversion = node.stat.aversion.wrapping_add(1);
+        node.client_stat()
+    }
+
+    /// Reverts the journal's mutations, newest first.
+    pub(super) fn rollback(&mut self, undo: Vec<Undo>) {
+        for entry in undo.into_iter().rev() {
+            match entry {
+                Undo::Created { path, parent_cversion, parent_pzxid } => {
+                    self.unlink_node(&path);
+                    if let Some(parent) = self.parent_mut(&path) {
+                        parent.stat.cversion = parent_cversion;
+                        parent.stat.pzxid = parent_pzxid;
+                    }
+                }
+                Undo::Deleted { path, node, parent_pzxid } => {
+                    if let Some(parent) = self.parent_mut(&path) {
+                        parent.stat.pzxid = parent_pzxid;
+                    }
+                    self.link_node(path, node);
+                }
+                Undo::Data { path, data, version, mzxid, mtime } => {
+                    let Some(node) = self.nodes.get_mut(&*path) else { continue };
+                    let old_len = node.data_len() as u64;
+                    let new_len = data.as_ref().map_or(0, |d| d.len()) as u64;
+                    node.data = data;
+                    node.stat.version = version;
+                    node.stat.mzxid = mzxid;
+                    node.stat.mtime = mtime;
+                    self.data_size = self.data_size - old_len + new_len;
+                }
+                Undo::Acl { path, acl, aversion } => {
+                    if let Some(node) = self.nodes.get_mut(&*path) {
+                        node.acl = acl;
+                        node.stat.aversion = aversion;
+                    }
+                }
+            }
+        }
+    }
+
+    fn parent_mut(&mut self, path: &str) -> Option<&mut Node> {
+        let (parent, _) = split_parent(path)?;
+        self.nodes.get_mut(canonical(parent))
+    }
+}

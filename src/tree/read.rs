@@ -1,0 +1,69 @@
+//! Client reads, with the ACL checks of ZooKeeper's FinalRequestProcessor.
+//!
+//! Reads do not validate paths (a malformed path simply does not exist), except
+//! that `exists` refuses a NUL with BadArguments.
+
+use bytes::Bytes;
+
+use super::acl::{check_acl, mask_digests};
+use super::path::canonical;
+use super::DataTree;
+use crate::proto::types::{perms, Acl, ErrorCode, Id, Stat};
+
+impl DataTree {
+    /// getData: the data (`None` = null) and stat; READ needed.
+    pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Option<Bytes>, Stat), ErrorCode> {
+        let node = self.node_with_perm(path, perms::READ, auth)?;
+        Ok((node.data.clone(), node.client_stat()))
+    }
+
+    /// exists: NoNode when absent; READ needed only when present.
+    pub fn exists(&self, path: &str, auth: &[Id]) -> Result<Stat, ErrorCode> {
+        if path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        Ok(self.node_with_perm(path, perms::READ, auth)?.client_stat())
+    }
+
+    /// getChildren / getChildren2: child names (sorted) and the stat; READ needed.
+    pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
+        let node = self.node_with_perm(path, perms::READ, auth)?;
+        Ok((node.children.iter().map(|c| c.to_string()).collect(), node.client_stat()))
+    }
+
+    /// getACL: READ or ADMIN needed; without ADMIN digest ids come back as `user:x`.
+    pub fn get_acl(&self, path: &str, auth: &[Id]) -> Result<(Vec<Acl>, Stat), ErrorCode> {
+        let node = self.node_with_perm(path, perms::READ | perms::ADMIN, auth)?;
+        let acl = if check_acl(&node.acl, perms::ADMIN, auth) { node.acl.to_vec() } else { mask_digests(&node.acl) };
+        Ok((acl, node.client_stat()))
+    }
+
+    /// getAllChildrenNumber: every descendant (for `/`, every other node,
+    /// `/zookeeper` and its children included); READ needed.
+    pub fn all_children_number(&self, path: &str, auth: &[Id]) -> Result<i32, ErrorCode> {
+        let node = self.node_with_perm(path, perms::READ, auth)?;
+        let path = canonical(path);
+        if path == "/" {
+            return Ok((self.nodes.len() - 1) as i32);
+        }
+        let mut count = 0usize;
+        let mut stack: Vec<String> = node.children.iter().map(|c| format!("{path}/{c}")).collect();
+        while let Some(p) = stack.pop() {
+            count += 1;
+            if let Some(n) = self.nodes.get(p.as_str()) {
+                stack.extend(n.children.iter().map(|c| format!("{p}/{c}")));
+            }
+        }
+        Ok(count as i32)
+    }
+
+    /// Containers and TTL nodes the leader should reap at `now_ms`, sorted.
+    /// Each is then proposed as a `DeleteContainer`, which re-checks at apply.
+    pub fn reapable(&self, now_ms: i64) -> Vec<String> {
+        self.reapable_nodes
+            .iter()
+            .filter(|p| self.nodes.get(&***p).is_some_and(|n| n.is_reap_due(now_ms)))
+            .map(|p| p.to_string())
+            .collect()
+    }
+}

@@ -1,0 +1,121 @@
+//! Transactions: the replicated commands that change the data tree.
+//!
+//! A client write becomes a [`Txn`] on the server that received it. The txn
+//! carries everything `apply` needs to reach the same result on every replica:
+//! the wall-clock time (decided once, by the proposer), the caller's identities
+//! (for ACL checks) and the session. Validation (versions, existence, ACLs)
+//! happens at apply time against the committed tree, so every replica computes
+//! the same outcome in log order.
+//!
+//! Many txns travel in one consensus entry as a [`TxnBatch`]; each txn that
+//! changes the tree gets its own zxid.
+
+use serde::{Deserialize, Serialize};
+
+use crate::proto::types::{Acl, CreateMode, ErrorCode, Id, Stat};
+
+/// One replicated command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Txn {
+    /// The session that issued it; 0 for server-internal txns (container/TTL reaping).
+    pub session_id: i64,
+    /// Milliseconds since the Unix epoch, decided by the proposer. Becomes ctime/mtime.
+    pub time_ms: i64,
+    /// The caller's authenticated identities (ip, digest, super...), used for ACL checks
+    /// and to expand the `auth` ACL scheme.
+    pub auth: Vec<Id>,
+    pub op: TxnOp,
+}
+
+/// What a txn does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TxnOp {
+    /// Registers a new session. `session_id` is chosen by the proposer; apply fails
+    /// with `NodeExists`-like `BadArguments` if the id is taken.
+    CreateSession { session_id: i64, timeout_ms: i32, password: [u8; 16] },
+    /// Closes (or expires) a session and deletes all of its ephemeral nodes in one zxid.
+    CloseSession { session_id: i64 },
+    /// Covers create (1), create2 (15), createContainer (19) and createTTL (21).
+    Create {
+        path: String,
+        // As a byte string: postcard would otherwise encode node data one byte at a time.
+        #[serde(with = "serde_bytes")]
+        data: Option<Vec<u8>>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+        /// Only for the TTL modes.
+        ttl_ms: Option<i64>,
+    },
+    Delete { path: String, version: i32 },
+    /// Server-internal reaping of an empty container or an expired TTL node.
+    /// Applies only if the node is still reapable at apply time.
+    DeleteContainer { path: String },
+    SetData {
+        path: String,
+        #[serde(with = "serde_bytes")]
+        data: Option<Vec<u8>>,
+        version: i32,
+    },
+    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
+    /// Version check; only valid inside a multi.
+    Check { path: String, version: i32 },
+    /// Atomic multi: all sub-ops apply with one zxid, or none.
+    Multi(Vec<TxnOp>),
+}
+
+/// A batch of txns carried by one consensus log entry.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TxnBatch {
+    pub txns: Vec<Txn>,
+}
+
+/// The result of applying one txn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TxnOutcome {
+    /// The zxid the txn got if it changed the tree, else the last zxid at apply time.
+    pub zxid: i64,
+    pub result: Result<OpResult, ErrorCode>,
+}
+
+/// The result of one successful op (or of a multi, whose sub-results may be errors).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OpResult {
+    SessionCreated,
+    SessionClosed,
+    /// The final path (with sequence suffix) and the new node's stat.
+    Created { path: String, stat: Stat },
+    Deleted,
+    /// setData / setACL: the node's stat after the change.
+    Stat(Stat),
+    Checked,
+    /// One entry per sub-op, ZooKeeper's 0 / error / -2 pattern already applied:
+    /// on failure, earlier ops are `Err(ErrorCode::Ok)`, the failing op its code,
+    /// later ops `Err(ErrorCode::RuntimeInconsistency)`.
+    Multi(Vec<Result<OpResult, ErrorCode>>),
+}
+
+/// The outcomes of one batch, in txn order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BatchOutcome {
+    pub outcomes: Vec<TxnOutcome>,
+}
+
+/// What a txn changed, as seen by watches. `apply` returns these in op order so the
+/// watch layer can fire NodeCreated / NodeDeleted / NodeDataChanged /
+/// NodeChildrenChanged without looking at the tree again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: String,
+    pub kind: ChangeKind,
+    /// The ACL that decides who may see the event: the node's own ACL for
+    /// Created / Deleted / DataChanged, the parent's for ChildrenChanged.
+    pub acl: Vec<Acl>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    Created,
+    Deleted,
+    DataChanged,
+    ChildrenChanged,
+}

@@ -1,0 +1,221 @@
+//! A multi-process ensemble on loopback: one `roost --config zoo.cfg` process per
+//! member, each with its own data directory, `myid` and ports, started highest id first
+//! (as kazoo's harness does).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{free_port, wait_for_port};
+
+/// One member process.
+pub struct Member {
+    pub id: u64,
+    pub client_port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+    stopped: bool,
+}
+
+impl Member {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.client_port))
+    }
+
+    pub fn connect_string(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+/// The ensemble.
+pub struct Cluster {
+    pub members: Vec<Member>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Writes the configuration of an `n`-member ensemble and starts every member.
+    pub fn start(n: usize) -> Cluster {
+        Self::start_with(n, 0)
+    }
+
+    /// Like [`Cluster::start`], with the last `observers` members configured as observers.
+    pub fn start_with(n: usize, observers: usize) -> Cluster {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
+        let servers: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, q, e))| {
+                let role = if i >= n - observers { ":observer" } else { "" };
+                format!("server.{}=127.0.0.1:{q}:{e}{role}", i + 1)
+            })
+            .collect();
+        let mut members = Vec::new();
+        for (i, (client_port, _, _)) in ports.iter().enumerate() {
+            let id = i as u64 + 1;
+            let dir = tmp.path().join(format!("n{id}"));
+            std::fs::create_dir_all(dir.join("data")).unwrap();
+            std::fs::write(dir.join("data").join("myid"), format!("{id}\n")).unwrap();
+            let peer_type = if i >= n - observers { "observer" } else { "participant" };
+            let cfg = format!(
+                "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
+                 admin.serverPort={}\n4lw.commands.whitelist=*\npeerType={peer_type}\n{}\n",
+                dir.join("data").display(),
+                free_port(),
+                servers.join("\n")
+            );
+            std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
+            members.push(Member { id, client_port: *client_port, dir, child: None, stopped: false });
+        }
+        let mut cluster = Cluster { members, _tmp: tmp };
+        for i in (0..n).rev() {
+            cluster.spawn(i);
+        }
+        for m in &cluster.members {
+            wait_for_port(m.addr(), Duration::from_secs(30));
+        }
+        cluster
+    }
+
+    /// (Re)starts member `i` on its configuration and data.
+    pub fn spawn(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(m.dir.join("server.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_roost"))
+            .arg("--config")
+            .arg(m.dir.join("zoo.cfg"))
+            .env("ROOST_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn roost");
+        m.child = Some(child);
+        m.stopped = false;
+    }
+
+    /// Starts member `i` and waits for its client port.
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+        wait_for_port(self.members[i].addr(), Duration::from_secs(30));
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        if m.stopped {
+            self.signal(i, "CONT");
+        }
+        let m = &mut self.members[i];
+        if let Some(mut c) = m.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn signal(&mut self, i: usize, sig: &str) {
+        if let Some(pid) = self.members[i].pid() {
+            let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+            assert!(ok.success(), "kill -{sig} {pid}");
+        }
+    }
+
+    /// SIGSTOP: the process freezes with its sockets open.
+    pub fn stop(&mut self, i: usize) {
+        self.signal(i, "STOP");
+        self.members[i].stopped = true;
+    }
+
+    pub fn resume(&mut self, i: usize) {
+        self.signal(i, "CONT");
+        self.members[i].stopped = false;
+    }
+
+    /// All members' client addresses, for a client that may move between them.
+    pub fn connect_string(&self) -> String {
+        self.members.iter().map(|m| m.connect_string()).collect::<Vec<_>>().join(",")
+    }
+
+    /// `Mode:` from `srvr` (empty if the member does not answer).
+    pub fn mode(&self, i: usize) -> String {
+        if !self.members[i].is_running() || self.members[i].stopped {
+            return String::new();
+        }
+        let srvr = four_letter_word_timeout(self.members[i].addr(), "srvr");
+        srvr.lines().find_map(|l| l.strip_prefix("Mode: ")).unwrap_or("").trim().to_string()
+    }
+
+    /// The member that reports `Mode: leader`, waiting up to `timeout` for exactly one.
+    pub fn wait_leader(&self, timeout: Duration) -> usize {
+        let start = Instant::now();
+        loop {
+            let leaders: Vec<usize> = (0..self.members.len()).filter(|&i| self.mode(i) == "leader").collect();
+            if leaders.len() == 1 {
+                return leaders[0];
+            }
+            assert!(start.elapsed() < timeout, "no single leader within {timeout:?}: {leaders:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The `hash` 4lw (tree digest and last zxid) of member `i`.
+    pub fn digest(&self, i: usize) -> String {
+        four_letter_word_timeout(self.members[i].addr(), "hash").trim().to_string()
+    }
+
+    /// Waits until every running member reports the same digest and zxid; returns it.
+    pub fn wait_converged(&self, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let digests: Vec<String> = (0..self.members.len())
+                .filter(|&i| self.members[i].is_running() && !self.members[i].stopped)
+                .map(|i| self.digest(i))
+                .collect();
+            if !digests.is_empty() && digests.iter().all(|d| d == &digests[0] && d.starts_with("digest:")) {
+                return digests[0].clone();
+            }
+            assert!(start.elapsed() < timeout, "members did not converge: {digests:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        self.members.iter().map(|m| format!("=== member {} ===\n{}", m.id, m.log())).collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill9(i);
+        }
+    }
+}
+
+/// A 4lw that gives up instead of hanging on a frozen member.
+pub fn four_letter_word_timeout(addr: SocketAddr, word: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(word.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
