@@ -200,8 +200,19 @@ async fn data_and_sessions_survive_kill_9_and_restart() {
     let fresh = client(&server).await;
     assert_eq!(fresh.get_data("/durable").await.unwrap().0, b"kept");
     // The session is replicated state: it outlives the process and keeps its ephemeral.
-    let resumed = zk::Client::connector().with_session(session).connect(&server.connect_string()).await.unwrap();
-    assert!(resumed.check_stat("/mine").await.unwrap().is_some());
+    // The original client reconnects on its own with the same session (a second client
+    // resuming that session would race it: the server keeps only the newest connection).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mine = loop {
+        match c.check_stat("/mine").await {
+            Err(zk::Error::ConnectionLoss) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            other => break other,
+        }
+    };
+    assert!(mine.expect("the original session resumes").is_some());
+    assert_eq!(c.session().id(), session.id());
 }
 
 #[tokio::test]
