@@ -13,6 +13,7 @@
 pub mod batcher;
 pub mod cluster;
 pub mod error;
+mod failover;
 pub mod forward;
 pub mod log_store;
 pub mod network;
@@ -185,6 +186,9 @@ pub struct ConsensusStatus {
 /// What the RPC server shares with the rest of consensus.
 pub struct Core {
     raft: RaftHandle,
+    /// Set when this follower saw its leader's process die (fast failover).
+    dead_leader: Arc<failover::DeadLeader>,
+    peers: Arc<Peers>,
     proposals: mpsc::Sender<Proposal>,
     session_sink: RwLock<Option<SessionSink>>,
 }
@@ -258,7 +262,8 @@ impl Consensus {
         let txn_counter = sm.txn_counter();
 
         let peers = Peers::new(cfg.node_id);
-        let network = NetworkFactory::new(peers.clone());
+        let dead_leader = Arc::new(failover::DeadLeader::default());
+        let network = NetworkFactory::new(peers.clone(), dead_leader.clone());
         let raft = match RaftHandle::new(cfg.node_id, raft_config, network, log_store, sm).await {
             Ok(raft) => raft,
             Err(e) => {
@@ -273,7 +278,13 @@ impl Consensus {
             tokio::spawn(batcher::run(raft.clone(), rx, cfg.max_batch, forwarder)),
             tokio::spawn(trigger_snapshots(raft.clone(), txn_counter, cfg.snapshot_every.max(1))),
         ];
-        let core = Arc::new(Core { raft: raft.clone(), proposals, session_sink: RwLock::new(None) });
+        let core = Arc::new(Core {
+            raft: raft.clone(),
+            dead_leader,
+            peers: peers.clone(),
+            proposals,
+            session_sink: RwLock::new(None),
+        });
         if let Some(listener) = listener {
             tasks.push(tokio::spawn(rpc::serve(listener, core.clone())));
             tasks.push(tokio::spawn(cluster::bootstrap(raft.clone(), peers, cfg.node_id, cfg.members.clone())));

@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::failover::DeadLeader;
 use super::types::{NodeId, RaftPeer, Snapshot, SnapshotData, TypeConfig, Vote};
 use super::wire::{self, Hello, RemoteError, Request, RequestFrame, Response, ResponseFrame};
 
@@ -297,11 +298,12 @@ impl PeerConn {
 #[derive(Debug, Clone)]
 pub struct NetworkFactory {
     peers: Arc<Peers>,
+    dead_leader: Arc<DeadLeader>,
 }
 
 impl NetworkFactory {
-    pub fn new(peers: Arc<Peers>) -> Self {
-        NetworkFactory { peers }
+    pub fn new(peers: Arc<Peers>, dead_leader: Arc<DeadLeader>) -> Self {
+        NetworkFactory { peers, dead_leader }
     }
 }
 
@@ -309,7 +311,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &RaftPeer) -> PeerClient {
-        PeerClient { conn: self.peers.conn(target, &node.raft_addr) }
+        PeerClient { conn: self.peers.conn(target, &node.raft_addr), dead_leader: self.dead_leader.clone() }
     }
 }
 
@@ -317,6 +319,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 #[derive(Debug, Clone)]
 pub struct PeerClient {
     conn: Arc<PeerConn>,
+    dead_leader: Arc<DeadLeader>,
 }
 
 fn unreachable(e: &CallError) -> Unreachable<TypeConfig> {
@@ -356,9 +359,14 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
 
     async fn vote(
         &mut self,
-        rpc: VoteRequest<TypeConfig>,
+        mut rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        // A candidate that saw the old leader's process die asks voters to skip the lease
+        // they still hold for that leader (see `failover`).
+        if self.dead_leader.vouches_for(rpc.vote.leader_id().term) {
+            rpc.leadership_transfer = true;
+        }
         self.vote_rpc(Request::Vote(rpc), &option).await
     }
 

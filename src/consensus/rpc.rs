@@ -11,12 +11,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::async_runtime::WatchReceiver;
 use openraft::ReadPolicy;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::batcher::Proposal;
+use super::failover;
 use super::error::ConsensusError;
 use super::types::Snapshot;
 use super::wire::{self, Hello, RemoteError, Request, RequestFrame, Response, ResponseFrame};
@@ -111,6 +113,8 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
     .await;
     drop(out);
     let _ = writer.await;
+    // The leader's connection closing may mean its process died: check and campaign now.
+    tokio::spawn(failover::peer_disconnected(core.clone(), hello.from));
     result
 }
 
@@ -152,6 +156,7 @@ async fn handle(core: &Core, req: Request) -> Response {
             Ok(initialized) => Response::Probe { initialized },
             Err(_) => stopped(),
         },
+        Request::LastLog => Response::LastLog(core.raft.metrics().borrow_watched().last_log_index),
         Request::Forward(_) => Response::Failed(RemoteError::Failed("forward handled inline".into())),
     }
 }

@@ -61,6 +61,9 @@ pub enum Request {
     Touch(Vec<i64>),
     /// Liveness and bootstrap check: is the receiver's raft state initialized?
     Probe,
+    /// The receiver's last log index: followers compare logs after their leader died, so
+    /// that only the most up-to-date one campaigns (see `failover`).
+    LastLog,
 }
 
 /// The answer to a [`Request`] of the same frame id.
@@ -76,6 +79,7 @@ pub enum Response {
     Probe { initialized: bool },
     /// The receiver could not serve the request at all.
     Failed(RemoteError),
+    LastLog(Option<u64>),
 }
 
 /// A forwarded txn's outcome and the index of the log entry that carried it.
