@@ -563,6 +563,9 @@ function nodePage() {
     $('input[name="dest"]', dlg).value = PATH + "-copy";
   }
   $$("[data-action]").forEach((b) => b.addEventListener("click", () => actions[b.dataset.action]()));
+  // Cancel is a plain button, so that Enter in a dialog submits it (the first submit
+  // button of a form is the one Enter presses).
+  $$("dialog [data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
 
   // ----- tree (lazy) -----
   const tree = $("#tree");
