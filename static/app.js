@@ -55,7 +55,8 @@ async function api(method, url, payload, headers = {}) {
   const h = { "X-CSRF-Token": CSRF, ...headers };
   const init = { method, headers: h, credentials: "same-origin" };
   if (payload !== undefined) {
-    if (typeof payload === "string") { init.body = payload; h["Content-Type"] = "application/json"; }
+    if (payload instanceof Uint8Array) { init.body = payload; h["Content-Type"] = "application/octet-stream"; }
+    else if (typeof payload === "string") { init.body = payload; h["Content-Type"] = "application/json"; }
     else { init.body = JSON.stringify(payload); h["Content-Type"] = "application/json"; }
   }
   const r = await fetch(url, init);
@@ -97,6 +98,38 @@ function fromHex(text) {
   return out;
 }
 const TEXT_MODES = ["text", "json", "yaml", "xml"];
+const REFORMAT_MODES = ["json", "yaml"];
+
+// Re-indents JSON token by token: numbers and strings are kept exactly as written (no
+// rounding of big numbers, no lost duplicate keys, escapes untouched). Throws on invalid JSON.
+function reformatJson(text) {
+  JSON.parse(text); // validates (the message names the position)
+  let out = "", depth = 0, i = 0;
+  const nl = () => "\n" + "  ".repeat(depth);
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      out += text.slice(i, j + 1); i = j + 1; continue;
+    }
+    if (c === " " || c === "\t" || c === "\n" || c === "\r") { i++; continue; }
+    if (c === "{" || c === "[") {
+      let j = i + 1;
+      while (" \t\n\r".includes(text[j])) j++;
+      const close = c === "{" ? "}" : "]";
+      if (text[j] === close) { out += c + close; i = j + 1; continue; } // {} and [] stay on one line
+      depth++; out += c + nl(); i++; continue;
+    }
+    if (c === "}" || c === "]") { depth--; out += nl() + c; i++; continue; }
+    if (c === ",") { out += "," + nl(); i++; continue; }
+    if (c === ":") { out += ": "; i++; continue; }
+    let j = i; // number, true, false, null
+    while (j < text.length && !" \t\n\r,:]}".includes(text[j])) j++;
+    out += text.slice(i, j); i = j;
+  }
+  return out;
+}
 
 // gzip: detected by its magic bytes, shown decompressed, re-compressed on save.
 const HAS_GZIP = typeof DecompressionStream === "function" && typeof CompressionStream === "function";
@@ -261,7 +294,7 @@ function nodePage() {
     catch (_) { mode = "hex"; modeSel.value = mode; editor.value = render(bytes, mode); }
     baseline = editor.value;
     setDirty(false);
-    $("#reformat").disabled = mode !== "json";
+    $("#reformat").disabled = !REFORMAT_MODES.includes(mode);
   }
   if (editor) {
     const bytes = b64ToBytes(editor.dataset.b64);
@@ -299,11 +332,25 @@ function nodePage() {
       } catch (_) {
         err.textContent = "The data is not valid UTF-8: use hex or base64."; err.hidden = false; modeSel.value = mode;
       }
-      $("#reformat").disabled = mode !== "json";
+      $("#reformat").disabled = !REFORMAT_MODES.includes(mode);
     });
-    $("#reformat").addEventListener("click", () => {
-      try { editor.value = JSON.stringify(JSON.parse(editor.value), null, 2); setDirty(editor.value !== baseline); }
-      catch (e) { toast("Not valid JSON: " + e.message, true); }
+    $("#reformat").addEventListener("click", async () => {
+      const err = $("#mode-error");
+      err.hidden = true;
+      const before = editor.value;
+      let text;
+      try {
+        if (mode === "json") text = reformatJson(before);
+        else if (mode === "yaml") text = (await api("POST", BASE + "/api/v1/reformat", { format: "yaml", text: before })).text;
+        else return;
+      } catch (e) {
+        err.textContent = "Not reformatted: " + (e instanceof ApiError ? e.message : e.message || String(e));
+        err.hidden = false;
+        return;
+      }
+      if (editor.value !== before) return; // edited meanwhile: keep the user's text
+      editor.value = text;
+      setDirty(editor.value !== baseline);
     });
     $("#wrap").addEventListener("change", (e) => editor.classList.toggle("wrap", e.target.checked));
     window.addEventListener("beforeunload", (e) => { if (dirty) { e.preventDefault(); e.returnValue = ""; } });
@@ -499,7 +546,8 @@ function nodePage() {
     import: () => openDialog("dlg-import", async (f) => {
       const file = f.file.files[0];
       if (!file) throw new Error("choose a file");
-      const r = await api("POST", BASE + "/api/v1/import?path=" + encodeURIComponent(PATH), await file.text());
+      // Sent as bytes: the server recognises gzip (ZooNavigator's .gz export) by its magic number.
+      const r = await api("POST", BASE + "/api/v1/import?path=" + encodeURIComponent(PATH), new Uint8Array(await file.arrayBuffer()));
       toast(`Imported ${r.created} node(s)`);
       loadChildren();
     }),
@@ -515,6 +563,9 @@ function nodePage() {
     $('input[name="dest"]', dlg).value = PATH + "-copy";
   }
   $$("[data-action]").forEach((b) => b.addEventListener("click", () => actions[b.dataset.action]()));
+  // Cancel is a plain button, so that Enter in a dialog submits it (the first submit
+  // button of a form is the one Enter presses).
+  $$("dialog [data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
 
   // ----- tree (lazy) -----
   const tree = $("#tree");

@@ -386,6 +386,55 @@ async fn copy_move_export_import() {
     assert_eq!(get(&app, "/api/v1/znodes/restore/zn").await.body["data"], "hi");
 }
 
+async fn post_raw(app: &Router, uri: &str, body: Vec<u8>, content_type: &str) -> Resp {
+    let req = Request::builder().method(Method::POST).uri(uri).header("content-type", content_type);
+    let resp = app.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Resp { status, headers, body, text }
+}
+
+#[tokio::test]
+async fn zoonavigator_gzip_export_imports_with_its_acls() {
+    use std::io::Write;
+    let (b, app) = app(HttpOptions::default());
+    b.put("/restore", "");
+    // Exactly what ZooNavigator's Export saves: gzip(JSON array of Cofree trees).
+    let doc = json!([{"h": {"acl": [{"id": "anyone", "scheme": "world", "permissions": ["read", "admin", "delete", "write", "create"]}],
+                            "path": "/import-test", "data": "dGVzdA=="},
+                      "t": [{"h": {"acl": [{"id": "anyone", "scheme": "world", "permissions": ["read"]}],
+                                   "path": "/import-test/ro", "data": ""}, "t": []}]}]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(doc.to_string().as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let r = post_raw(&app, "/api/v1/import?path=/restore", gz.clone(), "application/gzip").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["created"], 2);
+    assert_eq!(get(&app, "/api/v1/znodes/restore/import-test").await.body["data"], "test");
+    let acl = get(&app, "/api/v1/znodes/restore/import-test/ro?acl=true").await.body["acl"].clone();
+    assert_eq!(acl, json!([{"scheme": "world", "id": "anyone", "perms": "r"}]));
+    // A truncated file is a client error, never a 500.
+    let r = post_raw(&app, "/api/v1/import?path=/restore", gz[..gz.len() / 2].to_vec(), "application/gzip").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}
+
+#[tokio::test]
+async fn yaml_reformat_works_on_a_read_only_port_and_refuses_with_reasons() {
+    let (_b, app) = app(HttpOptions { read_only: true, ..HttpOptions::default() });
+    let r = call(&app, Method::POST, "/api/v1/reformat", Some(json!({"format": "yaml", "text": "{a: [1, yes]}"})), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["text"], "a:\n  - 1\n  - yes\n");
+    let r = call(&app, Method::POST, "/api/v1/reformat", Some(json!({"format": "yaml", "text": "a: 1 # why\n"})), &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["message"].as_str().unwrap().contains("comments would be lost"), "{}", r.text);
+    // Writes stay refused on that port.
+    let r = call(&app, Method::POST, "/api/v1/multi", Some(json!({"ops": []})), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
 #[tokio::test]
 async fn search_finds_paths_and_data() {
     let (b, app) = app(HttpOptions::default());

@@ -202,7 +202,7 @@ pub async fn guard(axum::extract::State(state): axum::extract::State<State>, req
         }
     }
     if is_mutating(&parts.method) {
-        if state.opts.read_only && !session_only(&rel) {
+        if state.opts.read_only && !session_only(&rel) && rel != "/api/v1/reformat" {
             return ApiError::Forbidden("the HTTP port is read-only".into()).into_response();
         }
         // Form handlers check their `_csrf` field themselves.

@@ -15,8 +15,10 @@ pub mod error;
 pub mod format;
 pub mod hub;
 pub mod ops;
+pub mod transfer;
 pub mod ui;
 pub mod ws;
+pub mod yaml;
 pub mod znode;
 
 use std::net::SocketAddr;
@@ -114,8 +116,9 @@ pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
         .route("/api/v1/multi", post(ops::multi))
         .route("/api/v1/copy", post(ops::copy))
         .route("/api/v1/move", post(ops::move_subtree))
-        .route("/api/v1/export", get(ops::export))
-        .route("/api/v1/import", post(ops::import))
+        .route("/api/v1/export", get(transfer::export))
+        .route("/api/v1/import", post(transfer::import))
+        .route("/api/v1/reformat", post(ops::reformat))
         .route("/api/v1/search", get(ops::search))
         .route("/api/v1/auth", get(auth::whoami).post(auth::login_api).delete(auth::logout_api))
         .route("/api/v1/watch", get(ws::upgrade))

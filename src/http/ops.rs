@@ -1,11 +1,10 @@
-//! Operations over several nodes: multi, copy, move, export, import, search, and the
-//! helpers every write shares (running a write, mapping a failed multi, walking a subtree).
+//! Operations over several nodes: multi, copy, move, search, reformat, and the helpers
+//! every write shares (running a write, mapping a failed multi, walking a subtree).
+//! Export and import live in [`super::transfer`].
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State as AxState};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +13,7 @@ use crate::tree::txn::{OpResult, TxnOp};
 
 use super::auth::Caller;
 use super::backend::SearchQuery;
-use super::codec::{self, acl_from_json, acl_to_json, encode_data, AclIn, AclJson, Encoding, StatJson};
+use super::codec::{self, acl_from_json, AclIn, StatJson};
 use super::error::{parse_json, ApiError};
 use super::znode::{create_ops, input_data, CreateRequest};
 use super::State;
@@ -182,7 +181,7 @@ fn describe(r: &OpResult) -> MultiResult {
 }
 
 /// Turns ops into one write and describes the results.
-async fn run_ops(state: &State, ops: Vec<TxnOp>, ids: &[Id]) -> Result<Vec<MultiResult>, ApiError> {
+pub(crate) async fn run_ops(state: &State, ops: Vec<TxnOp>, ids: &[Id]) -> Result<Vec<MultiResult>, ApiError> {
     if ops.is_empty() {
         return Ok(Vec::new());
     }
@@ -226,45 +225,14 @@ pub async fn multi(
     Ok(Json(serde_json::json!({ "results": results })))
 }
 
-/// One node of an export, nested.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ExportNode {
-    /// Name relative to the parent (the root: its own name, `""` for `/`).
-    pub name: String,
-    pub data: Option<String>,
-    #[serde(default)]
-    pub encoding: Encoding,
-    #[serde(default)]
-    pub acl: Vec<AclJsonIn>,
-    #[serde(default)]
-    pub children: Vec<ExportNode>,
-}
-
-/// ACL entries as exported (same shape as [`AclJson`]), readable back.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AclJsonIn {
-    pub scheme: String,
-    pub id: String,
-    pub perms: codec::PermsIn,
-}
-
-impl Serialize for codec::PermsIn {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            codec::PermsIn::Bits(b) => s.serialize_str(&codec::perms_text(*b)),
-            codec::PermsIn::Letters(l) => s.serialize_str(l),
-        }
-    }
-}
-
 /// Source data of a copy: path, data and ACL of every node of a subtree.
-struct Snapshot {
-    rel: String,
-    data: Option<Vec<u8>>,
-    acl: Vec<Acl>,
+pub(crate) struct Snapshot {
+    pub(crate) rel: String,
+    pub(crate) data: Option<Vec<u8>>,
+    pub(crate) acl: Vec<Acl>,
 }
 
-fn snapshot(state: &State, root: &str, ids: &[Id]) -> Result<Vec<Snapshot>, ApiError> {
+pub(crate) fn snapshot(state: &State, root: &str, ids: &[Id]) -> Result<Vec<Snapshot>, ApiError> {
     walk(state, root, ids, state.opts.max_subtree_ops)?
         .into_iter()
         .map(|p| {
@@ -337,146 +305,6 @@ pub async fn move_subtree(
     Ok(Json(serde_json::json!({ "moved": snap.len(), "path": req.destination })))
 }
 
-/// Query of export.
-#[derive(Debug, Deserialize)]
-pub struct ExportQuery {
-    pub path: String,
-}
-
-/// `GET /api/v1/export?path=/a`: the subtree as readable nested JSON (data as UTF-8
-/// text when it is text, else base64), served as a download.
-pub async fn export(
-    AxState(state): AxState<State>,
-    caller: Caller,
-    q: Result<Query<ExportQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    codec::validate_path(&q.path, false)?;
-    let snap = snapshot(&state, &q.path, &caller.ids)?;
-    let root_name = q.path.rsplit('/').next().unwrap_or("").to_owned();
-    let mut root: Option<ExportNode> = None;
-    for s in &snap {
-        let (data, encoding) = match &s.data {
-            Some(d) => {
-                let (t, e) = encode_data(d, None);
-                (Some(t), e)
-            }
-            None => (None, Encoding::Utf8),
-        };
-        let acl = acl_to_json(&s.acl)
-            .into_iter()
-            .map(|a: AclJson| AclJsonIn { scheme: a.scheme, id: a.id, perms: codec::PermsIn::Letters(a.perms) })
-            .collect();
-        let name = s.rel.rsplit('/').next().unwrap_or("").to_owned();
-        let node = ExportNode { name, data, encoding, acl, children: Vec::new() };
-        match &mut root {
-            None => root = Some(ExportNode { name: root_name.clone(), ..node }),
-            Some(r) => insert_at(r, &s.rel, node),
-        }
-    }
-    let doc = serde_json::json!({ "format": "roost-export-1", "source": q.path, "nodes": [root] });
-    let file = format!("attachment; filename=\"znodes{}.json\"", q.path.replace('/', "_"));
-    Ok(([(header::CONTENT_DISPOSITION, file)], Json(doc)).into_response())
-}
-
-/// Inserts `node` at relative path `rel` (e.g. `/b/c`) below `root`; parents come first
-/// in a walk, so the parent is always there.
-fn insert_at(root: &mut ExportNode, rel: &str, node: ExportNode) {
-    let parts: Vec<&str> = rel.trim_start_matches('/').split('/').collect();
-    let mut cur = root;
-    for seg in &parts[..parts.len().saturating_sub(1)] {
-        match cur.children.iter().position(|c| c.name == *seg) {
-            Some(i) => cur = &mut cur.children[i],
-            None => return,
-        }
-    }
-    cur.children.push(node);
-}
-
-/// Query of import.
-#[derive(Debug, Deserialize)]
-pub struct ImportQuery {
-    /// The parent under which the exported roots are created.
-    pub path: String,
-}
-
-/// ZooNavigator's export record: `{"h": {"path", "data" (base64), "acl"}, "t": [children]}`.
-#[derive(Debug, Deserialize)]
-struct ZooNavNode {
-    h: ZooNavHeader,
-    #[serde(default)]
-    t: Vec<ZooNavNode>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ZooNavHeader {
-    path: String,
-    #[serde(default)]
-    data: Option<String>,
-}
-
-fn zoonav_to_export(n: ZooNavNode) -> ExportNode {
-    ExportNode {
-        name: n.h.path.rsplit('/').next().unwrap_or("").to_owned(),
-        data: n.h.data,
-        encoding: Encoding::Base64,
-        acl: Vec::new(),
-        children: n.t.into_iter().map(zoonav_to_export).collect(),
-    }
-}
-
-fn flatten_import(state: &State, parent: &str, node: &ExportNode, out: &mut Vec<TxnOp>) -> Result<(), ApiError> {
-    let path = codec::join(parent, &node.name);
-    codec::validate_path(&path, false)?;
-    let acl_in: Vec<AclIn> =
-        node.acl.iter().map(|a| AclIn { scheme: a.scheme.clone(), id: a.id.clone(), perms: a.perms.clone() }).collect();
-    let enc = match node.encoding {
-        Encoding::Utf8 => "utf8",
-        Encoding::Base64 => "base64",
-        Encoding::Hex => "hex",
-    };
-    out.push(TxnOp::Create {
-        path: path.clone(),
-        data: input_data(state, node.data.as_deref(), Some(enc))?,
-        acl: acl_from_json(Some(&acl_in))?,
-        mode: crate::proto::types::CreateMode::Persistent,
-        ttl_ms: None,
-    });
-    if out.len() > state.opts.max_subtree_ops {
-        return Err(ApiError::TooLarge(format!("more than {} nodes to import", state.opts.max_subtree_ops)));
-    }
-    node.children.iter().try_for_each(|c| flatten_import(state, &path, c, out))
-}
-
-/// `POST /api/v1/import?path=/parent` with an export document (ours, or ZooNavigator's
-/// uncompressed JSON array): creates all nodes under `path` in one multi.
-pub async fn import(
-    AxState(state): AxState<State>,
-    caller: Caller,
-    q: Result<Query<ImportQuery>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    codec::validate_path(&q.path, false)?;
-    let doc: serde_json::Value = parse_json(&body?)?;
-    let roots: Vec<ExportNode> = if doc.is_array() {
-        let zn: Vec<ZooNavNode> = serde_json::from_value(doc).map_err(|e| ApiError::bad_request(format!("not a ZooNavigator export: {e}")))?;
-        zn.into_iter().map(zoonav_to_export).collect()
-    } else {
-        let nodes = doc.get("nodes").cloned().ok_or_else(|| ApiError::bad_request("missing nodes"))?;
-        serde_json::from_value(nodes).map_err(|e| ApiError::bad_request(format!("invalid export: {e}")))?
-    };
-    let mut ops = Vec::new();
-    for r in &roots {
-        if r.name.is_empty() {
-            return Err(ApiError::bad_request("cannot import an export of /; export a child instead"));
-        }
-        flatten_import(&state, &q.path, r, &mut ops)?;
-    }
-    let results = run_ops(&state, ops, &caller.ids).await?;
-    Ok(Json(serde_json::json!({ "created": results.len() })))
-}
-
 /// Query of search.
 #[derive(Debug, Deserialize)]
 pub struct SearchParams {
@@ -505,4 +333,24 @@ pub async fn search(
     let limit = q.limit.unwrap_or(200).clamp(1, 5000);
     let paths = state.backend.search(&query, &caller.ids, limit);
     Ok(Json(serde_json::json!({ "paths": paths })))
+}
+
+/// Body of `POST /api/v1/reformat`.
+#[derive(Debug, Deserialize)]
+pub struct ReformatRequest {
+    /// Only `"yaml"` (JSON is re-indented in the browser, token by token).
+    pub format: String,
+    pub text: String,
+}
+
+/// `POST /api/v1/reformat` `{format: "yaml", text}`: the text re-indented without any
+/// change of meaning (see [`super::yaml`]), or 400 saying why it cannot be. Changes
+/// nothing on the server, so it is allowed on a read-only port too.
+pub async fn reformat(body: Result<Bytes, BytesRejection>) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: ReformatRequest = parse_json(&body?)?;
+    if req.format != "yaml" {
+        return Err(ApiError::bad_request(format!("cannot reformat {:?}: only \"yaml\" is supported", req.format)));
+    }
+    let text = super::yaml::reformat(&req.text).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(serde_json::json!({ "format": "yaml", "text": text })))
 }

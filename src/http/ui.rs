@@ -423,6 +423,8 @@ pub struct ClusterPage {
     pub mntr: Vec<(String, String)>,
     /// Watched paths (links) with the sessions watching them (hex ids).
     pub watches: Vec<(Crumb, Vec<String>)>,
+    /// Live sessions with their ephemeral nodes.
+    pub sessions: Vec<SessionRow>,
 }
 
 async fn cluster_page(AxState(state): AxState<State>, caller: Caller) -> Response {
@@ -450,7 +452,7 @@ async fn cluster_page(AxState(state): AxState<State>, caller: Caller) -> Respons
         .into_iter()
         .map(|(path, ids)| (Crumb { href: href(&state.base, &path), name: path }, ids.into_iter().map(session_hex).collect()))
         .collect();
-    let p = ClusterPage { c, version: info.version, members, mntr: state.backend.mntr(), watches };
+    let p = ClusterPage { c, version: info.version, members, mntr: state.backend.mntr(), watches, sessions: session_rows(&state) };
     page(StatusCode::OK, p.render(), cookie)
 }
 
@@ -471,7 +473,11 @@ pub struct SessionsPage {
 
 async fn sessions_page(AxState(state): AxState<State>, caller: Caller) -> Response {
     let (c, cookie) = chrome(&state, &caller, "Sessions".into());
-    let sessions = state
+    page(StatusCode::OK, SessionsPage { c, sessions: session_rows(&state) }.render(), cookie)
+}
+
+fn session_rows(state: &State) -> Vec<SessionRow> {
+    state
         .backend
         .sessions()
         .into_iter()
@@ -481,8 +487,7 @@ async fn sessions_page(AxState(state): AxState<State>, caller: Caller) -> Respon
             client: s.client.unwrap_or_else(|| "-".into()),
             ephemerals: s.ephemerals.iter().map(|e| Crumb { name: e.clone(), href: href(&state.base, e) }).collect(),
         })
-        .collect();
-    page(StatusCode::OK, SessionsPage { c, sessions }.render(), cookie)
+        .collect()
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -383,3 +383,229 @@ def _docs_screenshot(page, node, zk):
     page.reload()
     expect(page.get_by_test_id("editor")).to_be_visible()
     shot(page, "navigator-phone")
+
+
+def test_yaml_reformat_keeps_meaning_or_refuses(page, node, zk, fresh):
+    path = fresh + "/app.yaml"
+    zk.create(path, b"{port: 017, debug: yes, hosts: [a, b], db: {user: 'o''brien'}}")
+    open_node(page, node, path)
+    page.get_by_test_id("data-mode").select_option("yaml")
+    expect(page.get_by_test_id("reformat")).to_be_enabled()
+    page.get_by_test_id("reformat").click()
+    # Block style, plain scalars exactly as written (017 stays octal for YAML 1.1 readers).
+    expect(page.get_by_test_id("editor")).to_have_value(
+        "port: 017\ndebug: yes\nhosts:\n  - a\n  - b\ndb:\n  user: 'o''brien'\n")
+    expect(page.locator("#dirty")).to_be_visible()
+    shot(page, "yaml-reformat")
+    page.get_by_test_id("save-btn").click()
+    expect(page.locator("#toast")).to_contain_text("Saved (version 1)")
+    # A comment would be lost: refused with a reason, the text untouched.
+    commented = "a: 1   # the answer\nb: [x]\n"
+    page.get_by_test_id("editor").fill(commented)
+    page.get_by_test_id("reformat").click()
+    expect(page.locator("#mode-error")).to_contain_text("comments would be lost")
+    expect(page.get_by_test_id("editor")).to_have_value(commented)
+    page.get_by_test_id("editor").fill("a: [1, 2\n")
+    page.get_by_test_id("reformat").click()
+    expect(page.locator("#mode-error")).to_contain_text("not valid YAML")
+    # Modes without a reformatter disable the button.
+    page.get_by_test_id("editor").fill("plain")
+    page.get_by_test_id("data-mode").select_option("text")
+    expect(page.get_by_test_id("reformat")).to_be_disabled()
+
+
+def test_json_reformat_keeps_numbers_and_keys_as_written(page, node, zk, fresh):
+    path = fresh + "/ids.json"
+    raw = '{"id":12345678901234567890,"ratio":1.50,"k":"a\\u00e9","k":2,"e":{},"l":[]}'
+    zk.create(path, raw.encode())
+    open_node(page, node, path)
+    expect(page.get_by_test_id("data-mode")).to_have_value("json")
+    page.get_by_test_id("reformat").click()
+    # JSON.parse would round the id and drop the first "k": token-level re-indent does not.
+    expect(page.get_by_test_id("editor")).to_have_value(
+        '{\n  "id": 12345678901234567890,\n  "ratio": 1.50,\n  "k": "a\\u00e9",\n  "k": 2,\n  "e": {},\n  "l": []\n}')
+    page.get_by_test_id("editor").fill('{"broken": ')
+    page.get_by_test_id("reformat").click()
+    expect(page.locator("#mode-error")).to_contain_text("Not reformatted")
+
+
+def _zoonavigator_export(tmp_path):
+    """A file in exactly ZooNavigator's export format: gzip(JSON array of {"h": {acl, path,
+    data: base64}, "t": [children]}), paths rebased to /<root name>, permissions as words."""
+    import base64
+    import gzip
+
+    def h(path, data, perms):
+        return {"acl": [{"id": "anyone", "scheme": "world", "permissions": perms}],
+                "path": path, "data": base64.b64encode(data).decode()}
+
+    trees = [{"h": h("/zn-app", b"root data", ["read", "admin", "delete", "write", "create"]),
+              "t": [{"h": h("/zn-app/conf", b'{"x": 1}', ["read"]), "t": []},
+                    {"h": h("/zn-app/empty", b"", ["read", "write"]), "t": []}]},
+             {"h": h("/zn-other", b"\x00\xff", ["read", "admin", "delete", "write", "create"]), "t": []}]
+    file = tmp_path / "znode-export-2025-01-01T00:00:00.000Z.gz"
+    file.write_bytes(gzip.compress(json.dumps(trees, separators=(",", ":")).encode()))
+    return file
+
+
+def test_import_zoonavigator_gzip_export(page, node, zk, fresh, tmp_path):
+    file = _zoonavigator_export(tmp_path)
+    open_node(page, node, fresh)
+    page.get_by_test_id("import-btn").click()
+    page.get_by_test_id("import-file").set_input_files(str(file))
+    shot(page, "import-dialog")
+    page.get_by_test_id("import-submit").click()
+    expect(page.locator("#toast")).to_contain_text("Imported 4 node(s)")
+    expect(page.locator('[data-testid="child-row"][data-path$="/zn-app"]')).to_be_visible()
+    assert zk.get(fresh + "/zn-app")[0] == b"root data"
+    assert zk.get(fresh + "/zn-app/conf")[0] == b'{"x": 1}'
+    assert zk.get(fresh + "/zn-app/empty")[0] == b""
+    assert zk.get(fresh + "/zn-other")[0] == b"\x00\xff"
+    acl, _ = zk.get_acls(fresh + "/zn-app/conf")
+    assert [(a.id.scheme, a.id.id, a.perms) for a in acl] == [("world", "anyone", 1)]
+    acl, _ = zk.get_acls(fresh + "/zn-app/empty")
+    assert [(a.id.scheme, a.id.id, a.perms) for a in acl] == [("world", "anyone", 1 | 2)]
+    # Importing again: the nodes exist, nothing is created (one multi, all or nothing).
+    page.get_by_test_id("import-btn").click()
+    page.get_by_test_id("import-file").set_input_files(str(file))
+    page.get_by_test_id("import-submit").click()
+    expect(page.locator('#dlg-import [data-role="error"]')).to_contain_text("NodeExists")
+
+
+def test_cluster_page_members_sessions_ephemerals_watches(page, node, zk, fresh):
+    eph = zk.create(fresh + "/worker-", b"", ephemeral=True, sequence=True)
+    zk.exists(fresh + "/watched", watch=lambda event: None)
+    page.goto(node.url + "/ui/cluster")
+    member = page.get_by_test_id("member")
+    expect(member).to_have_count(1)
+    expect(member).to_have_attribute("data-leader", "true")  # standalone: serves as leader
+    cells = member.locator("td")
+    expect(cells.nth(2)).to_contain_text("standalone")
+    expect(cells.nth(3)).to_contain_text("0x")  # zxid
+    assert int(cells.nth(4).inner_text()) >= 1  # connections (kazoo's)
+    expect(cells.nth(5)).to_contain_text(" ms")  # latency
+    assert int(cells.nth(6).inner_text()) > 1  # znodes
+    sid = "0x%x" % zk.client_id[0]
+    row = page.get_by_test_id("cluster-sessions").locator("tr", has_text=sid)
+    expect(row).to_contain_text(eph)
+    shot(page, "cluster-sessions")
+    row.get_by_role("link", name=eph).click()
+    page.wait_for_url(re.compile(re.escape(eph) + "$"))
+    expect(page.get_by_test_id("stat-ephemeralOwner")).to_contain_text(sid)
+    page.goto(node.url + "/ui/cluster")
+    expect(page.get_by_test_id("watches").locator("tr", has_text=fresh + "/watched")).to_contain_text(sid)
+    page.get_by_test_id("cluster-sessions").get_by_role("link", name=sid).click()
+    expect(page.locator(f'[id="s-{sid}"]')).to_contain_text(eph)
+
+
+def test_keyboard_only(page, node, zk, fresh):
+    zk.create(fresh + "/kb/alpha", b"one", makepath=True)
+    zk.create(fresh + "/kb/beta", b"two")
+    page.goto(node.url + "/ui/")
+    # g: address bar; a path and Enter navigates.
+    page.keyboard.press("g")
+    expect(page.get_by_test_id("address-bar")).to_be_focused()
+    page.keyboard.type(fresh + "/kb")
+    page.keyboard.press("Enter")
+    page.wait_for_url(node.ui(fresh + "/kb"))
+    expect(page.get_by_test_id("live-status")).to_have_attribute("data-ready", "true")
+    # /: filter; Enter opens the first match.
+    page.keyboard.press("/")
+    expect(page.get_by_test_id("child-filter")).to_be_focused()
+    page.keyboard.type("bet")
+    expect(page.get_by_test_id("child-count")).to_have_text("1 of 2")
+    page.keyboard.press("Enter")
+    page.wait_for_url(node.ui(fresh + "/kb/beta"))
+    expect(page.get_by_test_id("live-status")).to_have_attribute("data-ready", "true")
+    # Tabs move with the arrow keys.
+    page.get_by_test_id("tab-data").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_test_id("tab-stat")).to_be_focused()
+    expect(page.get_by_test_id("stat")).to_be_visible()
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_test_id("editor")).to_be_visible()
+    # Edit and Ctrl+S without the mouse; Escape leaves the editor, u goes up.
+    page.get_by_test_id("editor").focus()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("typed")
+    page.keyboard.press("Control+s")
+    expect(page.locator("#toast")).to_contain_text("Saved (version 1)")
+    assert zk.get(fresh + "/kb/beta")[0] == b"typed"
+    page.keyboard.press("Escape")
+    page.keyboard.press("u")
+    page.wait_for_url(node.ui(fresh + "/kb"))
+    # The tree: arrow keys move between entries and expand them.
+    expect(page.get_by_test_id("live-status")).to_have_attribute("data-ready", "true")
+    current = page.locator('#tree a[aria-current="page"]')
+    expect(current).to_have_text("kb")
+    current.focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator(f'#tree li[data-path="{fresh}/kb"]')).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#tree a", has_text="alpha")).to_be_visible()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#tree a", has_text="alpha")).to_be_focused()
+    # n: the create dialog, typed and submitted with Enter.
+    page.keyboard.press("Escape")
+    page.locator("body").focus()
+    page.keyboard.press("n")
+    expect(page.get_by_test_id("create-name")).to_be_focused()
+    page.keyboard.type("gamma")
+    page.keyboard.press("Enter")
+    expect(page.locator('[data-testid="child-row"][data-path$="/kb/gamma"]')).to_be_visible()
+
+
+def _no_horizontal_overflow(page):
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_phone_width_is_usable(browser, node, zk, fresh):
+    zk.create(fresh + "/mobile/config", b'{"a": 1}', makepath=True)
+    zk.create(fresh + "/mobile/config/child", b"")
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = ctx.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        open_node(page, node, fresh + "/mobile/config")
+        expect(page.get_by_test_id("editor")).to_be_visible()
+        expect(page.get_by_test_id("save-btn")).to_be_visible()
+        expect(page.get_by_test_id("child-row")).to_have_count(1)
+        assert _no_horizontal_overflow(page), "the node page scrolls sideways on a phone"
+        box = page.get_by_test_id("editor").bounding_box()
+        assert box["width"] >= 300, f"editor too narrow on a phone: {box}"
+        shot(page, "phone-node")
+        page.get_by_test_id("editor").fill('{"a": 2}')
+        page.get_by_test_id("save-btn").tap()
+        expect(page.locator("#toast")).to_contain_text("Saved (version 1)")
+        for url in ("/ui/cluster", "/ui/sessions", "/ui/search?q=mobile"):
+            page.goto(node.url + url)
+            assert _no_horizontal_overflow(page), f"{url} scrolls sideways on a phone"
+        shot(page, "phone-search")
+    finally:
+        ctx.close()
+
+
+def _luminance(css_color):
+    nums = [float(x) for x in re.findall(r"[\d.]+", css_color)[:3]]
+    return sum(nums) / 3
+
+
+def test_dark_theme_follows_system_and_toggle(page, node, zk, fresh):
+    zk.create(fresh + "/themed", b'{"dark": true}')
+    page.emulate_media(color_scheme="dark")
+    open_node(page, node, fresh + "/themed")
+    bg = lambda sel: page.evaluate(f"() => getComputedStyle(document.querySelector('{sel}')).backgroundColor")
+    fg = lambda sel: page.evaluate(f"() => getComputedStyle(document.querySelector('{sel}')).color")
+    assert _luminance(bg("body")) < 80, bg("body")
+    assert _luminance(fg("body")) > 150, fg("body")
+    assert _luminance(bg("#editor")) < 80, bg("#editor")
+    shot(page, "dark-theme")
+    # The toggle overrides the system preference and is remembered.
+    page.get_by_test_id("theme-toggle").click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    assert _luminance(bg("body")) > 200
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    assert _luminance(bg("body")) > 200
+    page.get_by_test_id("theme-toggle").click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    assert _luminance(bg("body")) < 80

@@ -108,6 +108,60 @@ def test_multi_is_atomic(node, zk, fresh):
     assert zk.get(fresh + "/m2")[0] == b"b"
 
 
+def _zoonav_tree(path, data, perms, children=()):
+    return {"h": {"acl": [{"id": "anyone", "scheme": "world", "permissions": perms}], "path": path,
+                  "data": base64.b64encode(data).decode()}, "t": list(children)}
+
+
+def test_import_zoonavigator_export_gzip_and_plain(node, zk, fresh):
+    """ZooNavigator's export file is gzip(JSON array of {"h": {acl, path, data}, "t": [...]})."""
+    import gzip
+
+    zk.create(fresh + "/gz", b"")
+    zk.create(fresh + "/plain", b"")
+    trees = [_zoonav_tree("/svc", b"top", ["read", "write", "create", "delete", "admin"],
+                          [_zoonav_tree("/svc/leaf", b"\x01\x02", ["read"])])]
+    raw = json.dumps(trees).encode()
+    # As ZooNavigator's own import is called (Content-Type application/gzip) ...
+    r = requests.post(node.api("/import"), params={"path": fresh + "/gz"}, data=gzip.compress(raw),
+                      headers={"Content-Type": "application/gzip"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"created": 2}
+    # ... and uncompressed, whatever the Content-Type says.
+    r = requests.post(node.api("/import"), params={"path": fresh + "/plain"}, data=raw,
+                      headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    for base in ("/gz", "/plain"):
+        assert zk.get(fresh + base + "/svc")[0] == b"top"
+        assert zk.get(fresh + base + "/svc/leaf")[0] == b"\x01\x02"
+        acl, _ = zk.get_acls(fresh + base + "/svc/leaf")
+        assert [(a.id.scheme, a.id.id, a.perms) for a in acl] == [("world", "anyone", 1)]
+    # Broken gzip, unknown permission words, existing nodes: client errors, nothing created.
+    r = requests.post(node.api("/import"), params={"path": fresh + "/gz"}, data=gzip.compress(raw)[:20])
+    assert r.status_code == 400 and "gzip" in r.json()["message"]
+    bad = json.dumps([_zoonav_tree("/x", b"", ["sudo"])]).encode()
+    r = requests.post(node.api("/import"), params={"path": fresh}, data=gzip.compress(bad))
+    assert r.status_code == 400 and "sudo" in r.json()["message"]
+    r = requests.post(node.api("/import"), params={"path": fresh + "/gz"}, data=gzip.compress(raw))
+    assert r.status_code == 409 and r.json()["error"] == "NodeExists"
+    assert zk.exists(fresh + "/x") is None
+
+
+def test_reformat_yaml(node):
+    url = node.api("/reformat")
+    r = requests.post(url, json={"format": "yaml", "text": "{a: 017, b: [x, 'y z'], c: {}}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["text"] == "a: 017\nb:\n  - x\n  - 'y z'\nc: {}\n"
+    for text, why in [("a: 1 # note", "comments would be lost"), ("a: &x 1\nb: *x", "anchors"),
+                      ("a: !!binary aGk=", "tags"), ("a: [1", "not valid YAML")]:
+        r = requests.post(url, json={"format": "yaml", "text": text})
+        assert r.status_code == 400 and why in r.json()["message"], (text, r.text)
+    r = requests.post(url, json={"format": "toml", "text": "a = 1"})
+    assert r.status_code == 400
+    r = requests.post(url, data="not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+
+
 def test_cluster_sessions_commands_metrics(node, zk):
     c = requests.get(node.api("/cluster")).json()
     assert c["members"][0]["role"] == "standalone"
