@@ -37,8 +37,12 @@ use super::types::{self, Entry, LogId, TypeConfig, Vote};
 use crate::storage::meta::MetaStore;
 use crate::storage::wal::{Wal, WalOptions};
 
-/// Recent durable entries kept in memory (entries not yet durable are always kept).
+/// Recent durable entries kept in memory (entries not yet durable are always kept):
+/// at most this many, and at most this many encoded bytes. An entry carries a batch of
+/// up to `max_batch` txns, so a count alone would let the cache hold a large share of
+/// all data written since the last purge.
 const CACHE_ENTRIES: usize = 8192;
+const CACHE_BYTES: usize = 16 << 20;
 /// Upper bound of entries returned by one `limited_get_log_entries` call.
 const MAX_READ_ENTRIES: u64 = 4096;
 /// How often at most the committed log id is written to the meta store.
@@ -65,6 +69,9 @@ struct MemState {
     last_log: Option<LogId>,
     /// Contiguous entries ending at `last_log` (when non-empty).
     cache: VecDeque<Entry>,
+    /// Encoded size of each cached entry (parallel to `cache`) and their sum.
+    cache_sizes: VecDeque<usize>,
+    cache_bytes: usize,
     /// One past the highest index known to be durable in the WAL (0: none).
     durable_end: u64,
     /// Bumped by every truncation, so a flush of entries that were truncated meanwhile
@@ -77,13 +84,27 @@ impl MemState {
         self.cache.front().map(|e| e.index())
     }
 
-    /// Drops the oldest cached entries that are durable, down to the cache bound.
+    fn push_back(&mut self, entry: Entry, size: usize) {
+        self.cache.push_back(entry);
+        self.cache_sizes.push_back(size);
+        self.cache_bytes += size;
+    }
+
+    fn pop_front(&mut self) {
+        self.cache.pop_front();
+        self.cache_bytes -= self.cache_sizes.pop_front().unwrap_or(0);
+    }
+
+    fn pop_back(&mut self) {
+        self.cache.pop_back();
+        self.cache_bytes -= self.cache_sizes.pop_back().unwrap_or(0);
+    }
+
+    /// Drops the oldest cached entries that are durable, down to the cache bounds.
     fn evict(&mut self) {
-        while self.cache.len() > CACHE_ENTRIES {
+        while self.cache.len() > CACHE_ENTRIES || self.cache_bytes > CACHE_BYTES {
             match self.cache.front() {
-                Some(e) if e.index() < self.durable_end => {
-                    self.cache.pop_front();
-                }
+                Some(e) if e.index() < self.durable_end => self.pop_front(),
                 _ => break,
             }
         }
@@ -178,6 +199,8 @@ impl LogStore {
             last_purged,
             last_log,
             cache: VecDeque::new(),
+            cache_sizes: VecDeque::new(),
+            cache_bytes: 0,
             durable_end: last_log.map_or(0, |l| l.index + 1),
             generation: 0,
         };
@@ -381,13 +404,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let records = entries.iter().map(|e| Ok((e.index(), types::encode(e)?))).collect::<io::Result<Vec<_>>>()?;
         let generation = {
             let mut mem = self.shared.mem.lock();
-            for entry in entries {
+            for (entry, (_, record)) in entries.into_iter().zip(&records) {
                 let expected = mem.last_log.map_or(0, |l| l.index + 1);
                 if entry.index() != expected && mem.last_log.is_some() {
                     return Err(corrupt(format!("append of {} would leave a hole after {expected}", entry.index())));
                 }
                 mem.last_log = Some(entry.log_id());
-                mem.cache.push_back(entry);
+                mem.push_back(entry, record.len());
             }
             mem.generation
         };
@@ -399,7 +422,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             let mut mem = self.shared.mem.lock();
             while mem.cache.back().is_some_and(|e| e.index() >= from) {
-                mem.cache.pop_back();
+                mem.pop_back();
             }
             mem.generation += 1;
             mem.durable_end = mem.durable_end.min(from);
@@ -419,7 +442,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             let mut mem = self.shared.mem.lock();
             while mem.cache.front().is_some_and(|e| e.index() <= log_id.index) {
-                mem.cache.pop_front();
+                mem.pop_front();
             }
             mem.last_purged = Some(log_id);
             if mem.last_log.map(|l| l.index) < Some(log_id.index) {
