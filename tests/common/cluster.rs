@@ -79,15 +79,17 @@ impl Cluster {
     pub fn start_opts(n: usize, opts: Options) -> Cluster {
         let observers = opts.observers;
         let tmp = tempfile::tempdir().expect("tempdir");
-        let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
         let mut links = HashMap::new();
         if opts.proxied {
             for from in 0..n {
                 for to in (0..n).filter(|&to| to != from) {
-                    let target = SocketAddr::from(([127, 0, 0, 1], ports[to].1));
-                    links.insert((from, to), Proxy::start(target));
+                    links.insert((from, to), Proxy::bind());
                 }
             }
+        }
+        let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
+        for ((_, to), proxy) in &links {
+            proxy.forward_to(SocketAddr::from(([127, 0, 0, 1], ports[*to].1)));
         }
         // The server lines as member `me` sees them.
         let servers = |me: usize| -> Vec<String> {
@@ -258,6 +260,17 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The tail of every member's log, to tell why the test failed.
+            for m in &self.members {
+                let log = m.log();
+                let lines: Vec<&str> = log.lines().collect();
+                eprintln!("=== member {} (last 40 log lines) ===", m.id);
+                for l in &lines[lines.len().saturating_sub(40)..] {
+                    eprintln!("{l}");
+                }
+            }
+        }
         for i in 0..self.members.len() {
             self.kill9(i);
         }

@@ -13,6 +13,7 @@ use std::time::Duration;
 struct State {
     cut: AtomicBool,
     stop: AtomicBool,
+    target: Mutex<Option<SocketAddr>>,
     /// Both sockets of every live forwarded connection.
     conns: Mutex<Vec<(TcpStream, TcpStream)>>,
 }
@@ -32,15 +33,26 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Starts forwarding 127.0.0.1:<free port> to `target`.
-    pub fn start(target: SocketAddr) -> Proxy {
+    /// Listens on 127.0.0.1:<free port>; connections are refused until [`Proxy::forward_to`].
+    /// (Binding before the members' ports are picked keeps those picks off the proxy ports.)
+    pub fn bind() -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
-        let state = Arc::new(State { cut: AtomicBool::new(false), stop: AtomicBool::new(false), conns: Mutex::new(Vec::new()) });
+        let state = Arc::new(State {
+            cut: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            target: Mutex::new(None),
+            conns: Mutex::new(Vec::new()),
+        });
         let st = state.clone();
-        thread::spawn(move || accept_loop(listener, target, st));
+        thread::spawn(move || accept_loop(listener, st));
         Proxy { port, state }
+    }
+
+    /// Forwards to `target` from now on.
+    pub fn forward_to(&self, target: SocketAddr) {
+        *self.state.target.lock().unwrap() = Some(target);
     }
 
     /// Drops the forwarded connections and refuses new ones.
@@ -66,14 +78,15 @@ impl Drop for Proxy {
     }
 }
 
-fn accept_loop(listener: TcpListener, target: SocketAddr, state: Arc<State>) {
+fn accept_loop(listener: TcpListener, state: Arc<State>) {
     while !state.stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((client, _)) => {
-                if state.cut.load(Ordering::SeqCst) {
+                let target = *state.target.lock().unwrap();
+                let Some(target) = target.filter(|_| !state.cut.load(Ordering::SeqCst)) else {
                     drop(client);
                     continue;
-                }
+                };
                 let _ = client.set_nonblocking(false);
                 let Ok(server) = TcpStream::connect_timeout(&target, Duration::from_millis(500)) else {
                     continue;
