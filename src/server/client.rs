@@ -237,12 +237,7 @@ async fn read_requests(
         };
         let at = Instant::now();
         if mode.read_only {
-            if let Some(item) = refuse_in_read_only(ctx, session_id, &frame, at) {
-                let closing = matches!(item, RoRefusal::CloseSession(_));
-                let item = match item {
-                    RoRefusal::Reply(p) => p,
-                    RoRefusal::CloseSession(p) => p,
-                };
+            if let Some((item, closing)) = refuse_in_read_only(ctx, session_id, &frame, at) {
                 stats.received.fetch_add(1, Ordering::Relaxed);
                 ctx.stats.packets_received.fetch_add(1, Ordering::Relaxed);
                 if pending.send(item).is_err() || closing {
@@ -328,18 +323,11 @@ async fn read_requests(
     }
 }
 
-/// What a read-only connection does instead of a write.
-enum RoRefusal {
-    /// Answer with this (NotReadOnly).
-    Reply(Pending),
-    /// The client closed its local session: answer, then close.
-    CloseSession(Pending),
-}
-
 /// In read-only mode, writes, `sync` and `reconfig` are answered NotReadOnly (as
 /// ZooKeeper's ReadOnlyRequestProcessor does) and closeSession ends the local session.
-/// Returns `None` for requests served as usual (reads, watches, ping, auth, ...).
-fn refuse_in_read_only(ctx: &ServerContext, session_id: i64, frame: &[u8], at: Instant) -> Option<RoRefusal> {
+/// Returns the answer and whether the connection closes after it, or `None` for requests
+/// served as usual (reads, watches, ping, auth, ...).
+fn refuse_in_read_only(ctx: &ServerContext, session_id: i64, frame: &[u8], at: Instant) -> Option<(Pending, bool)> {
     let mut r = JuteReader::new(frame);
     let (Ok(xid), Ok(op_raw)) = (r.read_i32(), r.read_i32()) else {
         return None;
@@ -357,11 +345,11 @@ fn refuse_in_read_only(ctx: &ServerContext, session_id: i64, frame: &[u8], at: I
         | OpCode::Multi
         | OpCode::Sync
         | OpCode::Reconfig => {
-            Some(RoRefusal::Reply(Pending::Reply { xid, op, err: ErrorCode::NotReadOnly, body: None, at }))
+            Some((Pending::Reply { xid, op, err: ErrorCode::NotReadOnly, body: None, at }, false))
         }
         OpCode::CloseSession => {
             ctx.read_only.close_local(session_id);
-            Some(RoRefusal::CloseSession(Pending::Reply { xid, op, err: ErrorCode::Ok, body: None, at }))
+            Some((Pending::Reply { xid, op, err: ErrorCode::Ok, body: None, at }, true))
         }
         _ => None,
     }
