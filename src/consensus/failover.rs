@@ -94,7 +94,7 @@ pub async fn peer_disconnected(core: Arc<Core>, peer: NodeId) {
             .collect();
         (m.current_term, m.last_log_index, addr, others)
     };
-    if !refuses_connections(&addr).await {
+    if !refuses_connections(&core.peers.dial_addr(peer, &addr)).await {
         return;
     }
     core.dead_leader.set(peer, term);

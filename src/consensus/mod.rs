@@ -191,6 +191,8 @@ pub struct Core {
     peers: Arc<Peers>,
     proposals: mpsc::Sender<Proposal>,
     session_sink: RwLock<Option<SessionSink>>,
+    /// When this node last accepted an append (heartbeat) or snapshot from a leader.
+    leader_contact: Mutex<Option<std::time::Instant>>,
 }
 
 impl Core {
@@ -200,6 +202,11 @@ impl Core {
         if let Some(sink) = sink {
             sink(ids);
         }
+    }
+
+    /// Records that a leader this node accepts has just reached it.
+    fn heard_from_leader(&self) {
+        *self.leader_contact.lock() = Some(std::time::Instant::now());
     }
 }
 
@@ -211,6 +218,7 @@ pub struct Consensus {
     writer: WriterHandle,
     ready: watch::Receiver<bool>,
     election_timeout: Duration,
+    ensemble: bool,
 }
 
 use self::batcher::Proposal;
@@ -261,7 +269,8 @@ impl Consensus {
         let applied = sm.applied_watch();
         let txn_counter = sm.txn_counter();
 
-        let peers = Peers::new(cfg.node_id);
+        let configured = cfg.members.iter().filter(|m| m.id != cfg.node_id).map(|m| (m.id, m.raft_addr.clone())).collect();
+        let peers = Peers::with_addresses(cfg.node_id, configured);
         let dead_leader = Arc::new(failover::DeadLeader::default());
         let network = NetworkFactory::new(peers.clone(), dead_leader.clone());
         let raft = match RaftHandle::new(cfg.node_id, raft_config, network, log_store, sm).await {
@@ -284,6 +293,7 @@ impl Consensus {
             peers: peers.clone(),
             proposals,
             session_sink: RwLock::new(None),
+            leader_contact: Mutex::new(None),
         });
         if let Some(listener) = listener {
             tasks.push(tokio::spawn(rpc::serve(listener, core.clone())));
@@ -298,6 +308,7 @@ impl Consensus {
             writer,
             ready,
             election_timeout: Duration::from_millis(cfg.election_timeout_max_ms),
+            ensemble: cfg.is_ensemble(),
         };
         if cfg.is_ensemble() {
             let barrier_link = consensus.link.clone();
@@ -410,6 +421,30 @@ impl Consensus {
 
     pub fn is_leader(&self) -> bool {
         self.core.raft.is_leader()
+    }
+
+    /// True while this node is part of a working quorum: a standalone node always; a
+    /// leader whose latest quorum acknowledgement is recent; a follower or learner that
+    /// knows a leader and accepted an append (or heartbeat) from it recently. "Recently"
+    /// is twice the maximum election timeout, so a single late heartbeat does not count
+    /// as a lost quorum. Read-only mode (see `server::readonly`) is driven by this.
+    pub fn has_quorum(&self) -> bool {
+        if !self.ensemble {
+            return true;
+        }
+        let lease = self.election_timeout * 2;
+        let metrics = self.core.raft.metrics();
+        let m = metrics.borrow_watched();
+        match m.state {
+            ServerState::Leader => {
+                m.last_quorum_acked.as_ref().is_some_and(|t| openraft::Instant::elapsed(&**t) <= lease)
+            }
+            ServerState::Follower | ServerState::Learner => {
+                m.current_leader.is_some()
+                    && self.core.leader_contact.lock().is_some_and(|t| t.elapsed() <= lease)
+            }
+            ServerState::Candidate | ServerState::Shutdown => false,
+        }
     }
 
     pub fn metrics(&self) -> ConsensusStatus {

@@ -73,15 +73,32 @@ impl CallError {
 pub struct Peers {
     me: NodeId,
     conns: Mutex<HashMap<NodeId, Arc<PeerConn>>>,
+    /// Peer addresses from this node's own configuration (`server.N` lines). Like a
+    /// ZooKeeper server with a static configuration, a node dials its peers where its own
+    /// configuration says, even if the membership recorded by the initializer differs.
+    configured: HashMap<NodeId, String>,
 }
 
 impl Peers {
     pub fn new(me: NodeId) -> Arc<Peers> {
-        Arc::new(Peers { me, conns: Mutex::new(HashMap::new()) })
+        Self::with_addresses(me, HashMap::new())
     }
 
-    /// The connection to `target`, created on first use; `addr` updates where it dials.
+    /// Peers dialled at `configured` addresses where one is given.
+    pub fn with_addresses(me: NodeId, configured: HashMap<NodeId, String>) -> Arc<Peers> {
+        Arc::new(Peers { me, conns: Mutex::new(HashMap::new()), configured })
+    }
+
+    /// Where this node dials `target`: its configured address, else `fallback` (the
+    /// address recorded in the membership).
+    pub fn dial_addr(&self, target: NodeId, fallback: &str) -> String {
+        self.configured.get(&target).cloned().unwrap_or_else(|| fallback.to_string())
+    }
+
+    /// The connection to `target`, created on first use; `addr` updates where it dials
+    /// (unless this node's configuration names an address for `target`).
     pub fn conn(&self, target: NodeId, addr: &str) -> Arc<PeerConn> {
+        let addr = self.configured.get(&target).map_or(addr, String::as_str);
         let mut conns = self.conns.lock();
         let conn = conns.entry(target).or_insert_with(|| Arc::new(PeerConn::new(self.me, target, addr)));
         if *conn.addr.lock() != addr {

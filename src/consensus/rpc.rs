@@ -136,14 +136,25 @@ async fn enqueue(core: &Core, txns: Vec<crate::tree::txn::Txn>) -> Vec<Wait> {
 async fn handle(core: &Core, req: Request) -> Response {
     let stopped = || Response::Failed(RemoteError::Stopped);
     match req {
-        Request::Append(rpc) => core.raft.append_entries(rpc).await.map_or_else(|_| stopped(), Response::Append),
+        Request::Append(rpc) => match core.raft.append_entries(rpc).await {
+            Ok(resp) => {
+                if !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
+                    core.heard_from_leader();
+                }
+                Response::Append(resp)
+            }
+            Err(_) => stopped(),
+        },
         Request::Vote(rpc) => core.raft.vote(rpc).await.map_or_else(|_| stopped(), Response::Vote),
         Request::PreVote(rpc) => core.raft.pre_vote(rpc).await.map_or_else(|_| stopped(), Response::Vote),
         Request::Snapshot { vote, meta, data } => core
             .raft
             .install_full_snapshot(vote, Snapshot { meta, snapshot: data })
             .await
-            .map_or_else(|_| stopped(), Response::Snapshot),
+            .map_or_else(|_| stopped(), |resp| {
+                core.heard_from_leader();
+                Response::Snapshot(resp)
+            }),
         Request::ReadIndex => match core.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
             Ok(linearizer) => Response::ReadIndex(Ok(linearizer.read_log_id().index())),
             Err(e) => Response::ReadIndex(Err(RemoteError::from(&ConsensusError::from(e)))),

@@ -144,8 +144,12 @@ pub async fn serve(
         writer_ctx.stats.packets_sent.fetch_add(n, Ordering::Relaxed);
     }));
 
-    let session_id = match handshake(&ctx, &connect).await {
-        Handshake::Established { response, session_id, timeout_ms } => {
+    // The mode is sampled before the handshake: if it flips afterwards, the reader sees
+    // the change and closes the connection.
+    let mut mode = ctx.read_only.subscribe();
+    let read_only_mode = *mode.borrow_and_update();
+    let (session_id, read_only) = match handshake(&ctx, &connect, read_only_mode).await {
+        Handshake::Established { response, session_id, timeout_ms, read_only } => {
             handle.session_id.store(session_id, Ordering::Relaxed);
             stats.session_id.store(session_id, Ordering::Relaxed);
             stats.timeout_ms.store(timeout_ms as i64, Ordering::Relaxed);
@@ -154,7 +158,7 @@ pub async fn serve(
             let mut frame = Vec::with_capacity(48);
             response.encode_frame(&mut frame);
             handle.send(Outbound::Frame(frame));
-            session_id
+            (session_id, read_only)
         }
         Handshake::Expired { response } => {
             let mut frame = Vec::with_capacity(48);
@@ -178,7 +182,11 @@ pub async fn serve(
     let gate = Arc::new(ReadGate::default());
     let responder =
         tokio::spawn(respond(ctx.clone(), conn, session_id, handle.clone(), stats.clone(), gate.clone(), pending_rx));
-    let result = read_requests(&ctx, session_id, &handle, &stats, &gate, &mut reader, &pending_tx).await;
+    let conn_mode = ConnMode { read_only, changes: mode };
+    let result = read_requests(&ctx, session_id, &handle, &stats, &gate, &mut reader, &pending_tx, conn_mode).await;
+    if read_only {
+        ctx.read_only.detach_local(session_id);
+    }
     let _ = pending_tx.send(Pending::Close);
     drop(pending_tx);
     let _ = responder.await;
@@ -191,7 +199,17 @@ pub async fn serve(
     }
 }
 
-/// Decodes requests and queues them; returns when the client closes or misbehaves.
+/// The server mode a connection was established in.
+struct ConnMode {
+    /// Served in read-only mode: writes get NotReadOnly, the session is local.
+    read_only: bool,
+    /// Changes when the server enters or leaves read-only mode; the connection then closes.
+    changes: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Decodes requests and queues them; returns when the client closes or misbehaves, or
+/// when the server's read-only mode changes.
+#[allow(clippy::too_many_arguments)]
 async fn read_requests(
     ctx: &ServerContext,
     session_id: i64,
@@ -200,12 +218,37 @@ async fn read_requests(
     gate: &ReadGate,
     reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>,
     pending: &mpsc::UnboundedSender<Pending>,
+    mut mode: ConnMode,
 ) -> Result<(), ReadError> {
     let policy = WritePolicy { ttl_enabled: ctx.config.ttl_enabled };
     loop {
-        let frame = reader.next_frame().await?;
+        // `next_frame` only reads into its buffer, so it is safe to abandon here.
+        let frame = tokio::select! {
+            frame = reader.next_frame() => frame?,
+            changed = mode.changes.changed() => {
+                if changed.is_ok() {
+                    debug!(session = format_args!("0x{session_id:x}"), "read-only mode changed; closing the connection");
+                    return Ok(());
+                }
+                // The mode can no longer change: keep serving.
+                let frame = reader.next_frame().await?;
+                frame
+            }
+        };
         let at = Instant::now();
-        ctx.sessions.touch(session_id);
+        if mode.read_only {
+            if let Some((item, closing)) = refuse_in_read_only(ctx, session_id, &frame, at) {
+                stats.received.fetch_add(1, Ordering::Relaxed);
+                ctx.stats.packets_received.fetch_add(1, Ordering::Relaxed);
+                if pending.send(item).is_err() || closing {
+                    let _ = pending.send(Pending::Close);
+                    return Ok(());
+                }
+                continue;
+            }
+        } else {
+            ctx.sessions.touch(session_id);
+        }
         stats.received.fetch_add(1, Ordering::Relaxed);
         ctx.stats.packets_received.fetch_add(1, Ordering::Relaxed);
 
@@ -277,6 +320,38 @@ async fn read_requests(
         if pending.send(item).is_err() {
             return Ok(());
         }
+    }
+}
+
+/// In read-only mode, writes, `sync` and `reconfig` are answered NotReadOnly (as
+/// ZooKeeper's ReadOnlyRequestProcessor does) and closeSession ends the local session.
+/// Returns the answer and whether the connection closes after it, or `None` for requests
+/// served as usual (reads, watches, ping, auth, ...).
+fn refuse_in_read_only(ctx: &ServerContext, session_id: i64, frame: &[u8], at: Instant) -> Option<(Pending, bool)> {
+    let mut r = JuteReader::new(frame);
+    let (Ok(xid), Ok(op_raw)) = (r.read_i32(), r.read_i32()) else {
+        return None;
+    };
+    let op = OpCode::from_i32(op_raw)?;
+    match op {
+        OpCode::Create
+        | OpCode::Create2
+        | OpCode::CreateContainer
+        | OpCode::CreateTtl
+        | OpCode::Delete
+        | OpCode::DeleteContainer
+        | OpCode::SetData
+        | OpCode::SetAcl
+        | OpCode::Multi
+        | OpCode::Sync
+        | OpCode::Reconfig => {
+            Some((Pending::Reply { xid, op, err: ErrorCode::NotReadOnly, body: None, at }, false))
+        }
+        OpCode::CloseSession => {
+            ctx.read_only.close_local(session_id);
+            Some((Pending::Reply { xid, op, err: ErrorCode::Ok, body: None, at }, true))
+        }
+        _ => None,
     }
 }
 

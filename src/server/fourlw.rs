@@ -25,7 +25,7 @@ pub fn run(ctx: &ServerContext, word: FourLetterWord) -> String {
     match word {
         FourLetterWord::Ruok => "imok".to_string(),
         // kazoo's read-only pinger compares these bytes exactly: no newline.
-        FourLetterWord::Isro => "rw".to_string(),
+        FourLetterWord::Isro => isro(ctx).to_string(),
         FourLetterWord::Srvr => server_stats(ctx, false),
         FourLetterWord::Stat => server_stats(ctx, true),
         FourLetterWord::Conf => conf(ctx),
@@ -72,9 +72,27 @@ fn zk_node_count(nodes: usize) -> usize {
     nodes + 1
 }
 
+/// `isro`: `ro` in read-only mode. With read-only mode enabled, a member that has lost
+/// its quorum but has not turned read-only yet answers `null`, as ZooKeeper does while it
+/// has no server running (so read-only clients looking for a `rw` server skip it).
+/// Otherwise `rw`.
+fn isro(ctx: &ServerContext) -> &'static str {
+    if ctx.read_only.is_active() {
+        "ro"
+    } else if ctx.read_only.enabled() && !ctx.consensus.has_quorum() {
+        "null"
+    } else {
+        "rw"
+    }
+}
+
 /// `Mode:` of `srvr`/`stat` and `zk_server_state`: standalone, leader, follower or
-/// observer (a configured observer, or any member that is a non-voting learner).
+/// observer (a configured observer, or any member that is a non-voting learner), or
+/// `read-only` while in read-only mode.
 pub fn mode(ctx: &ServerContext) -> &'static str {
+    if ctx.read_only.is_active() {
+        return "read-only";
+    }
     if ctx.config.is_standalone() {
         return "standalone";
     }
@@ -92,6 +110,9 @@ pub fn mode(ctx: &ServerContext) -> &'static str {
 fn server_stats(ctx: &ServerContext, with_clients: bool) -> String {
     let mut s = String::with_capacity(512);
     let _ = writeln!(s, "Zookeeper version: {VERSION_LINE}");
+    if ctx.read_only.is_active() {
+        s.push_str("READ-ONLY mode; serving only read-only clients\n");
+    }
     if with_clients {
         s.push_str("Clients:\n");
         for c in ctx.conn_stats.read().values() {
@@ -225,7 +246,7 @@ pub fn monitor_lines(ctx: &ServerContext) -> Vec<(&'static str, String)> {
         ("ephemerals_count", ephemerals.to_string()),
         ("approximate_data_size", data_size.to_string()),
         ("global_sessions", sessions.to_string()),
-        ("local_sessions", "0".to_string()),
+        ("local_sessions", ctx.read_only.local_count().to_string()),
         ("open_file_descriptor_count", open_fds.to_string()),
         ("max_file_descriptor_count", max_fds.to_string()),
     ];
@@ -243,6 +264,7 @@ fn ensemble_lines(ctx: &ServerContext) -> Vec<(&'static str, String)> {
     let peer_state = match mode(ctx) {
         "leader" => "leading - broadcast",
         "observer" => "observing - broadcast",
+        "read-only" => "looking",
         _ if status.leader_id.is_some() => "following - broadcast",
         _ => "looking",
     };

@@ -10,17 +10,23 @@
 //! now. A server that has not caught up with the leader yet (just started) makes the
 //! client wait briefly and then refuses it, so a stale tree never declares a live
 //! session expired.
+//!
+//! A server in read-only mode (see [`super::readonly`]) runs [`read_only_handshake`]
+//! instead: only clients that set the readOnly flag are served, and their new
+//! sessions are local to this server.
 
 use crate::proto::connect::{ConnectRequest, ConnectResponse};
 use crate::session::new_password;
 use crate::tree::txn::{OpResult, Txn, TxnOp};
 
+use super::readonly::LocalLookup;
 use super::ServerContext;
 
 /// What the handshake decided.
 pub enum Handshake {
-    /// The session is established: send `response`, then serve requests.
-    Established { response: ConnectResponse, session_id: i64, timeout_ms: i32 },
+    /// The session is established: send `response`, then serve requests. `read_only`:
+    /// the connection is served in read-only mode (and the session is local).
+    Established { response: ConnectResponse, session_id: i64, timeout_ms: i32, read_only: bool },
     /// Send `response` (timeOut 0), then close.
     Expired { response: ConnectResponse },
     /// Close without a response (client ahead of this server, or the log failed).
@@ -37,8 +43,12 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs the handshake for a decoded ConnectRequest.
-pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest) -> Handshake {
+/// Runs the handshake for a decoded ConnectRequest; `read_only_mode`: the server's mode
+/// when the connection started.
+pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, read_only_mode: bool) -> Handshake {
+    if read_only_mode {
+        return read_only_handshake(ctx, req);
+    }
     if ctx.consensus.wait_ready(READY_WAIT).await.is_err() {
         return Handshake::Refuse { reason: "this server has not caught up with the leader yet" };
     }
@@ -66,6 +76,7 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest) -> Handshake {
                     response: ConnectResponse { protocol_version: 0, timeout_ms, session_id, password, read_only },
                     session_id,
                     timeout_ms,
+                    read_only: false,
                 }
             }
             _ => Handshake::Refuse { reason: "could not create a session" },
@@ -88,6 +99,7 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest) -> Handshake {
                     },
                     session_id: req.session_id,
                     timeout_ms,
+                    read_only: false,
                 };
             }
             Handshake::Expired { response: ConnectResponse::expired(req) }
@@ -96,3 +108,41 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest) -> Handshake {
     }
 }
 
+
+/// The handshake of a server in read-only mode (ZooKeeper's `ReadOnlyZooKeeperServer`).
+fn read_only_handshake(ctx: &ServerContext, req: &ConnectRequest) -> Handshake {
+    if req.read_only != Some(true) {
+        return Handshake::Refuse { reason: "this server is read-only and the client did not ask for read-only" };
+    }
+    if req.last_zxid_seen > ctx.db.last_zxid() {
+        return Handshake::Refuse { reason: "client has seen a zxid this server has not applied" };
+    }
+    let timeout_ms = ctx.config.clamp_session_timeout(req.timeout_ms);
+    let established = |session_id: i64, password: [u8; 16]| Handshake::Established {
+        response: ConnectResponse { protocol_version: 0, timeout_ms, session_id, password, read_only: Some(true) },
+        session_id,
+        timeout_ms,
+        read_only: true,
+    };
+    if req.session_id == 0 {
+        let session_id = ctx.ids.next_id();
+        let password = new_password();
+        ctx.read_only.create_local(session_id, password, timeout_ms);
+        return established(session_id, password);
+    }
+    match ctx.read_only.attach_local(req.session_id, &req.password) {
+        LocalLookup::Attached => match ctx.read_only.local_password(req.session_id) {
+            Some(password) => established(req.session_id, password),
+            None => Handshake::Expired { response: ConnectResponse::expired(req) },
+        },
+        LocalLookup::BadPassword => Handshake::Expired { response: ConnectResponse::expired(req) },
+        LocalLookup::Unknown => {
+            if ctx.db.read(|tree| tree.session(req.session_id).is_some()) {
+                // A replicated session cannot be validated or kept alive without the quorum.
+                Handshake::Refuse { reason: "refusing global session reconnection in read-only mode" }
+            } else {
+                Handshake::Expired { response: ConnectResponse::expired(req) }
+            }
+        }
+    }
+}

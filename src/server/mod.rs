@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod connection;
 pub mod fourlw;
 pub mod handshake;
+pub mod readonly;
 pub mod stats;
 
 use std::collections::HashMap;
@@ -36,6 +37,8 @@ pub struct ServerContext {
     pub sessions: Arc<SessionTracker>,
     pub ids: SessionIdGenerator,
     pub stats: ServerStats,
+    /// Read-only mode (`readonlymode.enabled`): whether it is on, and its local sessions.
+    pub read_only: readonly::ReadOnlyMode,
     /// Per-connection counters for `cons`, `stat` and `mntr`.
     pub conn_stats: RwLock<HashMap<ConnId, Arc<ConnStats>>>,
     next_conn: AtomicU64,
@@ -45,7 +48,9 @@ pub struct ServerContext {
 impl ServerContext {
     pub fn new(config: Arc<Config>, db: Arc<Db>, consensus: Arc<Consensus>, sessions: Arc<SessionTracker>) -> Self {
         let ids = SessionIdGenerator::new(config.my_id);
+        let read_only = readonly::ReadOnlyMode::new(config.read_only_enabled);
         ServerContext {
+            read_only,
             config,
             db,
             consensus,
@@ -88,6 +93,8 @@ impl ServerContext {
 /// Accepts client connections until the listener fails.
 pub async fn run(listener: TcpListener, ctx: Arc<ServerContext>) -> std::io::Result<()> {
     info!(addr = %listener.local_addr()?, "client port listening");
+    let _monitor = (ctx.read_only.enabled() && !ctx.config.is_standalone())
+        .then(|| AbortOnDrop(tokio::spawn(readonly::run_monitor(ctx.clone()))));
     loop {
         let (sock, remote) = match listener.accept().await {
             Ok(x) => x,
@@ -110,6 +117,15 @@ pub async fn run(listener: TcpListener, ctx: Arc<ServerContext>) -> std::io::Res
             serve_one(&ctx, id, sock, remote).await;
             ctx.release(remote.ip());
         });
+    }
+}
+
+/// Stops a background task when the accept loop ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

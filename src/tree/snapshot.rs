@@ -97,58 +97,76 @@ fn take<'a, T: Deserialize<'a>>(input: &mut &'a [u8]) -> Result<T, SnapshotError
     Ok(value)
 }
 
-/// Child path of `parent` named `name`.
-fn child_path(parent: &str, name: &str) -> String {
-    if parent == "/" {
-        format!("/{name}")
-    } else {
-        format!("{parent}/{name}")
-    }
-}
-
 impl DataTree {
     /// Encodes the whole tree. Deterministic: equal trees give equal bytes.
+    ///
+    /// Written straight into the output buffer by two depth-first walks (one numbers
+    /// the ACL lists, one writes the nodes) that keep only the current path, so the
+    /// only large allocation is the snapshot itself.
     pub fn serialize(&self) -> Vec<u8> {
         let mut acl_index: HashMap<&[Acl], u32> = HashMap::new();
         let mut acl_lists: Vec<&[Acl]> = Vec::new();
-        let mut order: Vec<(String, &Node)> = Vec::with_capacity(self.nodes.len());
-        let mut stack: Vec<String> = vec!["/".to_owned()];
-        while let Some(path) = stack.pop() {
-            let Some(node) = self.nodes.get(path.as_str()) else { continue };
+        let mut nodes = 0u64;
+        self.walk_preorder(|_, node| {
+            nodes += 1;
             acl_index.entry(&node.acl).or_insert_with(|| {
                 acl_lists.push(&node.acl);
                 (acl_lists.len() - 1) as u32
             });
-            stack.extend(node.children.iter().rev().map(|c| child_path(&path, c)));
-            order.push((path, node));
-        }
+        });
 
-        let mut body = Vec::new();
-        let header = Header {
-            last_zxid: self.last_zxid,
-            acl_lists: acl_lists.len() as u64,
-            nodes: order.len() as u64,
-            sessions: self.sessions.len() as u64,
-        };
-        put(&mut body, &header);
+        let estimate = ENVELOPE_LEN + self.data_size as usize + self.nodes.len() * 64;
+        let mut out = Vec::with_capacity(estimate);
+        out.resize(ENVELOPE_LEN, 0); // filled in once the body's length and crc are known
+        let header = Header { last_zxid: self.last_zxid, acl_lists: acl_lists.len() as u64, nodes, sessions: self.sessions.len() as u64 };
+        put(&mut out, &header);
         for acl in &acl_lists {
-            put(&mut body, acl);
+            put(&mut out, acl);
         }
-        for (path, node) in &order {
+        self.walk_preorder(|path, node| {
             let acl = acl_index.get(&*node.acl).copied().unwrap_or(0);
-            put(&mut body, &NodeRecord { path, acl, data: node.data.as_deref(), stat: node.stat });
-        }
+            put(&mut out, &NodeRecord { path, acl, data: node.data.as_deref(), stat: node.stat });
+        });
         for (id, s) in &self.sessions {
-            put(&mut body, &SessionRecord { id: *id, timeout_ms: s.timeout_ms, password: s.password });
+            put(&mut out, &SessionRecord { id: *id, timeout_ms: s.timeout_ms, password: s.password });
         }
 
-        let mut out = Vec::with_capacity(ENVELOPE_LEN + body.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&body);
+        let body_len = (out.len() - ENVELOPE_LEN) as u64;
+        let crc = crc32c::crc32c(&out[ENVELOPE_LEN..]);
+        out[..8].copy_from_slice(MAGIC);
+        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[12..16].copy_from_slice(&crc.to_le_bytes());
+        out[16..24].copy_from_slice(&body_len.to_le_bytes());
         out
+    }
+
+    /// Visits every node reachable from the root in depth-first pre-order, children
+    /// in name order, with its full path. Memory: one path buffer and one child
+    /// iterator per level.
+    fn walk_preorder<'a>(&'a self, mut visit: impl FnMut(&str, &'a Node)) {
+        let Some(root) = self.nodes.get("/") else { return };
+        visit("/", root);
+        let mut path = String::new();
+        // (children still to visit, length of their parent's path in `path`)
+        let mut stack = vec![(root.children.iter(), 0usize)];
+        loop {
+            let Some((children, base)) = stack.last_mut() else { break };
+            let base = *base;
+            match children.next() {
+                Some(name) => {
+                    path.truncate(base);
+                    path.push('/');
+                    path.push_str(name);
+                    if let Some(node) = self.nodes.get(path.as_str()) {
+                        visit(&path, node);
+                        stack.push((node.children.iter(), path.len()));
+                    }
+                }
+                None => {
+                    stack.pop();
+                }
+            }
+        }
     }
 
     /// Decodes a snapshot written by [`DataTree::serialize`], checking the

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
+use super::proxy::Proxy;
 use super::{free_port, wait_for_port};
 
 /// One member process.
@@ -40,9 +43,24 @@ impl Member {
     }
 }
 
+/// How to set up an ensemble.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// The last `observers` members are observers.
+    pub observers: usize,
+    /// `readonlymode.enabled=true` on every member.
+    pub read_only: bool,
+    /// Every member reaches every peer through its own [`Proxy`] (one per direction of
+    /// each link), so a test can cut links. Each member's zoo.cfg names its own real
+    /// quorum port and the proxies' ports for its peers.
+    pub proxied: bool,
+}
+
 /// The ensemble.
 pub struct Cluster {
     pub members: Vec<Member>,
+    /// `(from, to)` member indexes -> the proxy `from` dials to reach `to`.
+    pub links: HashMap<(usize, usize), Proxy>,
     _tmp: tempfile::TempDir,
 }
 
@@ -54,16 +72,37 @@ impl Cluster {
 
     /// Like [`Cluster::start`], with the last `observers` members configured as observers.
     pub fn start_with(n: usize, observers: usize) -> Cluster {
+        Self::start_opts(n, Options { observers, ..Options::default() })
+    }
+
+    /// Starts an `n`-member ensemble set up as `opts` says.
+    pub fn start_opts(n: usize, opts: Options) -> Cluster {
+        let observers = opts.observers;
         let tmp = tempfile::tempdir().expect("tempdir");
+        let mut links = HashMap::new();
+        if opts.proxied {
+            for from in 0..n {
+                for to in (0..n).filter(|&to| to != from) {
+                    links.insert((from, to), Proxy::bind());
+                }
+            }
+        }
         let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
-        let servers: Vec<String> = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (_, q, e))| {
-                let role = if i >= n - observers { ":observer" } else { "" };
-                format!("server.{}=127.0.0.1:{q}:{e}{role}", i + 1)
-            })
-            .collect();
+        for ((_, to), proxy) in &links {
+            proxy.forward_to(SocketAddr::from(([127, 0, 0, 1], ports[*to].1)));
+        }
+        // The server lines as member `me` sees them.
+        let servers = |me: usize| -> Vec<String> {
+            ports
+                .iter()
+                .enumerate()
+                .map(|(i, (_, q, e))| {
+                    let role = if i >= n - observers { ":observer" } else { "" };
+                    let q = links.get(&(me, i)).map_or(*q, |p: &Proxy| p.port);
+                    format!("server.{}=127.0.0.1:{q}:{e}{role}", i + 1)
+                })
+                .collect()
+        };
         let mut members = Vec::new();
         for (i, (client_port, _, _)) in ports.iter().enumerate() {
             let id = i as u64 + 1;
@@ -73,15 +112,16 @@ impl Cluster {
             let peer_type = if i >= n - observers { "observer" } else { "participant" };
             let cfg = format!(
                 "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
-                 admin.serverPort={}\n4lw.commands.whitelist=*\npeerType={peer_type}\n{}\n",
+                 admin.serverPort={}\n4lw.commands.whitelist=*\npeerType={peer_type}\nreadonlymode.enabled={}\n{}\n",
                 dir.join("data").display(),
                 free_port(),
-                servers.join("\n")
+                opts.read_only,
+                servers(i).join("\n")
             );
             std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
             members.push(Member { id, client_port: *client_port, dir, child: None, stopped: false });
         }
-        let mut cluster = Cluster { members, _tmp: tmp };
+        let mut cluster = Cluster { members, links, _tmp: tmp };
         for i in (0..n).rev() {
             cluster.spawn(i);
         }
@@ -192,6 +232,27 @@ impl Cluster {
         }
     }
 
+    /// Cuts every link to and from member `i` (its client port stays reachable).
+    pub fn isolate(&self, i: usize) {
+        for ((from, to), proxy) in &self.links {
+            if *from == i || *to == i {
+                proxy.cut();
+            }
+        }
+    }
+
+    /// Restores every link.
+    pub fn heal(&self) {
+        for proxy in self.links.values() {
+            proxy.heal();
+        }
+    }
+
+    /// The `isro` answer of member `i` (empty if it does not answer).
+    pub fn isro(&self, i: usize) -> String {
+        four_letter_word_timeout(self.members[i].addr(), "isro")
+    }
+
     pub fn logs(&self) -> String {
         self.members.iter().map(|m| format!("=== member {} ===\n{}", m.id, m.log())).collect()
     }
@@ -199,6 +260,17 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The tail of every member's log, to tell why the test failed.
+            for m in &self.members {
+                let log = m.log();
+                let lines: Vec<&str> = log.lines().collect();
+                eprintln!("=== member {} (last 40 log lines) ===", m.id);
+                for l in &lines[lines.len().saturating_sub(40)..] {
+                    eprintln!("{l}");
+                }
+            }
+        }
         for i in 0..self.members.len() {
             self.kill9(i);
         }

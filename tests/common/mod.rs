@@ -136,3 +136,4 @@ pub fn four_letter_word(addr: SocketAddr, word: &str) -> String {
 }
 
 pub mod cluster;
+pub mod proxy;

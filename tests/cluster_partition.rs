@@ -1,0 +1,198 @@
+//! Network partitions of a 3-member ensemble of real processes. Every member reaches
+//! each peer through its own fault-injecting proxy (tests/common/proxy.rs), so a test can
+//! cut a member off while its client port stays reachable.
+//!
+//! * An isolated leader must not acknowledge writes; the majority elects a new leader
+//!   and keeps accepting writes; after healing every member has the same tree.
+//! * With `readonlymode.enabled=true`, a member cut off from the quorum turns read-only:
+//!   clients that set the readOnly flag can read there, writes get NotReadOnly, `isro`
+//!   says `ro`, clients without the flag are closed. After healing it is read-write again
+//!   and closes its read-only connections.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, Options};
+use zookeeper_client as zk;
+
+fn open() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+
+async fn client(connect: &str) -> zk::Client {
+    zk::Client::connector().with_session_timeout(Duration::from_secs(10)).connect(connect).await.expect("connect")
+}
+
+/// Waits until `cond` holds, polling; panics with `what` after `timeout`.
+fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A member other than `old` that reports `Mode: leader`.
+fn wait_new_leader(cluster: &Cluster, old: usize, timeout: Duration) -> usize {
+    let mut found = None;
+    wait_until(timeout, "a new leader on the majority side", || {
+        found = (0..cluster.members.len()).find(|&i| i != old && cluster.mode(i) == "leader");
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+fn connect_string(cluster: &Cluster, members: &[usize]) -> String {
+    members.iter().map(|&i| cluster.members[i].connect_string()).collect::<Vec<_>>().join(",")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolated_leader_acknowledges_no_write_and_the_majority_carries_on() {
+    let cluster = Cluster::start_opts(3, Options { proxied: true, ..Options::default() });
+    let leader = cluster.wait_leader(Duration::from_secs(30));
+    let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+
+    let all = client(&cluster.connect_string()).await;
+    all.create("/before", b"1", &open()).await.unwrap();
+    cluster.wait_converged(Duration::from_secs(10));
+    // A session on the leader alone, established while it still has its quorum.
+    let on_leader = client(&cluster.members[leader].connect_string()).await;
+
+    cluster.isolate(leader);
+    // The minority side cannot commit: the write is never acknowledged.
+    let write = tokio::time::timeout(Duration::from_secs(5), on_leader.create("/minority", b"x", &open())).await;
+    assert!(!matches!(write, Ok(Ok(_))), "an isolated leader acknowledged a write: {write:?}");
+
+    let new_leader = wait_new_leader(&cluster, leader, Duration::from_secs(20));
+    assert!(others.contains(&new_leader));
+    let majority = client(&connect_string(&cluster, &others)).await;
+    majority.create("/majority", b"m", &open()).await.unwrap();
+    majority.set_data("/before", b"2", None).await.unwrap();
+
+    cluster.heal();
+    cluster.wait_converged(Duration::from_secs(30));
+    assert_eq!(cluster.wait_leader(Duration::from_secs(10)), new_leader, "the old leader must not take over");
+    for i in 0..3 {
+        let c = client(&cluster.members[i].connect_string()).await;
+        c.sync("/").await.unwrap();
+        assert!(c.check_stat("/majority").await.unwrap().is_some(), "member {i} lacks /majority");
+        assert!(c.check_stat("/minority").await.unwrap().is_none(), "member {i} has the unacknowledged /minority");
+        assert_eq!(c.get_data("/before").await.unwrap().0, b"2");
+    }
+    // Those sessions changed the tree (sessions are replicated): compare again.
+    cluster.wait_converged(Duration::from_secs(10));
+}
+
+/// A raw ConnectRequest for a new session, with or without the trailing readOnly byte.
+/// Returns the socket and the ConnectResponse payload (empty if the server closed).
+fn raw_connect(addr: SocketAddr, read_only: Option<bool>) -> (TcpStream, Vec<u8>) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut body = Vec::new();
+    body.extend_from_slice(&0i32.to_be_bytes()); // protocol version
+    body.extend_from_slice(&0i64.to_be_bytes()); // last zxid seen
+    body.extend_from_slice(&30_000i32.to_be_bytes()); // timeout
+    body.extend_from_slice(&0i64.to_be_bytes()); // session id
+    body.extend_from_slice(&16i32.to_be_bytes());
+    body.extend_from_slice(&[0u8; 16]); // password
+    if let Some(ro) = read_only {
+        body.push(ro as u8);
+    }
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).unwrap();
+    let mut len = [0u8; 4];
+    if s.read_exact(&mut len).is_err() {
+        return (s, Vec::new());
+    }
+    let mut payload = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut payload).unwrap();
+    (s, payload)
+}
+
+/// True when the server closes `s` within its read timeout.
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 256];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_member_serves_read_only_clients_until_healed() {
+    let cluster = Cluster::start_opts(3, Options { proxied: true, read_only: true, ..Options::default() });
+    let leader = cluster.wait_leader(Duration::from_secs(30));
+    let cut = (leader + 1) % 3;
+    let rest: Vec<usize> = (0..3).filter(|&i| i != cut).collect();
+    let addr = cluster.members[cut].addr();
+
+    let all = client(&cluster.connect_string()).await;
+    all.create("/ro", b"data", &open()).await.unwrap();
+    cluster.wait_converged(Duration::from_secs(10));
+    assert_eq!(cluster.isro(cut), "rw");
+    // Read-write mode answers a readOnly client with readOnly=false.
+    let (_s, resp) = raw_connect(addr, Some(true));
+    assert_eq!(resp.len(), 37);
+    assert_eq!(resp[36], 0);
+    let (_s, resp) = raw_connect(addr, None);
+    assert_eq!(resp.len(), 36, "an old client gets no readOnly byte");
+    // A read-write session on the member, established before the cut.
+    let (mut rw_conn, resp) = raw_connect(addr, Some(false));
+    assert_eq!(resp.len(), 37);
+
+    cluster.isolate(cut);
+    wait_until(Duration::from_secs(15), "isro = ro on the cut-off member", || cluster.isro(cut) == "ro");
+    let srvr = common::cluster::four_letter_word_timeout(addr, "srvr");
+    assert!(srvr.contains("READ-ONLY mode; serving only read-only clients"), "{srvr}");
+    assert!(srvr.contains("Mode: read-only"), "{srvr}");
+    let mntr = common::cluster::four_letter_word_timeout(addr, "mntr");
+    assert!(mntr.contains("zk_server_state\tread-only"), "{mntr}");
+    assert!(closed_by_server(&mut rw_conn), "the read-write connection must be closed on entering read-only mode");
+
+    // Clients without the readOnly flag are closed without a response.
+    assert!(raw_connect(addr, Some(false)).1.is_empty());
+    assert!(raw_connect(addr, None).1.is_empty());
+    // A readOnly client gets readOnly=true and a (local) session.
+    let (mut ro_conn, resp) = raw_connect(addr, Some(true));
+    assert_eq!(resp.len(), 37);
+    assert_eq!(resp[36], 1, "readOnly=true in the ConnectResponse");
+    assert_ne!(i64::from_be_bytes(resp[8..16].try_into().unwrap()), 0, "a session id");
+
+    let ro = zk::Client::connector()
+        .with_readonly(true)
+        .with_session_timeout(Duration::from_secs(10))
+        .connect(&cluster.members[cut].connect_string())
+        .await
+        .expect("read-only connect");
+    assert_eq!(ro.state(), zk::SessionState::ConnectedReadOnly);
+    assert_eq!(ro.get_data("/ro").await.unwrap().0, b"data");
+    assert!(matches!(ro.create("/ro/w", b"", &open()).await, Err(zk::Error::NotReadOnly)));
+    assert!(matches!(ro.set_data("/ro", b"x", None).await, Err(zk::Error::NotReadOnly)));
+    assert!(matches!(ro.delete("/ro", None).await, Err(zk::Error::NotReadOnly)));
+    assert!(matches!(ro.sync("/ro").await, Err(zk::Error::NotReadOnly)));
+    assert_eq!(ro.get_data("/ro").await.unwrap().0, b"data", "still connected after refused writes");
+
+    // The majority keeps working meanwhile.
+    let majority = client(&connect_string(&cluster, &rest)).await;
+    majority.create("/during", b"d", &open()).await.unwrap();
+
+    cluster.heal();
+    wait_until(Duration::from_secs(20), "isro = rw after healing", || cluster.isro(cut) == "rw");
+    assert!(closed_by_server(&mut ro_conn), "read-only connections must be closed when the quorum is back");
+    let srvr = common::cluster::four_letter_word_timeout(addr, "srvr");
+    assert!(!srvr.contains("READ-ONLY") && !srvr.contains("Mode: read-only"), "{srvr}");
+
+    let back = client(&cluster.members[cut].connect_string()).await;
+    back.create("/after", b"a", &open()).await.unwrap();
+    back.sync("/").await.unwrap();
+    assert_eq!(back.get_data("/during").await.unwrap().0, b"d");
+    cluster.wait_converged(Duration::from_secs(30));
+}
