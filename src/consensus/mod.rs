@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod error;
 pub mod forward;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod rpc;
 pub mod state_machine;
@@ -35,6 +36,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use self::error::{ConsensusError, RestoreError};
+pub use self::membership::{MembershipView, ReconfigCall, ReconfigHandler};
 use self::log_store::{LogStore, WriterHandle};
 use self::forward::{call_error, Forwarder, LeaderLink};
 use self::network::{NetworkFactory, Peers};
@@ -187,6 +189,7 @@ pub struct Core {
     raft: RaftHandle,
     proposals: mpsc::Sender<Proposal>,
     session_sink: RwLock<Option<SessionSink>>,
+    reconfig_handler: RwLock<Option<ReconfigHandler>>,
 }
 
 impl Core {
@@ -273,11 +276,15 @@ impl Consensus {
             tokio::spawn(batcher::run(raft.clone(), rx, cfg.max_batch, forwarder)),
             tokio::spawn(trigger_snapshots(raft.clone(), txn_counter, cfg.snapshot_every.max(1))),
         ];
-        let core = Arc::new(Core { raft: raft.clone(), proposals, session_sink: RwLock::new(None) });
+        let core = Arc::new(Core {
+            raft: raft.clone(),
+            proposals,
+            session_sink: RwLock::new(None),
+            reconfig_handler: RwLock::new(None),
+        });
         if let Some(listener) = listener {
             tasks.push(tokio::spawn(rpc::serve(listener, core.clone())));
             tasks.push(tokio::spawn(cluster::bootstrap(raft.clone(), peers, cfg.node_id, cfg.members.clone())));
-            tasks.push(tokio::spawn(cluster::keep_learners(raft.clone(), cfg.members.clone())));
         }
         let (ready_tx, ready) = watch::channel(false);
         let consensus = Consensus {

@@ -152,6 +152,7 @@ async fn handle(core: &Core, req: Request) -> Response {
             Ok(initialized) => Response::Probe { initialized },
             Err(_) => stopped(),
         },
+        Request::Reconfig(call) => super::membership::serve_forwarded(core, call).await,
         Request::Forward(_) => Response::Failed(RemoteError::Failed("forward handled inline".into())),
     }
 }

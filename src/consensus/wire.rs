@@ -61,6 +61,8 @@ pub enum Request {
     Touch(Vec<i64>),
     /// Liveness and bootstrap check: is the receiver's raft state initialized?
     Probe,
+    /// A client's reconfig, for the leader to carry out.
+    Reconfig(super::membership::ReconfigCall),
 }
 
 /// The answer to a [`Request`] of the same frame id.
@@ -74,6 +76,8 @@ pub enum Response {
     ReadIndex(Result<u64, RemoteError>),
     Touched,
     Probe { initialized: bool },
+    /// The outcome of a reconfig (see `membership::ReconfigHandler`).
+    Reconfig(Result<Committed, RemoteError>),
     /// The receiver could not serve the request at all.
     Failed(RemoteError),
 }
