@@ -138,6 +138,26 @@ impl Consensus {
         synced
     }
 
+    /// Waits until each of `ids` has replicated the leader's log as it is now (or
+    /// `timeout` passes); returns those that did.
+    pub async fn wait_caught_up(&self, ids: &BTreeSet<NodeId>, timeout: Duration) -> BTreeSet<NodeId> {
+        let target = self.metrics().last_log_index;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let done: BTreeSet<NodeId> = self
+                .metrics()
+                .followers
+                .iter()
+                .filter(|f| ids.contains(&f.id) && f.matched >= target)
+                .map(|f| f.id)
+                .collect();
+            if done.len() == ids.len() || tokio::time::Instant::now() >= deadline {
+                return done;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Adds (or re-adds with a new address) a non-voting member. With `catch_up` it
     /// returns once the learner has replicated the log, or fails after `timeout`.
     pub async fn add_learner(

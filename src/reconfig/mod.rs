@@ -138,21 +138,19 @@ impl Reconfigurer {
 
         // Joining members become learners; participants must catch up to count as synced.
         let before = consensus.membership();
+        let joiners: Vec<_> = next.servers.values().filter(|s| !before.nodes.contains_key(&s.id)).collect();
         let mut added = BTreeSet::new();
-        let mut caught_up = BTreeSet::new();
-        for s in next.servers.values().filter(|s| !before.nodes.contains_key(&s.id)) {
-            let participant = s.role == PeerRole::Participant;
-            let timeout = if participant { CATCH_UP_TIMEOUT } else { STEP_TIMEOUT };
-            match consensus.add_learner(s.id, s.quorum_addr().to_string(), participant, timeout).await {
+        for s in &joiners {
+            match consensus.add_learner(s.id, s.quorum_addr().to_string(), false, STEP_TIMEOUT).await {
                 Ok(()) => {
-                    if participant {
-                        caught_up.insert(s.id);
-                    }
+                    added.insert(s.id);
                 }
-                Err(e) => tracing::warn!(server = s.id, error = %e, "joining server did not catch up"),
+                Err(e) => tracing::warn!(server = s.id, error = %e, "could not add a joining server as a learner"),
             }
-            added.insert(s.id);
         }
+        let participants: BTreeSet<u64> =
+            joiners.iter().filter(|s| s.role == PeerRole::Participant && added.contains(&s.id)).map(|s| s.id).collect();
+        let caught_up = consensus.wait_caught_up(&participants, CATCH_UP_TIMEOUT).await;
         let synced: BTreeSet<u64> = consensus.synced_members().union(&caught_up).copied().collect();
         let synced_voters = voters.intersection(&synced).count();
         if synced_voters < voters.len() / 2 + 1 {

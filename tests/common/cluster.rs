@@ -14,6 +14,8 @@ pub struct Member {
     pub id: u64,
     pub client_port: u16,
     pub dir: PathBuf,
+    /// Its line in a dynamic configuration, with the client address (for reconfig).
+    pub server_line: String,
     child: Option<Child>,
     stopped: bool,
 }
@@ -54,6 +56,17 @@ impl Cluster {
 
     /// Like [`Cluster::start`], with the last `observers` members configured as observers.
     pub fn start_with(n: usize, observers: usize) -> Cluster {
+        Self::build(n, observers, n, "")
+    }
+
+    /// `n` members of which the first `running` form the ensemble: their zoo.cfg lists only
+    /// them, and they are started. The others get a zoo.cfg listing all `n` (as a server
+    /// about to join by reconfig has) and are not started. `extra` lines go into every zoo.cfg.
+    pub fn start_partial(n: usize, running: usize, extra: &str) -> Cluster {
+        Self::build(n, 0, running, extra)
+    }
+
+    fn build(n: usize, observers: usize, running: usize, extra: &str) -> Cluster {
         let tmp = tempfile::tempdir().expect("tempdir");
         let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
         let servers: Vec<String> = ports
@@ -65,27 +78,29 @@ impl Cluster {
             })
             .collect();
         let mut members = Vec::new();
-        for (i, (client_port, _, _)) in ports.iter().enumerate() {
+        for (i, (client_port, q, e)) in ports.iter().enumerate() {
             let id = i as u64 + 1;
             let dir = tmp.path().join(format!("n{id}"));
             std::fs::create_dir_all(dir.join("data")).unwrap();
             std::fs::write(dir.join("data").join("myid"), format!("{id}\n")).unwrap();
             let peer_type = if i >= n - observers { "observer" } else { "participant" };
+            let listed = if i < running { &servers[..running] } else { &servers[..] };
             let cfg = format!(
                 "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
-                 admin.serverPort={}\n4lw.commands.whitelist=*\npeerType={peer_type}\n{}\n",
+                 admin.serverPort={}\n4lw.commands.whitelist=*\npeerType={peer_type}\n{}\n{extra}\n",
                 dir.join("data").display(),
                 free_port(),
-                servers.join("\n")
+                listed.join("\n")
             );
             std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
-            members.push(Member { id, client_port: *client_port, dir, child: None, stopped: false });
+            let server_line = format!("server.{id}=127.0.0.1:{q}:{e}:{peer_type};127.0.0.1:{client_port}");
+            members.push(Member { id, client_port: *client_port, dir, server_line, child: None, stopped: false });
         }
         let mut cluster = Cluster { members, _tmp: tmp };
-        for i in (0..n).rev() {
+        for i in (0..running).rev() {
             cluster.spawn(i);
         }
-        for m in &cluster.members {
+        for m in &cluster.members[..running] {
             wait_for_port(m.addr(), Duration::from_secs(30));
         }
         cluster
