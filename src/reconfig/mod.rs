@@ -33,8 +33,10 @@ use crate::db::Db;
 use crate::proto::types::ErrorCode;
 use crate::tree::txn::{Txn, TxnOp, TxnOutcome};
 
-/// How long a joining participant may take to catch up before the quorum check.
-const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a joining participant may take to catch up before the quorum check. Short,
+/// because the client waits for the answer behind it (its pings too): a server that is
+/// running and reachable replicates a small log well within it.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one membership step (learner add, voter switch, removal) may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the reconciler looks at the membership.
