@@ -10,6 +10,7 @@ pub mod http;
 pub mod node;
 pub mod consensus;
 pub mod proto;
+pub mod reconfig;
 pub mod session;
 pub mod server;
 pub mod storage;

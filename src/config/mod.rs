@@ -22,6 +22,7 @@
 mod cli;
 mod conf;
 mod docker_env;
+mod dynamic;
 mod error;
 mod keys;
 mod load;
@@ -35,6 +36,7 @@ mod zoocfg;
 mod load_tests;
 
 pub use cli::{Cli, Property, PropertyError};
+pub use dynamic::{DynamicConfig, DynamicConfigError};
 pub use error::{ConfigError, ConfigWarning, Origin, ServerSpecProblem, ValueProblem};
 pub use load::{
     Config, DEFAULT_BIND, DEFAULT_CLIENT_PORT, DEFAULT_DATA_DIR, DEFAULT_HTTP_PORT,

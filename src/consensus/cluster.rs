@@ -6,8 +6,9 @@
 //!   its disk must not found a second cluster), and then initializes the membership with
 //!   every participant as a voter. Every other node just waits to be contacted by a
 //!   leader. A node with any raft state on disk never initializes again.
-//! * **Observers** become non-voting learners: whoever is leader adds the configured
-//!   observers that the membership lacks.
+//! * **Observers** become non-voting learners: the leader adds the members of the
+//!   current configuration that the membership lacks (the application's reconciler,
+//!   `crate::reconfig`, drives this through `Consensus::add_learner`).
 //! * **Readiness**: a node is ready to serve clients once it knows a leader and has
 //!   applied everything the leader had committed when asked (a read index round trip).
 
@@ -16,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::errors::{InitializeError, RaftError};
-use openraft::async_runtime::WatchReceiver;
 use tokio::sync::watch;
 
 use super::network::Peers;
@@ -28,8 +28,6 @@ use super::{ConsensusError, Member, RaftHandle};
 const RETRY: Duration = Duration::from_millis(100);
 /// How long a bootstrap probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
-/// How often the leader checks that every configured observer is a learner.
-const LEARNER_CHECK: Duration = Duration::from_secs(1);
 
 fn peer_map<'a>(members: impl Iterator<Item = &'a Member>) -> BTreeMap<NodeId, RaftPeer> {
     members.map(|m| (m.id, RaftPeer { raft_addr: m.raft_addr.clone() })).collect()
@@ -75,33 +73,6 @@ pub async fn bootstrap(raft: RaftHandle, peers: Arc<Peers>, me: NodeId, members:
             }
         }
         tokio::time::sleep(RETRY).await;
-    }
-}
-
-/// While this node leads, adds configured observers missing from the membership as learners.
-pub async fn keep_learners(raft: RaftHandle, members: Vec<Member>) {
-    let observers: Vec<Member> = members.into_iter().filter(|m| !m.voter).collect();
-    if observers.is_empty() {
-        return;
-    }
-    loop {
-        tokio::time::sleep(LEARNER_CHECK).await;
-        if !raft.is_leader() {
-            continue;
-        }
-        let missing: Vec<&Member> = {
-            let metrics = raft.metrics();
-            let m = metrics.borrow_watched();
-            let membership = m.membership_config.membership();
-            observers.iter().filter(|o| !membership.nodes().any(|(id, _)| *id == o.id)).collect()
-        };
-        for o in missing {
-            tracing::info!(observer = o.id, "adding observer as a learner");
-            let peer = RaftPeer { raft_addr: o.raft_addr.clone() };
-            if let Err(e) = raft.add_learner(o.id, peer, false).await {
-                tracing::warn!(observer = o.id, error = %e, "could not add observer");
-            }
-        }
     }
 }
 

@@ -65,6 +65,9 @@ pub enum ConsensusError {
     /// Another node reported a failure it could not classify.
     #[error("remote node failed: {message}")]
     Remote { message: String },
+    /// A membership change was refused or did not complete.
+    #[error("membership change failed: {0}")]
+    Membership(String),
     /// The state machine answered a batch with the wrong number of outcomes (a bug in `Apply`).
     #[error("apply returned {got} outcomes for a batch of {expected} txns")]
     OutcomeCountMismatch { expected: usize, got: usize },
@@ -83,6 +86,7 @@ impl ConsensusError {
             ConsensusError::LeaderUnreachable { leader } => ConsensusError::LeaderUnreachable { leader: *leader },
             ConsensusError::ApplyTimeout { index } => ConsensusError::ApplyTimeout { index: *index },
             ConsensusError::Remote { message } => ConsensusError::Remote { message: message.clone() },
+            ConsensusError::Membership(message) => ConsensusError::Membership(message.clone()),
             ConsensusError::OutcomeCountMismatch { expected, got } => {
                 ConsensusError::OutcomeCountMismatch { expected: *expected, got: *got }
             }

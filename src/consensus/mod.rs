@@ -16,6 +16,7 @@ pub mod error;
 mod failover;
 pub mod forward;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod rpc;
 pub mod state_machine;
@@ -36,6 +37,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use self::error::{ConsensusError, RestoreError};
+pub use self::membership::{MembershipView, ReconfigCall, ReconfigHandler};
 use self::log_store::{LogStore, WriterHandle};
 use self::forward::{call_error, Forwarder, LeaderLink};
 use self::network::{NetworkFactory, Peers};
@@ -193,6 +195,7 @@ pub struct Core {
     session_sink: RwLock<Option<SessionSink>>,
     /// When this node last accepted an append (heartbeat) or snapshot from a leader.
     leader_contact: Mutex<Option<std::time::Instant>>,
+    reconfig_handler: RwLock<Option<ReconfigHandler>>,
 }
 
 impl Core {
@@ -294,11 +297,11 @@ impl Consensus {
             proposals,
             session_sink: RwLock::new(None),
             leader_contact: Mutex::new(None),
+            reconfig_handler: RwLock::new(None),
         });
         if let Some(listener) = listener {
             tasks.push(tokio::spawn(rpc::serve(listener, core.clone())));
             tasks.push(tokio::spawn(cluster::bootstrap(raft.clone(), peers, cfg.node_id, cfg.members.clone())));
-            tasks.push(tokio::spawn(cluster::keep_learners(raft.clone(), cfg.members.clone())));
         }
         let (ready_tx, ready) = watch::channel(false);
         let consensus = Consensus {

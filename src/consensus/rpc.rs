@@ -168,6 +168,7 @@ async fn handle(core: &Core, req: Request) -> Response {
             Err(_) => stopped(),
         },
         Request::LastLog => Response::LastLog(core.raft.metrics().borrow_watched().last_log_index),
+        Request::Reconfig(call) => super::membership::serve_forwarded(core, call).await,
         Request::Forward(_) => Response::Failed(RemoteError::Failed("forward handled inline".into())),
     }
 }

@@ -64,6 +64,8 @@ pub enum Request {
     /// The receiver's last log index: followers compare logs after their leader died, so
     /// that only the most up-to-date one campaigns (see `failover`).
     LastLog,
+    /// A client's reconfig, for the leader to carry out.
+    Reconfig(super::membership::ReconfigCall),
 }
 
 /// The answer to a [`Request`] of the same frame id.
@@ -77,6 +79,8 @@ pub enum Response {
     ReadIndex(Result<u64, RemoteError>),
     Touched,
     Probe { initialized: bool },
+    /// The outcome of a reconfig (see `membership::ReconfigHandler`).
+    Reconfig(Result<Committed, RemoteError>),
     /// The receiver could not serve the request at all.
     Failed(RemoteError),
     LastLog(Option<u64>),

@@ -12,6 +12,7 @@ use tracing::info;
 use crate::config::{Config, PeerRole};
 use crate::consensus::{Consensus, ConsensusConfig, ConsensusError, Member};
 use crate::db::Db;
+use crate::reconfig::Reconfigurer;
 use crate::server::{self, ServerContext};
 use crate::session::{expiry, SessionTracker};
 
@@ -119,6 +120,11 @@ impl Node {
             None
         };
 
+        let reconfigurer = ensemble.then(|| {
+            let r = Reconfigurer::new(db.clone(), &consensus, config.clone());
+            consensus.set_reconfig_handler(r.handler());
+            r
+        });
         let ctx = Arc::new(ServerContext::new(config.clone(), db.clone(), consensus.clone(), sessions.clone()));
         let tick = Duration::from_millis(u64::from(config.tick_time_ms / 2).max(10));
         let reap_every = Duration::from_millis(config.container_check_interval_ms.max(100));
@@ -135,6 +141,9 @@ impl Node {
                 }
             }),
         ];
+        if let Some(r) = reconfigurer {
+            tasks.push(tokio::spawn(r.reconcile_forever()));
+        }
         if let Some(listener) = http_listener {
             let opts = crate::http::HttpOptions { max_data_bytes: config.max_buffer as usize, ..Default::default() };
             let router = crate::http::router(Arc::new(http_backend::NodeBackend::new(ctx.clone())), opts);

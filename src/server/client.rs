@@ -290,10 +290,15 @@ async fn read_requests(
                 let _ = pending.send(Pending::CloseAfter { xid: req_xid, proposal });
                 return Ok(());
             }
-            Request::Reconfig { .. } => {
-                let err = if ctx.config.reconfig_enabled { ErrorCode::Unimplemented } else { ErrorCode::ReconfigDisabled };
-                Pending::Reply { xid: req_xid, op, err, body: None, at }
-            }
+            req @ Request::Reconfig { .. } => match cmd::reconfig::precheck(ctx.config.reconfig_enabled, ctx.config.is_standalone()) {
+                Err(err) => Pending::Reply { xid: req_xid, op, err, body: None, at },
+                Ok(()) => {
+                    gate.wait_idle().await;
+                    let auth = handle.auth.read().clone();
+                    let proposal = Box::pin(cmd::reconfig::start(ctx.consensus.clone(), session_id, auth, req));
+                    Pending::Write { xid: req_xid, op, multi_kinds: Vec::new(), proposal, at }
+                }
+            },
             Request::Sasl { .. } => Pending::Reply { xid: req_xid, op, err: ErrorCode::Unimplemented, body: None, at },
             Request::AddWatch { .. }
             | Request::CheckWatches { .. }

@@ -13,7 +13,7 @@ use super::mutate::Journal;
 use super::node::{Node, NodeKind, PersistedStat, CONTAINER_OWNER, MAX_TTL_MS, TTL_MARK};
 use super::path::{create_parent, delete_parent, validate_path};
 use super::txn::{Change, OpResult, Txn, TxnOp, TxnOutcome};
-use super::DataTree;
+use super::{DataTree, CONFIG_PATH};
 use crate::proto::types::{perms, Acl, CreateMode, ErrorCode, Id};
 
 /// Per-txn context: who asks, and the journal of what happened.
@@ -44,6 +44,11 @@ impl DataTree {
             }
             TxnOp::CloseSession { session_id } => {
                 let r = self.close_session(&mut cx.j, *session_id);
+                let ok = r.is_ok();
+                (r, ok)
+            }
+            TxnOp::SetConfig { members } => {
+                let r = self.op_set_config(&mut cx, members);
                 let ok = r.is_ok();
                 (r, ok)
             }
@@ -97,7 +102,10 @@ impl DataTree {
             TxnOp::SetAcl { path, acl, version } => self.op_set_acl(cx, path, acl, *version),
             TxnOp::Check { path, version } => self.op_check(cx, path, *version),
             // Session ops and nested multis are not multi sub-ops.
-            TxnOp::CreateSession { .. } | TxnOp::CloseSession { .. } | TxnOp::Multi(_) => Err(ErrorCode::Unimplemented),
+            TxnOp::CreateSession { .. }
+            | TxnOp::CloseSession { .. }
+            | TxnOp::Multi(_)
+            | TxnOp::SetConfig { .. } => Err(ErrorCode::Unimplemented),
         }
     }
 
@@ -198,6 +206,15 @@ impl DataTree {
         let acl = self.acls.intern(acl);
         let stat = self.set_node_acl(&mut cx.j, path, acl);
         Ok(OpResult::Stat(stat))
+    }
+
+    /// reconfig's SetDataTxn on `/zookeeper/config` (version -1, so the stat says -1).
+    fn op_set_config(&mut self, cx: &mut Cx<'_>, members: &str) -> OpOutcome {
+        self.check_session(cx.session_id)?;
+        let data = format!("{members}version={:x}", cx.j.zxid).into_bytes();
+        let stat = self.set_node_data(&mut cx.j, CONFIG_PATH, Some(Bytes::from(data.clone())));
+        let stat = self.force_data_version(CONFIG_PATH, -1).unwrap_or(stat);
+        Ok(OpResult::Config { data, stat })
     }
 
     fn op_check(&mut self, cx: &mut Cx<'_>, path: &str, version: i32) -> OpOutcome {

@@ -411,3 +411,24 @@ fn same_txns_give_same_digest() {
     c.apply(1, &txn).0.result.unwrap();
     assert_ne!(a.digest(), c.digest());
 }
+
+#[test]
+fn set_config_installs_the_text_with_its_zxid_as_version() {
+    let mut h = Harness::new();
+    let members = "server.1=h:1:2:participant\nserver.2=h:3:4:participant\n".to_string();
+    let (out, changes) = h.apply_as(SID, TxnOp::SetConfig { members: members.clone() });
+    let Ok(OpResult::Config { data, stat }) = out.result else { panic!("{out:?}") };
+    assert_eq!(String::from_utf8(data.clone()).unwrap(), format!("{members}version={:x}", out.zxid));
+    // ZooKeeper's reconfig SetDataTxn carries version -1, which becomes the stat's version.
+    assert_eq!((stat.version, stat.mzxid, stat.data_length), (-1, out.zxid, data.len() as i32));
+    assert_eq!(h.tree.config_data(), &data[..]);
+    assert_eq!(changes.len(), 1);
+    assert_eq!((changes[0].path.as_str(), changes[0].kind), ("/zookeeper/config", ChangeKind::DataChanged));
+    // Only the super user (or an ACL granting WRITE) may change it; clients read it.
+    assert!(!h.tree.may_write_config(&[Id::new("ip", "127.0.0.1")]));
+    assert!(h.tree.may_write_config(&[Id::new("super", "")]));
+    // A txn from a session that is gone changes nothing.
+    let before = h.tree.last_zxid();
+    let (out, changes) = h.apply_as(999, TxnOp::SetConfig { members });
+    assert_eq!((out.result, out.zxid, changes.len()), (Err(ErrorCode::SessionExpired), before, 0));
+}

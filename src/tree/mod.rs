@@ -33,6 +33,9 @@ use bytes::Bytes;
 
 use crate::proto::types::{Acl, Stat};
 pub use node::MAX_TTL_MS;
+
+/// The node holding the ensemble configuration (`ZooDefs.CONFIG_NODE`).
+pub const CONFIG_PATH: &str = "/zookeeper/config";
 use node::{AclTable, Node, PersistedStat};
 pub use snapshot::SnapshotError;
 

@@ -166,6 +166,14 @@ impl DataTree {
         stat
     }
 
+    /// Overwrites the data version of `path` right after [`Self::set_node_data`] in the same
+    /// txn (whose undo entry already holds the old version); returns the new stat.
+    pub(super) fn force_data_version(&mut self, path: &str, version: i32) -> Option<Stat> {
+        let node = self.nodes.get_mut(canonical(path))?;
+        node.stat.version = version;
+        Some(node.client_stat())
+    }
+
     /// setACL on an existing node: aversion +1; no watch fires.
     pub(super) fn set_node_acl(&mut self, j: &mut Journal, path: &str, acl: Arc<[Acl]>) -> Stat {
         let key: Box<str> = canonical(path).into();

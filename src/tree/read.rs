@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::acl::{check_acl, mask_digests};
 use super::path::canonical;
-use super::DataTree;
+use super::{DataTree, CONFIG_PATH};
 use crate::proto::types::{perms, Acl, ErrorCode, Id, Stat};
 
 impl DataTree {
@@ -55,6 +55,17 @@ impl DataTree {
             }
         }
         Ok(count as i32)
+    }
+
+    /// The `/zookeeper/config` data (empty until a configuration was installed), without
+    /// an ACL check: for the reconfig machinery, not for clients.
+    pub fn config_data(&self) -> Bytes {
+        self.node(CONFIG_PATH).and_then(|n| n.data.clone()).unwrap_or_default()
+    }
+
+    /// Whether `auth` may change `/zookeeper/config` (WRITE on it; super always may).
+    pub fn may_write_config(&self, auth: &[Id]) -> bool {
+        self.node_with_perm(CONFIG_PATH, perms::WRITE, auth).is_ok()
     }
 
     /// Containers and TTL nodes the leader should reap at `now_ms`, sorted.

@@ -61,6 +61,12 @@ pub enum TxnOp {
     Check { path: String, version: i32 },
     /// Atomic multi: all sub-ops apply with one zxid, or none.
     Multi(Vec<TxnOp>),
+    /// Installs a new ensemble configuration in `/zookeeper/config` (reconfig, or the
+    /// first leader recording the initial one): the data becomes `members` (the
+    /// `server.N=...` lines, each ending in a newline) followed by `version=<hex zxid>`,
+    /// the stat version -1, as ZooKeeper's reconfig does. No ACL check: the proposer
+    /// checked the caller's right before proposing.
+    SetConfig { members: String },
 }
 
 /// A batch of txns carried by one consensus log entry.
@@ -88,6 +94,8 @@ pub enum OpResult {
     /// setData / setACL: the node's stat after the change.
     Stat(Stat),
     Checked,
+    /// SetConfig: the new `/zookeeper/config` data and stat.
+    Config { data: Vec<u8>, stat: Stat },
     /// One entry per sub-op, ZooKeeper's 0 / error / -2 pattern already applied:
     /// on failure, earlier ops are `Err(ErrorCode::Ok)`, the failing op its code,
     /// later ops `Err(ErrorCode::RuntimeInconsistency)`.

@@ -17,6 +17,8 @@ pub struct Member {
     pub id: u64,
     pub client_port: u16,
     pub dir: PathBuf,
+    /// Its line in a dynamic configuration, with the client address (for reconfig).
+    pub server_line: String,
     child: Option<Child>,
     stopped: bool,
 }
@@ -54,6 +56,12 @@ pub struct Options {
     /// each link), so a test can cut links. Each member's zoo.cfg names its own real
     /// quorum port and the proxies' ports for its peers.
     pub proxied: bool,
+    /// Only the first `running` members form the ensemble (their zoo.cfg lists only them)
+    /// and are started; the others get a zoo.cfg listing all members, as a server about to
+    /// join by reconfig has. `None`: all of them.
+    pub running: Option<usize>,
+    /// Extra lines for every zoo.cfg.
+    pub extra: &'static str,
 }
 
 /// The ensemble.
@@ -75,9 +83,17 @@ impl Cluster {
         Self::start_opts(n, Options { observers, ..Options::default() })
     }
 
+    /// `n` members of which the first `running` form the ensemble (see [`Options::running`]);
+    /// `extra` lines go into every zoo.cfg.
+    pub fn start_partial(n: usize, running: usize, extra: &'static str) -> Cluster {
+        Self::start_opts(n, Options { running: Some(running), extra, ..Options::default() })
+    }
+
     /// Starts an `n`-member ensemble set up as `opts` says.
     pub fn start_opts(n: usize, opts: Options) -> Cluster {
         let observers = opts.observers;
+        let running = opts.running.unwrap_or(n);
+        let extra = opts.extra;
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut links = HashMap::new();
         if opts.proxied {
@@ -104,28 +120,31 @@ impl Cluster {
                 .collect()
         };
         let mut members = Vec::new();
-        for (i, (client_port, _, _)) in ports.iter().enumerate() {
+        for (i, (client_port, q, e)) in ports.iter().enumerate() {
             let id = i as u64 + 1;
             let dir = tmp.path().join(format!("n{id}"));
             std::fs::create_dir_all(dir.join("data")).unwrap();
             std::fs::write(dir.join("data").join("myid"), format!("{id}\n")).unwrap();
             let peer_type = if i >= n - observers { "observer" } else { "participant" };
+            let all = servers(i);
+            let listed = if i < running { &all[..running] } else { &all[..] };
             let cfg = format!(
                 "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
-                 admin.serverPort={}\n4lw.commands.whitelist=*\npeerType={peer_type}\nreadonlymode.enabled={}\n{}\n",
+                 admin.serverPort={}\n4lw.commands.whitelist=*\npeerType={peer_type}\nreadonlymode.enabled={}\n{}\n{extra}\n",
                 dir.join("data").display(),
                 free_port(),
                 opts.read_only,
-                servers(i).join("\n")
+                listed.join("\n")
             );
             std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
-            members.push(Member { id, client_port: *client_port, dir, child: None, stopped: false });
+            let server_line = format!("server.{id}=127.0.0.1:{q}:{e}:{peer_type};127.0.0.1:{client_port}");
+            members.push(Member { id, client_port: *client_port, dir, server_line, child: None, stopped: false });
         }
         let mut cluster = Cluster { members, links, _tmp: tmp };
-        for i in (0..n).rev() {
+        for i in (0..running).rev() {
             cluster.spawn(i);
         }
-        for m in &cluster.members {
+        for m in &cluster.members[..running] {
             wait_for_port(m.addr(), Duration::from_secs(30));
         }
         cluster

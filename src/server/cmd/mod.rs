@@ -2,5 +2,6 @@
 
 pub mod auth;
 pub mod read;
+pub mod reconfig;
 pub mod watch;
 pub mod write;

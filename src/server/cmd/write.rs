@@ -126,6 +126,7 @@ pub fn encode_outcome(out: &mut Vec<u8>, xid: i32, op: OpCode, multi_kinds: &[Op
         (OpCode::Create, OpResult::Created { path, .. }) => Response::Create { path },
         (_, OpResult::Created { path, stat }) => Response::Create2 { path, stat: *stat },
         (_, OpResult::Stat(stat)) => Response::Stat(*stat),
+        (_, OpResult::Config { data, stat }) => Response::Reconfig { data, stat: *stat },
         (_, OpResult::Multi(results)) => Response::Multi(
             results
                 .iter()

@@ -1,0 +1,247 @@
+//! Dynamic reconfiguration (ZooKeeper's `reconfig`, op 16) on top of raft membership.
+//!
+//! The configuration text in `/zookeeper/config` is the source of truth: it is replicated
+//! like any znode and says who is a member and who votes. Raft membership follows it:
+//!
+//! * A **reconfig** runs on the leader ([`Reconfigurer::run`]) with ZooKeeper's checks in
+//!   `PrepRequestProcessor` order: in progress, version, arguments, at least two voters,
+//!   permission (WRITE on `/zookeeper/config`: in practice the super user). Joining
+//!   participants are then added as learners and must catch up; if the new voters do not
+//!   have a synced quorum the change is refused with NewConfigNoQuorum (and the learners
+//!   added for it are removed again). Otherwise a `SetConfig` txn installs the new text
+//!   (its zxid is the new version), and the voter set is switched by joint consensus;
+//!   servers that left are removed. A removed leader hands over to a remaining voter.
+//! * A **reconciler** ([`Reconfigurer::reconcile_forever`]) runs on every member and acts
+//!   while it leads: it installs the initial configuration (from zoo.cfg) when the tree has
+//!   none, and finishes any membership change a failed or interrupted reconfig left behind
+//!   (a leader that crashed after committing the text, an observer still to be added).
+//!
+//! Deviation: the permission check comes before the quorum check, because checking the
+//! quorum of a joining participant means adding it as a learner first.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::{Config, DynamicConfig, PeerRole};
+use crate::consensus::wire::Committed;
+use crate::consensus::{Consensus, ConsensusError, ReconfigCall, ReconfigHandler};
+use crate::db::Db;
+use crate::proto::types::ErrorCode;
+use crate::tree::txn::{Txn, TxnOp, TxnOutcome};
+
+/// How long a joining participant may take to catch up before the quorum check. Short,
+/// because the client waits for the answer behind it (its pings too): a server that is
+/// running and reachable replicates a small log well within it.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one membership step (learner add, voter switch, removal) may take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the reconciler looks at the membership.
+const RECONCILE_EVERY: Duration = Duration::from_millis(500);
+
+/// Carries out reconfigs and keeps raft membership in line with `/zookeeper/config`.
+pub struct Reconfigurer {
+    db: Arc<Db>,
+    consensus: Weak<Consensus>,
+    config: Arc<Config>,
+    /// Held by whoever changes membership (a reconfig or the reconciler).
+    busy: tokio::sync::Mutex<()>,
+    /// A client reconfig is running (a second one gets ReconfigInProgress).
+    running: AtomicBool,
+}
+
+/// Clears the `running` flag when a reconfig ends, however it ends.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+fn refuse(db: &Db, code: ErrorCode) -> Result<Committed, ConsensusError> {
+    Ok(Committed { index: 0, outcome: TxnOutcome { zxid: db.last_zxid(), result: Err(code) } })
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Reconfigurer {
+    pub fn new(db: Arc<Db>, consensus: &Arc<Consensus>, config: Arc<Config>) -> Arc<Reconfigurer> {
+        Arc::new(Reconfigurer {
+            db,
+            consensus: Arc::downgrade(consensus),
+            config,
+            busy: tokio::sync::Mutex::new(()),
+            running: AtomicBool::new(false),
+        })
+    }
+
+    /// The handler to install with [`Consensus::set_reconfig_handler`].
+    pub fn handler(self: &Arc<Self>) -> ReconfigHandler {
+        let me = Arc::downgrade(self);
+        Arc::new(move |call: ReconfigCall| {
+            let me = me.clone();
+            Box::pin(async move {
+                match me.upgrade() {
+                    Some(me) => me.run(call).await,
+                    None => Err(ConsensusError::Stopped),
+                }
+            }) as Pin<Box<dyn Future<Output = _> + Send>>
+        })
+    }
+
+    /// The installed configuration, or zoo.cfg's ensemble (version 0) before the first one.
+    pub fn current(&self) -> Result<DynamicConfig, crate::config::DynamicConfigError> {
+        let data = self.db.read(|t| t.config_data());
+        if data.is_empty() {
+            return Ok(DynamicConfig::new(self.config.servers.iter().cloned(), 0));
+        }
+        DynamicConfig::parse(&String::from_utf8_lossy(&data))
+    }
+
+    /// One client reconfig, on the leader.
+    pub async fn run(&self, call: ReconfigCall) -> Result<Committed, ConsensusError> {
+        let consensus = self.consensus.upgrade().ok_or(ConsensusError::Stopped)?;
+        if self.running.swap(true, Ordering::AcqRel) {
+            return refuse(&self.db, ErrorCode::ReconfigInProgress);
+        }
+        let _running = Running(&self.running);
+        let _busy = self.busy.lock().await;
+        // Everything committed before is applied here, so the tree holds the latest config.
+        consensus.read_barrier().await?;
+        let Ok(current) = self.current() else { return refuse(&self.db, ErrorCode::BadArguments) };
+        if call.cur_config_id != -1 && call.cur_config_id as u64 != current.version {
+            return refuse(&self.db, ErrorCode::BadVersion);
+        }
+        let next = match &call.new_members {
+            Some(members) => DynamicConfig::parse(members),
+            None => current.incremental(call.joining.as_deref(), call.leaving.as_deref()),
+        };
+        let next = match next {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::info!(error = %e, "reconfig refused: bad arguments");
+                return refuse(&self.db, ErrorCode::BadArguments);
+            }
+        };
+        let voters: BTreeSet<u64> = next.voters().collect();
+        let min_voters = if self.config.standalone_enabled { 2 } else { 1 };
+        if voters.len() < min_voters {
+            return refuse(&self.db, ErrorCode::BadArguments);
+        }
+        if !self.db.read(|t| t.may_write_config(&call.auth)) {
+            return refuse(&self.db, ErrorCode::NoAuth);
+        }
+
+        // Joining members become learners; participants must catch up to count as synced.
+        let before = consensus.membership();
+        let joiners: Vec<_> = next.servers.values().filter(|s| !before.nodes.contains_key(&s.id)).collect();
+        let mut added = BTreeSet::new();
+        for s in &joiners {
+            match consensus.add_learner(s.id, s.quorum_addr().to_string(), false, STEP_TIMEOUT).await {
+                Ok(()) => {
+                    added.insert(s.id);
+                }
+                Err(e) => tracing::warn!(server = s.id, error = %e, "could not add a joining server as a learner"),
+            }
+        }
+        let participants: BTreeSet<u64> =
+            joiners.iter().filter(|s| s.role == PeerRole::Participant && added.contains(&s.id)).map(|s| s.id).collect();
+        let caught_up = consensus.wait_caught_up(&participants, CATCH_UP_TIMEOUT).await;
+        let synced: BTreeSet<u64> = consensus.synced_members().union(&caught_up).copied().collect();
+        let synced_voters = voters.intersection(&synced).count();
+        if synced_voters < voters.len() / 2 + 1 {
+            tracing::info!(?voters, ?synced, "reconfig refused: the new configuration has no synced quorum");
+            let added: BTreeSet<u64> = consensus.membership().nodes.keys().filter(|id| added.contains(id)).copied().collect();
+            if !added.is_empty() {
+                if let Err(e) = consensus.remove_learners(added, STEP_TIMEOUT).await {
+                    tracing::warn!(error = %e, "could not remove the learners of a refused reconfig");
+                }
+            }
+            return refuse(&self.db, ErrorCode::NewConfigNoQuorum);
+        }
+
+        let txn = Txn {
+            session_id: call.session_id,
+            time_ms: now_ms(),
+            auth: call.auth,
+            op: TxnOp::SetConfig { members: next.members_text() },
+        };
+        let committed = consensus.propose_committed(txn).await?;
+        if committed.outcome.result.is_ok() {
+            tracing::info!(zxid = format_args!("0x{:x}", committed.outcome.zxid), ?voters, "new configuration installed");
+            if let Err(e) = converge(&consensus, &next).await {
+                tracing::warn!(error = %e, "membership change incomplete; the reconciler will retry");
+            }
+        }
+        Ok(committed)
+    }
+
+    /// Runs until the consensus layer is gone: on the leader, installs the initial
+    /// configuration and brings raft membership in line with `/zookeeper/config`.
+    pub async fn reconcile_forever(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(RECONCILE_EVERY).await;
+            let Some(consensus) = self.consensus.upgrade() else { return };
+            if !consensus.is_leader() || !consensus.is_ready() {
+                continue;
+            }
+            let Ok(_busy) = self.busy.try_lock() else { continue };
+            if let Err(e) = self.reconcile_once(&consensus).await {
+                tracing::debug!(error = %e, "membership reconciliation failed; retrying");
+            }
+        }
+    }
+
+    async fn reconcile_once(&self, consensus: &Consensus) -> Result<(), ConsensusError> {
+        if self.db.read(|t| t.config_data().is_empty()) {
+            let initial = DynamicConfig::new(self.config.servers.iter().cloned(), 0);
+            let txn = Txn { session_id: 0, time_ms: now_ms(), auth: Vec::new(), op: TxnOp::SetConfig { members: initial.members_text() } };
+            let outcome = consensus.propose(txn).await?;
+            tracing::info!(zxid = format_args!("0x{:x}", outcome.zxid), "initial configuration installed");
+            return Ok(());
+        }
+        match self.current() {
+            Ok(desired) => converge(consensus, &desired).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "/zookeeper/config does not parse; membership left as is");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Brings raft membership to `desired`: missing members join as learners, the voter set
+/// is switched (voters that are left out leave), and learners that are not members leave.
+async fn converge(consensus: &Consensus, desired: &DynamicConfig) -> Result<(), ConsensusError> {
+    let now = consensus.membership();
+    if now.joint {
+        return Ok(()); // openraft is finishing a change; look again later
+    }
+    for s in desired.servers.values().filter(|s| !now.nodes.contains_key(&s.id)) {
+        tracing::info!(server = s.id, "adding member as a learner");
+        consensus.add_learner(s.id, s.quorum_addr().to_string(), false, STEP_TIMEOUT).await?;
+    }
+    let voters: BTreeSet<u64> = desired.voters().collect();
+    if voters != consensus.membership().voters {
+        tracing::info!(?voters, "switching the voter set");
+        consensus.set_voters(voters.clone(), STEP_TIMEOUT).await?;
+    }
+    let extra: BTreeSet<u64> = consensus
+        .membership()
+        .nodes
+        .keys()
+        .filter(|id| !desired.servers.contains_key(id) && !voters.contains(id))
+        .copied()
+        .collect();
+    if !extra.is_empty() {
+        tracing::info!(?extra, "removing members that left");
+        consensus.remove_learners(extra, STEP_TIMEOUT).await?;
+    }
+    Ok(())
+}
