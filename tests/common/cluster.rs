@@ -54,6 +54,12 @@ impl Cluster {
 
     /// Like [`Cluster::start`], with the last `observers` members configured as observers.
     pub fn start_with(n: usize, observers: usize) -> Cluster {
+        Self::start_configured(n, observers, "")
+    }
+
+    /// Like [`Cluster::start_with`], with `extra` (zoo.cfg lines) appended to every
+    /// member's configuration.
+    pub fn start_configured(n: usize, observers: usize, extra: &str) -> Cluster {
         let tmp = tempfile::tempdir().expect("tempdir");
         let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
         let servers: Vec<String> = ports
@@ -73,7 +79,7 @@ impl Cluster {
             let peer_type = if i >= n - observers { "observer" } else { "participant" };
             let cfg = format!(
                 "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
-                 admin.serverPort={}\n4lw.commands.whitelist=*\npeerType={peer_type}\n{}\n",
+                 admin.serverPort={}\n4lw.commands.whitelist=*\npeerType={peer_type}\n{}\n{extra}\n",
                 dir.join("data").display(),
                 free_port(),
                 servers.join("\n")
@@ -126,6 +132,28 @@ impl Cluster {
         }
     }
 
+    /// SIGTERM, then waits for the process to exit (SIGKILL after `timeout`); returns
+    /// whether it exited on its own.
+    pub fn terminate(&mut self, i: usize, timeout: Duration) -> bool {
+        if self.members[i].stopped {
+            self.signal(i, "CONT");
+        }
+        self.signal(i, "TERM");
+        let m = &mut self.members[i];
+        m.stopped = false;
+        let Some(mut c) = m.child.take() else { return true };
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(_)) = c.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
     fn signal(&mut self, i: usize, sig: &str) {
         if let Some(pid) = self.members[i].pid() {
             let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
@@ -174,6 +202,13 @@ impl Cluster {
     /// The `hash` 4lw (tree digest and last zxid) of member `i`.
     pub fn digest(&self, i: usize) -> String {
         four_letter_word_timeout(self.members[i].addr(), "hash").trim().to_string()
+    }
+
+    /// The last applied zxid of member `i` (from `hash`), if it answers.
+    pub fn zxid(&self, i: usize) -> Option<u64> {
+        let hash = self.digest(i);
+        let hex = hash.split("zxid: 0x").nth(1)?.split_whitespace().next()?;
+        u64::from_str_radix(hex, 16).ok()
     }
 
     /// Waits until every running member reports the same digest and zxid; returns it.
