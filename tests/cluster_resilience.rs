@@ -230,10 +230,29 @@ async fn a_far_behind_follower_installs_the_leaders_snapshot() {
     // Let the leader finish its last snapshot and purge.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
+    // Writes continue while the follower catches up: they travel on the same
+    // connection as the snapshot chunks, and the follower must get them after it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let during = {
+        let (c, stop) = (c.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                c.create(&format!("/small/during{n}"), b"d", &open()).await.unwrap();
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            n
+        })
+    };
     let restarted_at = Instant::now();
     cluster.restart(follower);
-    let digest = cluster.wait_converged(Duration::from_secs(120));
-    eprintln!("follower converged after {:?}: {digest}", restarted_at.elapsed());
+    wait_caught_up(&cluster, follower, max_zxid(&cluster, follower), Duration::from_secs(120)).await;
+    stop.store(true, Ordering::Relaxed);
+    let during = during.await.unwrap();
+    let digest = cluster.wait_converged(Duration::from_secs(60));
+    eprintln!("follower converged after {:?} ({during} writes meanwhile): {digest}", restarted_at.elapsed());
+    assert!(cluster.logs().contains("snapshot sent"), "the leader did not report a chunked snapshot transfer");
 
     let log = cluster.members[follower].log();
     assert!(
@@ -247,7 +266,7 @@ async fn a_far_behind_follower_installs_the_leaders_snapshot() {
     f.sync("/").await.unwrap();
     assert_eq!(f.get_data("/before").await.unwrap().0, b"x");
     let (small, _) = f.get_children("/small").await.unwrap();
-    assert_eq!(small.len(), SMALL_NODES);
+    assert_eq!(small.len(), SMALL_NODES + during);
     for k in [0, BIG_NODES / 2, BIG_NODES - 1] {
         assert!(f.get_data(&format!("/big/n{k}")).await.unwrap().0 == big_data(k), "/big/n{k} differs");
     }
@@ -256,4 +275,17 @@ async fn a_far_behind_follower_installs_the_leaders_snapshot() {
     f.sync("/").await.unwrap();
     assert_eq!(f.get_data("/after").await.unwrap().0, b"y");
     cluster.wait_converged(Duration::from_secs(30));
+
+    // The installed snapshot is durable: after another kill -9 the follower restores it
+    // (and the log after it) from its own disk.
+    drop(f);
+    cluster.kill9(follower);
+    c.create("/after2", b"z", &open()).await.unwrap();
+    cluster.restart(follower);
+    let digest = cluster.wait_converged(Duration::from_secs(60));
+    let f = client(&cluster.members[follower].connect_string()).await;
+    f.sync("/").await.unwrap();
+    assert_eq!(f.get_data("/after2").await.unwrap().0, b"z");
+    assert_eq!(f.get_children("/small").await.unwrap().0.len(), SMALL_NODES + during);
+    eprintln!("after a second restart: {digest}");
 }
