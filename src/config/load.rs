@@ -67,7 +67,7 @@ pub struct Config {
     pub four_letter_words: FourLetterWhitelist,
     /// `jute.maxbuffer`: the largest request frame / znode payload accepted.
     pub max_buffer: u32,
-    /// `snapCount`: log entries between snapshots.
+    /// `snapCount`: txns between snapshots.
     pub snap_count: u64,
     /// `commitLogCount` (ZooKeeper's `zookeeper.commitLogCount`): log entries kept behind
     /// the newest snapshot, so a follower that far behind catches up from the log; one

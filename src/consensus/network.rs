@@ -8,6 +8,11 @@
 //! a growing pause if dialing failed. openraft sees every failure as `Unreachable`, which
 //! makes its replication back off instead of spinning.
 //!
+//! Frames stay small: a snapshot goes out in 1 MiB chunks (a few in flight, with
+//! heartbeats slipping in between) and is installed by a final request, and an append
+//! request carrying more than about 8 MiB of txns is cut, reporting `PartialSuccess` so
+//! openraft sends the rest next.
+//!
 //! The same connections carry Roost's own RPCs (forwarding writes to the leader, read
 //! index, session touches), so a follower never opens more than one socket per peer.
 

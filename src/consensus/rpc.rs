@@ -5,8 +5,10 @@
 //! served concurrently (each in its own task), so a slow snapshot install does not hold
 //! up heartbeats. Forwarded writes are *queued* in frame order before the next frame is
 //! read, which keeps a follower's writes in the order it sent them; only the wait for
-//! their commit runs in the background. A frame that does not decode closes the
-//! connection (the peer redials); nothing a peer sends can panic this node.
+//! their commit runs in the background. Snapshot chunks are staged in frame order too,
+//! per connection; the install of a complete snapshot runs in the background. A frame
+//! that does not decode closes the connection (the peer redials); nothing a peer sends
+//! can panic this node.
 
 use std::sync::Arc;
 use std::time::Duration;
