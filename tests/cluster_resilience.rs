@@ -157,11 +157,19 @@ async fn rolling_restart_under_load_keeps_every_write_and_every_session() {
         }
         eprintln!("member {} ({mode}) {} after {:?}", i + 1, if kill9 { "killed" } else { "stopped" }, down_at.elapsed());
         // The rest of the ensemble keeps taking writes while it is down.
+        writers.wait_progress(1, Duration::from_secs(20)).await;
+        let resumed = down_at.elapsed();
         writers.wait_progress(100, Duration::from_secs(20)).await;
+        let up_at = Instant::now();
         cluster.restart(i);
         let target = max_zxid(&cluster, i);
         wait_caught_up(&cluster, i, target, Duration::from_secs(30)).await;
-        eprintln!("member {} back and caught up after {:?}", i + 1, down_at.elapsed());
+        eprintln!(
+            "member {}: writes resumed after {resumed:?}, 100 more after {:?}, restarted and caught up in {:?}",
+            i + 1,
+            up_at.duration_since(down_at),
+            up_at.elapsed()
+        );
         writers.wait_progress(100, Duration::from_secs(20)).await;
     }
 

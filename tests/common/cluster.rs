@@ -104,7 +104,7 @@ impl Cluster {
         let child = Command::new(env!("CARGO_BIN_EXE_roost"))
             .arg("--config")
             .arg(m.dir.join("zoo.cfg"))
-            .env("ROOST_LOG", "info,openraft=warn")
+            .env("ROOST_LOG", "info,roost::server::client=debug,openraft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -236,6 +236,21 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for i in 0..self.members.len() {
             self.kill9(i);
+        }
+        // A failing test shows what the members were doing: the tail of each log, and
+        // the whole directory kept when ROOST_KEEP_FAILED names a place for it.
+        if std::thread::panicking() {
+            for m in &self.members {
+                let log = m.log();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(40)..];
+                eprintln!("=== member {} server.log (last {} lines) ===\n{}", m.id, tail.len(), tail.join("\n"));
+            }
+            if let Some(keep) = std::env::var_os("ROOST_KEEP_FAILED") {
+                let dest = PathBuf::from(keep).join(format!("cluster-{}", std::process::id()));
+                let ok = Command::new("cp").arg("-a").arg(self._tmp.path()).arg(&dest).status().is_ok_and(|s| s.success());
+                eprintln!("cluster data {} to {}", if ok { "copied" } else { "NOT copied" }, dest.display());
+            }
         }
     }
 }
