@@ -255,6 +255,13 @@ impl PeerConn {
         let sock = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        // Dialing a port in the ephemeral range of this host while nothing listens on it
+        // can connect the socket to itself (TCP simultaneous open when the kernel picks
+        // that very port as the source). Such a link would hold the peer's port, so the
+        // peer could not bind it when it starts.
+        if sock.local_addr()? == sock.peer_addr()? {
+            return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "connected to itself (peer not listening)"));
+        }
         sock.set_nodelay(true)?;
         let (mut rd, wr) = sock.into_split();
         let mut wr = BufWriter::new(wr);
