@@ -29,6 +29,7 @@ pub enum Key {
     AutopurgeSnapRetainCount,
     AutopurgePurgeInterval,
     SnapCount,
+    CommitLogCount,
     ReadOnlyModeEnabled,
     SuperDigest,
     ExtendedTypesEnabled,
@@ -43,7 +44,7 @@ pub enum Key {
 
 impl Key {
     /// Every key, for lookups and tests.
-    pub const ALL: [Key; 30] = [
+    pub const ALL: [Key; 31] = [
         Key::ClientPort,
         Key::ClientPortAddress,
         Key::SecureClientPort,
@@ -64,6 +65,7 @@ impl Key {
         Key::AutopurgeSnapRetainCount,
         Key::AutopurgePurgeInterval,
         Key::SnapCount,
+        Key::CommitLogCount,
         Key::ReadOnlyModeEnabled,
         Key::SuperDigest,
         Key::ExtendedTypesEnabled,
@@ -99,6 +101,7 @@ impl Key {
             Key::AutopurgeSnapRetainCount => "autopurge.snapRetainCount",
             Key::AutopurgePurgeInterval => "autopurge.purgeInterval",
             Key::SnapCount => "snapCount",
+            Key::CommitLogCount => "commitLogCount",
             Key::ReadOnlyModeEnabled => "readonlymode.enabled",
             Key::SuperDigest => "DigestAuthenticationProvider.superDigest",
             Key::ExtendedTypesEnabled => "extendedTypesEnabled",

@@ -26,6 +26,9 @@ pub const DEFAULT_MAX_CLIENT_CNXNS: u32 = 60;
 /// `jute.maxbuffer` default: the largest frame a server accepts.
 pub const DEFAULT_MAX_BUFFER: u32 = 0xfffff;
 pub const DEFAULT_SNAP_COUNT: u64 = 100_000;
+/// `commitLogCount` default. Roost's log entries carry batches of txns, so this is more
+/// than ZooKeeper's 500 committed txns.
+pub const DEFAULT_COMMIT_LOG_COUNT: u64 = 10_000;
 pub const DEFAULT_INIT_LIMIT: u32 = 10;
 pub const DEFAULT_SYNC_LIMIT: u32 = 5;
 /// ZooKeeper never keeps fewer than 3 snapshots when purging (`DatadirCleanupManager`).
@@ -64,8 +67,12 @@ pub struct Config {
     pub four_letter_words: FourLetterWhitelist,
     /// `jute.maxbuffer`: the largest request frame / znode payload accepted.
     pub max_buffer: u32,
-    /// `snapCount`: log entries between snapshots.
+    /// `snapCount`: txns between snapshots.
     pub snap_count: u64,
+    /// `commitLogCount` (ZooKeeper's `zookeeper.commitLogCount`): log entries kept behind
+    /// the newest snapshot, so a follower that far behind catches up from the log; one
+    /// further behind is sent the snapshot.
+    pub commit_log_count: u64,
     pub autopurge_snap_retain_count: u32,
     /// `autopurge.purgeInterval` in hours; 0 disables purging.
     pub autopurge_purge_interval_hours: u32,
@@ -340,6 +347,9 @@ fn resolve(
             .value,
         snap_count: s
             .get_or(Key::SnapCount, DEFAULT_SNAP_COUNT, values::u64_positive)?
+            .value,
+        commit_log_count: s
+            .get_or(Key::CommitLogCount, DEFAULT_COMMIT_LOG_COUNT, values::u64_any)?
             .value,
         autopurge_snap_retain_count: s
             .get_or(

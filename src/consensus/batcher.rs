@@ -1,9 +1,9 @@
 //! Proposal batching: concurrent `propose` calls become one log entry.
 //!
 //! Every entry costs an fsync (on the leader and on each follower), so the batcher task
-//! collects the proposals that queued up into one [`TxnBatch`] (at most `max_batch`) and
-//! submits it. Batches are *submitted* strictly in queue order — a connection's pipelined
-//! writes keep their order in the log — but at most [`MAX_INFLIGHT_BATCHES`] wait for
+//! collects the proposals that queued up into one [`TxnBatch`] (at most `max_batch`
+//! txns and about [`MAX_BATCH_BYTES`]) and submits it. Batches are *submitted* strictly
+//! in queue order — a connection's pipelined writes keep their order in the log — but at most [`MAX_INFLIGHT_BATCHES`] wait for
 //! their commit at a time; while they do, new proposals accumulate into the next batch.
 //! Each caller gets the outcome at its own position in the batch, once the entry is
 //! committed and applied locally.
@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::error::ConsensusError;
 use super::forward::Forwarder;
-use super::types::{LogBatch, TypeConfig};
+use super::types::{txn_bytes, LogBatch, TypeConfig};
 use super::wire::Committed;
 use super::RaftHandle;
 use crate::tree::txn::{Txn, TxnBatch};
@@ -30,6 +30,11 @@ use crate::tree::txn::{Txn, TxnBatch};
 /// Batches that may wait for commit concurrently. More overlaps disk and network
 /// latency; fewer makes batches larger.
 pub const MAX_INFLIGHT_BATCHES: usize = 4;
+
+/// Most txn bytes (estimated, see [`txn_bytes`]) in one batch; a single larger txn
+/// still gets an entry of its own. Keeps entries, forwarded batches and append
+/// requests of large znodes well within a frame.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
 pub type Reply = oneshot::Sender<Result<Committed, ConsensusError>>;
 
@@ -46,14 +51,31 @@ pub struct Proposal {
 pub async fn run(raft: RaftHandle, mut proposals: mpsc::Receiver<Proposal>, max_batch: usize, forwarder: Forwarder) {
     let inflight = Arc::new(Semaphore::new(MAX_INFLIGHT_BATCHES));
     let max_batch = max_batch.max(1);
+    // A proposal that did not fit into the previous batch; it starts the next one.
+    let mut carry: Option<Proposal> = None;
     loop {
         // Wait for a free slot *before* taking proposals, so they queue up meanwhile.
         let Ok(permit) = inflight.clone().acquire_owned().await else { return };
-        let Some(first) = proposals.recv().await else { return };
+        let first = match carry.take() {
+            Some(p) => p,
+            None => match proposals.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        let mut bytes = txn_bytes(&first.txn);
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match proposals.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(p) => {
+                    let more = txn_bytes(&p.txn);
+                    if bytes.saturating_add(more) > MAX_BATCH_BYTES {
+                        carry = Some(p);
+                        break;
+                    }
+                    bytes += more;
+                    batch.push(p);
+                }
                 Err(_) => break,
             }
         }

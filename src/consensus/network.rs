@@ -8,6 +8,11 @@
 //! a growing pause if dialing failed. openraft sees every failure as `Unreachable`, which
 //! makes its replication back off instead of spinning.
 //!
+//! Frames stay small: a snapshot goes out in 1 MiB chunks (a few in flight, with
+//! heartbeats slipping in between) and is installed by a final request, and an append
+//! request carrying more than about 8 MiB of txns is cut, reporting `PartialSuccess` so
+//! openraft sends the rest next.
+//!
 //! The same connections carry Roost's own RPCs (forwarding writes to the leader, read
 //! index, session touches), so a follower never opens more than one socket per peer.
 
@@ -30,7 +35,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::failover::DeadLeader;
-use super::types::{NodeId, RaftPeer, Snapshot, SnapshotData, TypeConfig, Vote};
+use super::types::{self, LogId, NodeId, RaftPeer, Snapshot, SnapshotData, TypeConfig, Vote};
 use super::wire::{self, Hello, RemoteError, Request, RequestFrame, Response, ResponseFrame};
 
 /// How long dialing a peer may take.
@@ -268,6 +273,13 @@ impl PeerConn {
         let sock = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        // Dialing a port in the ephemeral range of this host while nothing listens on it
+        // can connect the socket to itself (TCP simultaneous open when the kernel picks
+        // that very port as the source). Such a link would hold the peer's port, so the
+        // peer could not bind it when it starts.
+        if sock.local_addr()? == sock.peer_addr()? {
+            return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "connected to itself (peer not listening)"));
+        }
         sock.set_nodelay(true)?;
         let (mut rd, wr) = sock.into_split();
         let mut wr = BufWriter::new(wr);
@@ -368,7 +380,12 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let (rpc, cut) = limit_append(rpc, wire::APPEND_BYTES);
         match self.rpc(Request::Append(rpc), option.hard_ttl()).await? {
+            // Only a prefix was sent: tell openraft how far it got so it sends the rest.
+            Response::Append(AppendEntriesResponse::Success) if cut.is_some() => {
+                Ok(AppendEntriesResponse::PartialSuccess(cut))
+            }
             Response::Append(r) => Ok(r),
             _ => Err(self.protocol_error()),
         }
@@ -403,15 +420,138 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let timeout = option.hard_ttl().max(SNAPSHOT_TIMEOUT);
-        let body = Request::Snapshot { vote, meta: snapshot.meta, data: snapshot.snapshot };
         let conn = self.conn.clone();
+        let target = conn.target;
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
-            resp = conn.call(body, timeout) => match resp {
-                Ok(Response::Snapshot(r)) => Ok(r),
-                Ok(_) => Err(StreamingError::Unreachable(unreachable(&CallError::Protocol { target: conn.target }))),
-                Err(e) => Err(StreamingError::Unreachable(unreachable(&e))),
+            resp = send_snapshot(&conn, vote, snapshot, timeout) => match resp {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    tracing::warn!(peer = target, error = %e, "snapshot transfer failed");
+                    Err(StreamingError::Unreachable(unreachable(&e)))
+                }
             },
         }
+    }
+}
+
+/// Cuts `rpc` to the longest prefix of its entries within about `max_bytes` (at least
+/// one entry). Returns the id of the last entry kept when entries were cut off: openraft
+/// gives every request up to `max_payload_entries` entries whatever their size, and a
+/// few hundred batches of large znodes would not fit in a frame.
+pub(crate) fn limit_append(
+    mut rpc: AppendEntriesRequest<TypeConfig>,
+    max_bytes: usize,
+) -> (AppendEntriesRequest<TypeConfig>, Option<LogId>) {
+    let mut bytes = 0usize;
+    let over = rpc.entries.iter().position(|e| {
+        bytes = bytes.saturating_add(types::entry_bytes(e));
+        bytes > max_bytes
+    });
+    // Entries before the first one that crosses the limit fit; the first always goes.
+    let keep = over.map_or(rpc.entries.len(), |over| over.max(1));
+    if keep >= rpc.entries.len() {
+        return (rpc, None);
+    }
+    rpc.entries.truncate(keep);
+    let last = rpc.entries.last().map(|e| e.log_id);
+    (rpc, last)
+}
+
+/// Snapshot chunks sent ahead of their acknowledgement.
+const CHUNK_WINDOW: usize = 4;
+/// How long one chunk may wait for its acknowledgement.
+const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Numbers snapshot transfers so a receiver never mixes chunks of two of them.
+static NEXT_TRANSFER: AtomicU64 = AtomicU64::new(1);
+
+/// Sends the snapshot data in [`wire::SNAPSHOT_CHUNK`] pieces, a few in flight at a
+/// time, then asks the peer to install it. The pieces share the connection with
+/// heartbeats and appends, which slip in between them. If the connection breaks part
+/// way, the receiver refuses the rest (its staged data belonged to the old connection)
+/// and openraft starts the transfer again.
+async fn send_snapshot(
+    conn: &PeerConn,
+    vote: Vote,
+    snapshot: Snapshot,
+    install_timeout: Duration,
+) -> Result<SnapshotResponse<TypeConfig>, CallError> {
+    let target = conn.target;
+    let data = snapshot.snapshot;
+    let total = data.len() as u64;
+    let transfer = NEXT_TRANSFER.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let mut inflight = std::collections::VecDeque::with_capacity(CHUNK_WINDOW);
+    let mut offset = 0u64;
+    for bytes in data.chunks(wire::SNAPSHOT_CHUNK) {
+        if inflight.len() >= CHUNK_WINDOW {
+            expect_staged(inflight.pop_front(), target).await?;
+        }
+        let body = Request::SnapshotChunk { transfer, offset, total, bytes: bytes.to_vec() };
+        inflight.push_back(tokio::time::timeout(CHUNK_TIMEOUT, conn.send(body)).await.map_err(|_| CallError::Timeout {
+            target,
+            timeout: CHUNK_TIMEOUT,
+        })??);
+        offset += bytes.len() as u64;
+    }
+    while let Some(pending) = inflight.pop_front() {
+        expect_staged(Some(pending), target).await?;
+    }
+    drop(data);
+    let install = Request::SnapshotInstall { transfer, len: total, vote, meta: snapshot.meta };
+    match conn.call(install, install_timeout).await? {
+        Response::Snapshot(r) => {
+            tracing::info!(peer = target, bytes = total, took_ms = started.elapsed().as_millis() as u64, "snapshot sent");
+            Ok(r)
+        }
+        _ => Err(CallError::Protocol { target }),
+    }
+}
+
+async fn expect_staged(pending: Option<PendingCall>, target: NodeId) -> Result<(), CallError> {
+    let Some(pending) = pending else { return Ok(()) };
+    match pending.wait(CHUNK_TIMEOUT).await? {
+        Response::ChunkStaged { .. } => Ok(()),
+        _ => Err(CallError::Protocol { target }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::entry::RaftEntry;
+
+    use super::*;
+    use crate::consensus::types::{log_id, Entry, LogBatch};
+    use crate::tree::txn::{Txn, TxnBatch, TxnOp};
+
+    fn entry(index: u64, data_len: usize) -> Entry {
+        let op = TxnOp::SetData { path: "/n".into(), data: Some(vec![0; data_len]), version: -1 };
+        let txn = Txn { session_id: 1, time_ms: 0, auth: vec![], op };
+        Entry::new_normal(log_id(1, index), LogBatch(TxnBatch { txns: vec![txn] }))
+    }
+
+    fn request(entries: Vec<Entry>) -> AppendEntriesRequest<TypeConfig> {
+        AppendEntriesRequest { vote: Vote::new_committed(1, 1), prev_log_id: None, leader_commit: None, entries }
+    }
+
+    #[test]
+    fn large_appends_are_cut_to_a_prefix() {
+        let (rpc, cut) = limit_append(request((1..=5).map(|i| entry(i, 100)).collect()), 10_000);
+        assert_eq!((rpc.entries.len(), cut), (5, None), "small requests stay whole");
+
+        let (rpc, cut) = limit_append(request((1..=5).map(|i| entry(i, 4000)).collect()), 10_000);
+        assert_eq!(rpc.entries.len(), 2);
+        assert_eq!(cut, Some(log_id(1, 2)));
+
+        // One entry larger than the limit still goes, alone.
+        let (rpc, cut) = limit_append(request(vec![entry(1, 50_000), entry(2, 10)]), 10_000);
+        assert_eq!(rpc.entries.len(), 1);
+        assert_eq!(cut, Some(log_id(1, 1)));
+        let (rpc, cut) = limit_append(request(vec![entry(1, 50_000)]), 10_000);
+        assert_eq!((rpc.entries.len(), cut), (1, None));
+
+        let (rpc, cut) = limit_append(request(Vec::new()), 10_000);
+        assert_eq!((rpc.entries.len(), cut), (0, None), "heartbeats");
     }
 }

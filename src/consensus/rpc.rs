@@ -5,8 +5,10 @@
 //! served concurrently (each in its own task), so a slow snapshot install does not hold
 //! up heartbeats. Forwarded writes are *queued* in frame order before the next frame is
 //! read, which keeps a follower's writes in the order it sent them; only the wait for
-//! their commit runs in the background. A frame that does not decode closes the
-//! connection (the peer redials); nothing a peer sends can panic this node.
+//! their commit runs in the background. Snapshot chunks are staged in frame order too,
+//! per connection; the install of a complete snapshot runs in the background. A frame
+//! that does not decode closes the connection (the peer redials); nothing a peer sends
+//! can panic this node.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,11 +80,36 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
         }
     });
 
+    let mut staged: Option<Staged> = None;
     let result = async {
         loop {
             let frame: RequestFrame = wire::read_value(&mut rd).await?;
             let id = frame.id;
             match frame.body {
+                // Chunks are staged inline, in frame order; only the install runs apart.
+                Request::SnapshotChunk { transfer, offset, total, bytes } => {
+                    let body = match stage(&mut staged, transfer, offset, total, &bytes) {
+                        Ok(n) => Response::ChunkStaged { staged: n },
+                        Err(why) => {
+                            tracing::warn!(peer = hello.from, transfer, offset, "snapshot chunk refused: {why}");
+                            Response::Failed(RemoteError::Failed(why))
+                        }
+                    };
+                    let _ = out.send(ResponseFrame { id, body });
+                }
+                Request::SnapshotInstall { transfer, len, vote, meta } => match take_staged(&mut staged, transfer, len) {
+                    Ok(data) => {
+                        let (core, out) = (core.clone(), out.clone());
+                        tokio::spawn(async move {
+                            let body = handle(&core, Request::Snapshot { vote, meta, data }).await;
+                            let _ = out.send(ResponseFrame { id, body });
+                        });
+                    }
+                    Err(why) => {
+                        tracing::warn!(peer = hello.from, transfer, "snapshot install refused: {why}");
+                        let _ = out.send(ResponseFrame { id, body: Response::Failed(RemoteError::Failed(why)) });
+                    }
+                },
                 Request::Forward(txns) => {
                     let waits = enqueue(&core, txns).await;
                     let out = out.clone();
@@ -116,6 +143,59 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
     // The leader's connection closing may mean its process died: check and campaign now.
     tokio::spawn(failover::peer_disconnected(core.clone(), hello.from));
     result
+}
+
+/// Snapshot data received on one connection and not yet installed.
+struct Staged {
+    transfer: u64,
+    total: u64,
+    data: Vec<u8>,
+}
+
+/// Most memory reserved up front for a snapshot transfer (it grows past this as the
+/// chunks arrive); a bogus `total` cannot make the node allocate much at once.
+const MAX_RESERVE: u64 = 256 << 20;
+
+/// Adds one chunk to the staged transfer; returns the bytes staged so far. A chunk at
+/// offset 0 starts a transfer (dropping any earlier, unfinished one); any other chunk
+/// must continue the staged transfer exactly.
+fn stage(staged: &mut Option<Staged>, transfer: u64, offset: u64, total: u64, bytes: &[u8]) -> Result<u64, String> {
+    if offset == 0 {
+        let reserve = usize::try_from(total.min(MAX_RESERVE)).unwrap_or(0);
+        *staged = Some(Staged { transfer, total, data: Vec::with_capacity(reserve) });
+    }
+    let Some(s) = staged.as_mut() else {
+        return Err(format!("chunk at {offset} of transfer {transfer} without its start"));
+    };
+    let end = offset.checked_add(bytes.len() as u64);
+    if s.transfer != transfer || s.total != total || s.data.len() as u64 != offset || end.is_none_or(|e| e > total) {
+        let why = format!(
+            "chunk {offset}+{} of transfer {transfer} ({total} bytes) does not continue transfer {} at {} of {}",
+            bytes.len(),
+            s.transfer,
+            s.data.len(),
+            s.total
+        );
+        *staged = None;
+        return Err(why);
+    }
+    s.data.extend_from_slice(bytes);
+    Ok(s.data.len() as u64)
+}
+
+/// Takes the complete data of `transfer` (`len` bytes) out of the staging area.
+fn take_staged(staged: &mut Option<Staged>, transfer: u64, len: u64) -> Result<Vec<u8>, String> {
+    match staged.take() {
+        Some(s) if s.transfer == transfer && s.total == len && s.data.len() as u64 == len => Ok(s.data),
+        Some(s) => Err(format!(
+            "transfer {transfer} of {len} bytes does not match the staged transfer {} ({} of {} bytes)",
+            s.transfer,
+            s.data.len(),
+            s.total
+        )),
+        None if len == 0 => Ok(Vec::new()),
+        None => Err(format!("transfer {transfer} of {len} bytes was not staged")),
+    }
 }
 
 type Wait = oneshot::Receiver<Result<wire::Committed, ConsensusError>>;
@@ -169,6 +249,45 @@ async fn handle(core: &Core, req: Request) -> Response {
         },
         Request::LastLog => Response::LastLog(core.raft.metrics().borrow_watched().last_log_index),
         Request::Reconfig(call) => super::membership::serve_forwarded(core, call).await,
-        Request::Forward(_) => Response::Failed(RemoteError::Failed("forward handled inline".into())),
+        Request::Forward(_) | Request::SnapshotChunk { .. } | Request::SnapshotInstall { .. } => {
+            Response::Failed(RemoteError::Failed("handled inline".into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_staged_in_order_and_taken_whole() {
+        let mut staged = None;
+        assert_eq!(stage(&mut staged, 7, 0, 5, b"ab"), Ok(2));
+        assert_eq!(stage(&mut staged, 7, 2, 5, b"cde"), Ok(5));
+        assert_eq!(take_staged(&mut staged, 7, 5).unwrap(), b"abcde");
+        assert!(staged.is_none());
+        // An empty snapshot has no chunks.
+        assert_eq!(take_staged(&mut staged, 8, 0).unwrap(), b"");
+    }
+
+    #[test]
+    fn gaps_foreign_transfers_and_overruns_are_refused() {
+        let mut staged = None;
+        assert!(stage(&mut staged, 1, 3, 9, b"x").is_err(), "no start");
+        stage(&mut staged, 1, 0, 4, b"ab").unwrap();
+        assert!(stage(&mut staged, 1, 3, 4, b"c").is_err(), "gap");
+        assert!(staged.is_none(), "a refused chunk drops the transfer");
+        stage(&mut staged, 1, 0, 4, b"ab").unwrap();
+        assert!(stage(&mut staged, 2, 2, 4, b"cd").is_err(), "another transfer");
+        stage(&mut staged, 1, 0, 4, b"ab").unwrap();
+        assert!(stage(&mut staged, 1, 2, 4, b"cde").is_err(), "past the total");
+        stage(&mut staged, 1, 0, 4, b"ab").unwrap();
+        assert!(take_staged(&mut staged, 1, 4).is_err(), "incomplete");
+        assert!(take_staged(&mut staged, 1, 4).is_err(), "not staged");
+        // A new transfer at offset 0 replaces an unfinished one.
+        stage(&mut staged, 1, 0, 4, b"ab").unwrap();
+        stage(&mut staged, 2, 0, 2, b"xy").unwrap();
+        assert_eq!(take_staged(&mut staged, 2, 2).unwrap(), b"xy");
+
     }
 }

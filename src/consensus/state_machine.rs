@@ -163,12 +163,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
+        let started = std::time::Instant::now();
         self.app.restore(&snapshot).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
         self.publish_applied();
-        let (store, meta) = (self.snapshots.clone(), meta.clone());
-        blocking(move || persist(&store, &meta, &snapshot)).await
+        let (store, meta, bytes) = (self.snapshots.clone(), meta.clone(), snapshot.len());
+        let last = meta.last_log_id;
+        blocking(move || persist(&store, &meta, &snapshot)).await?;
+        tracing::info!(
+            last_log_id = ?last,
+            bytes,
+            took_ms = started.elapsed().as_millis() as u64,
+            "installed a snapshot from the leader"
+        );
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {

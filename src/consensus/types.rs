@@ -10,7 +10,7 @@ use std::io;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::tree::txn::{BatchOutcome, TxnBatch};
+use crate::tree::txn::{BatchOutcome, Txn, TxnBatch, TxnOp};
 
 /// What the group knows about a member: where its raft transport listens.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -56,6 +56,37 @@ pub type SnapshotMeta = openraft::SnapshotMeta<CommittedLeaderId, NodeId, RaftPe
 pub type SnapshotData = Vec<u8>;
 pub type Snapshot = openraft::Snapshot<CommittedLeaderId, NodeId, RaftPeer, SnapshotData>;
 
+/// Roughly how many bytes `txn` takes on the wire: its paths and data plus a fixed
+/// allowance per op and ACL entry. Cheap (no encoding); used to keep log entries and
+/// append requests to a sensible size.
+pub fn txn_bytes(txn: &Txn) -> usize {
+    fn op_bytes(op: &TxnOp) -> usize {
+        const OP: usize = 32;
+        const ACL: usize = 64;
+        let data_len = |d: &Option<Vec<u8>>| d.as_ref().map_or(0, Vec::len);
+        match op {
+            TxnOp::Create { path, data, acl, .. } => OP + path.len() + data_len(data) + acl.len() * ACL,
+            TxnOp::SetData { path, data, .. } => OP + path.len() + data_len(data),
+            TxnOp::SetAcl { path, acl, .. } => OP + path.len() + acl.len() * ACL,
+            TxnOp::Delete { path, .. } | TxnOp::DeleteContainer { path } | TxnOp::Check { path, .. } => {
+                OP + path.len()
+            }
+            TxnOp::Multi(ops) => OP + ops.iter().map(op_bytes).sum::<usize>(),
+            TxnOp::CreateSession { .. } | TxnOp::CloseSession { .. } => OP,
+            TxnOp::SetConfig { members } => OP + members.len(),
+        }
+    }
+    op_bytes(&txn.op) + txn.auth.len() * 64
+}
+
+/// Roughly how many bytes a log entry takes on the wire (see [`txn_bytes`]).
+pub fn entry_bytes(entry: &Entry) -> usize {
+    match &entry.payload {
+        openraft::EntryPayload::Normal(batch) => 32 + batch.0.txns.iter().map(txn_bytes).sum::<usize>(),
+        openraft::EntryPayload::Blank | openraft::EntryPayload::Membership(_) => 256,
+    }
+}
+
 /// Builds a log id from its parts (the term is the committed leader id here).
 pub fn log_id(term: u64, index: u64) -> LogId {
     LogId::new_term_index(term, index)
@@ -84,7 +115,6 @@ mod tests {
     use openraft::entry::RaftEntry;
 
     use super::*;
-    use crate::tree::txn::{Txn, TxnOp};
 
     #[test]
     fn entries_round_trip_through_postcard() {

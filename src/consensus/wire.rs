@@ -18,8 +18,17 @@ use super::error::ConsensusError;
 use super::types::{self, NodeId, SnapshotData, SnapshotMeta, TypeConfig, Vote};
 use crate::tree::txn::{Txn, TxnOutcome};
 
-/// Largest frame accepted (a full snapshot travels in one frame).
+/// Largest frame accepted. Snapshots travel in [`SNAPSHOT_CHUNK`]-sized pieces and
+/// append requests are cut to about [`APPEND_BYTES`], so frames stay far below this.
 pub const MAX_FRAME: usize = 512 << 20;
+
+/// Bytes of snapshot data per [`Request::SnapshotChunk`]. Small enough that heartbeats
+/// on the same connection are never queued behind more than a few milliseconds of it.
+pub const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// Soft limit of the txn payload in one append request: entries beyond it are sent by
+/// the next request (there is always at least one entry per request).
+pub const APPEND_BYTES: usize = 8 << 20;
 
 /// Identifies a Roost raft connection and its protocol version ("roost/r1").
 pub const MAGIC: u64 = 0x726f_6f73_742f_7231;
@@ -50,7 +59,8 @@ pub enum Request {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
-    /// A whole snapshot, installed by the receiver in one step.
+    /// A whole snapshot in one frame, installed by the receiver in one step. Still
+    /// served for peers of an older version; this version sends chunks instead.
     Snapshot { vote: Vote, meta: SnapshotMeta, data: SnapshotData },
     /// Txns a follower received from its clients, for the leader to order (in this order).
     Forward(Vec<Txn>),
@@ -66,6 +76,20 @@ pub enum Request {
     LastLog,
     /// A client's reconfig, for the leader to carry out.
     Reconfig(super::membership::ReconfigCall),
+    /// A piece of a snapshot: `bytes` belong at `offset` of the `total`-byte snapshot
+    /// data of transfer `transfer`. The receiver stages the pieces per connection, in
+    /// frame order; a piece that does not continue the staged data (or starts a new
+    /// transfer at offset 0) is refused.
+    SnapshotChunk {
+        transfer: u64,
+        offset: u64,
+        total: u64,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// Installs the staged snapshot data of `transfer` (all `len` bytes of it) with
+    /// `meta`, as [`Request::Snapshot`] would; answered with [`Response::Snapshot`].
+    SnapshotInstall { transfer: u64, len: u64, vote: Vote, meta: SnapshotMeta },
 }
 
 /// The answer to a [`Request`] of the same frame id.
@@ -84,6 +108,8 @@ pub enum Response {
     /// The receiver could not serve the request at all.
     Failed(RemoteError),
     LastLog(Option<u64>),
+    /// A [`Request::SnapshotChunk`] was staged; `staged` bytes of the transfer so far.
+    ChunkStaged { staged: u64 },
 }
 
 /// A forwarded txn's outcome and the index of the log entry that carried it.

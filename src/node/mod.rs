@@ -33,6 +33,7 @@ pub enum StartError {
 fn consensus_config(config: &Config) -> ConsensusConfig {
     let mut cfg = ConsensusConfig::standalone(config.my_id, config.data_log_dir.join("raft"));
     cfg.snapshot_every = config.snap_count;
+    cfg.log_keep_after_snapshot = config.commit_log_count;
     if config.is_standalone() {
         return cfg;
     }

@@ -157,7 +157,7 @@ impl Cluster {
         let child = Command::new(env!("CARGO_BIN_EXE_roost"))
             .arg("--config")
             .arg(m.dir.join("zoo.cfg"))
-            .env("ROOST_LOG", "info,openraft=warn")
+            .env("ROOST_LOG", "info,roost::server::client=debug,openraft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -183,6 +183,28 @@ impl Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGTERM, then waits for the process to exit (SIGKILL after `timeout`); returns
+    /// whether it exited on its own.
+    pub fn terminate(&mut self, i: usize, timeout: Duration) -> bool {
+        if self.members[i].stopped {
+            self.signal(i, "CONT");
+        }
+        self.signal(i, "TERM");
+        let m = &mut self.members[i];
+        m.stopped = false;
+        let Some(mut c) = m.child.take() else { return true };
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(_)) = c.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
     }
 
     fn signal(&mut self, i: usize, sig: &str) {
@@ -233,6 +255,13 @@ impl Cluster {
     /// The `hash` 4lw (tree digest and last zxid) of member `i`.
     pub fn digest(&self, i: usize) -> String {
         four_letter_word_timeout(self.members[i].addr(), "hash").trim().to_string()
+    }
+
+    /// The last applied zxid of member `i` (from `hash`), if it answers.
+    pub fn zxid(&self, i: usize) -> Option<u64> {
+        let hash = self.digest(i);
+        let hex = hash.split("zxid: 0x").nth(1)?.split_whitespace().next()?;
+        u64::from_str_radix(hex, 16).ok()
     }
 
     /// Waits until every running member reports the same digest and zxid; returns it.
@@ -292,6 +321,21 @@ impl Drop for Cluster {
         }
         for i in 0..self.members.len() {
             self.kill9(i);
+        }
+        // A failing test shows what the members were doing: the tail of each log, and
+        // the whole directory kept when ROOST_KEEP_FAILED names a place for it.
+        if std::thread::panicking() {
+            for m in &self.members {
+                let log = m.log();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(40)..];
+                eprintln!("=== member {} server.log (last {} lines) ===\n{}", m.id, tail.len(), tail.join("\n"));
+            }
+            if let Some(keep) = std::env::var_os("ROOST_KEEP_FAILED") {
+                let dest = PathBuf::from(keep).join(format!("cluster-{}", std::process::id()));
+                let ok = Command::new("cp").arg("-a").arg(self._tmp.path()).arg(&dest).status().is_ok_and(|s| s.success());
+                eprintln!("cluster data {} to {}", if ok { "copied" } else { "NOT copied" }, dest.display());
+            }
         }
     }
 }

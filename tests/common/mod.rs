@@ -8,9 +8,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port that was free a moment ago.
+/// Ports handed out so far by this test process.
+static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// A port that was free a moment ago, never the same one twice in a test process.
+///
+/// It comes from below Linux's ephemeral range (32768 and up), not from binding port 0:
+/// an ephemeral port can be taken by any outgoing connection of any process (clients
+/// reconnecting, peers redialing) between this call and the server's bind, or while a
+/// killed server is down, and a peer redialing a down member's ephemeral port can even
+/// connect to itself. Either made a (re)start fail now and then with EADDRINUSE.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+    use std::hash::{BuildHasher, Hasher};
+    const LOW: u64 = 21_000;
+    const HIGH: u64 = 32_000;
+    for _ in 0..10_000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let port = (LOW + h.finish() % (HIGH - LOW)) as u16;
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if given.contains(&port) {
+            continue;
+        }
+        let free = TcpListener::bind(("0.0.0.0", port)).is_ok() && TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{HIGH}");
 }
 
 /// One roost server process.
