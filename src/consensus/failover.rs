@@ -25,6 +25,7 @@ use std::time::Duration;
 use openraft::async_runtime::WatchReceiver;
 use openraft::ServerState;
 use parking_lot::Mutex;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use std::sync::Arc;
@@ -36,6 +37,10 @@ use super::Core;
 /// How long the dial that tests the leader may take. A refusal is immediate; anything
 /// slower is not the proof we are after.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
+/// Dials of the leader's port before it is taken to be alive, and the pause between them
+/// (also how long a connected dial is watched for a reset).
+const PROBE_ATTEMPTS: usize = 5;
+const PROBE_GAP: Duration = Duration::from_millis(20);
 /// How long a dead-leader mark stays valid if no new leader shows up.
 const MARK_TTL: Duration = Duration::from_secs(5);
 
@@ -80,6 +85,7 @@ pub async fn peer_disconnected(core: Arc<Core>, peer: NodeId) {
         let metrics = raft.metrics();
         let m = metrics.borrow_watched();
         if m.state != ServerState::Follower || m.current_leader != Some(peer) {
+            tracing::debug!(peer, state = ?m.state, leader = ?m.current_leader, "peer connection closed; not our leader");
             return;
         }
         let membership = m.membership_config.membership();
@@ -95,6 +101,7 @@ pub async fn peer_disconnected(core: Arc<Core>, peer: NodeId) {
         (m.current_term, m.last_log_index, addr, others)
     };
     if !refuses_connections(&core.peers.dial_addr(peer, &addr)).await {
+        tracing::debug!(leader = peer, "leader's connection closed but its quorum port still answers");
         return;
     }
     core.dead_leader.set(peer, term);
@@ -134,11 +141,28 @@ pub async fn peer_disconnected(core: Arc<Core>, peer: NodeId) {
     core.dead_leader.clear(peer);
 }
 
+/// True when nothing serves `addr` any more. A refused dial is the proof; but a process
+/// being killed closes its connections before its listening socket, so a dial in that
+/// moment can still be accepted by the kernel and is then reset. So a dial that
+/// connects is watched briefly (a live roost peer waits silently for our hello; a dying
+/// one resets or closes), and the probe is repeated a few times.
 async fn refuses_connections(addr: &str) -> bool {
-    match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(addr)).await {
-        Ok(Err(e)) => e.kind() == io::ErrorKind::ConnectionRefused,
-        _ => false,
+    for _ in 0..PROBE_ATTEMPTS {
+        match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => return true,
+            Ok(Ok(mut sock)) => {
+                let mut byte = [0u8; 1];
+                match tokio::time::timeout(PROBE_GAP, sock.read(&mut byte)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return true,
+                    _ => {}
+                }
+            }
+            // Timed out or another error: not a proof either way.
+            _ => {}
+        }
+        tokio::time::sleep(PROBE_GAP).await;
     }
+    false
 }
 
 #[cfg(test)]

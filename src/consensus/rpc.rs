@@ -138,10 +138,11 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
         }
     }
     .await;
+    // The leader's connection closing may mean its process died: check and campaign now,
+    // not after the writer has drained (requests still being handled hold it open).
+    tokio::spawn(failover::peer_disconnected(core.clone(), hello.from));
     drop(out);
     let _ = writer.await;
-    // The leader's connection closing may mean its process died: check and campaign now.
-    tokio::spawn(failover::peer_disconnected(core.clone(), hello.from));
     result
 }
 
