@@ -17,9 +17,7 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, RaftError};
 use openraft::ChangeMembers;
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 
-use super::batcher::Proposal;
 use super::error::ConsensusError;
 use super::forward::call_error;
 use super::types::{NodeId, RaftPeer, TypeConfig};
@@ -106,13 +104,7 @@ impl Consensus {
     /// Like [`Consensus::propose`], also returning the index of the entry that carried
     /// the txn. Only for the leader: a follower's forwarded txn reports the leader's index.
     pub async fn propose_committed(&self, txn: Txn) -> Result<Committed, ConsensusError> {
-        let (reply, outcome) = oneshot::channel();
-        self.core
-            .proposals
-            .send(Proposal { txn, reply, forwarded: false })
-            .await
-            .map_err(|_| ConsensusError::Stopped)?;
-        outcome.await.map_err(|_| ConsensusError::Stopped)?
+        self.enqueue(txn).await?.await.map_err(|_| ConsensusError::Stopped)?
     }
 
     /// The raft membership as this node knows it.

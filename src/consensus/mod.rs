@@ -384,13 +384,20 @@ impl Consensus {
         txn: Txn,
     ) -> Result<impl std::future::Future<Output = Result<TxnOutcome, ConsensusError>> + Send + 'static, ConsensusError>
     {
+        let outcome = self.enqueue(txn).await?;
+        Ok(async move { outcome.await.map_err(|_| ConsensusError::Stopped)?.map(|c| c.outcome) })
+    }
+
+    /// Queues `txn` with this node's batcher (in call order); the receiver resolves once
+    /// the txn has committed here.
+    async fn enqueue(&self, txn: Txn) -> Result<oneshot::Receiver<Result<wire::Committed, ConsensusError>>, ConsensusError> {
         let (reply, outcome) = oneshot::channel();
         self.core
             .proposals
             .send(Proposal { txn, reply, forwarded: false })
             .await
             .map_err(|_| ConsensusError::Stopped)?;
-        Ok(async move { outcome.await.map_err(|_| ConsensusError::Stopped)?.map(|c| c.outcome) })
+        Ok(outcome)
     }
 
     /// Linearizable read barrier (ZooKeeper `sync`): gets a read index from the leader

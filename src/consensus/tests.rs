@@ -199,7 +199,7 @@ async fn restart_restores_snapshot_and_purged_log() {
     for round in 0..10 {
         propose_concurrently(&c, round * 10..round * 10 + 10).await;
     }
-    let m = c.core.raft.wait(Some(Duration::from_secs(10)))
+    let m = c.core.raft.wait(Some(Duration::from_secs(30)))
         .metrics(|m| m.snapshot.is_some() && m.purged.is_some(), "snapshot and purge")
         .await
         .unwrap();
