@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{four_letter_word, Server};
+use common::{connect_request_body, four_letter_word, Server};
 
 fn frame(body: &[u8]) -> Vec<u8> {
     let mut f = (body.len() as i32).to_be_bytes().to_vec();
@@ -19,14 +19,7 @@ fn frame(body: &[u8]) -> Vec<u8> {
 fn session(server: &Server) -> TcpStream {
     let mut s = TcpStream::connect(server.addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut connect = Vec::new();
-    connect.extend_from_slice(&0i32.to_be_bytes()); // protocol version
-    connect.extend_from_slice(&0i64.to_be_bytes()); // last zxid seen
-    connect.extend_from_slice(&10_000i32.to_be_bytes()); // timeout
-    connect.extend_from_slice(&0i64.to_be_bytes()); // session id
-    connect.extend_from_slice(&16i32.to_be_bytes());
-    connect.extend_from_slice(&[0u8; 16]);
-    connect.push(0); // readOnly
+    let connect = connect_request_body(10_000, Some(false));
     s.write_all(&frame(&connect)).unwrap();
     let mut reply = [0u8; 41];
     s.read_exact(&mut reply).unwrap();

@@ -6,15 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::{four_letter_word_timeout, Cluster};
+use common::{client, open};
 use zookeeper_client as zk;
-
-fn open() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
-}
-
-async fn client(connect: &str) -> zk::Client {
-    zk::Client::connector().with_session_timeout(Duration::from_secs(10)).connect(connect).await.expect("connect")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_form_and_serve_writes_through_any_member() {

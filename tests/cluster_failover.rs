@@ -10,16 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
+use common::{client, open};
 use parking_lot::Mutex;
 use zookeeper_client as zk;
-
-fn open() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
-}
-
-async fn client(connect: &str) -> zk::Client {
-    zk::Client::connector().with_session_timeout(Duration::from_secs(10)).connect(connect).await.expect("connect")
-}
 
 /// Writers creating `/load/w<writer>-<n>` through the whole ensemble; records every
 /// acknowledged path and when each acknowledgement arrived.

@@ -16,15 +16,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, Options};
+use common::{client, open};
 use zookeeper_client as zk;
-
-fn open() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
-}
-
-async fn client(connect: &str) -> zk::Client {
-    zk::Client::connector().with_session_timeout(Duration::from_secs(10)).connect(connect).await.expect("connect")
-}
 
 /// Waits until `cond` holds, polling; panics with `what` after `timeout`.
 fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
@@ -91,16 +84,7 @@ async fn isolated_leader_acknowledges_no_write_and_the_majority_carries_on() {
 fn raw_connect(addr: SocketAddr, read_only: Option<bool>) -> (TcpStream, Vec<u8>) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut body = Vec::new();
-    body.extend_from_slice(&0i32.to_be_bytes()); // protocol version
-    body.extend_from_slice(&0i64.to_be_bytes()); // last zxid seen
-    body.extend_from_slice(&30_000i32.to_be_bytes()); // timeout
-    body.extend_from_slice(&0i64.to_be_bytes()); // session id
-    body.extend_from_slice(&16i32.to_be_bytes());
-    body.extend_from_slice(&[0u8; 16]); // password
-    if let Some(ro) = read_only {
-        body.push(ro as u8);
-    }
+    let body = common::connect_request_body(30_000, read_only);
     let mut frame = (body.len() as i32).to_be_bytes().to_vec();
     frame.extend_from_slice(&body);
     s.write_all(&frame).unwrap();

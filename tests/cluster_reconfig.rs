@@ -7,18 +7,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
+use common::{client, open};
 use zookeeper_client as zk;
 
 /// reconfig on, and the super user's password is "test" (kazoo's harness uses the same).
 const EXTRA: &str = "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=";
-
-fn open() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
-}
-
-async fn client(connect: &str) -> zk::Client {
-    zk::Client::connector().with_session_timeout(Duration::from_secs(10)).connect(connect).await.expect("connect")
-}
 
 async fn super_client(connect: &str) -> zk::Client {
     zk::Client::connector()

@@ -15,16 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, Options};
+use common::{client, open};
 use parking_lot::Mutex;
 use zookeeper_client as zk;
-
-fn open() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
-}
-
-async fn client(connect: &str) -> zk::Client {
-    zk::Client::connector().with_session_timeout(Duration::from_secs(10)).connect(connect).await.expect("connect")
-}
 
 /// A writer per client, each creating `/load/w<writer>-<n>` in a loop and holding the
 /// ephemeral `/eph/w<writer>` of its session.

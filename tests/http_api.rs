@@ -31,7 +31,10 @@ async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>, head
         }
         None => Body::empty(),
     };
-    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    read_resp(app.clone().oneshot(req.body(body).unwrap()).await.unwrap()).await
+}
+
+async fn read_resp(resp: axum::response::Response) -> Resp {
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
@@ -388,13 +391,7 @@ async fn copy_move_export_import() {
 
 async fn post_raw(app: &Router, uri: &str, body: Vec<u8>, content_type: &str) -> Resp {
     let req = Request::builder().method(Method::POST).uri(uri).header("content-type", content_type);
-    let resp = app.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Resp { status, headers, body, text }
+    read_resp(app.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap()).await
 }
 
 #[tokio::test]

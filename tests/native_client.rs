@@ -5,12 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{four_letter_word, Server};
+use common::{four_letter_word, open, Server};
 use zookeeper_client as zk;
-
-fn open() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
-}
 
 async fn client(server: &Server) -> zk::Client {
     zk::Client::connector()
