@@ -14,12 +14,14 @@
 //! most up-to-date one starts an election at once, and it marks its vote requests as if
 //! the leader had handed over leadership: voters then grant them despite their lease
 //! (openraft's `leadership_transfer` flag). Only one follower campaigning avoids split
-//! votes, which would cost a full election timeout. Only a refused dial
-//! counts: a leader that is slow, frozen or cut off by the network times out instead,
-//! and for it the ordinary election timeout and lease rules apply unchanged, so a
-//! partitioned but live leader is never bypassed.
+//! votes, which would cost a full election timeout. Only a dial that is refused (or
+//! accepted and at once reset, see [`refuses_connections`]) counts: a leader that is
+//! slow, frozen or cut off by the network times out or stays connected instead, and for
+//! it the ordinary election timeout and lease rules apply unchanged, so a partitioned
+//! but live leader is never bypassed.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
@@ -27,8 +29,6 @@ use openraft::ServerState;
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-
-use std::sync::Arc;
 
 use super::types::NodeId;
 use super::wire::{Request, Response};
@@ -81,7 +81,7 @@ impl DeadLeader {
 /// campaigns at once.
 pub async fn peer_disconnected(core: Arc<Core>, peer: NodeId) {
     let raft = &core.raft;
-    let (term, my_log, addr, others) = {
+    let (me, term, my_log, addr, others) = {
         let metrics = raft.metrics();
         let m = metrics.borrow_watched();
         if m.state != ServerState::Follower || m.current_leader != Some(peer) {
@@ -89,16 +89,15 @@ pub async fn peer_disconnected(core: Arc<Core>, peer: NodeId) {
             return;
         }
         let membership = m.membership_config.membership();
-        let Some(addr) = membership.nodes().find(|(id, _)| **id == peer).map(|(_, n)| n.raft_addr.clone()) else {
+        let Some(addr) = membership.get_node(&peer).map(|n| n.raft_addr.clone()) else {
             return;
         };
-        let voters: Vec<NodeId> = membership.voter_ids().collect();
         let others: Vec<(NodeId, String)> = membership
-            .nodes()
-            .filter(|(id, _)| **id != peer && **id != m.id && voters.contains(id))
-            .map(|(id, n)| (*id, n.raft_addr.clone()))
+            .voter_ids()
+            .filter(|id| *id != peer && *id != m.id)
+            .filter_map(|id| membership.get_node(&id).map(|n| (id, n.raft_addr.clone())))
             .collect();
-        (m.current_term, m.last_log_index, addr, others)
+        (m.id, m.current_term, m.last_log_index, addr, others)
     };
     if !refuses_connections(&core.peers.dial_addr(peer, &addr)).await {
         tracing::debug!(leader = peer, "leader's connection closed but its quorum port still answers");
@@ -108,7 +107,6 @@ pub async fn peer_disconnected(core: Arc<Core>, peer: NodeId) {
     // A candidate with a shorter log cannot win, and by voting for itself it would also
     // block the better one in that term: only the follower with the longest log (lowest
     // id on a tie) campaigns. Peers that do not answer in time do not count.
-    let me = raft.metrics().borrow_watched().id;
     let mut best = true;
     for (id, other_addr) in others {
         let conn = core.peers.conn(id, &other_addr);
