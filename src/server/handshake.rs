@@ -131,10 +131,7 @@ fn read_only_handshake(ctx: &ServerContext, req: &ConnectRequest) -> Handshake {
         return established(session_id, password);
     }
     match ctx.read_only.attach_local(req.session_id, &req.password) {
-        LocalLookup::Attached => match ctx.read_only.local_password(req.session_id) {
-            Some(password) => established(req.session_id, password),
-            None => Handshake::Expired { response: ConnectResponse::expired(req) },
-        },
+        LocalLookup::Attached(password) => established(req.session_id, password),
         LocalLookup::BadPassword => Handshake::Expired { response: ConnectResponse::expired(req) },
         LocalLookup::Unknown => {
             if ctx.db.read(|tree| tree.session(req.session_id).is_some()) {

@@ -46,8 +46,9 @@ struct LocalSession {
 /// The outcome of looking up a local session on reconnect.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LocalLookup {
-    /// Known, with a matching password: attached to the new connection.
-    Attached,
+    /// Known, with a matching password (returned for the handshake reply): attached to
+    /// the new connection.
+    Attached([u8; 16]),
     /// Known, but the password does not match.
     BadPassword,
     /// Not a local session of this server.
@@ -95,16 +96,11 @@ impl ReadOnlyMode {
             Some(s) if password.len() >= 16 && password[..16] == s.password[..] => {
                 s.connections += 1;
                 s.idle_since = None;
-                LocalLookup::Attached
+                LocalLookup::Attached(s.password)
             }
             Some(_) => LocalLookup::BadPassword,
             None => LocalLookup::Unknown,
         }
-    }
-
-    /// The password of a local session, for the handshake reply.
-    pub fn local_password(&self, session_id: i64) -> Option<[u8; 16]> {
-        self.local.lock().get(&session_id).map(|s| s.password)
     }
 
     /// A connection using the local session closed.
@@ -182,7 +178,7 @@ mod tests {
         ro.create_local(7, [1; 16], 1000);
         assert_eq!(ro.attach_local(7, &[2; 16]), LocalLookup::BadPassword);
         assert_eq!(ro.attach_local(8, &[1; 16]), LocalLookup::Unknown);
-        assert_eq!(ro.attach_local(7, &[1; 16]), LocalLookup::Attached);
+        assert_eq!(ro.attach_local(7, &[1; 16]), LocalLookup::Attached([1; 16]));
         ro.detach_local(7);
         ro.detach_local(7);
         let later = Instant::now() + Duration::from_millis(1500);
