@@ -155,9 +155,16 @@ async fn read_barrier_sees_all_prior_writes() {
     let (c, app) = start(&config(dir.path())).await;
     propose_concurrently(&c, 1..31).await;
     c.read_barrier().await.unwrap();
-    let status = c.metrics();
-    assert_eq!(status.last_applied, status.last_log_index);
+    // What the barrier guarantees: every write proposed before it has been applied.
     assert_eq!(app.state().applied.len(), 30);
+    // openraft publishes metrics asynchronously, so they may trail the apply briefly.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut status = c.metrics();
+    while status.last_applied != status.last_log_index && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        status = c.metrics();
+    }
+    assert_eq!(status.last_applied, status.last_log_index);
     c.shutdown().await;
     assert!(c.read_barrier().await.is_err());
 }

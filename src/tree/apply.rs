@@ -10,7 +10,8 @@ use bytes::Bytes;
 
 use super::acl::{check_acl, fixup_acl};
 use super::mutate::Journal;
-use super::node::{Node, NodeKind, PersistedStat, CONTAINER_OWNER, MAX_TTL_MS, TTL_MARK};
+use super::node::{NodeKind, PersistedStat, CONTAINER_OWNER, MAX_TTL_MS, TTL_MARK};
+use super::store::{Detached, Node};
 use super::path::{create_parent, delete_parent, validate_path};
 use super::txn::{Change, OpResult, Txn, TxnOp, TxnOutcome};
 use super::{DataTree, CONFIG_PATH};
@@ -154,7 +155,7 @@ impl DataTree {
         }
         let acl = self.acls.intern(acl);
         let stat = PersistedStat::created(cx.j.zxid, cx.j.time_ms, owner);
-        let node = Node::new(data.clone().map(Bytes::from), acl, stat);
+        let node = Detached::new(data.clone().map(Bytes::from), acl, stat);
         let stat = self.create_node(&mut cx.j, final_path.clone(), node);
         Ok(OpResult::Created { path: final_path, stat })
     }
@@ -165,7 +166,7 @@ impl DataTree {
         self.node_with_perm(parent_path, perms::DELETE, cx.auth)?;
         let node = self.node(path).ok_or(ErrorCode::NoNode)?;
         check_version(node.stat.version, version)?;
-        if !node.children.is_empty() {
+        if node.child_count() != 0 {
             return Err(ErrorCode::NotEmpty);
         }
         self.delete_node(&mut cx.j, path);
@@ -178,7 +179,7 @@ impl DataTree {
         self.check_session(cx.session_id)?;
         delete_parent(path)?;
         let node = self.node(path).ok_or(ErrorCode::NoNode)?;
-        if !node.children.is_empty() {
+        if node.child_count() != 0 {
             return Err(ErrorCode::NotEmpty);
         }
         if !node.is_reap_due(cx.j.time_ms) {

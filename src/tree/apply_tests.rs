@@ -188,10 +188,10 @@ fn sequential_names_come_from_the_persisted_counter() {
     assert_eq!(h.create("/folder/b", PersistentSequential).unwrap(), "/folder/b0000000004");
     // Counter overflow renders like Java's %010d.
     h.mk("/o");
-    h.tree.nodes.get_mut("/o").unwrap().stat.cversion = i32::MAX;
+    h.tree.node_mut("/o").unwrap().stat.cversion = i32::MAX;
     assert_eq!(h.create("/o/x", PersistentSequential).unwrap(), "/o/x2147483647");
     assert_eq!(h.create("/o/x", PersistentSequential).unwrap(), "/o/x-2147483648");
-    h.tree.nodes.get_mut("/o").unwrap().stat.cversion = -5;
+    h.tree.node_mut("/o").unwrap().stat.cversion = -5;
     assert_eq!(h.create("/o/y", PersistentSequential).unwrap(), "/o/y-000000005");
 }
 

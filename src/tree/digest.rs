@@ -5,7 +5,7 @@
 //! then a 64-bit finaliser) and the results are added, so map iteration order
 //! does not matter and the value is stable across processes.
 
-use super::node::Node;
+use super::store::Node;
 use super::{DataTree, SessionEntry};
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -52,8 +52,8 @@ fn node_hash(path: &str, node: &Node) -> u64 {
     for v in [s.version, s.cversion, s.aversion] {
         h.u64(v as u64);
     }
-    h.u64(node.children.len() as u64);
-    match &node.data {
+    h.u64(node.child_count() as u64);
+    match node.data() {
         None => h.bytes(&[0]),
         Some(d) => {
             h.bytes(&[1]);
@@ -81,7 +81,8 @@ impl DataTree {
     /// Order-independent hash of every path, stat, data and ACL, the sessions
     /// table and the last zxid. Equal trees give equal digests on any replica.
     pub fn digest(&self) -> u64 {
-        let nodes = self.nodes.iter().fold(0u64, |acc, (p, n)| acc.wrapping_add(node_hash(p, n)));
+        let mut nodes = 0u64;
+        self.walk_preorder(|p, n| nodes = nodes.wrapping_add(node_hash(p, n)));
         let sessions = self.sessions.iter().fold(0u64, |acc, (id, s)| acc.wrapping_add(session_hash(*id, s)));
         let mut h = Fnv::new(3);
         h.u64(nodes);

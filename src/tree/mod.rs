@@ -18,6 +18,7 @@ pub mod path;
 mod read;
 mod sessions;
 pub mod snapshot;
+mod store;
 pub mod txn;
 
 #[cfg(test)]
@@ -36,7 +37,8 @@ pub use node::MAX_TTL_MS;
 
 /// The node holding the ensemble configuration (`ZooDefs.CONFIG_NODE`).
 pub const CONFIG_PATH: &str = "/zookeeper/config";
-use node::{AclTable, Node, PersistedStat};
+use node::{AclTable, PersistedStat};
+use store::{Detached, Node, NodeStore};
 pub use snapshot::SnapshotError;
 
 /// A replicated session: what the tree needs to keep a session alive across
@@ -50,8 +52,8 @@ pub struct SessionEntry {
 /// The in-memory ZooKeeper namespace plus the sessions table.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    /// Every znode by full path; the root is stored under `/`.
-    nodes: HashMap<Box<str>, Node>,
+    /// Every znode (see [`store`] for the memory layout).
+    nodes: NodeStore,
     sessions: BTreeMap<i64, SessionEntry>,
     /// Normal ephemerals per owning session (`DataTree.ephemerals`).
     ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
@@ -90,7 +92,7 @@ impl DataTree {
             // why `/` reports cversion -1 and `/zookeeper` -2.
             // ZooKeeper's boot-time setACL(config, READ_ACL_UNSAFE, -1) stores -1 as its aversion.
             let stat = if path == "/zookeeper/config" { PersistedStat { aversion: -1, ..zero } } else { zero };
-            tree.link_node(path.into(), Node::new(empty(), acl, stat));
+            tree.link_node(path.into(), Detached::new(empty(), acl, stat));
         }
         tree
     }
@@ -98,7 +100,7 @@ impl DataTree {
     /// A tree with no nodes at all; snapshot loading fills it.
     fn empty() -> Self {
         DataTree {
-            nodes: HashMap::new(),
+            nodes: NodeStore::default(),
             sessions: BTreeMap::new(),
             ephemerals: HashMap::new(),
             reapable_nodes: BTreeSet::new(),
@@ -110,7 +112,7 @@ impl DataTree {
 
     /// The node at `path`; `""` is ZooKeeper's alias of the root.
     fn node(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path::canonical(path))
+        self.nodes.lookup(path::canonical(path)).map(|id| self.nodes.get(id))
     }
 
     /// Stat of `path` without any ACL check (for the watch layer).

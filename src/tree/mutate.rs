@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::node::{Node, NodeKind};
+use super::node::NodeKind;
+use super::store::{Detached, Node, ROOT};
 use super::path::{canonical, split_parent};
 use super::txn::{Change, ChangeKind};
 use super::DataTree;
@@ -20,7 +21,7 @@ use crate::proto::types::{Acl, Stat};
 #[derive(Debug)]
 pub(super) enum Undo {
     Created { path: Box<str>, parent_cversion: i32, parent_pzxid: i64 },
-    Deleted { path: Box<str>, node: Node, parent_pzxid: i64 },
+    Deleted { path: Box<str>, node: Detached, parent_pzxid: i64 },
     Data { path: Box<str>, data: Option<Bytes>, version: i32, mzxid: i64, mtime: i64 },
     Acl { path: Box<str>, acl: Arc<[Acl]>, aversion: i32 },
 }
@@ -45,31 +46,30 @@ impl Journal {
 }
 
 impl DataTree {
-    /// Inserts `node` and wires it into its parent's child set and the indexes,
-    /// without touching any stat.
-    pub(super) fn link_node(&mut self, path: Box<str>, node: Node) {
-        if let Some((parent, name)) = split_parent(&path).filter(|_| &*path != "/") {
-            if let Some(p) = self.nodes.get_mut(canonical(parent)) {
-                p.children.insert(name.into());
-            }
+    /// Inserts `node` under its parent (which must exist) and adds it to the
+    /// indexes, without touching any stat.
+    pub(super) fn link_node(&mut self, path: Box<str>, node: Detached) {
+        if &*path == "/" {
+            self.index_add(&path, &node);
+            self.nodes.insert_root(node);
+            return;
         }
+        let Some((parent, name)) = split_parent(&path) else { return };
+        let Some(parent_id) = self.nodes.lookup(canonical(parent)) else { return };
         self.index_add(&path, &node);
-        self.nodes.insert(path, node);
+        self.nodes.insert(parent_id, name, node);
     }
 
-    /// Reverse of [`Self::link_node`]: removes the node and its index entries.
-    fn unlink_node(&mut self, path: &str) -> Option<(Box<str>, Node)> {
-        let (key, node) = self.nodes.remove_entry(path)?;
-        if let Some((parent, name)) = split_parent(&key) {
-            if let Some(p) = self.nodes.get_mut(canonical(parent)) {
-                p.children.remove(name);
-            }
-        }
-        self.index_remove(&key, &node);
-        Some((key, node))
+    /// Reverse of [`Self::link_node`] for a childless non-root node.
+    fn unlink_node(&mut self, path: &str) -> Option<(Box<str>, Detached)> {
+        let key = canonical(path);
+        let id = self.nodes.lookup(key).filter(|&id| id != ROOT && self.nodes.get(id).child_count() == 0)?;
+        let node = self.nodes.remove(id);
+        self.index_remove(key, &node);
+        Some((key.into(), node))
     }
 
-    pub(super) fn index_add(&mut self, path: &str, node: &Node) {
+    pub(super) fn index_add(&mut self, path: &str, node: &Detached) {
         self.data_size += (path.len() + node.data_len()) as u64;
         match node.kind() {
             NodeKind::Ephemeral(owner) => {
@@ -82,7 +82,7 @@ impl DataTree {
         }
     }
 
-    fn index_remove(&mut self, path: &str, node: &Node) {
+    fn index_remove(&mut self, path: &str, node: &Detached) {
         self.data_size -= (path.len() + node.data_len()) as u64;
         match node.kind() {
             NodeKind::Ephemeral(owner) => {
@@ -102,10 +102,10 @@ impl DataTree {
 
     /// Creates a validated new node: the parent's persisted child counter goes
     /// up by one and its pzxid becomes the txn's zxid (`DataTree.createNode`).
-    pub(super) fn create_node(&mut self, j: &mut Journal, path: String, node: Node) -> Stat {
+    pub(super) fn create_node(&mut self, j: &mut Journal, path: String, node: Detached) -> Stat {
         let stat = node.client_stat();
         let parent_path = split_parent(&path).map_or("/", |(p, _)| canonical(p)).to_owned();
-        let Some(parent) = self.nodes.get_mut(parent_path.as_str()) else {
+        let Some(parent) = self.node_mut(&parent_path) else {
             return stat;
         };
         j.undo.push(Undo::Created {
@@ -131,7 +131,7 @@ impl DataTree {
         };
         let parent_path = split_parent(&key).map_or("/", |(p, _)| canonical(p)).to_owned();
         j.change(&key, ChangeKind::Deleted, &node.acl);
-        if let Some(parent) = self.nodes.get_mut(parent_path.as_str()) {
+        if let Some(parent) = self.node_mut(&parent_path) {
             let parent_pzxid = parent.stat.pzxid;
             parent.stat.pzxid = parent.stat.pzxid.max(j.zxid);
             j.change(&parent_path, ChangeKind::ChildrenChanged, &parent.acl);
@@ -144,11 +144,12 @@ impl DataTree {
     pub(super) fn set_node_data(&mut self, j: &mut Journal, path: &str, data: Option<Bytes>) -> Stat {
         let key: Box<str> = canonical(path).into();
         let new_len = data.as_ref().map_or(0, |d| d.len()) as u64;
-        let Some(node) = self.nodes.get_mut(&*key) else {
+        let Some(id) = self.nodes.lookup(&key) else {
             return Stat::default();
         };
-        let old_len = node.data_len() as u64;
-        let old_data = std::mem::replace(&mut node.data, data);
+        let old_data = self.nodes.set_data(id, data.as_deref());
+        let old_len = old_data.as_ref().map_or(0, |d| d.len()) as u64;
+        let node = self.nodes.get_mut(id);
         let s = &mut node.stat;
         j.undo.push(Undo::Data {
             path: key.clone(),
@@ -169,7 +170,7 @@ impl DataTree {
     /// Overwrites the data version of `path` right after [`Self::set_node_data`] in the same
     /// txn (whose undo entry already holds the old version); returns the new stat.
     pub(super) fn force_data_version(&mut self, path: &str, version: i32) -> Option<Stat> {
-        let node = self.nodes.get_mut(canonical(path))?;
+        let node = self.node_mut(path)?;
         node.stat.version = version;
         Some(node.client_stat())
     }
@@ -177,7 +178,7 @@ impl DataTree {
     /// setACL on an existing node: aversion +1; no watch fires.
     pub(super) fn set_node_acl(&mut self, j: &mut Journal, path: &str, acl: Arc<[Acl]>) -> Stat {
         let key: Box<str> = canonical(path).into();
-        let Some(node) = self.nodes.get_mut(&*key) else {
+        let Some(node) = self.node_mut(&key) else {
             return Stat::default();
         };
         let old = std::mem::replace(&mut node.acl, acl);
@@ -204,17 +205,17 @@ impl DataTree {
                     self.link_node(path, node);
                 }
                 Undo::Data { path, data, version, mzxid, mtime } => {
-                    let Some(node) = self.nodes.get_mut(&*path) else { continue };
-                    let old_len = node.data_len() as u64;
+                    let Some(id) = self.nodes.lookup(&path) else { continue };
                     let new_len = data.as_ref().map_or(0, |d| d.len()) as u64;
-                    node.data = data;
+                    let old_len = self.nodes.set_data(id, data.as_deref()).map_or(0, |d| d.len()) as u64;
+                    let node = self.nodes.get_mut(id);
                     node.stat.version = version;
                     node.stat.mzxid = mzxid;
                     node.stat.mtime = mtime;
                     self.data_size = self.data_size - old_len + new_len;
                 }
                 Undo::Acl { path, acl, aversion } => {
-                    if let Some(node) = self.nodes.get_mut(&*path) {
+                    if let Some(node) = self.node_mut(&path) {
                         node.acl = acl;
                         node.stat.aversion = aversion;
                     }
@@ -225,6 +226,11 @@ impl DataTree {
 
     fn parent_mut(&mut self, path: &str) -> Option<&mut Node> {
         let (parent, _) = split_parent(path)?;
-        self.nodes.get_mut(canonical(parent))
+        self.node_mut(parent)
+    }
+
+    pub(super) fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
+        let id = self.nodes.lookup(canonical(path))?;
+        Some(self.nodes.get_mut(id))
     }
 }

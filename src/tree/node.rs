@@ -1,4 +1,5 @@
-//! One znode as stored in memory, and the shared ACL table.
+//! What a znode records (the persisted stat, its kind) and the shared ACL table;
+//! [`super::store`] holds the nodes themselves.
 //!
 //! A node keeps ZooKeeper's *persisted* stat (`StatPersisted`): the client
 //! `Stat` is derived on demand, because two of its fields (`dataLength`,
@@ -6,13 +7,12 @@
 //! contents. Keeping the persisted form is also what makes sequential suffixes
 //! right: they come from the persisted child-create counter.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::proto::types::{Acl, Stat};
+use crate::proto::types::Acl;
 
 /// Internal `ephemeralOwner` marker of a container node (`Long.MIN_VALUE`).
 pub(crate) const CONTAINER_OWNER: i64 = i64::MIN;
@@ -82,67 +82,6 @@ impl PersistedStat {
     }
 }
 
-/// One znode. Children are kept as a sorted set of names, so listings and
-/// snapshot order are deterministic without sorting on every read.
-#[derive(Debug, Clone)]
-pub(crate) struct Node {
-    /// `None` is ZooKeeper's null data, distinct from empty data.
-    pub data: Option<Bytes>,
-    pub acl: Arc<[Acl]>,
-    pub stat: PersistedStat,
-    pub children: BTreeSet<Box<str>>,
-}
-
-impl Node {
-    pub(crate) fn new(data: Option<Bytes>, acl: Arc<[Acl]>, stat: PersistedStat) -> Self {
-        Node { data, acl, stat, children: BTreeSet::new() }
-    }
-
-    pub(crate) fn kind(&self) -> NodeKind {
-        NodeKind::from_owner(self.stat.ephemeral_owner)
-    }
-
-    /// Whether a container or TTL node may be reaped at `now_ms`: no children,
-    /// and either a container that once had a child or a TTL node whose last
-    /// change is more than ttl old (`ContainerManager.getCandidates`).
-    pub(crate) fn is_reap_due(&self, now_ms: i64) -> bool {
-        self.children.is_empty()
-            && match self.kind() {
-                NodeKind::Container => self.stat.cversion > 0,
-                NodeKind::Ttl(ttl) => now_ms.saturating_sub(self.stat.mtime) > ttl,
-                _ => false,
-            }
-    }
-
-    pub(crate) fn data_len(&self) -> usize {
-        self.data.as_ref().map_or(0, |d| d.len())
-    }
-
-    /// The client view (`DataNode.copyStat`): cversion is `2*created - numChildren`
-    /// (ZOOKEEPER-1046) and container/TTL owners are reported as 0.
-    pub(crate) fn client_stat(&self) -> Stat {
-        let s = &self.stat;
-        let num_children = self.children.len() as i32;
-        let ephemeral_owner = match self.kind() {
-            NodeKind::Ephemeral(owner) => owner,
-            _ => 0,
-        };
-        Stat {
-            czxid: s.czxid,
-            mzxid: s.mzxid,
-            ctime: s.ctime,
-            mtime: s.mtime,
-            version: s.version,
-            cversion: s.cversion.wrapping_mul(2).wrapping_sub(num_children),
-            aversion: s.aversion,
-            ephemeral_owner,
-            data_length: self.data_len() as i32,
-            num_children,
-            pzxid: s.pzxid,
-        }
-    }
-}
-
 /// Interns ACL lists so that a million nodes with `OPEN_ACL_UNSAFE` share one
 /// allocation (the role of ZooKeeper's `ReferenceCountedACLCache`).
 #[derive(Debug, Clone, Default)]
@@ -171,12 +110,6 @@ impl AclTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn per_node_overhead_stays_modest() {
-        // 1M znodes must fit comfortably: keep the fixed part of a node small.
-        assert!(std::mem::size_of::<Node>() <= 144, "Node is {} bytes", std::mem::size_of::<Node>());
-    }
 
     #[test]
     fn owner_markers_classify_like_ephemeral_type() {

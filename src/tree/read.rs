@@ -14,7 +14,7 @@ impl DataTree {
     /// getData: the data (`None` = null) and stat; READ needed.
     pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Option<Bytes>, Stat), ErrorCode> {
         let node = self.node_with_perm(path, perms::READ, auth)?;
-        Ok((node.data.clone(), node.client_stat()))
+        Ok((node.data().map(Bytes::copy_from_slice), node.client_stat()))
     }
 
     /// exists: NoNode when absent; READ needed only when present.
@@ -28,7 +28,11 @@ impl DataTree {
     /// getChildren / getChildren2: child names (sorted) and the stat; READ needed.
     pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
         let node = self.node_with_perm(path, perms::READ, auth)?;
-        Ok((node.children.iter().map(|c| c.to_string()).collect(), node.client_stat()))
+        let names = match self.nodes.lookup(canonical(path)) {
+            Some(id) => self.nodes.sorted_children(id).into_iter().map(|c| self.nodes.get(c).name().to_owned()).collect(),
+            None => Vec::new(),
+        };
+        Ok((names, node.client_stat()))
     }
 
     /// getACL: READ or ADMIN needed; without ADMIN digest ids come back as `user:x`.
@@ -41,18 +45,17 @@ impl DataTree {
     /// getAllChildrenNumber: every descendant (for `/`, every other node,
     /// `/zookeeper` and its children included); READ needed.
     pub fn all_children_number(&self, path: &str, auth: &[Id]) -> Result<i32, ErrorCode> {
-        let node = self.node_with_perm(path, perms::READ, auth)?;
+        self.node_with_perm(path, perms::READ, auth)?;
         let path = canonical(path);
         if path == "/" {
             return Ok((self.nodes.len() - 1) as i32);
         }
         let mut count = 0usize;
-        let mut stack: Vec<String> = node.children.iter().map(|c| format!("{path}/{c}")).collect();
-        while let Some(p) = stack.pop() {
-            count += 1;
-            if let Some(n) = self.nodes.get(p.as_str()) {
-                stack.extend(n.children.iter().map(|c| format!("{p}/{c}")));
-            }
+        let mut stack: Vec<_> = self.nodes.lookup(path).into_iter().collect();
+        while let Some(id) = stack.pop() {
+            let children = self.nodes.children(id);
+            count += children.len();
+            stack.extend_from_slice(children);
         }
         Ok(count as i32)
     }
@@ -60,7 +63,7 @@ impl DataTree {
     /// The `/zookeeper/config` data (empty until a configuration was installed), without
     /// an ACL check: for the reconfig machinery, not for clients.
     pub fn config_data(&self) -> Bytes {
-        self.node(CONFIG_PATH).and_then(|n| n.data.clone()).unwrap_or_default()
+        self.node(CONFIG_PATH).and_then(|n| n.data().map(Bytes::copy_from_slice)).unwrap_or_default()
     }
 
     /// Whether `auth` may change `/zookeeper/config` (WRITE on it; super always may).
@@ -73,7 +76,7 @@ impl DataTree {
     pub fn reapable(&self, now_ms: i64) -> Vec<String> {
         self.reapable_nodes
             .iter()
-            .filter(|p| self.nodes.get(&***p).is_some_and(|n| n.is_reap_due(now_ms)))
+            .filter(|p| self.node(p).is_some_and(|n| n.is_reap_due(now_ms)))
             .map(|p| p.to_string())
             .collect()
     }

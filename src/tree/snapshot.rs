@@ -15,7 +15,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::node::{Node, NodeKind, PersistedStat};
+use super::node::{NodeKind, PersistedStat};
+use super::store::{Detached, Node, NodeId, ROOT};
 use super::path::{canonical, is_valid_path, split_parent};
 use super::{DataTree, SessionEntry};
 use crate::proto::types::Acl;
@@ -125,7 +126,7 @@ impl DataTree {
         }
         self.walk_preorder(|path, node| {
             let acl = acl_index.get(&*node.acl).copied().unwrap_or(0);
-            put(&mut out, &NodeRecord { path, acl, data: node.data.as_deref(), stat: node.stat });
+            put(&mut out, &NodeRecord { path, acl, data: node.data(), stat: node.stat });
         });
         for (id, s) in &self.sessions {
             put(&mut out, &SessionRecord { id: *id, timeout_ms: s.timeout_ms, password: s.password });
@@ -140,31 +141,29 @@ impl DataTree {
         out
     }
 
-    /// Visits every node reachable from the root in depth-first pre-order, children
-    /// in name order, with its full path. Memory: one path buffer and one child
-    /// iterator per level.
-    fn walk_preorder<'a>(&'a self, mut visit: impl FnMut(&str, &'a Node)) {
-        let Some(root) = self.nodes.get("/") else { return };
-        visit("/", root);
+    /// Visits every node in depth-first pre-order, children in name order, with
+    /// its full path. Memory: one path buffer and one sorted child list per level.
+    pub(super) fn walk_preorder<'a>(&'a self, mut visit: impl FnMut(&str, &'a Node)) {
+        if self.nodes.is_empty() {
+            return;
+        }
+        visit("/", self.nodes.get(ROOT));
         let mut path = String::new();
-        // (children still to visit, length of their parent's path in `path`)
-        let mut stack = vec![(root.children.iter(), 0usize)];
-        loop {
-            let Some((children, base)) = stack.last_mut() else { break };
-            let base = *base;
-            match children.next() {
-                Some(name) => {
-                    path.truncate(base);
-                    path.push('/');
-                    path.push_str(name);
-                    if let Some(node) = self.nodes.get(path.as_str()) {
-                        visit(&path, node);
-                        stack.push((node.children.iter(), path.len()));
-                    }
-                }
-                None => {
-                    stack.pop();
-                }
+        // (sorted children, next one to visit, length of their parent's path in `path`)
+        let mut stack: Vec<(Vec<NodeId>, usize, usize)> = vec![(self.nodes.sorted_children(ROOT), 0, 0)];
+        while let Some((children, next, base)) = stack.last_mut() {
+            let Some(&id) = children.get(*next) else {
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            path.truncate(*base);
+            path.push('/');
+            let node = self.nodes.get(id);
+            path.push_str(node.name());
+            visit(&path, node);
+            if node.child_count() > 0 {
+                stack.push((self.nodes.sorted_children(id), 0, path.len()));
             }
         }
     }
@@ -182,6 +181,9 @@ impl DataTree {
             let acl: Vec<Acl> = take(&mut body)?;
             acls.push(tree.acls.intern(acl));
         }
+        // The header's count is only a hint: never reserve more than the body could hold.
+        let plausible = usize::try_from(header.nodes).unwrap_or(usize::MAX).min(body.len() / 8);
+        tree.nodes.reserve(plausible);
         for i in 0..header.nodes {
             let rec: NodeRecord<'_> = take(&mut body)?;
             tree.load_node(i == 0, &rec, &acls)?;
@@ -211,18 +213,19 @@ impl DataTree {
         if !is_valid_path(rec.path) {
             return Err(SnapshotError::InvalidPath);
         }
-        if self.nodes.contains_key(rec.path) {
+        let acl = acls.get(rec.acl as usize).ok_or(SnapshotError::BadAclIndex)?.clone();
+        let node = Detached::new(rec.data.map(Bytes::copy_from_slice), acl, rec.stat);
+        self.index_add(rec.path, &node);
+        if first {
+            self.nodes.insert_root(node);
+            return Ok(());
+        }
+        let (parent, name) = split_parent(rec.path).ok_or(SnapshotError::InvalidPath)?;
+        let parent = self.nodes.lookup(canonical(parent)).ok_or(SnapshotError::MissingParent)?;
+        if self.nodes.child(parent, name.as_bytes()).is_some() {
             return Err(SnapshotError::DuplicateNode);
         }
-        if !first {
-            let parent = split_parent(rec.path).map(|(p, _)| canonical(p));
-            if !parent.is_some_and(|p| self.nodes.contains_key(p)) {
-                return Err(SnapshotError::MissingParent);
-            }
-        }
-        let acl = acls.get(rec.acl as usize).ok_or(SnapshotError::BadAclIndex)?.clone();
-        let data = rec.data.map(Bytes::copy_from_slice);
-        self.link_node(rec.path.into(), Node::new(data, acl, rec.stat));
+        self.nodes.insert(parent, name, node);
         Ok(())
     }
 }
