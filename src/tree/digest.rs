@@ -42,7 +42,7 @@ impl Fnv {
     }
 }
 
-fn node_hash(path: &str, node: &Node) -> u64 {
+fn node_hash(path: &str, node: &Node, data: Option<&[u8]>) -> u64 {
     let mut h = Fnv::new(1);
     h.field(path.as_bytes());
     let s = &node.stat;
@@ -53,7 +53,7 @@ fn node_hash(path: &str, node: &Node) -> u64 {
         h.u64(v as u64);
     }
     h.u64(node.child_count() as u64);
-    match node.data() {
+    match data {
         None => h.bytes(&[0]),
         Some(d) => {
             h.bytes(&[1]);
@@ -82,7 +82,7 @@ impl DataTree {
     /// table and the last zxid. Equal trees give equal digests on any replica.
     pub fn digest(&self) -> u64 {
         let mut nodes = 0u64;
-        self.walk_preorder(|p, n| nodes = nodes.wrapping_add(node_hash(p, n)));
+        self.walk_preorder(|p, n| nodes = nodes.wrapping_add(node_hash(p, n, self.nodes.data(n))));
         let sessions = self.sessions.iter().fold(0u64, |acc, (id, s)| acc.wrapping_add(session_hash(*id, s)));
         let mut h = Fnv::new(3);
         h.u64(nodes);

@@ -10,6 +10,7 @@
 //! `sessions`, `digest`, [`snapshot`].
 
 pub mod acl;
+mod blobs;
 mod apply;
 mod digest;
 mod mutate;

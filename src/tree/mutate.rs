@@ -6,11 +6,11 @@
 //! reapable nodes, data size) are maintained in one place, `index_add` /
 //! `index_remove`, shared with boot and snapshot loading.
 
-use std::sync::Arc;
+
 
 use bytes::Bytes;
 
-use super::node::NodeKind;
+use super::node::{NodeKind, SharedAcl};
 use super::store::{Detached, Node, ROOT};
 use super::path::{canonical, split_parent};
 use super::txn::{Change, ChangeKind};
@@ -23,7 +23,7 @@ pub(super) enum Undo {
     Created { path: Box<str>, parent_cversion: i32, parent_pzxid: i64 },
     Deleted { path: Box<str>, node: Detached, parent_pzxid: i64 },
     Data { path: Box<str>, data: Option<Bytes>, version: i32, mzxid: i64, mtime: i64 },
-    Acl { path: Box<str>, acl: Arc<[Acl]>, aversion: i32 },
+    Acl { path: Box<str>, acl: SharedAcl, aversion: i32 },
 }
 
 /// The zxid and time every mutation of one txn uses, plus what it produced.
@@ -176,7 +176,7 @@ impl DataTree {
     }
 
     /// setACL on an existing node: aversion +1; no watch fires.
-    pub(super) fn set_node_acl(&mut self, j: &mut Journal, path: &str, acl: Arc<[Acl]>) -> Stat {
+    pub(super) fn set_node_acl(&mut self, j: &mut Journal, path: &str, acl: SharedAcl) -> Stat {
         let key: Box<str> = canonical(path).into();
         let Some(node) = self.node_mut(&key) else {
             return Stat::default();

@@ -82,21 +82,25 @@ impl PersistedStat {
     }
 }
 
+/// An interned ACL list. A thin pointer (8 bytes) rather than `Arc<[Acl]>` (16), as
+/// every znode holds one.
+pub(crate) type SharedAcl = Arc<Vec<Acl>>;
+
 /// Interns ACL lists so that a million nodes with `OPEN_ACL_UNSAFE` share one
 /// allocation (the role of ZooKeeper's `ReferenceCountedACLCache`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AclTable {
-    set: HashSet<Arc<[Acl]>>,
+    set: HashSet<SharedAcl>,
     /// Size at which unused entries are swept next; doubling keeps it amortised O(1).
     purge_at: usize,
 }
 
 impl AclTable {
-    pub(crate) fn intern(&mut self, acl: Vec<Acl>) -> Arc<[Acl]> {
-        if let Some(existing) = self.set.get(acl.as_slice()) {
+    pub(crate) fn intern(&mut self, acl: Vec<Acl>) -> SharedAcl {
+        if let Some(existing) = self.set.get(&acl) {
             return existing.clone();
         }
-        let shared: Arc<[Acl]> = acl.into();
+        let shared = Arc::new(acl);
         self.set.insert(shared.clone());
         if self.set.len() > self.purge_at {
             // An entry only the table still holds is referenced by no node.

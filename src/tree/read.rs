@@ -14,7 +14,7 @@ impl DataTree {
     /// getData: the data (`None` = null) and stat; READ needed.
     pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Option<Bytes>, Stat), ErrorCode> {
         let node = self.node_with_perm(path, perms::READ, auth)?;
-        Ok((node.data().map(Bytes::copy_from_slice), node.client_stat()))
+        Ok((self.nodes.data(node).map(Bytes::copy_from_slice), node.client_stat()))
     }
 
     /// exists: NoNode when absent; READ needed only when present.
@@ -29,7 +29,7 @@ impl DataTree {
     pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
         let node = self.node_with_perm(path, perms::READ, auth)?;
         let names = match self.nodes.lookup(canonical(path)) {
-            Some(id) => self.nodes.sorted_children(id).into_iter().map(|c| self.nodes.get(c).name().to_owned()).collect(),
+            Some(id) => self.nodes.sorted_children(id).into_iter().map(|c| self.nodes.name(self.nodes.get(c)).to_owned()).collect(),
             None => Vec::new(),
         };
         Ok((names, node.client_stat()))
@@ -63,7 +63,7 @@ impl DataTree {
     /// The `/zookeeper/config` data (empty until a configuration was installed), without
     /// an ACL check: for the reconfig machinery, not for clients.
     pub fn config_data(&self) -> Bytes {
-        self.node(CONFIG_PATH).and_then(|n| n.data().map(Bytes::copy_from_slice)).unwrap_or_default()
+        self.node(CONFIG_PATH).and_then(|n| self.nodes.data(n).map(Bytes::copy_from_slice)).unwrap_or_default()
     }
 
     /// Whether `auth` may change `/zookeeper/config` (WRITE on it; super always may).

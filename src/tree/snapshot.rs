@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::node::{NodeKind, PersistedStat};
+use super::node::{NodeKind, PersistedStat, SharedAcl};
 use super::store::{Detached, Node, NodeId, ROOT};
 use super::path::{canonical, is_valid_path, split_parent};
 use super::{DataTree, SessionEntry};
@@ -82,6 +82,12 @@ struct SessionRecord {
     password: [u8; 16],
 }
 
+/// A total order on ACL lists by content (perms, scheme, id of each entry in turn).
+fn acl_order(a: &[Acl], b: &[Acl]) -> std::cmp::Ordering {
+    let key = |acl: &[Acl]| acl.iter().map(|e| (e.perms, e.id.scheme.clone(), e.id.id.clone())).collect::<Vec<_>>();
+    key(a).cmp(&key(b))
+}
+
 /// Appends one postcard record. Encoding plain in-memory structs into a growable
 /// Vec has no failure mode (all sequences have known lengths).
 fn put<T: Serialize>(out: &mut Vec<u8>, value: &T) {
@@ -99,34 +105,34 @@ fn take<'a, T: Deserialize<'a>>(input: &mut &'a [u8]) -> Result<T, SnapshotError
 }
 
 impl DataTree {
-    /// Encodes the whole tree. Deterministic: equal trees give equal bytes.
+    /// Encodes the whole tree.
     ///
-    /// Written straight into the output buffer by two depth-first walks (one numbers
-    /// the ACL lists, one writes the nodes) that keep only the current path, so the
-    /// only large allocation is the snapshot itself.
+    /// Written straight into the output buffer by one depth-first walk that keeps only
+    /// the current path, so the only large allocation is the snapshot itself. Children
+    /// come in the tree's list order (a replica's history decides it; loading keeps
+    /// it, so a loaded snapshot encodes to the same bytes). ACL lists are numbered in
+    /// content order, which equal trees share whatever their history.
     pub fn serialize(&self) -> Vec<u8> {
-        let mut acl_index: HashMap<&[Acl], u32> = HashMap::new();
-        let mut acl_lists: Vec<&[Acl]> = Vec::new();
-        let mut nodes = 0u64;
-        self.walk_preorder(|_, node| {
-            nodes += 1;
-            acl_index.entry(&node.acl).or_insert_with(|| {
-                acl_lists.push(&node.acl);
-                (acl_lists.len() - 1) as u32
-            });
-        });
+        let acl_lists = self.acl_lists_in_use();
+        let acl_index: HashMap<*const Vec<Acl>, u32> =
+            acl_lists.iter().enumerate().map(|(i, acl)| (Arc::as_ptr(acl), i as u32)).collect();
 
         let estimate = ENVELOPE_LEN + self.data_size as usize + self.nodes.len() * 64;
         let mut out = Vec::with_capacity(estimate);
         out.resize(ENVELOPE_LEN, 0); // filled in once the body's length and crc are known
-        let header = Header { last_zxid: self.last_zxid, acl_lists: acl_lists.len() as u64, nodes, sessions: self.sessions.len() as u64 };
+        let header = Header {
+            last_zxid: self.last_zxid,
+            acl_lists: acl_lists.len() as u64,
+            nodes: self.nodes.len() as u64,
+            sessions: self.sessions.len() as u64,
+        };
         put(&mut out, &header);
         for acl in &acl_lists {
-            put(&mut out, acl);
+            put(&mut out, &***acl);
         }
         self.walk_preorder(|path, node| {
-            let acl = acl_index.get(&*node.acl).copied().unwrap_or(0);
-            put(&mut out, &NodeRecord { path, acl, data: node.data(), stat: node.stat });
+            let acl = acl_index.get(&Arc::as_ptr(&node.acl)).copied().unwrap_or(0);
+            put(&mut out, &NodeRecord { path, acl, data: self.nodes.data(node), stat: node.stat });
         });
         for (id, s) in &self.sessions {
             put(&mut out, &SessionRecord { id: *id, timeout_ms: s.timeout_ms, password: s.password });
@@ -141,16 +147,28 @@ impl DataTree {
         out
     }
 
-    /// Visits every node in depth-first pre-order, children in name order, with
-    /// its full path. Memory: one path buffer and one sorted child list per level.
+    /// The distinct ACL lists nodes hold, sorted by content. Interning makes equal
+    /// lists one `Arc`, so they are told apart by pointer, without hashing contents.
+    fn acl_lists_in_use(&self) -> Vec<&SharedAcl> {
+        let mut seen: HashMap<*const Vec<Acl>, &SharedAcl> = HashMap::new();
+        self.walk_preorder(|_, node| {
+            seen.entry(Arc::as_ptr(&node.acl)).or_insert(&node.acl);
+        });
+        let mut lists: Vec<&SharedAcl> = seen.into_values().collect();
+        lists.sort_by(|a, b| acl_order(a, b));
+        lists
+    }
+
+    /// Visits every node in depth-first pre-order (a parent before its children),
+    /// with its full path. Memory: one path buffer and one child cursor per level.
     pub(super) fn walk_preorder<'a>(&'a self, mut visit: impl FnMut(&str, &'a Node)) {
         if self.nodes.is_empty() {
             return;
         }
         visit("/", self.nodes.get(ROOT));
         let mut path = String::new();
-        // (sorted children, next one to visit, length of their parent's path in `path`)
-        let mut stack: Vec<(Vec<NodeId>, usize, usize)> = vec![(self.nodes.sorted_children(ROOT), 0, 0)];
+        // (children, next one to visit, length of their parent's path in `path`)
+        let mut stack: Vec<(&[NodeId], usize, usize)> = vec![(self.nodes.children(ROOT), 0, 0)];
         while let Some((children, next, base)) = stack.last_mut() {
             let Some(&id) = children.get(*next) else {
                 stack.pop();
@@ -160,10 +178,10 @@ impl DataTree {
             path.truncate(*base);
             path.push('/');
             let node = self.nodes.get(id);
-            path.push_str(node.name());
+            path.push_str(self.nodes.name(node));
             visit(&path, node);
             if node.child_count() > 0 {
-                stack.push((self.nodes.sorted_children(id), 0, path.len()));
+                stack.push((self.nodes.children(id), 0, path.len()));
             }
         }
     }
@@ -176,7 +194,7 @@ impl DataTree {
         let mut tree = DataTree::empty();
         tree.last_zxid = header.last_zxid;
 
-        let mut acls: Vec<Arc<[Acl]>> = Vec::new();
+        let mut acls: Vec<SharedAcl> = Vec::new();
         for _ in 0..header.acl_lists {
             let acl: Vec<Acl> = take(&mut body)?;
             acls.push(tree.acls.intern(acl));
@@ -206,7 +224,7 @@ impl DataTree {
     }
 
     /// Adds one decoded node after checking it fits the tree built so far.
-    fn load_node(&mut self, first: bool, rec: &NodeRecord<'_>, acls: &[Arc<[Acl]>]) -> Result<(), SnapshotError> {
+    fn load_node(&mut self, first: bool, rec: &NodeRecord<'_>, acls: &[SharedAcl]) -> Result<(), SnapshotError> {
         if first != (rec.path == "/") {
             return Err(SnapshotError::MissingRoot);
         }

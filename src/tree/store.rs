@@ -3,22 +3,21 @@
 //! Memory is the point of this layout; a million znodes should cost little more
 //! than their data and stats. So:
 //! - nodes sit in one `Vec` and refer to each other by `u32` index;
-//! - a node's name and data share one allocation (`blob`), and no full path is
-//!   stored anywhere: the index maps `(parent id, name)` to a node, and a path is
-//!   resolved one segment at a time;
+//! - a node's name and data are one blob in [`Blobs`]' packed pages, and no full
+//!   path is stored anywhere: the index maps `(parent id, name)` to a node, and a
+//!   path is resolved one segment at a time;
 //! - child lists are unordered `Vec<u32>`s, and each child remembers its position
 //!   in its parent's list, so create and delete stay O(1) under a parent with a
 //!   million children. Whoever needs name order ([`NodeStore::sorted_children`])
 //!   sorts when it asks; the replicas never depend on list order.
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
-
 use bytes::Bytes;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::node::{NodeKind, PersistedStat};
-use crate::proto::types::{Acl, Stat};
+use super::blobs::{BlobRef, Blobs};
+use super::node::{NodeKind, PersistedStat, SharedAcl};
+use crate::proto::types::Stat;
 
 /// Index of a node in the arena.
 pub(crate) type NodeId = u32;
@@ -26,18 +25,20 @@ pub(crate) type NodeId = u32;
 pub(crate) const ROOT: NodeId = 0;
 /// "No node" / "no list" marker.
 const NIL: u32 = u32::MAX;
+/// Marks null data in `Node::name_len`.
+const NULL_DATA: u32 = 1 << 31;
 
 /// A znode outside the tree: one about to be created, or one an undo entry holds.
 #[derive(Debug, Clone)]
 pub(crate) struct Detached {
     /// `None` is ZooKeeper's null data, distinct from empty data.
     pub data: Option<Bytes>,
-    pub acl: Arc<[Acl]>,
+    pub acl: SharedAcl,
     pub stat: PersistedStat,
 }
 
 impl Detached {
-    pub(crate) fn new(data: Option<Bytes>, acl: Arc<[Acl]>, stat: PersistedStat) -> Self {
+    pub(crate) fn new(data: Option<Bytes>, acl: SharedAcl, stat: PersistedStat) -> Self {
         Detached { data, acl, stat }
     }
 
@@ -55,13 +56,15 @@ impl Detached {
     }
 }
 
-/// One znode in the tree. 112 bytes plus its blob.
+/// One znode in the tree: 104 bytes, plus its name and data in [`Blobs`].
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub stat: PersistedStat,
-    pub acl: Arc<[Acl]>,
-    /// A varint `name_len << 1 | data_is_null`, the name, then the data.
-    blob: Box<[u8]>,
+    pub acl: SharedAcl,
+    /// The name, then the data.
+    blob: BlobRef,
+    /// Length of the name in `blob`, or'ed with NULL_DATA for null data.
+    name_len: u32,
     parent: NodeId,
     /// Position in the parent's child list.
     pos: u32,
@@ -71,43 +74,20 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    fn header(&self) -> (usize, bool, usize) {
-        let mut value = 0usize;
-        let mut shift = 0;
-        let mut at = 0;
-        while let Some(&b) = self.blob.get(at) {
-            at += 1;
-            value |= usize::from(b & 0x7f) << shift;
-            shift += 7;
-            if b & 0x80 == 0 || shift >= usize::BITS as usize {
-                break;
-            }
-        }
-        (value >> 1, value & 1 == 1, at)
+    fn name_len(&self) -> usize {
+        (self.name_len & !NULL_DATA) as usize
     }
 
-    fn name_bytes(&self) -> &[u8] {
-        let (len, _, at) = self.header();
-        self.blob.get(at..at + len).unwrap_or_default()
-    }
-
-    /// The last path segment (`""` for the root).
-    pub(crate) fn name(&self) -> &str {
-        std::str::from_utf8(self.name_bytes()).unwrap_or_default()
-    }
-
-    /// The data; `None` is ZooKeeper's null data.
-    pub(crate) fn data(&self) -> Option<&[u8]> {
-        let (len, null, at) = self.header();
-        if null {
-            None
-        } else {
-            Some(self.blob.get(at + len..).unwrap_or_default())
-        }
+    fn has_data(&self) -> bool {
+        self.name_len & NULL_DATA == 0
     }
 
     pub(crate) fn data_len(&self) -> usize {
-        self.data().map_or(0, <[u8]>::len)
+        if self.has_data() {
+            self.blob.len().saturating_sub(self.name_len())
+        } else {
+            0
+        }
     }
 
     pub(crate) fn child_count(&self) -> usize {
@@ -159,28 +139,22 @@ fn client_stat(s: &PersistedStat, num_children: u32, data_len: usize) -> Stat {
     }
 }
 
-fn make_blob(name: &[u8], data: Option<&[u8]>) -> Box<[u8]> {
-    let data_bytes = data.unwrap_or_default();
-    let mut blob = Vec::with_capacity(10 + name.len() + data_bytes.len());
-    let mut header = (name.len() << 1) | usize::from(data.is_none());
-    loop {
-        let low = (header & 0x7f) as u8;
-        header >>= 7;
-        if header == 0 {
-            blob.push(low);
-            break;
-        }
-        blob.push(low | 0x80);
+/// The `name_len` field for a name and data.
+fn name_len_field(name: &[u8], data: Option<&[u8]>) -> u32 {
+    // Paths come from packets of at most a few MiB, far below 2^31.
+    let len = u32::try_from(name.len()).unwrap_or(u32::MAX) & !NULL_DATA;
+    if data.is_none() {
+        len | NULL_DATA
+    } else {
+        len
     }
-    blob.extend_from_slice(name);
-    blob.extend_from_slice(data_bytes);
-    blob.into_boxed_slice()
 }
 
 /// The arena, the (parent, name) index and the child lists.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NodeStore {
     nodes: Vec<Node>,
+    blobs: Blobs,
     /// Slots of deleted nodes, reused first.
     free: Vec<NodeId>,
     index: HashTable<NodeId>,
@@ -194,8 +168,8 @@ impl NodeStore {
     /// Room for `nodes` nodes without reallocating (snapshot loading).
     pub(crate) fn reserve(&mut self, nodes: usize) {
         self.nodes.reserve(nodes.saturating_sub(self.nodes.len()));
-        let NodeStore { index, nodes: arena, hasher, .. } = self;
-        index.reserve(nodes.saturating_sub(index.len()), |&id| key_hash(hasher, arena, id));
+        let NodeStore { index, nodes: arena, hasher, blobs, .. } = self;
+        index.reserve(nodes.saturating_sub(index.len()), |&id| key_hash(hasher, blobs, arena, id));
     }
 
     /// Number of nodes, root included.
@@ -233,7 +207,7 @@ impl NodeStore {
         self.index
             .find(hash, |&id| {
                 let n = &self.nodes[id as usize];
-                n.parent == parent && n.name_bytes() == name
+                n.parent == parent && self.name_bytes(n) == name
             })
             .copied()
     }
@@ -247,8 +221,31 @@ impl NodeStore {
     /// The children of `id` in name order (byte order, as `String`'s `Ord`).
     pub(crate) fn sorted_children(&self, id: NodeId) -> Vec<NodeId> {
         let mut kids = self.children(id).to_vec();
-        kids.sort_unstable_by(|&a, &b| self.get(a).name_bytes().cmp(self.get(b).name_bytes()));
+        kids.sort_unstable_by(|&a, &b| self.name_bytes(self.get(a)).cmp(self.name_bytes(self.get(b))));
         kids
+    }
+
+    fn name_bytes(&self, node: &Node) -> &[u8] {
+        self.blobs.get(node.blob).get(..node.name_len()).unwrap_or_default()
+    }
+
+    /// The last path segment of `node` (`""` for the root).
+    pub(crate) fn name(&self, node: &Node) -> &str {
+        std::str::from_utf8(self.name_bytes(node)).unwrap_or_default()
+    }
+
+    /// The data of `node`; `None` is ZooKeeper's null data.
+    pub(crate) fn data<'a>(&'a self, node: &Node) -> Option<&'a [u8]> {
+        if node.has_data() {
+            Some(self.blobs.get(node.blob).get(node.name_len()..).unwrap_or_default())
+        } else {
+            None
+        }
+    }
+
+    /// Stores a node's name and data as one blob.
+    fn blob(&mut self, name: &[u8], data: Option<&[u8]>) -> (BlobRef, u32) {
+        (self.blobs.alloc(&[name, data.unwrap_or_default()]), name_len_field(name, data))
     }
 
     /// Installs the root of an empty store.
@@ -256,10 +253,12 @@ impl NodeStore {
         debug_assert!(self.is_empty());
         self.nodes.clear();
         self.free.clear();
+        let (blob, name_len) = self.blob(b"", value.data.as_deref());
         let node = Node {
             stat: value.stat,
             acl: value.acl,
-            blob: make_blob(b"", value.data.as_deref()),
+            blob,
+            name_len,
             parent: NIL,
             pos: 0,
             list: NIL,
@@ -274,10 +273,12 @@ impl NodeStore {
     pub(crate) fn insert(&mut self, parent: NodeId, name: &str, value: Detached) -> NodeId {
         let list = self.list_of(parent);
         let pos = self.lists[list as usize].len() as u32;
+        let (blob, name_len) = self.blob(name.as_bytes(), value.data.as_deref());
         let node = Node {
             stat: value.stat,
             acl: value.acl,
-            blob: make_blob(name.as_bytes(), value.data.as_deref()),
+            blob,
+            name_len,
             parent,
             pos,
             list: NIL,
@@ -296,8 +297,8 @@ impl NodeStore {
         self.lists[list as usize].push(id);
         self.nodes[parent as usize].child_count += 1;
         let hash = self.hasher.hash_one((parent, name.as_bytes()));
-        let NodeStore { index, nodes, hasher, .. } = self;
-        index.insert_unique(hash, id, |&other| key_hash(hasher, nodes, other));
+        let NodeStore { index, nodes, hasher, blobs, .. } = self;
+        index.insert_unique(hash, id, |&other| key_hash(hasher, blobs, nodes, other));
         self.len += 1;
         id
     }
@@ -325,7 +326,7 @@ impl NodeStore {
             let n = &self.nodes[id as usize];
             (n.parent, n.pos)
         };
-        let hash = key_hash(&self.hasher, &self.nodes, id);
+        let hash = key_hash(&self.hasher, &self.blobs, &self.nodes, id);
         if let Ok(entry) = self.index.find_entry(hash, |&other| other == id) {
             entry.remove();
         }
@@ -344,13 +345,14 @@ impl NodeStore {
         }
         self.nodes[parent as usize].child_count -= 1;
         // A free slot keeps a shared ACL (no allocation) until it is reused.
-        let placeholder_acl = Arc::clone(&self.nodes[ROOT as usize].acl);
+        let placeholder_acl = SharedAcl::clone(&self.nodes[ROOT as usize].acl);
         let node = std::mem::replace(
             &mut self.nodes[id as usize],
             Node {
                 stat: PersistedStat::default(),
                 acl: placeholder_acl,
-                blob: Box::default(),
+                blob: BlobRef::default(),
+                name_len: 0,
                 parent: NIL,
                 pos: 0,
                 list: NIL,
@@ -359,23 +361,32 @@ impl NodeStore {
         );
         self.free.push(id);
         self.len -= 1;
-        let data = node.data().map(Bytes::copy_from_slice);
+        let data = self.data(&node).map(Bytes::copy_from_slice);
+        self.blobs.free(node.blob);
         Detached { data, acl: node.acl, stat: node.stat }
     }
 
     /// Replaces the data of `id`, returning the old data.
     pub(crate) fn set_data(&mut self, id: NodeId, data: Option<&[u8]>) -> Option<Bytes> {
+        let node = &self.nodes[id as usize];
+        let old = self.data(node).map(Bytes::copy_from_slice);
+        let (old_blob, name_len) = (node.blob, node.name_len());
+        // Copy the name out first: the new blob may reuse the old slot.
+        let name = self.name_bytes(node).to_vec();
+        self.blobs.free(old_blob);
+        let (blob, name_len_field) = self.blob(&name[..name_len], data);
         let node = &mut self.nodes[id as usize];
-        let old = node.data().map(Bytes::copy_from_slice);
-        node.blob = make_blob(node.name_bytes(), data);
+        node.blob = blob;
+        node.name_len = name_len_field;
         old
     }
 }
 
 /// The index hash of an existing node.
-fn key_hash(hasher: &DefaultHashBuilder, nodes: &[Node], id: NodeId) -> u64 {
+fn key_hash(hasher: &DefaultHashBuilder, blobs: &Blobs, nodes: &[Node], id: NodeId) -> u64 {
     let n = &nodes[id as usize];
-    hasher.hash_one((n.parent, n.name_bytes()))
+    let name = blobs.get(n.blob).get(..n.name_len()).unwrap_or_default();
+    hasher.hash_one((n.parent, name))
 }
 
 #[cfg(test)]
@@ -383,7 +394,7 @@ mod tests {
     use super::*;
 
     fn value(data: Option<&[u8]>) -> Detached {
-        Detached::new(data.map(Bytes::copy_from_slice), Arc::from(Vec::new()), PersistedStat::default())
+        Detached::new(data.map(Bytes::copy_from_slice), SharedAcl::default(), PersistedStat::default())
     }
 
     fn store() -> NodeStore {
@@ -394,25 +405,21 @@ mod tests {
 
     #[test]
     fn node_stays_small() {
-        assert!(std::mem::size_of::<Node>() <= 112, "Node is {} bytes", std::mem::size_of::<Node>());
+        assert!(std::mem::size_of::<Node>() <= 104, "Node is {} bytes", std::mem::size_of::<Node>());
     }
 
     #[test]
-    fn blob_keeps_name_and_data_apart_including_null_and_long_names() {
+    fn name_and_data_come_back_apart_including_null_and_long_names() {
+        let mut s = store();
         let long = "x".repeat(300);
-        for (name, data) in [("a", Some(&b"12"[..])), ("", None), (long.as_str(), Some(&b""[..])), ("n", None)] {
-            let node = Node {
-                stat: PersistedStat::default(),
-                acl: Arc::from(Vec::new()),
-                blob: make_blob(name.as_bytes(), data),
-                parent: NIL,
-                pos: 0,
-                list: NIL,
-                child_count: 0,
-            };
-            assert_eq!(node.name(), name);
-            assert_eq!(node.data(), data);
+        for (name, data) in [("a", Some(&b"12"[..])), ("e", Some(&b""[..])), (long.as_str(), Some(&b"d"[..])), ("n", None)] {
+            let id = s.insert(ROOT, name, value(data));
+            let node = s.get(id);
+            assert_eq!(s.name(node), name);
+            assert_eq!(s.data(node), data);
+            assert_eq!(node.data_len(), data.map_or(0, <[u8]>::len));
         }
+        assert_eq!(s.data(s.get(ROOT)), Some(&b""[..]));
     }
 
     #[test]
@@ -426,7 +433,7 @@ mod tests {
         assert_eq!(s.lookup("/b"), None, "same name under another parent is not found");
         assert_eq!(s.lookup("/a/"), None);
         assert_eq!(s.lookup("a"), None);
-        assert_eq!(s.get(b).data(), None);
+        assert_eq!(s.data(s.get(b)), None);
         assert_eq!(s.len(), 3);
     }
 
@@ -437,7 +444,7 @@ mod tests {
         let gone = s.remove(ids[1]);
         assert_eq!(gone.data.as_deref(), Some(&b"v"[..]));
         s.remove(ids[3]);
-        let names: Vec<&str> = s.sorted_children(ROOT).into_iter().map(|id| s.get(id).name()).collect();
+        let names: Vec<&str> = s.sorted_children(ROOT).into_iter().map(|id| s.name(s.get(id))).collect();
         assert_eq!(names, ["c0", "c2", "c4"]);
         assert_eq!(s.get(ROOT).child_count(), 3);
         for name in ["c0", "c2", "c4"] {
@@ -458,8 +465,8 @@ mod tests {
         let a = s.insert(ROOT, "alpha", value(Some(b"old")));
         let old = s.set_data(a, Some(b"newer"));
         assert_eq!(old.as_deref(), Some(&b"old"[..]));
-        assert_eq!(s.get(a).name(), "alpha");
-        assert_eq!(s.get(a).data(), Some(&b"newer"[..]));
+        assert_eq!(s.name(s.get(a)), "alpha");
+        assert_eq!(s.data(s.get(a)), Some(&b"newer"[..]));
         assert_eq!(s.lookup("/alpha"), Some(a));
     }
 }
