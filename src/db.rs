@@ -45,8 +45,10 @@ pub struct ChangeEvent {
     pub acl: Vec<Acl>,
 }
 
-/// Changes kept for a slow change-feed subscriber before it starts losing them.
-const CHANGE_FEED_CAPACITY: usize = 16 * 1024;
+/// Changes kept for a slow change-feed subscriber before it starts losing them. The
+/// one subscriber is the HTTP hub's task, which drains it at once; the channel keeps
+/// every slot's last event alive, so a larger capacity is memory held for nothing.
+const CHANGE_FEED_CAPACITY: usize = 4 * 1024;
 
 /// The server-side view of one live client connection.
 #[derive(Debug)]

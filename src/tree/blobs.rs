@@ -14,17 +14,40 @@ const MAX_SMALL: usize = 4096;
 /// Size classes are multiples of this.
 const GRAIN: usize = 8;
 
-/// Where a blob lives. 12 bytes, `Copy`; only meaningful for the [`Blobs`] that made it.
+/// Bits of [`BlobRef::slot`] that hold a small blob's length (MAX_SMALL < 2^13).
+const LEN_BITS: u32 = 13;
+/// Set in [`BlobRef::slot`] for a big blob, whose length is the rest of the word.
+const BIG: u32 = 1 << 31;
+
+/// Where a blob lives: 8 bytes, as every znode holds one. Only meaningful for the
+/// [`Blobs`] that made it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct BlobRef {
     page: u32,
-    offset: u32,
-    len: u32,
+    /// Small blob: `offset / GRAIN << LEN_BITS | len` (offsets are below 2^20, so this
+    /// stays under 2^30). Big blob: `BIG | len`, at offset 0 of its own page.
+    slot: u32,
 }
 
 impl BlobRef {
+    fn small(page: u32, offset: usize, len: usize) -> BlobRef {
+        BlobRef { page, slot: ((offset / GRAIN) as u32) << LEN_BITS | len as u32 }
+    }
+
     pub(crate) fn len(self) -> usize {
-        self.len as usize
+        if self.slot & BIG != 0 {
+            (self.slot & !BIG) as usize
+        } else {
+            (self.slot & ((1 << LEN_BITS) - 1)) as usize
+        }
+    }
+
+    fn offset(self) -> usize {
+        if self.slot & BIG != 0 {
+            0
+        } else {
+            (self.slot >> LEN_BITS) as usize * GRAIN
+        }
     }
 }
 
@@ -45,7 +68,7 @@ impl Blobs {
     pub(crate) fn alloc(&mut self, parts: &[&[u8]]) -> BlobRef {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let r = if len > MAX_SMALL { self.alloc_big(len) } else { self.alloc_small(len) };
-        let mut at = r.offset as usize;
+        let mut at = r.offset();
         if let Some(page) = self.pages.get_mut(r.page as usize) {
             for part in parts {
                 if let Some(dst) = page.get_mut(at..at + part.len()) {
@@ -58,6 +81,8 @@ impl Blobs {
     }
 
     fn alloc_big(&mut self, len: usize) -> BlobRef {
+        // Node data is bounded by the packet size limit, far below 2 GiB.
+        let len = len.min((BIG - 1) as usize);
         let bytes = vec![0u8; len].into_boxed_slice();
         let page = match self.free_pages.pop() {
             Some(page) => {
@@ -66,13 +91,13 @@ impl Blobs {
             }
             None => self.push_page(bytes),
         };
-        BlobRef { page, offset: 0, len: len as u32 }
+        BlobRef { page, slot: BIG | len as u32 }
     }
 
     fn alloc_small(&mut self, len: usize) -> BlobRef {
         let class = len.div_ceil(GRAIN);
         if let Some((page, offset)) = self.free.get_mut(class).and_then(Vec::pop) {
-            return BlobRef { page, offset, len: len as u32 };
+            return BlobRef::small(page, offset as usize, len);
         }
         let size = class * GRAIN;
         let (page, used) = match self.open {
@@ -82,7 +107,7 @@ impl Blobs {
             _ => (self.push_page(vec![0u8; PAGE].into_boxed_slice()), 0),
         };
         self.open = Some((page, used + size));
-        BlobRef { page, offset: used as u32, len: len as u32 }
+        BlobRef::small(page, used, len)
     }
 
     fn push_page(&mut self, bytes: Box<[u8]>) -> u32 {
@@ -91,13 +116,13 @@ impl Blobs {
     }
 
     pub(crate) fn get(&self, r: BlobRef) -> &[u8] {
-        let start = r.offset as usize;
-        self.pages.get(r.page as usize).and_then(|p| p.get(start..start + r.len as usize)).unwrap_or_default()
+        let start = r.offset();
+        self.pages.get(r.page as usize).and_then(|p| p.get(start..start + r.len())).unwrap_or_default()
     }
 
     pub(crate) fn free(&mut self, r: BlobRef) {
-        let len = r.len as usize;
-        if len > MAX_SMALL {
+        let len = r.len();
+        if r.slot & BIG != 0 {
             if let Some(page) = self.pages.get_mut(r.page as usize) {
                 *page = Box::default();
                 self.free_pages.push(r.page);
@@ -108,7 +133,7 @@ impl Blobs {
         if self.free.len() <= class {
             self.free.resize_with(class + 1, Vec::new);
         }
-        self.free[class].push((r.page, r.offset));
+        self.free[class].push((r.page, r.offset() as u32));
     }
 }
 
@@ -133,10 +158,10 @@ mod tests {
         let _other = b.alloc(&[&[2u8; 100]]);
         b.free(first);
         let again = b.alloc(&[&[3u8; 97]]);
-        assert_eq!((again.page, again.offset), (first.page, first.offset), "97 and 100 share the 104-byte class");
+        assert_eq!((again.page, again.offset()), (first.page, first.offset()), "97 and 100 share the 104-byte class");
         assert_eq!(b.get(again), &[3u8; 97][..]);
         let bigger = b.alloc(&[&[4u8; 120]]);
-        assert_ne!((bigger.page, bigger.offset), (first.page, first.offset));
+        assert_ne!((bigger.page, bigger.offset()), (first.page, first.offset()));
     }
 
     #[test]
@@ -157,6 +182,7 @@ mod tests {
     fn pages_fill_before_a_new_one_is_opened() {
         let mut b = Blobs::default();
         let refs: Vec<BlobRef> = (0..20_000).map(|i: u32| b.alloc(&[&i.to_le_bytes(), &[0u8; 100]])).collect();
+        assert_eq!(refs[19_999].len(), 104);
         assert_eq!(b.pages.len(), 2, "20,000 blobs of 104 bytes fit in two 1 MiB pages");
         for (i, r) in refs.iter().enumerate() {
             assert_eq!(&b.get(*r)[..4], &(i as u32).to_le_bytes());

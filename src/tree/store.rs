@@ -56,7 +56,7 @@ impl Detached {
     }
 }
 
-/// One znode in the tree: 104 bytes, plus its name and data in [`Blobs`].
+/// One znode in the tree: 96 bytes, plus its name and data in [`Blobs`].
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub stat: PersistedStat,
@@ -405,7 +405,7 @@ mod tests {
 
     #[test]
     fn node_stays_small() {
-        assert!(std::mem::size_of::<Node>() <= 104, "Node is {} bytes", std::mem::size_of::<Node>());
+        assert!(std::mem::size_of::<Node>() <= 96, "Node is {} bytes", std::mem::size_of::<Node>());
     }
 
     #[test]
