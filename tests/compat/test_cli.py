@@ -175,6 +175,10 @@ def _cli_mt_transcript(server):
     for cmd in CLI_MT_COMMANDS:
         out.append(f"$ {cmd}")
         lines = h.normalize_lines(h.cli_mt_run(server.address, cmd), canon)
+        # The session lines come from cli_mt's IO thread and race with the main thread's
+        # own output (e.g. "Creating [/x] node"): keep them first, in their own order.
+        session = [l for l in lines if l.startswith(("Watcher SESSION_EVENT", "Got a new session id"))]
+        lines = session + [l for l in lines if l not in session]
         if cmd.startswith("ls "):
             # children come one per line (tab-indented) in unspecified server order
             head = [l for l in lines if not l.startswith("\t")]
