@@ -201,9 +201,9 @@ impl Reconfigurer {
     async fn reconcile_once(&self, consensus: &Consensus) -> Result<(), ConsensusError> {
         if self.db.read(|t| t.config_data().is_empty()) {
             let initial = DynamicConfig::new(self.config.servers.iter().cloned(), 0);
-            let txn = Txn { session_id: 0, time_ms: now_ms(), auth: Vec::new(), op: TxnOp::SetConfig { members: initial.members_text() } };
-            let outcome = consensus.propose(txn).await?;
-            tracing::info!(zxid = format_args!("0x{:x}", outcome.zxid), "initial configuration installed");
+            let txn = Txn { session_id: 0, time_ms: now_ms(), auth: Vec::new(), op: TxnOp::InitConfig { members: initial.members_text() } };
+            consensus.propose(txn).await?;
+            tracing::info!("initial configuration installed");
             return Ok(());
         }
         match self.current() {

@@ -145,12 +145,17 @@ pub fn conf_lines(ctx: &ServerContext) -> Vec<(&'static str, String)> {
     ctx.config.to_conf_lines(data, log)
 }
 
+/// `conf`: the settings, then (ensemble members) the configuration `/zookeeper/config`
+/// holds, or zoo.cfg's servers at version 0 until the first leader has installed it.
 fn conf(ctx: &ServerContext) -> String {
-    let mut s = String::new();
-    for (k, v) in conf_lines(ctx) {
-        let _ = writeln!(s, "{k}={v}");
-    }
-    s
+    let (data, log) = dir_sizes(ctx);
+    let installed = ctx.db.read(|t| t.config_data());
+    let membership = if installed.is_empty() {
+        ctx.config.quorum_config_text(0)
+    } else {
+        String::from_utf8_lossy(&installed).into_owned()
+    };
+    ctx.config.conf_text(data, log, &membership)
 }
 
 fn millis(t: SystemTime) -> u128 {
