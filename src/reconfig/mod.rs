@@ -9,10 +9,11 @@
 //!   participants are then added as learners and must catch up; if the new voters do not
 //!   have a synced quorum the change is refused with NewConfigNoQuorum (and the learners
 //!   added for it are removed again). Otherwise a `SetConfig` txn installs the new text
-//!   (its zxid is the new version), and the voter set is switched by joint consensus;
-//!   servers that left are removed. A removed leader hands over to a remaining voter.
+//!   (its zxid is the new version), and the voter set is switched by joint consensus
+//!   (servers that left stay on as learners, see below). A removed leader hands over to
+//!   the most up-to-date remaining voter.
 //! * A **reconciler** ([`Reconfigurer::reconcile_forever`]) runs on every member and acts
-//!   while it leads: it installs the initial configuration (from zoo.cfg) when the tree has
+//!   while it leads: it installs the initial configuration (from zoo.cfg, no zxid) when the tree has
 //!   none, and finishes any membership change a failed or interrupted reconfig left behind
 //!   (a leader that crashed after committing the text, an observer still to be added).
 //!
