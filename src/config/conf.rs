@@ -88,8 +88,9 @@ impl Config {
     }
 
     /// The full `conf` 4lw reply: the `key=value` lines and, for an ensemble member, the
-    /// `membership: ` section with the current configuration (`config_version` in hex).
-    pub fn conf_text(&self, data_dir_size: u64, data_log_size: u64, config_version: u64) -> String {
+    /// `membership: ` section with the current configuration text (`membership`, as served
+    /// in `/zookeeper/config`; no final newline, as `QuorumZooKeeperServer.dumpConf` prints it).
+    pub fn conf_text(&self, data_dir_size: u64, data_log_size: u64, membership: &str) -> String {
         let mut out = String::new();
         for (key, value) in self.to_conf_lines(data_dir_size, data_log_size) {
             out.push_str(key);
@@ -99,7 +100,7 @@ impl Config {
         }
         if !self.is_standalone() {
             out.push_str("membership: \n");
-            out.push_str(&self.quorum_config_text(config_version));
+            out.push_str(membership);
         }
         out
     }

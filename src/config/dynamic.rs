@@ -86,6 +86,12 @@ impl DynamicConfig {
         format!("{}version={:x}", self.members_text(), self.version)
     }
 
+    /// Whether a reconfig installed it: its version is a txn's zxid. The initial
+    /// configuration's version is an epoch's first zxid (counter 0), which no txn gets.
+    pub fn is_reconfigured(&self) -> bool {
+        self.version & 0xffff_ffff != 0
+    }
+
     /// Ids of the participants (voters).
     pub fn voters(&self) -> impl Iterator<Item = u64> + '_ {
         self.servers.values().filter(|s| s.role == PeerRole::Participant).map(|s| s.id)
@@ -151,6 +157,8 @@ mod tests {
     fn text_round_trips_in_zookeeper_form() {
         let c = DynamicConfig::parse(TEXT).unwrap();
         assert_eq!(c.version, 0x1_0000_0000);
+        assert!(!c.is_reconfigured(), "the initial version has counter 0");
+        assert!(DynamicConfig { version: 0x1_0000_000a, ..c.clone() }.is_reconfigured());
         assert_eq!(c.servers.len(), 3);
         assert_eq!(c.voters().collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(c.to_text(), TEXT);

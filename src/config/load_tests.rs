@@ -231,7 +231,7 @@ fn conf_output_for_quorum_member() {
     assert_eq!(get("quorumPort"), "20002");
     assert_eq!(get("peerType"), "0");
     assert_eq!(get("clientPortListenBacklog"), "-1");
-    let text = c.conf_text(0, 0, 0x100000000);
+    let text = c.conf_text(0, 0, &c.quorum_config_text(0x100000000));
     assert!(
         text.starts_with("clientPort=20000\nsecureClientPort=-1\n"),
         "{text}"
@@ -251,7 +251,7 @@ fn conf_output_for_standalone_has_no_quorum_keys() {
     let lines = Config::default().to_conf_lines(0, 0);
     assert_eq!(lines.len(), 12);
     assert_eq!(lines.last().unwrap(), &("serverId", "1".to_string()));
-    assert!(!Config::default().conf_text(0, 0, 0).contains("membership"));
+    assert!(!Config::default().conf_text(0, 0, "").contains("membership"));
 }
 
 #[test]

@@ -167,18 +167,48 @@ impl Consensus {
     }
 
     /// Makes `voters` the voter set (through a joint configuration); voters not in it
-    /// leave the group. Every new voter must already be a learner.
+    /// stay on as learners (ZooKeeper's removed servers keep following without a vote).
+    /// Every new voter must already be a learner.
     pub async fn set_voters(&self, voters: BTreeSet<NodeId>, timeout: Duration) -> Result<(), ConsensusError> {
-        self.change(ChangeMembers::ReplaceAllVoters(voters), timeout).await
+        self.change(ChangeMembers::ReplaceAllVoters(voters), true, timeout).await
+    }
+
+    /// Records new raft addresses of existing members (a reconfig moved their quorum port).
+    pub async fn set_addresses(&self, addrs: BTreeMap<NodeId, String>, timeout: Duration) -> Result<(), ConsensusError> {
+        let nodes = addrs.into_iter().map(|(id, raft_addr)| (id, RaftPeer { raft_addr })).collect();
+        self.change(ChangeMembers::SetNodes(nodes), false, timeout).await
+    }
+
+    /// A leader that is no longer a voter (a reconfig removed it, and openraft lets a leader
+    /// that stayed on as a learner keep leading) hands leadership to the most up-to-date
+    /// voter, as ZooKeeper's removed leader does; it then follows as a learner. Returns
+    /// the voter it asked to take over, if it had to.
+    pub async fn hand_over_if_not_voter(&self) -> Result<Option<NodeId>, ConsensusError> {
+        let me = self.node_id();
+        let view = self.membership();
+        if !self.is_leader() || view.joint || view.voters.contains(&me) {
+            return Ok(None);
+        }
+        let status = self.metrics();
+        let Some(to) = status.followers.iter().filter(|f| f.voter).max_by_key(|f| f.matched).map(|f| f.id) else {
+            return Ok(None);
+        };
+        self.core.raft.trigger().transfer_leader(to).await?;
+        Ok(Some(to))
     }
 
     /// Removes learners from the group.
     pub async fn remove_learners(&self, ids: BTreeSet<NodeId>, timeout: Duration) -> Result<(), ConsensusError> {
-        self.change(ChangeMembers::RemoveNodes(ids), timeout).await
+        self.change(ChangeMembers::RemoveNodes(ids), false, timeout).await
     }
 
-    async fn change(&self, change: ChangeMembers<NodeId, RaftPeer>, timeout: Duration) -> Result<(), ConsensusError> {
-        match tokio::time::timeout(timeout, self.core.raft.change_membership(change, false)).await {
+    async fn change(
+        &self,
+        change: ChangeMembers<NodeId, RaftPeer>,
+        retain: bool,
+        timeout: Duration,
+    ) -> Result<(), ConsensusError> {
+        match tokio::time::timeout(timeout, self.core.raft.change_membership(change, retain)).await {
             Ok(result) => result.map(|_| ()).map_err(membership_error),
             Err(_) => Err(ConsensusError::Membership(format!("membership change did not commit within {timeout:?}"))),
         }

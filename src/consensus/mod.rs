@@ -154,6 +154,8 @@ pub struct FollowerStatus {
     pub matched: u64,
     /// It acknowledged the leader recently (within an election timeout).
     pub synced: bool,
+    /// How long ago it last acknowledged the leader (`None`: never, since this leader began).
+    pub acked_ago: Option<Duration>,
 }
 
 /// Receives the ids of sessions that had client activity on some member (leader only).
@@ -218,6 +220,8 @@ pub struct Consensus {
     core: Arc<Core>,
     link: LeaderLink,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The quorum-port listener (ensemble only): the address it is bound to and its task.
+    quorum_listener: Mutex<Option<(String, JoinHandle<()>)>>,
     writer: WriterHandle,
     ready: watch::Receiver<bool>,
     election_timeout: Duration,
@@ -299,8 +303,9 @@ impl Consensus {
             leader_contact: Mutex::new(None),
             reconfig_handler: RwLock::new(None),
         });
-        if let Some(listener) = listener {
-            tasks.push(tokio::spawn(rpc::serve(listener, core.clone())));
+        let mut quorum_listener = None;
+        if let (Some(listener), Some(addr)) = (listener, &cfg.listen_addr) {
+            quorum_listener = Some((addr.clone(), tokio::spawn(rpc::serve(listener, core.clone()))));
             tasks.push(tokio::spawn(cluster::bootstrap(raft.clone(), peers, cfg.node_id, cfg.members.clone())));
         }
         let (ready_tx, ready) = watch::channel(false);
@@ -308,6 +313,7 @@ impl Consensus {
             core,
             link,
             tasks: Mutex::new(tasks),
+            quorum_listener: Mutex::new(quorum_listener),
             writer,
             ready,
             election_timeout: Duration::from_millis(cfg.election_timeout_max_ms),
@@ -469,12 +475,13 @@ impl Consensus {
                 if *id == m.id {
                     continue;
                 }
-                let acked = heartbeat.get(id).and_then(|t| t.as_ref()).map(|t| **t);
+                let acked = heartbeat.get(id).and_then(|t| t.as_ref()).map(|t| openraft::Instant::elapsed(&**t));
                 followers.push(FollowerStatus {
                     id: *id,
                     voter: voters.contains(id),
                     matched: matched.as_ref().map_or(0, |l| l.index),
-                    synced: acked.is_some_and(|t| openraft::Instant::elapsed(&t) <= self.election_timeout),
+                    synced: acked.is_some_and(|t| t <= self.election_timeout),
+                    acked_ago: acked,
                 });
             }
         }
@@ -499,7 +506,8 @@ impl Consensus {
     /// Stops batching (queued proposals fail with `Stopped`), the quorum listener, raft
     /// and the log writer (flushing the committed id). Safe to call more than once.
     pub async fn shutdown(&self) {
-        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock());
+        let mut tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock());
+        tasks.extend(self.quorum_listener.lock().take().map(|(_, task)| task));
         for task in tasks {
             task.abort();
             let _ = task.await;
@@ -513,6 +521,29 @@ impl Consensus {
     /// The node id of this member.
     pub fn node_id(&self) -> NodeId {
         *self.core.raft.node_id()
+    }
+
+    /// Dials peers at `addrs` (the members of a reconfigured ensemble) from now on.
+    pub fn set_peer_addresses(&self, addrs: std::collections::HashMap<NodeId, String>) {
+        self.core.peers.set_reconfigured(addrs);
+    }
+
+    /// Moves the quorum-port listener to `addr` (a reconfig changed this member's quorum
+    /// address). Connections accepted on the old port stay open; nothing listens there
+    /// any more. Does nothing when already listening there, or for a standalone node.
+    pub async fn listen_quorum(&self, addr: &str) -> Result<(), ConsensusError> {
+        if self.quorum_listener.lock().as_ref().is_none_or(|(bound, _)| bound == addr) {
+            return Ok(());
+        }
+        let listener =
+            TcpListener::bind(addr).await.map_err(|source| ConsensusError::Listen { addr: addr.to_string(), source })?;
+        let task = tokio::spawn(rpc::serve(listener, self.core.clone()));
+        let old = self.quorum_listener.lock().replace((addr.to_string(), task));
+        if let Some((from, old)) = old {
+            old.abort();
+            tracing::info!(%from, to = %addr, "quorum port moved");
+        }
+        Ok(())
     }
 }
 

@@ -82,6 +82,10 @@ pub struct Peers {
     /// ZooKeeper server with a static configuration, a node dials its peers where its own
     /// configuration says, even if the membership recorded by the initializer differs.
     configured: HashMap<NodeId, String>,
+    /// Peer addresses of the installed configuration once a reconfig has changed it; they
+    /// win over `configured`, as ZooKeeper then dials the members of its dynamic
+    /// configuration (which reconfig rewrote) instead of its static lines.
+    reconfigured: Mutex<HashMap<NodeId, String>>,
 }
 
 impl Peers {
@@ -91,25 +95,45 @@ impl Peers {
 
     /// Peers dialled at `configured` addresses where one is given.
     pub fn with_addresses(me: NodeId, configured: HashMap<NodeId, String>) -> Arc<Peers> {
-        Arc::new(Peers { me, conns: Mutex::new(HashMap::new()), configured })
+        Arc::new(Peers { me, conns: Mutex::new(HashMap::new()), configured, reconfigured: Mutex::new(HashMap::new()) })
     }
 
-    /// Where this node dials `target`: its configured address, else `fallback` (the
-    /// address recorded in the membership).
+    /// Where this node dials `target`: its reconfigured address, else its configured one,
+    /// else `fallback` (the address recorded in the membership).
     pub fn dial_addr(&self, target: NodeId, fallback: &str) -> String {
+        if let Some(addr) = self.reconfigured.lock().get(&target) {
+            return addr.clone();
+        }
         self.configured.get(&target).cloned().unwrap_or_else(|| fallback.to_string())
     }
 
     /// The connection to `target`, created on first use; `addr` updates where it dials
-    /// (unless this node's configuration names an address for `target`).
+    /// (unless an address for `target` is configured or reconfigured).
     pub fn conn(&self, target: NodeId, addr: &str) -> Arc<PeerConn> {
-        let addr = self.configured.get(&target).map_or(addr, String::as_str);
+        let addr = self.dial_addr(target, addr);
         let mut conns = self.conns.lock();
-        let conn = conns.entry(target).or_insert_with(|| Arc::new(PeerConn::new(self.me, target, addr)));
-        if *conn.addr.lock() != addr {
-            *conn.addr.lock() = addr.to_string();
-        }
+        let conn = conns.entry(target).or_insert_with(|| Arc::new(PeerConn::new(self.me, target, &addr)));
+        conn.set_addr(&addr);
         conn.clone()
+    }
+
+    /// Installs the addresses of a reconfigured ensemble; connections to a peer whose
+    /// address changed are redialled at the new one.
+    pub fn set_reconfigured(&self, addrs: HashMap<NodeId, String>) {
+        let changed: Vec<(NodeId, String)> = {
+            let mut current = self.reconfigured.lock();
+            if *current == addrs {
+                return;
+            }
+            *current = addrs;
+            current.iter().map(|(id, a)| (*id, a.clone())).collect()
+        };
+        let conns = self.conns.lock();
+        for (id, addr) in changed {
+            if let Some(conn) = conns.get(&id) {
+                conn.set_addr(&addr);
+            }
+        }
     }
 
     /// The connection to `target` if it was registered before.
@@ -138,6 +162,8 @@ struct Redial {
 /// One established TCP connection; dropping it ends its tasks and fails its pending calls.
 #[derive(Debug)]
 struct Link {
+    /// Where it was dialled (a link to an address the peer no longer has is redialled).
+    addr: String,
     shared: Arc<LinkShared>,
     out: mpsc::UnboundedSender<Vec<u8>>,
     reader: JoinHandle<()>,
@@ -207,13 +233,24 @@ impl PeerConn {
         self.target
     }
 
+    /// Makes the next request dial `addr` if the peer moved there.
+    fn set_addr(&self, addr: &str) {
+        let mut current = self.addr.lock();
+        if *current != addr {
+            tracing::info!(peer = self.target, from = %current, to = %addr, "peer address changed");
+            *current = addr.to_string();
+            self.redial.lock().not_before = None;
+        }
+    }
+
     /// Queues `body` on the link (dialing first if needed). When this returns `Ok`, the
     /// request is ordered after every request sent before on this connection.
     pub async fn send(&self, body: Request) -> Result<PendingCall, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = wire::encode_frame(&RequestFrame { id, body }).map_err(|e| self.not_sent(e))?;
         let mut link = self.link.lock().await;
-        if link.as_ref().is_none_or(|l| l.shared.closed.load(Ordering::Acquire)) {
+        let moved = |l: &Link| l.addr != *self.addr.lock();
+        if link.as_ref().is_none_or(|l| l.shared.closed.load(Ordering::Acquire) || moved(l)) {
             *link = None;
             *link = Some(self.dial().await?);
         }
@@ -319,7 +356,7 @@ impl PeerConn {
             }
             reader_shared.close();
         });
-        Ok(Link { shared, out, reader, writer })
+        Ok(Link { addr: addr.to_string(), shared, out, reader, writer })
     }
 }
 

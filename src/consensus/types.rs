@@ -73,7 +73,7 @@ pub fn txn_bytes(txn: &Txn) -> usize {
             }
             TxnOp::Multi(ops) => OP + ops.iter().map(op_bytes).sum::<usize>(),
             TxnOp::CreateSession { .. } | TxnOp::CloseSession { .. } => OP,
-            TxnOp::SetConfig { members } => OP + members.len(),
+            TxnOp::SetConfig { members } | TxnOp::InitConfig { members } => OP + members.len(),
         }
     }
     op_bytes(&txn.op) + txn.auth.len() * 64

@@ -12,7 +12,7 @@ use tracing::info;
 use crate::config::{Config, PeerRole};
 use crate::consensus::{Consensus, ConsensusConfig, ConsensusError, Member};
 use crate::db::Db;
-use crate::reconfig::Reconfigurer;
+use crate::reconfig::{follow, Reconfigurer};
 use crate::server::{self, ServerContext};
 use crate::session::{expiry, SessionTracker};
 
@@ -77,10 +77,60 @@ async fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
     Err(last_err.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to bind")))
 }
 
+/// The client port's accept loop, which a reconfig may move to another address.
+struct ClientPort {
+    ctx: Arc<ServerContext>,
+    /// The address it listens on and the accept loop's task.
+    current: tokio::sync::Mutex<(String, tokio::task::JoinHandle<()>)>,
+}
+
+impl ClientPort {
+    fn new(ctx: Arc<ServerContext>, addr: String, listener: TcpListener) -> Arc<ClientPort> {
+        let task = Self::serve(ctx.clone(), listener);
+        Arc::new(ClientPort { ctx, current: tokio::sync::Mutex::new((addr, task)) })
+    }
+
+    fn serve(ctx: Arc<ServerContext>, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            if let Err(e) = server::run(listener, ctx).await {
+                tracing::error!(error = %e, "client port failed");
+            }
+        })
+    }
+
+    /// Listens on `addr` instead; connections accepted before stay open. The old listener
+    /// closes first (the new address may overlap it), and comes back if `addr` cannot be bound.
+    async fn rebind(&self, addr: String) -> std::io::Result<()> {
+        let mut current = self.current.lock().await;
+        if current.0 == addr {
+            return Ok(());
+        }
+        current.1.abort();
+        let _ = (&mut current.1).await;
+        match listen(&addr, CLIENT_BACKLOG).await {
+            Ok(listener) => {
+                info!(from = %current.0, to = %addr, "client port moved");
+                *current = (addr, Self::serve(self.ctx.clone(), listener));
+                Ok(())
+            }
+            Err(e) => {
+                let old = listen(&current.0, CLIENT_BACKLOG).await?;
+                current.1 = Self::serve(self.ctx.clone(), old);
+                Err(e)
+            }
+        }
+    }
+
+    async fn stop(&self) {
+        self.current.lock().await.1.abort();
+    }
+}
+
 /// A running node.
 pub struct Node {
     pub ctx: Arc<ServerContext>,
     pub client_addr: std::net::SocketAddr,
+    client_port: Arc<ClientPort>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -113,7 +163,7 @@ impl Node {
         let addr = config.client_listen_addr();
         let listener =
             listen(&addr, CLIENT_BACKLOG).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
-        let client_addr = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
+        let client_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
         let http_listener = if config.http_enabled {
             let addr = config.http_listen_addr();
             Some(TcpListener::bind(&addr).await.map_err(|source| StartError::Listen { addr, source })?)
@@ -132,18 +182,17 @@ impl Node {
         let mut tasks = vec![
             tokio::spawn(expiry::run_session_expiry(sessions.clone(), consensus.clone(), db.clone(), tick)),
             tokio::spawn(expiry::run_session_reporter(sessions, consensus.clone(), tick)),
-            tokio::spawn(expiry::run_reaper(db, consensus, reap_every)),
-            tokio::spawn({
-                let ctx = ctx.clone();
-                async move {
-                    if let Err(e) = server::run(listener, ctx).await {
-                        tracing::error!(error = %e, "client port failed");
-                    }
-                }
-            }),
+            tokio::spawn(expiry::run_reaper(db.clone(), consensus.clone(), reap_every)),
         ];
+        let client_port = ClientPort::new(ctx.clone(), addr, listener);
         if let Some(r) = reconfigurer {
             tasks.push(tokio::spawn(r.reconcile_forever()));
+            let port = client_port.clone();
+            let rebind: follow::ClientRebind = Arc::new(move |addr| {
+                let port = port.clone();
+                Box::pin(async move { port.rebind(addr).await })
+            });
+            tasks.push(tokio::spawn(follow::follow_forever(db, Arc::downgrade(&consensus), config.my_id, rebind)));
         }
         if let Some(listener) = http_listener {
             let opts = crate::http::HttpOptions { max_data_bytes: config.max_buffer as usize, ..Default::default() };
@@ -157,7 +206,7 @@ impl Node {
                 }
             }));
         }
-        Ok(Node { ctx, client_addr, tasks })
+        Ok(Node { ctx, client_addr, client_port, tasks })
     }
 
     /// Stops serving and shuts consensus down cleanly.
@@ -165,6 +214,7 @@ impl Node {
         for t in &self.tasks {
             t.abort();
         }
+        self.client_port.stop().await;
         self.ctx.consensus.shutdown().await;
     }
 }

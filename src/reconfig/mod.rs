@@ -9,17 +9,28 @@
 //!   participants are then added as learners and must catch up; if the new voters do not
 //!   have a synced quorum the change is refused with NewConfigNoQuorum (and the learners
 //!   added for it are removed again). Otherwise a `SetConfig` txn installs the new text
-//!   (its zxid is the new version), and the voter set is switched by joint consensus;
-//!   servers that left are removed. A removed leader hands over to a remaining voter.
+//!   (its zxid is the new version), and the voter set is switched by joint consensus
+//!   (servers that left stay on as learners, see below). A removed leader hands over to
+//!   the most up-to-date remaining voter.
 //! * A **reconciler** ([`Reconfigurer::reconcile_forever`]) runs on every member and acts
-//!   while it leads: it installs the initial configuration (from zoo.cfg) when the tree has
+//!   while it leads: it installs the initial configuration (from zoo.cfg, no zxid) when the tree has
 //!   none, and finishes any membership change a failed or interrupted reconfig left behind
 //!   (a leader that crashed after committing the text, an observer still to be added).
+//!
+//! * A server that leaves stays a raft *learner*: like ZooKeeper's removed servers it keeps
+//!   following without a vote (serving its clients, reporting `follower`) and votes again
+//!   when re-added. The leader drops it from raft membership once it has not answered for
+//!   syncLimit ticks (when ZooKeeper's leader drops a silent learner).
+//! * A reconfig that moves an existing member's quorum port records the new address in raft
+//!   membership (`SetNodes`); every member then dials the addresses of the installed
+//!   configuration, and listens on its own new quorum and client ports ([`follow`]).
 //!
 //! Deviation: the permission check comes before the quorum check, because checking the
 //! quorum of a joining participant means adding it as a learner first.
 
-use std::collections::BTreeSet;
+pub mod follow;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +62,8 @@ pub struct Reconfigurer {
     busy: tokio::sync::Mutex<()>,
     /// A client reconfig is running (a second one gets ReconfigInProgress).
     running: AtomicBool,
+    /// Since when each learner that is no longer a member has been out of touch.
+    silent_since: parking_lot::Mutex<HashMap<u64, tokio::time::Instant>>,
 }
 
 /// Clears the `running` flag when a reconfig ends, however it ends.
@@ -78,6 +91,7 @@ impl Reconfigurer {
             config,
             busy: tokio::sync::Mutex::new(()),
             running: AtomicBool::new(false),
+            silent_since: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 
@@ -96,7 +110,7 @@ impl Reconfigurer {
     }
 
     /// The installed configuration, or zoo.cfg's ensemble (version 0) before the first one.
-    pub fn current(&self) -> Result<DynamicConfig, crate::config::DynamicConfigError> {
+    fn current(&self) -> Result<DynamicConfig, crate::config::DynamicConfigError> {
         let data = self.db.read(|t| t.config_data());
         if data.is_empty() {
             return Ok(DynamicConfig::new(self.config.servers.iter().cloned(), 0));
@@ -175,7 +189,7 @@ impl Reconfigurer {
         let committed = consensus.propose_committed(txn).await?;
         if committed.outcome.result.is_ok() {
             tracing::info!(zxid = format_args!("0x{:x}", committed.outcome.zxid), ?voters, "new configuration installed");
-            if let Err(e) = converge(&consensus, &next).await {
+            if let Err(e) = self.converge(&consensus, &next).await {
                 tracing::warn!(error = %e, "membership change incomplete; the reconciler will retry");
             }
         }
@@ -201,13 +215,13 @@ impl Reconfigurer {
     async fn reconcile_once(&self, consensus: &Consensus) -> Result<(), ConsensusError> {
         if self.db.read(|t| t.config_data().is_empty()) {
             let initial = DynamicConfig::new(self.config.servers.iter().cloned(), 0);
-            let txn = Txn { session_id: 0, time_ms: now_ms(), auth: Vec::new(), op: TxnOp::SetConfig { members: initial.members_text() } };
-            let outcome = consensus.propose(txn).await?;
-            tracing::info!(zxid = format_args!("0x{:x}", outcome.zxid), "initial configuration installed");
+            let txn = Txn { session_id: 0, time_ms: now_ms(), auth: Vec::new(), op: TxnOp::InitConfig { members: initial.members_text() } };
+            consensus.propose(txn).await?;
+            tracing::info!("initial configuration installed");
             return Ok(());
         }
         match self.current() {
-            Ok(desired) => converge(consensus, &desired).await,
+            Ok(desired) => self.converge(consensus, &desired).await,
             Err(e) => {
                 tracing::warn!(error = %e, "/zookeeper/config does not parse; membership left as is");
                 Ok(())
@@ -216,32 +230,81 @@ impl Reconfigurer {
     }
 }
 
-/// Brings raft membership to `desired`: missing members join as learners, the voter set
-/// is switched (voters that are left out leave), and learners that are not members leave.
-async fn converge(consensus: &Consensus, desired: &DynamicConfig) -> Result<(), ConsensusError> {
-    let now = consensus.membership();
-    if now.joint {
-        return Ok(()); // openraft is finishing a change; look again later
+impl Reconfigurer {
+    /// Brings raft membership to `desired`: missing members join as learners, moved members
+    /// get their new address, the voter set is switched (voters left out stay on as
+    /// learners), and learners that are not members leave once they have gone silent.
+    async fn converge(&self, consensus: &Consensus, desired: &DynamicConfig) -> Result<(), ConsensusError> {
+        let now = consensus.membership();
+        if now.joint {
+            return Ok(()); // openraft is finishing a change; look again later
+        }
+        for s in desired.servers.values().filter(|s| !now.nodes.contains_key(&s.id)) {
+            tracing::info!(server = s.id, "adding member as a learner");
+            consensus.add_learner(s.id, s.quorum_addr().to_string(), false, STEP_TIMEOUT).await?;
+        }
+        // Only a reconfig moves members: the initial configuration is the installing
+        // leader's zoo.cfg, whose addresses may differ from the initializer's (proxies).
+        if desired.is_reconfigured() {
+            let moved: BTreeMap<u64, String> = desired
+                .servers
+                .values()
+                .map(|s| (s.id, s.quorum_addr().to_string()))
+                .filter(|(id, addr)| now.nodes.get(id).is_some_and(|recorded| recorded != addr))
+                .collect();
+            if !moved.is_empty() {
+                tracing::info!(?moved, "recording moved members' quorum addresses");
+                consensus.set_addresses(moved, STEP_TIMEOUT).await?;
+            }
+        }
+        let voters: BTreeSet<u64> = desired.voters().collect();
+        if voters != consensus.membership().voters {
+            tracing::info!(?voters, "switching the voter set");
+            consensus.set_voters(voters.clone(), STEP_TIMEOUT).await?;
+        }
+        if let Some(to) = consensus.hand_over_if_not_voter().await? {
+            tracing::info!(to, "no longer a voter: handing leadership over");
+            return Ok(());
+        }
+        let gone = self.silent_non_members(consensus, desired);
+        if !gone.is_empty() {
+            tracing::info!(?gone, "removing servers that left the configuration and stopped following");
+            consensus.remove_learners(gone, STEP_TIMEOUT).await?;
+        }
+        Ok(())
     }
-    for s in desired.servers.values().filter(|s| !now.nodes.contains_key(&s.id)) {
-        tracing::info!(server = s.id, "adding member as a learner");
-        consensus.add_learner(s.id, s.quorum_addr().to_string(), false, STEP_TIMEOUT).await?;
+
+    /// Learners outside `desired` that have not acknowledged this leader for syncLimit ticks.
+    fn silent_non_members(&self, consensus: &Consensus, desired: &DynamicConfig) -> BTreeSet<u64> {
+        let limit = self.config.tick_time() * self.config.sync_limit.max(1);
+        let status = consensus.metrics();
+        let now = tokio::time::Instant::now();
+        let mut since = self.silent_since.lock();
+        let mut gone = BTreeSet::new();
+        for f in status.followers.iter().filter(|f| !f.voter && !desired.servers.contains_key(&f.id)) {
+            let silent_for = match f.acked_ago {
+                Some(ago) => {
+                    since.remove(&f.id);
+                    ago
+                }
+                // Not heard from since this leader began: count from when it was first seen.
+                None => now.duration_since(*since.entry(f.id).or_insert(now)),
+            };
+            if silent_for > limit {
+                gone.insert(f.id);
+            }
+        }
+        since.retain(|id, _| status.followers.iter().any(|f| f.id == *id));
+        gone
     }
-    let voters: BTreeSet<u64> = desired.voters().collect();
-    if voters != consensus.membership().voters {
-        tracing::info!(?voters, "switching the voter set");
-        consensus.set_voters(voters.clone(), STEP_TIMEOUT).await?;
+}
+
+/// The configuration installed in `/zookeeper/config` (`None` before the first leader
+/// installed one, or if it does not parse).
+pub fn installed_config(db: &Db) -> Option<DynamicConfig> {
+    let data = db.read(|t| t.config_data());
+    if data.is_empty() {
+        return None;
     }
-    let extra: BTreeSet<u64> = consensus
-        .membership()
-        .nodes
-        .keys()
-        .filter(|id| !desired.servers.contains_key(id) && !voters.contains(id))
-        .copied()
-        .collect();
-    if !extra.is_empty() {
-        tracing::info!(?extra, "removing members that left");
-        consensus.remove_learners(extra, STEP_TIMEOUT).await?;
-    }
-    Ok(())
+    DynamicConfig::parse(&String::from_utf8_lossy(&data)).ok()
 }

@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::proto::frame::FourLetterWord;
 
 use super::ServerContext;
+use crate::config::{Config, PeerRole};
+use crate::reconfig::installed_config;
 
 /// The ZooKeeper version we report (kazoo parses the leading digits).
 pub const ZK_VERSION: &str = "3.8.4-roost";
@@ -87,8 +89,9 @@ fn isro(ctx: &ServerContext) -> &'static str {
 }
 
 /// `Mode:` of `srvr`/`stat` and `zk_server_state`: standalone, leader, follower or
-/// observer (a configured observer, or any member that is a non-voting learner), or
-/// `read-only` while in read-only mode.
+/// observer, or `read-only` while in read-only mode. The role comes from the installed
+/// configuration (zoo.cfg's `peerType` before there is one). A server a reconfig removed
+/// keeps following without a vote and says `follower`, as ZooKeeper's does.
 pub fn mode(ctx: &ServerContext) -> &'static str {
     if ctx.read_only.is_active() {
         return "read-only";
@@ -99,11 +102,13 @@ pub fn mode(ctx: &ServerContext) -> &'static str {
     if ctx.consensus.is_leader() {
         return "leader";
     }
-    let status = ctx.consensus.metrics();
-    if ctx.config.peer_type == crate::config::PeerRole::Observer || status.learners.contains(&ctx.config.my_id) {
-        "observer"
-    } else {
-        "follower"
+    let role = match installed_config(&ctx.db) {
+        Some(installed) => installed.servers.get(&ctx.config.my_id).map_or(PeerRole::Participant, |me| me.role),
+        None => ctx.config.peer_type,
+    };
+    match role {
+        PeerRole::Observer => "observer",
+        PeerRole::Participant => "follower",
     }
 }
 
@@ -142,15 +147,38 @@ fn server_stats(ctx: &ServerContext, with_clients: bool) -> String {
 /// The `conf` key/value pairs (also served by the HTTP admin commands).
 pub fn conf_lines(ctx: &ServerContext) -> Vec<(&'static str, String)> {
     let (data, log) = dir_sizes(ctx);
-    ctx.config.to_conf_lines(data, log)
+    current_settings(ctx).to_conf_lines(data, log)
 }
 
+/// `conf`: the settings, then (ensemble members) the configuration `/zookeeper/config`
+/// holds, or zoo.cfg's servers at version 0 until the first leader has installed it.
 fn conf(ctx: &ServerContext) -> String {
-    let mut s = String::new();
-    for (k, v) in conf_lines(ctx) {
-        let _ = writeln!(s, "{k}={v}");
+    let (data, log) = dir_sizes(ctx);
+    let installed = ctx.db.read(|t| t.config_data());
+    let membership = if installed.is_empty() {
+        ctx.config.quorum_config_text(0)
+    } else {
+        String::from_utf8_lossy(&installed).into_owned()
+    };
+    current_settings(ctx).conf_text(data, log, &membership)
+}
+
+/// This server's settings with the ports and role a reconfig gave it (ZooKeeper's `conf`
+/// shows those); as configured until a reconfig lists it.
+fn current_settings(ctx: &ServerContext) -> std::borrow::Cow<'_, Config> {
+    let Some(installed) = installed_config(&ctx.db).filter(|c| c.is_reconfigured()) else {
+        return std::borrow::Cow::Borrowed(&ctx.config);
+    };
+    let Some(me) = installed.servers.get(&ctx.config.my_id) else {
+        return std::borrow::Cow::Borrowed(&ctx.config);
+    };
+    let mut settings = (*ctx.config).clone();
+    if let Some(client) = &me.client_addr {
+        settings.client_port = client.port;
     }
-    s
+    settings.peer_type = me.role;
+    settings.servers = installed.servers.values().cloned().collect();
+    std::borrow::Cow::Owned(settings)
 }
 
 fn millis(t: SystemTime) -> u128 {
@@ -273,13 +301,20 @@ fn ensemble_lines(ctx: &ServerContext) -> Vec<(&'static str, String)> {
         ("quorum_size", (status.voters.len() / 2 + 1).to_string()),
     ];
     if ctx.consensus.is_leader() {
-        let synced = |voter: bool| status.followers.iter().filter(|f| f.voter == voter && f.synced).count();
+        // Learners are observers when the configuration says so; the others are servers a
+        // reconfig removed, which ZooKeeper counts as non-voting followers.
+        let installed = installed_config(&ctx.db);
+        let observer = |id: u64| installed.as_ref().is_some_and(|c| c.servers.get(&id).is_some_and(|s| s.role == PeerRole::Observer));
+        let synced = status.followers.iter().filter(|f| f.synced);
+        let synced_observers = synced.clone().filter(|f| observer(f.id)).count();
+        let synced_non_voting = synced.clone().filter(|f| !f.voter && !observer(f.id)).count();
+        let synced_followers = synced.count() - synced_observers;
         lines.extend([
             ("learners", status.followers.len().to_string()),
-            ("followers", status.followers.iter().filter(|f| f.voter).count().to_string()),
-            ("synced_followers", synced(true).to_string()),
-            ("synced_non_voting_followers", "0".to_string()),
-            ("synced_observers", synced(false).to_string()),
+            ("followers", status.followers.iter().filter(|f| !observer(f.id)).count().to_string()),
+            ("synced_followers", synced_followers.to_string()),
+            ("synced_non_voting_followers", synced_non_voting.to_string()),
+            ("synced_observers", synced_observers.to_string()),
             ("pending_syncs", "0".to_string()),
         ]);
     }

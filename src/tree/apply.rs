@@ -33,6 +33,9 @@ impl DataTree {
     /// A multi always reports `Ok(OpResult::Multi(..))`; whether it committed
     /// shows in its sub-results.
     pub fn apply(&mut self, term: u64, txn: &Txn) -> (TxnOutcome, Vec<Change>) {
+        if let TxnOp::InitConfig { members } = &txn.op {
+            return self.init_config(term, txn.time_ms, members);
+        }
         let zxid = self.next_zxid(term);
         let mut cx = Cx { session_id: txn.session_id, auth: &txn.auth, j: Journal::new(zxid, txn.time_ms) };
         let (result, committed) = match &txn.op {
@@ -106,7 +109,8 @@ impl DataTree {
             TxnOp::CreateSession { .. }
             | TxnOp::CloseSession { .. }
             | TxnOp::Multi(_)
-            | TxnOp::SetConfig { .. } => Err(ErrorCode::Unimplemented),
+            | TxnOp::SetConfig { .. }
+            | TxnOp::InitConfig { .. } => Err(ErrorCode::Unimplemented),
         }
     }
 
@@ -212,10 +216,26 @@ impl DataTree {
     /// reconfig's SetDataTxn on `/zookeeper/config` (version -1, so the stat says -1).
     fn op_set_config(&mut self, cx: &mut Cx<'_>, members: &str) -> OpOutcome {
         self.check_session(cx.session_id)?;
-        let data = format!("{members}version={:x}", cx.j.zxid).into_bytes();
-        let stat = self.set_node_data(&mut cx.j, CONFIG_PATH, Some(Bytes::from(data.clone())));
+        Ok(self.write_config(&mut cx.j, members))
+    }
+
+    /// [`TxnOp::InitConfig`]: the outcome carries the unchanged last zxid.
+    fn init_config(&mut self, term: u64, time_ms: i64, members: &str) -> (TxnOutcome, Vec<Change>) {
+        if !self.config_data().is_empty() {
+            return (TxnOutcome { zxid: self.last_zxid, result: Err(ErrorCode::NodeExists) }, Vec::new());
+        }
+        let mut j = Journal::new((term << 32) as i64, time_ms);
+        let result = self.write_config(&mut j, members);
+        (TxnOutcome { zxid: self.last_zxid, result: Ok(result) }, j.changes)
+    }
+
+    /// `/zookeeper/config` becomes `members` then `version=<the journal's zxid>`; its data
+    /// version is -1, as ZooKeeper's config writes (setData with version -1) leave it.
+    fn write_config(&mut self, j: &mut Journal, members: &str) -> OpResult {
+        let data = format!("{members}version={:x}", j.zxid).into_bytes();
+        let stat = self.set_node_data(j, CONFIG_PATH, Some(Bytes::from(data.clone())));
         let stat = self.force_data_version(CONFIG_PATH, -1).unwrap_or(stat);
-        Ok(OpResult::Config { data, stat })
+        OpResult::Config { data, stat }
     }
 
     fn op_check(&mut self, cx: &mut Cx<'_>, path: &str, version: i32) -> OpOutcome {

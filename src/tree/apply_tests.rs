@@ -432,3 +432,28 @@ fn set_config_installs_the_text_with_its_zxid_as_version() {
     let (out, changes) = h.apply_as(999, TxnOp::SetConfig { members });
     assert_eq!((out.result, out.zxid, changes.len()), (Err(ErrorCode::SessionExpired), before, 0));
 }
+
+#[test]
+fn init_config_takes_no_zxid_and_is_versioned_by_its_epoch() {
+    let mut h = Harness::new();
+    h.term = 2;
+    h.time_ms = 5_000;
+    let before = h.tree.last_zxid();
+    let members = "server.1=h:1:2:participant\n".to_string();
+    let (out, changes) = h.apply_as(0, TxnOp::InitConfig { members: members.clone() });
+    let Ok(OpResult::Config { data, stat }) = out.result else { panic!("{out:?}") };
+    // ZooKeeper 3.8 on a fresh ensemble: version=100000000 in epoch 1 (here epoch 2),
+    // czxid/ctime/pzxid 0, mzxid = the version, data version and aversion -1.
+    assert_eq!(String::from_utf8(data).unwrap(), format!("{members}version=200000000"));
+    assert_eq!((stat.czxid, stat.ctime, stat.pzxid), (0, 0, 0));
+    assert_eq!((stat.mzxid, stat.mtime, stat.version, stat.aversion), (0x2_0000_0000, 5_000, -1, -1));
+    assert_eq!((out.zxid, h.tree.last_zxid()), (before, before), "no zxid consumed");
+    assert_eq!(changes.len(), 1);
+    // The first client write of the epoch still gets counter 1.
+    let (out, _) = h.apply_as(SID, set_data("/zookeeper/quota", None, -1));
+    assert_eq!(out.zxid, 0x2_0000_0001);
+    // A second initial config (a leader racing an installed one) changes nothing.
+    let (out, changes) = h.apply_as(0, TxnOp::InitConfig { members: "server.9=h:1:2:participant\n".into() });
+    assert_eq!((out.result, changes.len()), (Err(ErrorCode::NodeExists), 0));
+    assert!(String::from_utf8_lossy(&h.tree.config_data()).starts_with("server.1="));
+}

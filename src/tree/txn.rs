@@ -67,6 +67,11 @@ pub enum TxnOp {
     /// the stat version -1, as ZooKeeper's reconfig does. No ACL check: the proposer
     /// checked the caller's right before proposing.
     SetConfig { members: String },
+    /// The first leader records the initial configuration (from zoo.cfg). ZooKeeper does
+    /// this outside its txn log (`initConfigInZKDatabase`), so it takes no zxid: the
+    /// version and mzxid are the epoch's first zxid (`term << 32`, the NEWLEADER zxid),
+    /// and it does nothing when a configuration is installed already.
+    InitConfig { members: String },
 }
 
 /// A batch of txns carried by one consensus log entry.
