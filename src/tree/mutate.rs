@@ -50,13 +50,13 @@ impl DataTree {
     /// indexes, without touching any stat.
     pub(super) fn link_node(&mut self, path: Box<str>, node: Detached) {
         if &*path == "/" {
-            self.index_add(&path, &node);
+            self.index_add(&path, node.stat.ephemeral_owner, node.data_len());
             self.nodes.insert_root(node);
             return;
         }
         let Some((parent, name)) = split_parent(&path) else { return };
         let Some(parent_id) = self.nodes.lookup(canonical(parent)) else { return };
-        self.index_add(&path, &node);
+        self.index_add(&path, node.stat.ephemeral_owner, node.data_len());
         self.nodes.insert(parent_id, name, node);
     }
 
@@ -69,9 +69,10 @@ impl DataTree {
         Some((key.into(), node))
     }
 
-    pub(super) fn index_add(&mut self, path: &str, node: &Detached) {
-        self.data_size += (path.len() + node.data_len()) as u64;
-        match node.kind() {
+    /// Adds a node with this `ephemeralOwner` and data length to the indexes.
+    pub(super) fn index_add(&mut self, path: &str, owner: i64, data_len: usize) {
+        self.data_size += (path.len() + data_len) as u64;
+        match NodeKind::from_owner(owner) {
             NodeKind::Ephemeral(owner) => {
                 self.ephemerals.entry(owner).or_default().insert(path.into());
             }

@@ -24,14 +24,22 @@ pub fn is_valid_path(path: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else {
         return false;
     };
-    if rest.is_empty() {
-        return true;
+    rest.is_empty() || rest.split('/').all(is_valid_segment)
+}
+
+/// True when `name` may be one component of a valid path: not empty, not `.` or
+/// `..`, no `/` and no character `validatePath` refuses.
+pub fn is_valid_segment(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !has_forbidden_char(name)
+}
+
+fn has_forbidden_char(s: &str) -> bool {
+    if s.is_ascii() {
+        // The common case, without decoding characters.
+        s.bytes().any(|b| b <= 0x1F || b == 0x7F)
+    } else {
+        s.chars().any(is_forbidden_char)
     }
-    if rest.ends_with('/') {
-        return false;
-    }
-    let bad_component = rest.split('/').any(|c| c.is_empty() || c == "." || c == "..");
-    !bad_component && !path.chars().any(is_forbidden_char)
 }
 
 /// Characters `validatePath` refuses, seen as Java UTF-16 code units.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::node::{NodeKind, PersistedStat, SharedAcl};
 use super::store::{Detached, Node, NodeId, ROOT};
-use super::path::{canonical, is_valid_path, split_parent};
+use super::path::{canonical, is_valid_segment, split_parent};
 use super::{DataTree, SessionEntry};
 use crate::proto::types::Acl;
 #[cfg(test)]
@@ -202,9 +202,10 @@ impl DataTree {
         // The header's count is only a hint: never reserve more than the body could hold.
         let plausible = usize::try_from(header.nodes).unwrap_or(usize::MAX).min(body.len() / 8);
         tree.nodes.reserve(plausible);
+        let mut parent_cache = (String::new(), ROOT);
         for i in 0..header.nodes {
             let rec: NodeRecord<'_> = take(&mut body)?;
-            tree.load_node(i == 0, &rec, &acls)?;
+            tree.load_node(i == 0, &rec, &acls, &mut parent_cache)?;
         }
         if tree.nodes.is_empty() {
             return Err(SnapshotError::MissingRoot);
@@ -224,26 +225,45 @@ impl DataTree {
     }
 
     /// Adds one decoded node after checking it fits the tree built so far.
-    fn load_node(&mut self, first: bool, rec: &NodeRecord<'_>, acls: &[SharedAcl]) -> Result<(), SnapshotError> {
+    /// `parent_cache` remembers the previous record's parent: in pre-order, siblings
+    /// come one after another, so most records skip the parent lookup.
+    fn load_node(
+        &mut self,
+        first: bool,
+        rec: &NodeRecord<'_>,
+        acls: &[SharedAcl],
+        parent_cache: &mut (String, NodeId),
+    ) -> Result<(), SnapshotError> {
         if first != (rec.path == "/") {
             return Err(SnapshotError::MissingRoot);
         }
-        if !is_valid_path(rec.path) {
-            return Err(SnapshotError::InvalidPath);
-        }
         let acl = acls.get(rec.acl as usize).ok_or(SnapshotError::BadAclIndex)?.clone();
-        let node = Detached::new(rec.data.map(Bytes::copy_from_slice), acl, rec.stat);
-        self.index_add(rec.path, &node);
+        let data_len = rec.data.map_or(0, <[u8]>::len);
         if first {
-            self.nodes.insert_root(node);
-            return Ok(());
+            self.nodes.insert_root(Detached::new(rec.data.map(Bytes::copy_from_slice), acl, rec.stat));
+        } else {
+            // The parent is in the tree, so it was valid: checking the last segment
+            // makes the whole path valid (a full check per node costs more than the rest
+            // of loading it).
+            let (parent, name) = split_parent(rec.path).ok_or(SnapshotError::InvalidPath)?;
+            if !is_valid_segment(name) {
+                return Err(SnapshotError::InvalidPath);
+            }
+            let parent = canonical(parent);
+            let parent_id = if parent == parent_cache.0 {
+                parent_cache.1
+            } else {
+                let id = self.nodes.lookup(parent).ok_or(SnapshotError::MissingParent)?;
+                parent_cache.0.clear();
+                parent_cache.0.push_str(parent);
+                parent_cache.1 = id;
+                id
+            };
+            self.nodes
+                .try_insert(parent_id, name, rec.data, acl, rec.stat)
+                .map_err(|_| SnapshotError::DuplicateNode)?;
         }
-        let (parent, name) = split_parent(rec.path).ok_or(SnapshotError::InvalidPath)?;
-        let parent = self.nodes.lookup(canonical(parent)).ok_or(SnapshotError::MissingParent)?;
-        if self.nodes.child(parent, name.as_bytes()).is_some() {
-            return Err(SnapshotError::DuplicateNode);
-        }
-        self.nodes.insert(parent, name, node);
+        self.index_add(rec.path, rec.stat.ephemeral_owner, data_len);
         Ok(())
     }
 }

@@ -203,7 +203,10 @@ impl NodeStore {
 
     /// The child of `parent` called `name`.
     pub(crate) fn child(&self, parent: NodeId, name: &[u8]) -> Option<NodeId> {
-        let hash = self.hasher.hash_one((parent, name));
+        self.child_hashed(self.hasher.hash_one((parent, name)), parent, name)
+    }
+
+    fn child_hashed(&self, hash: u64, parent: NodeId, name: &[u8]) -> Option<NodeId> {
         self.index
             .find(hash, |&id| {
                 let n = &self.nodes[id as usize];
@@ -271,19 +274,30 @@ impl NodeStore {
 
     /// Adds `value` as the child `name` of `parent`, which must not have one by that name.
     pub(crate) fn insert(&mut self, parent: NodeId, name: &str, value: Detached) -> NodeId {
+        let Detached { data, acl, stat } = value;
+        match self.try_insert(parent, name, data.as_deref(), acl, stat) {
+            Ok(id) | Err(id) => id,
+        }
+    }
+
+    /// Adds a child `name` of `parent` from borrowed data (snapshot loading, without
+    /// an intermediate copy); `Err` with the existing child if the name is taken.
+    pub(crate) fn try_insert(
+        &mut self,
+        parent: NodeId,
+        name: &str,
+        data: Option<&[u8]>,
+        acl: SharedAcl,
+        stat: PersistedStat,
+    ) -> Result<NodeId, NodeId> {
+        let hash = self.hasher.hash_one((parent, name.as_bytes()));
+        if let Some(existing) = self.child_hashed(hash, parent, name.as_bytes()) {
+            return Err(existing);
+        }
         let list = self.list_of(parent);
         let pos = self.lists[list as usize].len() as u32;
-        let (blob, name_len) = self.blob(name.as_bytes(), value.data.as_deref());
-        let node = Node {
-            stat: value.stat,
-            acl: value.acl,
-            blob,
-            name_len,
-            parent,
-            pos,
-            list: NIL,
-            child_count: 0,
-        };
+        let (blob, name_len) = self.blob(name.as_bytes(), data);
+        let node = Node { stat, acl, blob, name_len, parent, pos, list: NIL, child_count: 0 };
         let id = match self.free.pop() {
             Some(id) => {
                 self.nodes[id as usize] = node;
@@ -296,11 +310,10 @@ impl NodeStore {
         };
         self.lists[list as usize].push(id);
         self.nodes[parent as usize].child_count += 1;
-        let hash = self.hasher.hash_one((parent, name.as_bytes()));
         let NodeStore { index, nodes, hasher, blobs, .. } = self;
         index.insert_unique(hash, id, |&other| key_hash(hasher, blobs, nodes, other));
         self.len += 1;
-        id
+        Ok(id)
     }
 
     /// The child list of `parent`, created on first use.
