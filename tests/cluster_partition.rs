@@ -11,11 +11,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, Options};
+use common::raw::{self, closed_by_server};
 use common::{client, open};
 use zookeeper_client as zk;
 
@@ -82,32 +82,7 @@ async fn isolated_leader_acknowledges_no_write_and_the_majority_carries_on() {
 /// A raw ConnectRequest for a new session, with or without the trailing readOnly byte.
 /// Returns the socket and the ConnectResponse payload (empty if the server closed).
 fn raw_connect(addr: SocketAddr, read_only: Option<bool>) -> (TcpStream, Vec<u8>) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let body = common::connect_request_body(30_000, read_only);
-    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    s.write_all(&frame).unwrap();
-    let mut len = [0u8; 4];
-    if s.read_exact(&mut len).is_err() {
-        return (s, Vec::new());
-    }
-    let mut payload = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut payload).unwrap();
-    (s, payload)
-}
-
-/// True when the server closes `s` within its read timeout.
-fn closed_by_server(s: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 256];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return false,
-            Err(_) => return true,
-        }
-    }
+    raw::connect(addr, &common::connect_request_body(30_000, read_only))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

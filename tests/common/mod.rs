@@ -163,6 +163,7 @@ pub fn four_letter_word(addr: SocketAddr, word: &str) -> String {
 
 pub mod cluster;
 pub mod proxy;
+pub mod raw;
 
 /// Create options for a persistent znode anyone may use.
 pub fn open() -> zookeeper_client::CreateOptions<'static> {
@@ -181,15 +182,5 @@ pub async fn client(connect: &str) -> zookeeper_client::Client {
 /// The body of a ConnectRequest for a new session (no length prefix): protocol 0, last
 /// zxid 0, `timeout_ms`, session 0, a zero 16-byte password, and the optional readOnly byte.
 pub fn connect_request_body(timeout_ms: i32, read_only: Option<bool>) -> Vec<u8> {
-    let mut body = Vec::with_capacity(45);
-    body.extend_from_slice(&0i32.to_be_bytes()); // protocol version
-    body.extend_from_slice(&0i64.to_be_bytes()); // last zxid seen
-    body.extend_from_slice(&timeout_ms.to_be_bytes());
-    body.extend_from_slice(&0i64.to_be_bytes()); // session id
-    body.extend_from_slice(&16i32.to_be_bytes());
-    body.extend_from_slice(&[0u8; 16]); // password
-    if let Some(ro) = read_only {
-        body.push(ro as u8);
-    }
-    body
+    raw::connect_body(0, timeout_ms, 0, &[0; 16], read_only)
 }
