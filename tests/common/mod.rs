@@ -161,6 +161,26 @@ pub fn four_letter_word(addr: SocketAddr, word: &str) -> String {
     out
 }
 
+/// One HTTP/1.1 request (`Connection: close`) with an optional JSON body; returns the
+/// status code and the response body.
+pub fn http(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect to the HTTP port");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
+    let body = json.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).expect("send the HTTP request");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read the HTTP response");
+    let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
 pub mod cluster;
 pub mod proxy;
 pub mod raw;
