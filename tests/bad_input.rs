@@ -7,13 +7,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use common::raw::{self, closed, frame, request};
 use common::{connect_request_body, four_letter_word, Server};
-
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut f = (body.len() as i32).to_be_bytes().to_vec();
-    f.extend_from_slice(body);
-    f
-}
 
 /// Opens a session by hand and returns the socket after the 41-byte handshake reply.
 fn session(server: &Server) -> TcpStream {
@@ -29,25 +24,8 @@ fn session(server: &Server) -> TcpStream {
 
 /// Reads one reply frame and returns (xid, err).
 fn reply(s: &mut TcpStream) -> (i32, i32) {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).unwrap();
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).unwrap();
-    let xid = i32::from_be_bytes(body[0..4].try_into().unwrap());
-    let err = i32::from_be_bytes(body[12..16].try_into().unwrap());
-    (xid, err)
-}
-
-fn closed(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 1];
-    matches!(s.read(&mut b), Ok(0) | Err(_))
-}
-
-fn request(xid: i32, op: i32, body: &[u8]) -> Vec<u8> {
-    let mut r = xid.to_be_bytes().to_vec();
-    r.extend_from_slice(&op.to_be_bytes());
-    r.extend_from_slice(body);
-    frame(&r)
+    let r = raw::reply(s).expect("a reply");
+    (r.xid, r.err)
 }
 
 #[test]

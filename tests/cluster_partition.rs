@@ -6,16 +6,16 @@
 //!   and keeps accepting writes; after healing every member has the same tree.
 //! * With `readonlymode.enabled=true`, a member cut off from the quorum turns read-only:
 //!   clients that set the readOnly flag can read there, writes get NotReadOnly, `isro`
-//!   says `ro`, clients without the flag are closed. After healing it is read-write again
-//!   and closes its read-only connections.
+//!   says `ro`, clients without the flag are closed; REST API writes get 503 NotReadOnly
+//!   at once. After healing it is read-write again and closes its read-only connections.
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, Options};
+use common::raw::{self, closed_by_server};
 use common::{client, open};
 use zookeeper_client as zk;
 
@@ -82,32 +82,7 @@ async fn isolated_leader_acknowledges_no_write_and_the_majority_carries_on() {
 /// A raw ConnectRequest for a new session, with or without the trailing readOnly byte.
 /// Returns the socket and the ConnectResponse payload (empty if the server closed).
 fn raw_connect(addr: SocketAddr, read_only: Option<bool>) -> (TcpStream, Vec<u8>) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let body = common::connect_request_body(30_000, read_only);
-    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    s.write_all(&frame).unwrap();
-    let mut len = [0u8; 4];
-    if s.read_exact(&mut len).is_err() {
-        return (s, Vec::new());
-    }
-    let mut payload = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut payload).unwrap();
-    (s, payload)
-}
-
-/// True when the server closes `s` within its read timeout.
-fn closed_by_server(s: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 256];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return false,
-            Err(_) => return true,
-        }
-    }
+    raw::connect(addr, &common::connect_request_body(30_000, read_only))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,6 +139,25 @@ async fn a_cut_off_member_serves_read_only_clients_until_healed() {
     assert!(matches!(ro.sync("/ro").await, Err(zk::Error::NotReadOnly)));
     assert_eq!(ro.get_data("/ro").await.unwrap().0, b"data", "still connected after refused writes");
 
+    // The REST API refuses writes at once too (it used to wait for consensus and time out).
+    let http = cluster.members[cut].http_addr();
+    for (method, path, body) in [
+        ("PUT", "/api/v1/znodes/ro", Some(r#"{"data":"x"}"#)),
+        ("POST", "/api/v1/znodes/ro/new", Some("{}")),
+        ("DELETE", "/api/v1/znodes/ro", None),
+    ] {
+        let start = Instant::now();
+        let (status, reply) = common::http(http, method, path, body);
+        assert!(start.elapsed() < Duration::from_secs(1), "{method} {path} took {:?}", start.elapsed());
+        assert_eq!(status, 503, "{method} {path}: {reply}");
+        assert!(reply.contains(r#""error":"NotReadOnly""#) && reply.contains(r#""code":-119"#), "{method} {path}: {reply}");
+        assert!(reply.contains("read-only"), "the message says why: {reply}");
+    }
+    let (status, reply) = common::http(http, "GET", "/api/v1/znodes/ro", None);
+    assert_eq!(status, 200, "REST reads are served: {reply}");
+    let (_, reply) = common::http(http, "GET", "/commands/is_read_only", None);
+    assert!(reply.contains(r#""read_only":true"#), "{reply}");
+
     // The majority keeps working meanwhile.
     let majority = client(&connect_string(&cluster, &rest)).await;
     majority.create("/during", b"d", &open()).await.unwrap();
@@ -174,7 +168,13 @@ async fn a_cut_off_member_serves_read_only_clients_until_healed() {
     let srvr = common::cluster::four_letter_word_timeout(addr, "srvr");
     assert!(!srvr.contains("READ-ONLY") && !srvr.contains("Mode: read-only"), "{srvr}");
 
+    let (status, reply) = common::http(http, "PUT", "/api/v1/znodes/ro", Some(r#"{"data":"rest"}"#));
+    assert_eq!(status, 200, "a REST write after healing: {reply}");
+    let (_, reply) = common::http(http, "GET", "/commands/is_read_only", None);
+    assert!(reply.contains(r#""read_only":false"#), "{reply}");
+
     let back = client(&cluster.members[cut].connect_string()).await;
+    assert_eq!(back.get_data("/ro").await.unwrap().0, b"rest");
     back.create("/after", b"a", &open()).await.unwrap();
     back.sync("/").await.unwrap();
     assert_eq!(back.get_data("/during").await.unwrap().0, b"d");

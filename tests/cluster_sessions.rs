@@ -1,11 +1,14 @@
 //! Sessions are global in an ensemble: they outlive the server a client was connected
-//! to, and the leader expires them no matter which server they were created on.
+//! to, and the leader expires them no matter which server they were created on. A
+//! session belongs to the server its client attached it to last: writes through a
+//! connection left behind on another server are refused (SessionMoved) by closing it.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
+use common::raw::{self, Session, CREATE, GET_DATA, SET_DATA};
 use zookeeper_client as zk;
 
 fn eph() -> zk::CreateOptions<'static> {
@@ -65,4 +68,61 @@ async fn the_leader_expires_a_session_whose_follower_died() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(c);
+}
+
+/// setData through `s`: the reply's (err, data version), or `None` when the server
+/// closed the connection instead of answering. A close must come at once, not after
+/// the read timeout.
+fn set(s: &mut Session, xid: i32, path: &str, data: &[u8]) -> Option<(i32, i32)> {
+    let start = Instant::now();
+    let reply = s.call(xid, SET_DATA, &raw::set_data_body(path, data));
+    assert!(start.elapsed() < Duration::from_secs(5), "setData on {path} took {:?}", start.elapsed());
+    reply.map(|r| {
+        assert_eq!(r.xid, xid);
+        (r.err, if r.err == 0 { raw::stat_version(&r) } else { -1 })
+    })
+}
+
+fn get(s: &mut Session, xid: i32, path: &str) -> Vec<u8> {
+    let r = s.call(xid, GET_DATA, &raw::path_body(path)).expect("a getData reply");
+    assert_eq!((r.xid, r.err), (xid, 0));
+    raw::data_of(&r)
+}
+
+/// A session created on member `a` moves to member `b` while its connection on `a`
+/// stays open; then it moves back to `a`.
+fn move_and_return(cluster: &Cluster, a: usize, b: usize, path: &str) {
+    let (addr_a, addr_b) = (cluster.members[a].addr(), cluster.members[b].addr());
+    let mut on_a = Session::open(addr_a);
+    let created = on_a.call(1, CREATE, &raw::create_body(path, b"a")).expect("create reply");
+    assert_eq!(created.err, 0);
+
+    let mut on_b = on_a.reattach(addr_b);
+    // Reads through the stale connection are served (they are not checked).
+    assert_eq!(get(&mut on_a, 2, path), b"a");
+    // A write is refused as ZooKeeper does: the stale connection is closed, unanswered.
+    assert_eq!(set(&mut on_a, 3, path, b"stale"), None, "a write through the connection left on member {a}");
+    assert!(raw::closed(&mut on_a.stream));
+    // Through the session's new server the same write succeeds; the refused one left nothing.
+    assert_eq!(set(&mut on_b, 1, path, b"b"), Some((0, 1)));
+    assert_eq!(get(&mut on_b, 2, path), b"b");
+
+    // Back on `a`: it owns the session again, and now `b`'s connection is the stale one.
+    let mut back = on_b.reattach(addr_a);
+    assert_eq!(set(&mut back, 1, path, b"back"), Some((0, 2)));
+    assert_eq!(set(&mut on_b, 3, path, b"stale again"), None, "a write through the connection left on member {b}");
+    assert_eq!(get(&mut back, 2, path), b"back");
+}
+
+#[test]
+fn a_write_through_the_stale_connection_of_a_moved_session_is_refused() {
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(Duration::from_secs(20));
+    let (f1, f2) = ((leader + 1) % 3, (leader + 2) % 3);
+    // Between followers: the writes and the re-attach both travel to the leader.
+    move_and_return(&cluster, f1, f2, "/between-followers");
+    // The leader's own clients are checked too.
+    move_and_return(&cluster, leader, f1, "/from-the-leader");
+    move_and_return(&cluster, f2, leader, "/to-the-leader");
+    cluster.wait_converged(Duration::from_secs(10));
 }

@@ -12,6 +12,10 @@
 //! which sends it to the leader over the raft connection (in queue order as well).
 //! Proposals that arrived *from* a follower are never forwarded again: if this node is no
 //! longer the leader they fail with `NotLeader`.
+//!
+//! On the leader, a client write whose session is owned by another member than the one
+//! that received it is answered `SessionMoved` here and left out of the entry (see
+//! [`super::owners`]); every other proposal keeps its place.
 
 use std::sync::Arc;
 
@@ -22,7 +26,8 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::error::ConsensusError;
 use super::forward::Forwarder;
-use super::types::{txn_bytes, LogBatch, TypeConfig};
+use super::owners::{session_moved, OwnerGate, OwnershipSlot};
+use super::types::{txn_bytes, LogBatch, NodeId, TypeConfig};
 use super::wire::Committed;
 use super::RaftHandle;
 use crate::tree::txn::{Txn, TxnBatch};
@@ -42,13 +47,20 @@ pub type Reply = oneshot::Sender<Result<Committed, ConsensusError>>;
 pub struct Proposal {
     pub txn: Txn,
     pub reply: Reply,
-    /// Sent by a follower: order it here or fail, never forward it on.
-    pub forwarded: bool,
+    /// The member that received it from its client, when that is another member (a
+    /// forwarded txn: order it here or fail, never forward it on); `None`: this node.
+    pub from: Option<NodeId>,
 }
 
 /// Runs until the proposal channel closes (all `Consensus` handles dropped) or the task
 /// is aborted by `Consensus::shutdown`.
-pub async fn run(raft: RaftHandle, mut proposals: mpsc::Receiver<Proposal>, max_batch: usize, forwarder: Forwarder) {
+pub async fn run(
+    raft: RaftHandle,
+    mut proposals: mpsc::Receiver<Proposal>,
+    max_batch: usize,
+    forwarder: Forwarder,
+    ownership: Arc<OwnershipSlot>,
+) {
     let inflight = Arc::new(Semaphore::new(MAX_INFLIGHT_BATCHES));
     let max_batch = max_batch.max(1);
     // A proposal that did not fit into the previous batch; it starts the next one.
@@ -80,11 +92,11 @@ pub async fn run(raft: RaftHandle, mut proposals: mpsc::Receiver<Proposal>, max_
             }
         }
         if raft.is_leader() {
-            write_locally(&raft, batch, permit).await;
+            write_locally(&raft, batch, permit, &ownership).await;
             continue;
         }
         let leader = raft.metrics().borrow_watched().current_leader;
-        let (forwarded, local): (Vec<_>, Vec<_>) = batch.into_iter().partition(|p| p.forwarded);
+        let (forwarded, local): (Vec<_>, Vec<_>) = batch.into_iter().partition(|p| p.from.is_some());
         fail_all(forwarded.into_iter().map(|p| p.reply).collect(), || ConsensusError::NotLeader { leader });
         if local.is_empty() {
             continue;
@@ -96,15 +108,29 @@ pub async fn run(raft: RaftHandle, mut proposals: mpsc::Receiver<Proposal>, max_
                 Ok(p) => p,
                 Err(_) => return,
             };
-            let batch = txns.into_iter().zip(replies).map(|(txn, reply)| Proposal { txn, reply, forwarded: false });
-            write_locally(&raft, batch.collect(), permit).await;
+            let batch = txns.into_iter().zip(replies).map(|(txn, reply)| Proposal { txn, reply, from: None });
+            write_locally(&raft, batch.collect(), permit, &ownership).await;
         }
     }
 }
 
-/// Appends the batch as one entry of this (leader) node's log.
-async fn write_locally(raft: &RaftHandle, batch: Vec<Proposal>, permit: OwnedSemaphorePermit) {
-    let (txns, replies): (Vec<Txn>, Vec<Reply>) = batch.into_iter().map(|p| (p.txn, p.reply)).unzip();
+/// Appends the batch as one entry of this (leader) node's log, after answering the
+/// writes of moved sessions.
+async fn write_locally(raft: &RaftHandle, batch: Vec<Proposal>, permit: OwnedSemaphorePermit, ownership: &OwnershipSlot) {
+    let gate = OwnerGate::current(ownership, raft);
+    let mut txns = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    for p in batch {
+        if gate.as_ref().is_some_and(|g| g.moved(&p.txn, p.from)) {
+            let _ = p.reply.send(Ok(session_moved()));
+            continue;
+        }
+        txns.push(p.txn);
+        replies.push(p.reply);
+    }
+    if txns.is_empty() {
+        return;
+    }
     let (responder, done) = ProgressResponder::<TypeConfig, ClientWriteResult<TypeConfig>>::complete_only();
     if let Err(fatal) = raft.client_write_ff(LogBatch(TxnBatch { txns }), Some(responder)).await {
         let err = ConsensusError::from(fatal);

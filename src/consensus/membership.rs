@@ -60,8 +60,12 @@ pub struct MembershipView {
 }
 
 impl Core {
-    /// Runs `call` with the installed handler (this node is expected to lead).
-    pub(super) async fn reconfig_here(&self, call: ReconfigCall) -> Result<Committed, ConsensusError> {
+    /// Runs `call`, received by member `from`, with the installed handler (this node is
+    /// expected to lead). A session that moved to another member gets `SessionMoved`.
+    pub(super) async fn reconfig_here(&self, from: NodeId, call: ReconfigCall) -> Result<Committed, ConsensusError> {
+        if self.session_moved_from(from, call.session_id) {
+            return Ok(super::owners::session_moved());
+        }
         let handler = self.reconfig_handler.read().clone();
         match handler {
             Some(handler) => handler(call).await,
@@ -88,7 +92,7 @@ impl Consensus {
     /// configuration is applied on this node, returns the outcome for the client.
     pub async fn reconfig(&self, call: ReconfigCall) -> Result<TxnOutcome, ConsensusError> {
         let committed = match self.link.send(Request::Reconfig(call.clone())).await? {
-            None => self.core.reconfig_here(call).await?,
+            None => self.core.reconfig_here(self.node_id(), call).await?,
             Some(pending) => match pending.wait(RECONFIG_RPC_TIMEOUT).await.map_err(call_error)? {
                 Response::Reconfig(Ok(committed)) => {
                     self.link.wait_applied(committed.index, self.link.rpc_timeout).await?;
@@ -215,13 +219,13 @@ impl Consensus {
     }
 }
 
-/// Serves a reconfig forwarded by a follower.
-pub(super) async fn serve_forwarded(core: &Core, call: ReconfigCall) -> Response {
+/// Serves a reconfig forwarded by member `from`.
+pub(super) async fn serve_forwarded(core: &Core, from: NodeId, call: ReconfigCall) -> Response {
     if !core.raft.is_leader() {
         let leader = core.raft.metrics().borrow_watched().current_leader;
         return Response::Reconfig(Err(RemoteError::NotLeader { leader }));
     }
-    Response::Reconfig(core.reconfig_here(call).await.map_err(|e| RemoteError::from(&e)))
+    Response::Reconfig(core.reconfig_here(from, call).await.map_err(|e| RemoteError::from(&e)))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! A standalone server is a single voter. An ensemble member talks to its peers over
 //! the quorum port ([`network`] dials, [`rpc`] serves, [`wire`] is the format); the
 //! cluster is formed from the configured members by [`cluster`]; writes and `sync` on a
-//! follower go to the leader through [`forward`].
+//! follower go to the leader through [`forward`]. The leader checks that a session's
+//! writes come through the member its client is attached to ([`owners`]).
 
 pub mod batcher;
 pub mod cluster;
@@ -18,6 +19,7 @@ pub mod forward;
 pub mod log_store;
 pub mod membership;
 pub mod network;
+pub mod owners;
 pub mod rpc;
 pub mod state_machine;
 pub mod types;
@@ -38,6 +40,7 @@ use tokio::task::JoinHandle;
 
 pub use self::error::{ConsensusError, RestoreError};
 pub use self::membership::{MembershipView, ReconfigCall, ReconfigHandler};
+pub use self::owners::SessionOwnership;
 use self::log_store::{LogStore, WriterHandle};
 use self::forward::{call_error, Forwarder, LeaderLink};
 use self::network::{NetworkFactory, Peers};
@@ -198,6 +201,10 @@ pub struct Core {
     /// When this node last accepted an append (heartbeat) or snapshot from a leader.
     leader_contact: Mutex<Option<std::time::Instant>>,
     reconfig_handler: RwLock<Option<ReconfigHandler>>,
+    /// The leader's session owners (installed on ensemble members).
+    ownership: Arc<owners::OwnershipSlot>,
+    /// The index of the last entry applied to the app here.
+    applied: watch::Receiver<u64>,
 }
 
 impl Core {
@@ -302,10 +309,11 @@ impl Consensus {
             }
         };
         let (proposals, rx) = mpsc::channel(cfg.max_batch.max(1) * 16);
-        let link = LeaderLink::new(raft.clone(), peers.clone(), applied);
+        let link = LeaderLink::new(raft.clone(), peers.clone(), applied.clone());
         let forwarder = Forwarder { link: link.clone() };
+        let ownership: Arc<owners::OwnershipSlot> = Arc::default();
         let mut tasks = vec![
-            tokio::spawn(batcher::run(raft.clone(), rx, cfg.max_batch, forwarder)),
+            tokio::spawn(batcher::run(raft.clone(), rx, cfg.max_batch, forwarder, ownership.clone())),
             tokio::spawn(trigger_snapshots(raft.clone(), txn_counter, cfg.snapshot_every.max(1))),
         ];
         let core = Arc::new(Core {
@@ -316,6 +324,8 @@ impl Consensus {
             session_sink: RwLock::new(None),
             leader_contact: Mutex::new(None),
             reconfig_handler: RwLock::new(None),
+            ownership,
+            applied,
         });
         let mut quorum_listener = None;
         if let (Some(listener), Some(addr)) = (listener, &cfg.listen_addr) {
@@ -414,7 +424,7 @@ impl Consensus {
         let (reply, outcome) = oneshot::channel();
         self.core
             .proposals
-            .send(Proposal { txn, reply, forwarded: false })
+            .send(Proposal { txn, reply, from: None })
             .await
             .map_err(|_| ConsensusError::Stopped)?;
         Ok(outcome)

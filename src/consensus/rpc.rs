@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::batcher::Proposal;
 use super::failover;
 use super::error::ConsensusError;
-use super::types::Snapshot;
+use super::types::{NodeId, Snapshot};
 use super::wire::{self, Hello, RemoteError, Request, RequestFrame, Response, ResponseFrame};
 use super::Core;
 
@@ -101,7 +101,7 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
                     Ok(data) => {
                         let (core, out) = (core.clone(), out.clone());
                         tokio::spawn(async move {
-                            let body = handle(&core, Request::Snapshot { vote, meta, data }).await;
+                            let body = handle(&core, hello.from, Request::Snapshot { vote, meta, data }).await;
                             let _ = out.send(ResponseFrame { id, body });
                         });
                     }
@@ -111,7 +111,7 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
                     }
                 },
                 Request::Forward(txns) => {
-                    let waits = enqueue(&core, txns).await;
+                    let waits = enqueue(&core, hello.from, txns).await;
                     let out = out.clone();
                     tokio::spawn(async move {
                         let mut results = Vec::with_capacity(waits.len());
@@ -130,7 +130,7 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
                     let core = core.clone();
                     let out = out.clone();
                     tokio::spawn(async move {
-                        let body = handle(&core, other).await;
+                        let body = handle(&core, hello.from, other).await;
                         let _ = out.send(ResponseFrame { id, body });
                     });
                 }
@@ -201,12 +201,12 @@ fn take_staged(staged: &mut Option<Staged>, transfer: u64, len: u64) -> Result<V
 
 type Wait = oneshot::Receiver<Result<wire::Committed, ConsensusError>>;
 
-/// Queues forwarded txns with this node's batcher, in order.
-async fn enqueue(core: &Core, txns: Vec<crate::tree::txn::Txn>) -> Vec<Wait> {
+/// Queues txns forwarded by member `from` with this node's batcher, in order.
+async fn enqueue(core: &Core, from: NodeId, txns: Vec<crate::tree::txn::Txn>) -> Vec<Wait> {
     let mut waits = Vec::with_capacity(txns.len());
     for txn in txns {
         let (reply, wait) = oneshot::channel();
-        if let Err(mpsc::error::SendError(p)) = core.proposals.send(Proposal { txn, reply, forwarded: true }).await {
+        if let Err(mpsc::error::SendError(p)) = core.proposals.send(Proposal { txn, reply, from: Some(from) }).await {
             let _ = p.reply.send(Err(ConsensusError::Stopped));
         }
         waits.push(wait);
@@ -214,7 +214,8 @@ async fn enqueue(core: &Core, txns: Vec<crate::tree::txn::Txn>) -> Vec<Wait> {
     waits
 }
 
-async fn handle(core: &Core, req: Request) -> Response {
+/// Serves one request of member `from`.
+async fn handle(core: &Core, from: NodeId, req: Request) -> Response {
     let stopped = || Response::Failed(RemoteError::Stopped);
     match req {
         Request::Append(rpc) => match core.raft.append_entries(rpc).await {
@@ -249,7 +250,10 @@ async fn handle(core: &Core, req: Request) -> Response {
             Err(_) => stopped(),
         },
         Request::LastLog => Response::LastLog(core.raft.metrics().borrow_watched().last_log_index),
-        Request::Reconfig(call) => super::membership::serve_forwarded(core, call).await,
+        Request::Reconfig(call) => super::membership::serve_forwarded(core, from, call).await,
+        Request::Revalidate { session_id, timeout_ms, applied } => {
+            super::owners::serve_revalidate(core, from, session_id, timeout_ms, applied).await
+        }
         Request::Forward(_) | Request::SnapshotChunk { .. } | Request::SnapshotInstall { .. } => {
             Response::Failed(RemoteError::Failed("handled inline".into()))
         }

@@ -149,6 +149,71 @@ async fn sequential_proposals_keep_their_order() {
     c.shutdown().await;
 }
 
+/// Fixed owners: session -> member; records forgotten sessions.
+struct FixedOwners {
+    owners: BTreeMap<i64, NodeId>,
+    forgotten: Mutex<Vec<i64>>,
+}
+
+impl SessionOwnership for FixedOwners {
+    fn attach(&self, _term: u64, session_id: i64, _timeout_ms: i32, _member: NodeId) -> bool {
+        self.owners.contains_key(&session_id)
+    }
+    fn admit(&self, _term: u64, session_id: i64, member: NodeId) -> bool {
+        self.owners.get(&session_id).is_none_or(|owner| *owner == member)
+    }
+    fn forget(&self, session_id: i64) {
+        self.forgotten.lock().push(session_id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_of_a_session_owned_by_another_member_get_session_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, app) = start(&config(dir.path())).await;
+    // Session 7 is attached to member 2, session 8 to this node (member 1).
+    let owners = Arc::new(FixedOwners { owners: BTreeMap::from([(7, 2), (8, 1)]), forgotten: Mutex::new(Vec::new()) });
+    c.set_session_ownership(owners.clone());
+    let forwarded_by_2 = |t: Txn| {
+        let (reply, wait) = oneshot::channel();
+        let proposals = c.core.proposals.clone();
+        async move {
+            proposals.send(Proposal { txn: t, reply, from: Some(2) }).await.unwrap();
+            wait
+        }
+    };
+    // Queued in this order, so they can share entries; each gets its own answer.
+    let local_8 = c.submit(txn(8)).await.unwrap();
+    let local_7 = c.submit(txn(7)).await.unwrap();
+    let remote_7 = forwarded_by_2(txn(7)).await;
+    let remote_8 = forwarded_by_2(txn(8)).await;
+    let unknown = c.submit(txn(9)).await.unwrap();
+    let create = c
+        .submit(Txn { session_id: 0, time_ms: 0, auth: vec![], op: TxnOp::CreateSession { session_id: 7, timeout_ms: 1, password: [0; 16] } })
+        .await
+        .unwrap();
+    let close = c.submit(Txn { session_id: 7, time_ms: 0, auth: vec![], op: TxnOp::CloseSession { session_id: 7 } }).await.unwrap();
+
+    let moved = Err(crate::proto::types::ErrorCode::SessionMoved);
+    assert!(local_8.await.unwrap().result.is_ok());
+    assert_eq!(local_7.await.unwrap().result, moved);
+    let remote_7 = remote_7.await.unwrap().unwrap();
+    assert!(remote_7.outcome.result.is_ok());
+    assert!(remote_7.index > 0);
+    let remote_8 = remote_8.await.unwrap().unwrap();
+    assert_eq!(remote_8.outcome.result, moved);
+    assert_eq!(remote_8.index, 0, "nothing was written for it");
+    assert!(unknown.await.unwrap().result.is_ok(), "no owner known: admitted");
+    assert!(create.await.unwrap().result.is_ok(), "session create is not checked");
+    assert!(close.await.unwrap().result.is_ok(), "session close is not checked");
+    assert_eq!(app.state().applied, vec![8, 7, 9, 0, 7], "moved writes never reach the log");
+    assert_eq!(*owners.forgotten.lock(), vec![7], "a close forgets the owner");
+    // This node is the leader: attaching is answered here.
+    assert!(c.attach_session(8, 1000).await.unwrap());
+    assert!(!c.attach_session(10, 1000).await.unwrap());
+    c.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_barrier_sees_all_prior_writes() {
     let dir = tempfile::tempdir().unwrap();

@@ -90,6 +90,11 @@ pub enum Request {
     /// Installs the staged snapshot data of `transfer` (all `len` bytes of it) with
     /// `meta`, as [`Request::Snapshot`] would; answered with [`Response::Snapshot`].
     SnapshotInstall { transfer: u64, len: u64, vote: Vote, meta: SnapshotMeta },
+    /// A client re-attached `session_id` to the sender (ZooKeeper's REVALIDATE): the
+    /// leader renews it with `timeout_ms` and makes the sender its owner, after applying
+    /// up to `applied` (the sender's last applied index). Answered with
+    /// [`Response::Revalidate`].
+    Revalidate { session_id: i64, timeout_ms: i32, applied: u64 },
 }
 
 /// The answer to a [`Request`] of the same frame id.
@@ -110,6 +115,8 @@ pub enum Response {
     LastLog(Option<u64>),
     /// A [`Request::SnapshotChunk`] was staged; `staged` bytes of the transfer so far.
     ChunkStaged { staged: u64 },
+    /// Whether the revalidated session is valid (false: expired or expiring).
+    Revalidate(Result<bool, RemoteError>),
 }
 
 /// A forwarded txn's outcome and the index of the log entry that carried it.

@@ -90,7 +90,7 @@ pub fn command_body(state: &State, name: &str) -> Option<(&'static str, Map<Stri
         "configuration" => pairs_json(b.conf(), ""),
         "is_read_only" => {
             let mut m = Map::new();
-            m.insert("read_only".into(), json!(false));
+            m.insert("read_only".into(), json!(b.read_only()));
             m
         }
         "leader" => {

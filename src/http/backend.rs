@@ -139,4 +139,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The digest identity for a login `user:password`: `digest:user:base64(sha1(user:password))`.
     fn digest_id(&self, user_password: &str) -> Id;
+
+    /// True while the server is in ZooKeeper's read-only mode (cut off from the quorum):
+    /// writes are refused at once with NotReadOnly instead of waiting for consensus.
+    fn read_only(&self) -> bool {
+        false
+    }
 }

@@ -95,10 +95,12 @@ pub struct ErrorBody {
 }
 
 fn zk_message(code: ErrorCode, path: Option<&str>) -> String {
-    match path {
-        Some(p) => format!("{code} for {p}"),
-        None => code.to_string(),
-    }
+    // ZooKeeper's text ("not a read-only call") does not tell a UI user what is going on.
+    let what = match code {
+        ErrorCode::NotReadOnly => "this server is read-only (cut off from the ensemble's quorum); not written",
+        _ => return path.map_or_else(|| code.to_string(), |p| format!("{code} for {p}")),
+    };
+    path.map_or_else(|| what.to_owned(), |p| format!("{what}: {p}"))
 }
 
 /// ZooKeeper error code -> HTTP status.
@@ -154,5 +156,15 @@ mod tests {
         let body = ApiError::zk(ErrorCode::NoNode, "/x").body();
         assert_eq!(body.error, "NoNode");
         assert_eq!(body.code, Some(-101));
+        assert_eq!(body.message, "no node for /x");
+    }
+
+    #[test]
+    fn a_read_only_server_is_503_not_read_only_with_a_message_that_says_why() {
+        let e = ApiError::zk(ErrorCode::NotReadOnly, "/x");
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = e.body();
+        assert_eq!((body.error.as_str(), body.code), ("NotReadOnly", Some(-119)));
+        assert_eq!(body.message, "this server is read-only (cut off from the ensemble's quorum); not written: /x");
     }
 }

@@ -32,14 +32,20 @@ fn op_path(op: &TxnOp) -> Option<&str> {
 }
 
 /// Proposes one write and maps failures (including a multi whose sub-op failed) to
-/// [`ApiError`] naming the failing path and op index.
+/// [`ApiError`] naming the failing path and op index. A read-only server refuses it at
+/// once, as the native port does.
 pub async fn run_write(state: &State, op: TxnOp, ids: &[Id]) -> Result<OpResult, ApiError> {
     let sub_paths: Vec<Option<String>> = match &op {
         TxnOp::Multi(ops) => ops.iter().map(|o| op_path(o).map(str::to_owned)).collect(),
         other => vec![op_path(other).map(str::to_owned)],
     };
     let is_multi = matches!(op, TxnOp::Multi(_));
-    match state.backend.write(op, ids.to_vec()).await {
+    let result = if state.backend.read_only() {
+        Err(ErrorCode::NotReadOnly)
+    } else {
+        state.backend.write(op, ids.to_vec()).await
+    };
+    match result {
         Ok(OpResult::Multi(results)) => {
             let failed = results.iter().enumerate().find_map(|(i, r)| match r {
                 Err(c) if *c != ErrorCode::Ok && *c != ErrorCode::RuntimeInconsistency => Some((i, *c)),

@@ -274,6 +274,10 @@ impl Backend for NodeBackend {
     fn digest_id(&self, user_password: &str) -> Id {
         Id::new("digest", digest_id(user_password))
     }
+
+    fn read_only(&self) -> bool {
+        self.ctx.read_only.is_active()
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::consensus::{Consensus, ConsensusConfig, ConsensusError, Member};
 use crate::db::Db;
 use crate::reconfig::{follow, Reconfigurer};
 use crate::server::{self, ServerContext};
+use crate::session::owners::LeaderSessions;
 use crate::session::{expiry, SessionTracker};
 
 /// Why a node could not start.
@@ -159,6 +160,10 @@ impl Node {
             let (db, sessions) = (db.clone(), sessions.clone());
             Arc::new(move |ids: &[i64]| expiry::touch_reported(&db, &sessions, ids))
         });
+        if ensemble {
+            // A standalone server is the owner of every session: nothing to track.
+            consensus.set_session_ownership(Arc::new(LeaderSessions::new(db.clone(), sessions.clone())));
+        }
 
         let addr = config.client_listen_addr();
         let listener =

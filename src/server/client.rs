@@ -441,6 +441,13 @@ async fn respond(
             }
             Pending::Write { xid, op, multi_kinds, proposal, at } => {
                 match proposal.await {
+                    Ok(outcome) if outcome.result == Err(ErrorCode::SessionMoved) => {
+                        // The client attached its session to another server since: this
+                        // connection is stale. ZooKeeper closes it without an answer, so the
+                        // client does not keep writing here (ZOOKEEPER-710).
+                        debug!(conn, session = format_args!("0x{session_id:x}"), "session moved; closing the stale connection");
+                        close = true;
+                    }
                     Ok(outcome) => {
                         let (zxid, _) = cmd::write::encode_outcome(&mut out, xid, op, &multi_kinds, &outcome);
                         done = Some((xid, op, zxid, at));

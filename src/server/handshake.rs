@@ -11,6 +11,10 @@
 //! client wait briefly and then refuses it, so a stale tree never declares a live
 //! session expired.
 //!
+//! A reconnect also makes this server the session's owner on the leader (ZooKeeper's
+//! revalidation) before the client hears back, so writes through a connection the
+//! client left behind on another server fail (see `consensus::owners`).
+//!
 //! A server in read-only mode (see [`super::readonly`]) runs [`read_only_handshake`]
 //! instead: only clients that set the readOnly flag are served, and their new
 //! sessions are local to this server.
@@ -87,22 +91,21 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, read_only_mode
     match known {
         Some(password) if req.password.len() >= 16 && req.password[..16] == password[..] => {
             // A session whose close the leader is proposing right now is gone.
-            if !ctx.sessions.is_expiring(req.session_id) {
-                ctx.sessions.add(req.session_id, timeout_ms);
-                return Handshake::Established {
-                    response: ConnectResponse {
-                        protocol_version: 0,
-                        timeout_ms,
-                        session_id: req.session_id,
-                        password,
-                        read_only,
-                    },
-                    session_id: req.session_id,
-                    timeout_ms,
-                    read_only: false,
-                };
+            if ctx.sessions.is_expiring(req.session_id) {
+                return Handshake::Expired { response: ConnectResponse::expired(req) };
             }
-            Handshake::Expired { response: ConnectResponse::expired(req) }
+            match ctx.consensus.attach_session(req.session_id, timeout_ms).await {
+                Ok(true) => {}
+                Ok(false) => return Handshake::Expired { response: ConnectResponse::expired(req) },
+                Err(_) => return Handshake::Refuse { reason: "the leader could not revalidate the session" },
+            }
+            ctx.sessions.add(req.session_id, timeout_ms);
+            Handshake::Established {
+                response: ConnectResponse { protocol_version: 0, timeout_ms, session_id: req.session_id, password, read_only },
+                session_id: req.session_id,
+                timeout_ms,
+                read_only: false,
+            }
         }
         _ => Handshake::Expired { response: ConnectResponse::expired(req) },
     }

@@ -12,6 +12,9 @@
 //! Each server also records which sessions had client activity (`touched`); followers
 //! report those ids to the leader every half tick, and the leader touches them (adding
 //! sessions it has not tracked yet, e.g. ones created through a follower).
+//!
+//! The leader also records which member each session's client is attached to
+//! ([`owners`]), so that a write through a stale connection fails with SessionMoved.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 
 pub mod expiry;
+pub mod owners;
 
 #[derive(Debug, Clone, Copy)]
 struct Deadline {

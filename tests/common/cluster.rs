@@ -16,6 +16,8 @@ use super::{free_port, wait_for_port};
 pub struct Member {
     pub id: u64,
     pub client_port: u16,
+    /// Its HTTP port (`admin.serverPort`: REST API, navigator, AdminServer commands).
+    pub http_port: u16,
     pub dir: PathBuf,
     /// Its line in a dynamic configuration, with the client address (for reconfig).
     pub server_line: String,
@@ -30,6 +32,10 @@ impl Member {
 
     pub fn connect_string(&self) -> String {
         format!("127.0.0.1:{}", self.client_port)
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.http_port))
     }
 
     pub fn is_running(&self) -> bool {
@@ -122,6 +128,7 @@ impl Cluster {
         let mut members = Vec::new();
         for (i, (client_port, q, e)) in ports.iter().enumerate() {
             let id = i as u64 + 1;
+            let http_port = free_port();
             let dir = tmp.path().join(format!("n{id}"));
             std::fs::create_dir_all(dir.join("data")).unwrap();
             std::fs::write(dir.join("data").join("myid"), format!("{id}\n")).unwrap();
@@ -132,13 +139,13 @@ impl Cluster {
                 "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
                  admin.serverPort={}\n4lw.commands.whitelist=*\npeerType={peer_type}\nreadonlymode.enabled={}\n{}\n{extra}\n",
                 dir.join("data").display(),
-                free_port(),
+                http_port,
                 opts.read_only,
                 listed.join("\n")
             );
             std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
             let server_line = format!("server.{id}=127.0.0.1:{q}:{e}:{peer_type};127.0.0.1:{client_port}");
-            members.push(Member { id, client_port: *client_port, dir, server_line, child: None, stopped: false });
+            members.push(Member { id, client_port: *client_port, http_port, dir, server_line, child: None, stopped: false });
         }
         let mut cluster = Cluster { members, links, _tmp: tmp };
         for i in (0..running).rev() {

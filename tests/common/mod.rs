@@ -161,8 +161,29 @@ pub fn four_letter_word(addr: SocketAddr, word: &str) -> String {
     out
 }
 
+/// One HTTP/1.1 request (`Connection: close`) with an optional JSON body; returns the
+/// status code and the response body.
+pub fn http(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect to the HTTP port");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
+    let body = json.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).expect("send the HTTP request");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read the HTTP response");
+    let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
 pub mod cluster;
 pub mod proxy;
+pub mod raw;
 
 /// Create options for a persistent znode anyone may use.
 pub fn open() -> zookeeper_client::CreateOptions<'static> {
@@ -181,15 +202,5 @@ pub async fn client(connect: &str) -> zookeeper_client::Client {
 /// The body of a ConnectRequest for a new session (no length prefix): protocol 0, last
 /// zxid 0, `timeout_ms`, session 0, a zero 16-byte password, and the optional readOnly byte.
 pub fn connect_request_body(timeout_ms: i32, read_only: Option<bool>) -> Vec<u8> {
-    let mut body = Vec::with_capacity(45);
-    body.extend_from_slice(&0i32.to_be_bytes()); // protocol version
-    body.extend_from_slice(&0i64.to_be_bytes()); // last zxid seen
-    body.extend_from_slice(&timeout_ms.to_be_bytes());
-    body.extend_from_slice(&0i64.to_be_bytes()); // session id
-    body.extend_from_slice(&16i32.to_be_bytes());
-    body.extend_from_slice(&[0u8; 16]); // password
-    if let Some(ro) = read_only {
-        body.push(ro as u8);
-    }
-    body
+    raw::connect_body(0, timeout_ms, 0, &[0; 16], read_only)
 }
