@@ -102,11 +102,13 @@ impl MemState {
         self.cache_bytes -= self.cache_sizes.pop_back().unwrap_or(0);
     }
 
-    /// Drops the oldest cached entries that are durable, down to the cache bounds.
-    fn evict(&mut self) {
+    /// Drops the oldest cached entries that are durable and applied (`applied`: the
+    /// last applied index), down to the cache bounds. Entries still to be applied stay:
+    /// the state machine reads them next, and one batch can exceed the byte bound.
+    fn evict(&mut self, applied: u64) {
         while self.cache.len() > CACHE_ENTRIES || self.cache_bytes > CACHE_BYTES {
             match self.cache.front() {
-                Some(e) if e.index() < self.durable_end => self.pop_front(),
+                Some(e) if e.index() < self.durable_end && e.index() <= applied => self.pop_front(),
                 _ => break,
             }
         }
@@ -116,6 +118,8 @@ impl MemState {
 struct Shared {
     wal: Mutex<Wal>,
     mem: Mutex<MemState>,
+    /// The state machine's last applied index, once [`LogStore::track_applied`] set it.
+    applied: std::sync::OnceLock<tokio::sync::watch::Receiver<u64>>,
     /// Number of `Wal::append` calls (one fdatasync each), for stats and tests.
     wal_writes: AtomicU64,
 }
@@ -157,6 +161,11 @@ impl WriterHandle {
 }
 
 impl LogStore {
+    /// Keeps cached entries until the state machine applied them (see `MemState::evict`).
+    pub fn track_applied(&self, applied: tokio::sync::watch::Receiver<u64>) {
+        let _ = self.shared.applied.set(applied);
+    }
+
     /// Opens (or creates) the WAL and meta store in `dir`, recovers the log bounds and
     /// starts the writer thread. A WAL that does not line up with the saved purge point,
     /// or entries that do not decode, are reported as errors.
@@ -206,7 +215,12 @@ impl LogStore {
             durable_end: last_log.map_or(0, |l| l.index + 1),
             generation: 0,
         };
-        let shared = Arc::new(Shared { wal: Mutex::new(wal), mem: Mutex::new(mem), wal_writes: AtomicU64::new(0) });
+        let shared = Arc::new(Shared {
+            wal: Mutex::new(wal),
+            mem: Mutex::new(mem),
+            applied: std::sync::OnceLock::new(),
+            wal_writes: AtomicU64::new(0),
+        });
         let (tx, rx) = mpsc::channel();
         let writer = Writer { shared: shared.clone(), meta, committed: None, committed_saved_at: Instant::now() };
         let join = std::thread::Builder::new().name("raft-log-writer".into()).spawn(move || writer.run(rx))?;
@@ -313,7 +327,8 @@ impl Writer {
                         mem.durable_end = last + 1;
                     }
                 }
-                mem.evict();
+                let applied = self.shared.applied.get().map_or(u64::MAX, |rx| *rx.borrow());
+                mem.evict(applied);
                 drop(mem);
                 for cb in pending.callbacks {
                     cb.io_completed(Ok(()));

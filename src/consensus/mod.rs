@@ -295,6 +295,7 @@ impl Consensus {
         .await
         .map_err(|e| ConsensusError::Fatal(Box::new(e)))??;
         let applied = sm.applied_watch();
+        log_store.track_applied(applied.clone());
         let txn_counter = sm.txn_counter();
 
         let configured = cfg.members.iter().filter(|m| m.id != cfg.node_id).map(|m| (m.id, m.raft_addr.clone())).collect();
