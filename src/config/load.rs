@@ -26,9 +26,10 @@ pub const DEFAULT_MAX_CLIENT_CNXNS: u32 = 60;
 /// `jute.maxbuffer` default: the largest frame a server accepts.
 pub const DEFAULT_MAX_BUFFER: u32 = 0xfffff;
 pub const DEFAULT_SNAP_COUNT: u64 = 100_000;
-/// `commitLogCount` default. Roost's log entries carry batches of txns, so this is more
-/// than ZooKeeper's 500 committed txns.
-pub const DEFAULT_COMMIT_LOG_COUNT: u64 = 10_000;
+/// `commitLogCount` default. Roost's log entries carry batches of txns, so this is at
+/// least ZooKeeper's 500 committed txns. Every entry kept is read back (and checked) at
+/// startup: 10,000 entries of a million-znode fill made a restart read 150 MB of log.
+pub const DEFAULT_COMMIT_LOG_COUNT: u64 = 1_000;
 pub const DEFAULT_INIT_LIMIT: u32 = 10;
 pub const DEFAULT_SYNC_LIMIT: u32 = 5;
 /// ZooKeeper never keeps fewer than 3 snapshots when purging (`DatadirCleanupManager`).
