@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::errors::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::errors::{RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable};
+use openraft::network::RPCTypes;
 use openraft::network::RPCOption;
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
 use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
@@ -377,24 +378,38 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &RaftPeer) -> PeerClient {
-        PeerClient { conn: self.peers.conn(target, &node.raft_addr), dead_leader: self.dead_leader.clone() }
+        PeerClient { me: self.peers.me, conn: self.peers.conn(target, &node.raft_addr), dead_leader: self.dead_leader.clone() }
     }
 }
 
 /// openraft's view of one peer.
 #[derive(Debug, Clone)]
 pub struct PeerClient {
+    me: NodeId,
     conn: Arc<PeerConn>,
     dead_leader: Arc<DeadLeader>,
 }
+
+/// The least an append may take before it counts as timed out. openraft offers its
+/// heartbeat interval (50 ms) as the deadline, but under load a follower's fsync of a
+/// large batch can take longer, and each miss made openraft pause replication to that
+/// follower for its backoff (200 ms): with both followers slow, commits stalled (the
+/// 200+ ms p99.9 of the write workloads). A dead follower's connection fails at once
+/// anyway; only a frozen one is waited for, while the other voters keep committing.
+const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn unreachable(e: &CallError) -> Unreachable<TypeConfig> {
     Unreachable::new(e)
 }
 
 impl PeerClient {
-    async fn rpc(&self, body: Request, timeout: Duration) -> Result<Response, RPCError<TypeConfig>> {
-        self.conn.call(body, timeout).await.map_err(|e| RPCError::Unreachable(unreachable(&e)))
+    /// A call to the peer. A timeout is reported as such (openraft retries it without
+    /// backing off, unlike an unreachable peer).
+    async fn rpc(&self, body: Request, timeout: Duration, action: RPCTypes) -> Result<Response, RPCError<TypeConfig>> {
+        self.conn.call(body, timeout).await.map_err(|e| match e {
+            CallError::Timeout { target, timeout } => RPCError::Timeout(Timeout { action, id: self.me, target, timeout }),
+            e => RPCError::Unreachable(unreachable(&e)),
+        })
     }
 
     fn protocol_error(&self) -> RPCError<TypeConfig> {
@@ -402,7 +417,7 @@ impl PeerClient {
     }
 
     async fn vote_rpc(&self, body: Request, option: &RPCOption) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        match self.rpc(body, option.hard_ttl()).await? {
+        match self.rpc(body, option.hard_ttl(), RPCTypes::Vote).await? {
             Response::Vote(v) => Ok(v),
             _ => Err(self.protocol_error()),
         }
@@ -418,7 +433,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         let (rpc, cut) = limit_append(rpc, wire::APPEND_BYTES);
-        match self.rpc(Request::Append(rpc), option.hard_ttl()).await? {
+        match self.rpc(Request::Append(rpc), option.hard_ttl().max(APPEND_TIMEOUT), RPCTypes::AppendEntries).await? {
             // Only a prefix was sent: tell openraft how far it got so it sends the rest.
             Response::Append(AppendEntriesResponse::Success) if cut.is_some() => {
                 Ok(AppendEntriesResponse::PartialSuccess(cut))
