@@ -237,7 +237,8 @@ async fn read_barrier_sees_all_prior_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_replays_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    // As after a crash: no snapshot at the stop, so the restart must replay the log.
+    let cfg = ConsensusConfig { snapshot_on_exit: false, ..config(dir.path()) };
     let (c, app) = start(&cfg).await;
     propose_concurrently(&c, 1..51).await;
     for id in 51..61 {
@@ -255,6 +256,24 @@ async fn restart_replays_the_log() {
     assert!(status.last_log_index > last_index, "a restart elects a new term with a blank entry");
     assert_eq!(status.last_applied, status.last_log_index);
     // Writes continue after the restart.
+    c.propose(txn(1000)).await.unwrap();
+    assert_eq!(app.state().sum, before.sum + 1000);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_stop_leaves_a_snapshot_so_restart_replays_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let (c, app) = start(&cfg).await;
+    propose_concurrently(&c, 1..41).await;
+    let before = app.state();
+    c.shutdown().await;
+    drop(c);
+
+    let (c, app) = start(&cfg).await;
+    assert_eq!(*app.restores.lock(), 1, "the state came from the exit snapshot");
+    assert_eq!(app.state(), before, "and it is exactly the state at the stop");
     c.propose(txn(1000)).await.unwrap();
     assert_eq!(app.state().sum, before.sum + 1000);
     c.shutdown().await;
