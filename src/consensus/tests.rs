@@ -91,6 +91,19 @@ async fn start(cfg: &ConsensusConfig) -> (Arc<Consensus>, Arc<CounterApp>) {
     (Arc::new(consensus), app)
 }
 
+/// Stops `c` and starts a new node on the same directory.
+async fn restart(c: Arc<Consensus>, cfg: &ConsensusConfig) -> (Arc<Consensus>, Arc<CounterApp>) {
+    c.shutdown().await;
+    drop(c);
+    start(cfg).await
+}
+
+/// A node that, like a crashed one, leaves no snapshot when it stops: its restart
+/// must rebuild the state from the log.
+fn config_without_exit_snapshot(dir: &Path) -> ConsensusConfig {
+    ConsensusConfig { snapshot_on_exit: false, ..config(dir) }
+}
+
 /// Proposes ids `from..to` all at once and checks each caller got its own outcome.
 async fn propose_concurrently(c: &Arc<Consensus>, ids: std::ops::Range<i64>) {
     let futures = ids.clone().map(|id| {
@@ -237,8 +250,7 @@ async fn read_barrier_sees_all_prior_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_replays_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    // As after a crash: no snapshot at the stop, so the restart must replay the log.
-    let cfg = ConsensusConfig { snapshot_on_exit: false, ..config(dir.path()) };
+    let cfg = config_without_exit_snapshot(dir.path());
     let (c, app) = start(&cfg).await;
     propose_concurrently(&c, 1..51).await;
     for id in 51..61 {
@@ -246,10 +258,7 @@ async fn restart_replays_the_log() {
     }
     let before = app.state();
     let last_index = c.metrics().last_log_index;
-    c.shutdown().await;
-    drop(c);
-
-    let (c, app) = start(&cfg).await;
+    let (c, app) = restart(c, &cfg).await;
     assert_eq!(app.state(), before, "app state restored exactly from the log");
     assert_eq!(*app.restores.lock(), 0, "no snapshot was taken");
     let status = c.metrics();
@@ -268,10 +277,7 @@ async fn clean_stop_leaves_a_snapshot_so_restart_replays_nothing() {
     let (c, app) = start(&cfg).await;
     propose_concurrently(&c, 1..41).await;
     let before = app.state();
-    c.shutdown().await;
-    drop(c);
-
-    let (c, app) = start(&cfg).await;
+    let (c, app) = restart(c, &cfg).await;
     assert_eq!(*app.restores.lock(), 1, "the state came from the exit snapshot");
     assert_eq!(app.state(), before, "and it is exactly the state at the stop");
     c.propose(txn(1000)).await.unwrap();
@@ -282,7 +288,7 @@ async fn clean_stop_leaves_a_snapshot_so_restart_replays_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_restores_snapshot_and_purged_log() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
+    let mut cfg = config_without_exit_snapshot(dir.path());
     cfg.snapshot_every = 10;
     cfg.log_keep_after_snapshot = 3;
     cfg.max_batch = 4;
@@ -297,10 +303,7 @@ async fn restart_restores_snapshot_and_purged_log() {
     let snapshot_index = m.snapshot.map(|l| l.index).unwrap();
     assert!(snapshot_index >= 10);
     let before = app.state();
-    c.shutdown().await;
-    drop(c);
-
-    let (c, app) = start(&cfg).await;
+    let (c, app) = restart(c, &cfg).await;
     assert_eq!(*app.restores.lock(), 1, "the snapshot was restored");
     assert_eq!(app.state(), before, "snapshot + log tail rebuild the exact state");
     assert!(app.entries() < before.applied.len() as u64, "only the tail after the snapshot was replayed");
@@ -314,7 +317,7 @@ async fn restart_restores_snapshot_and_purged_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_with_stale_committed_id_recovers_the_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    let cfg = config_without_exit_snapshot(dir.path());
     let (c, app) = start(&cfg).await;
     propose_concurrently(&c, 1..41).await;
     let before = app.state();

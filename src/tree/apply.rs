@@ -11,8 +11,8 @@ use bytes::Bytes;
 use super::acl::{check_acl, fixup_acl};
 use super::mutate::Journal;
 use super::node::{NodeKind, PersistedStat, CONTAINER_OWNER, MAX_TTL_MS, TTL_MARK};
-use super::store::{Detached, Node};
-use super::path::{create_parent, delete_parent, validate_path};
+use super::store::{Detached, Node, NodeId};
+use super::path::{canonical, create_parent, delete_parent, validate_path};
 use super::txn::{Change, OpResult, Txn, TxnOp, TxnOutcome};
 use super::{DataTree, CONFIG_PATH};
 use crate::proto::types::{perms, Acl, CreateMode, ErrorCode, Id};
@@ -116,9 +116,14 @@ impl DataTree {
 
     /// An existing node the caller holds `perm` on: NoNode, then NoAuth.
     pub(super) fn node_with_perm(&self, path: &str, perm: i32, auth: &[Id]) -> Result<&Node, ErrorCode> {
-        let node = self.node(path).ok_or(ErrorCode::NoNode)?;
-        if check_acl(&node.acl, perm, auth) {
-            Ok(node)
+        self.node_id_with_perm(path, perm, auth).map(|id| self.nodes.get(id))
+    }
+
+    /// [`Self::node_with_perm`] for callers that go on to the node's children.
+    pub(super) fn node_id_with_perm(&self, path: &str, perm: i32, auth: &[Id]) -> Result<NodeId, ErrorCode> {
+        let id = self.nodes.lookup(canonical(path)).ok_or(ErrorCode::NoNode)?;
+        if check_acl(&self.nodes.get(id).acl, perm, auth) {
+            Ok(id)
         } else {
             Err(ErrorCode::NoAuth)
         }

@@ -11,7 +11,7 @@
 use bytes::Bytes;
 
 use super::node::{NodeKind, SharedAcl};
-use super::store::{Detached, Node, ROOT};
+use super::store::{Detached, Node, NodeId, ROOT};
 use super::path::{canonical, split_parent};
 use super::txn::{Change, ChangeKind};
 use super::DataTree;
@@ -54,9 +54,15 @@ impl DataTree {
             self.nodes.insert_root(node);
             return;
         }
-        let Some((parent, name)) = split_parent(&path) else { return };
+        let Some((parent, _)) = split_parent(&path) else { return };
         let Some(parent_id) = self.nodes.lookup(canonical(parent)) else { return };
-        self.index_add(&path, node.stat.ephemeral_owner, node.data_len());
+        self.attach(parent_id, &path, node);
+    }
+
+    /// Inserts a non-root `node` under the existing `parent_id` and adds it to the indexes.
+    fn attach(&mut self, parent_id: NodeId, path: &str, node: Detached) {
+        let name = split_parent(path).map_or(path, |(_, name)| name);
+        self.index_add(path, node.stat.ephemeral_owner, node.data_len());
         self.nodes.insert(parent_id, name, node);
     }
 
@@ -106,9 +112,10 @@ impl DataTree {
     pub(super) fn create_node(&mut self, j: &mut Journal, path: String, node: Detached) -> Stat {
         let stat = node.client_stat();
         let parent_path = split_parent(&path).map_or("/", |(p, _)| canonical(p)).to_owned();
-        let Some(parent) = self.node_mut(&parent_path) else {
+        let Some(parent_id) = self.nodes.lookup(&parent_path) else {
             return stat;
         };
+        let parent = self.nodes.get_mut(parent_id);
         j.undo.push(Undo::Created {
             path: path.as_str().into(),
             parent_cversion: parent.stat.cversion,
@@ -119,7 +126,7 @@ impl DataTree {
         let parent_acl = parent.acl.clone();
         j.change(&path, ChangeKind::Created, &node.acl);
         j.change(&parent_path, ChangeKind::ChildrenChanged, &parent_acl);
-        self.link_node(path.into(), node);
+        self.attach(parent_id, &path, node);
         stat
     }
 

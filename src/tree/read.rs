@@ -27,12 +27,9 @@ impl DataTree {
 
     /// getChildren / getChildren2: child names (sorted) and the stat; READ needed.
     pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
-        let node = self.node_with_perm(path, perms::READ, auth)?;
-        let names = match self.nodes.lookup(canonical(path)) {
-            Some(id) => self.nodes.sorted_children(id).into_iter().map(|c| self.nodes.name(self.nodes.get(c)).to_owned()).collect(),
-            None => Vec::new(),
-        };
-        Ok((names, node.client_stat()))
+        let id = self.node_id_with_perm(path, perms::READ, auth)?;
+        let names = self.nodes.sorted_children(id).into_iter().map(|c| self.nodes.name(self.nodes.get(c)).to_owned()).collect();
+        Ok((names, self.nodes.get(id).client_stat()))
     }
 
     /// getACL: READ or ADMIN needed; without ADMIN digest ids come back as `user:x`.
@@ -45,13 +42,12 @@ impl DataTree {
     /// getAllChildrenNumber: every descendant (for `/`, every other node,
     /// `/zookeeper` and its children included); READ needed.
     pub fn all_children_number(&self, path: &str, auth: &[Id]) -> Result<i32, ErrorCode> {
-        self.node_with_perm(path, perms::READ, auth)?;
-        let path = canonical(path);
-        if path == "/" {
+        let id = self.node_id_with_perm(path, perms::READ, auth)?;
+        if canonical(path) == "/" {
             return Ok((self.nodes.len() - 1) as i32);
         }
         let mut count = 0usize;
-        let mut stack: Vec<_> = self.nodes.lookup(path).into_iter().collect();
+        let mut stack = vec![id];
         while let Some(id) = stack.pop() {
             let children = self.nodes.children(id);
             count += children.len();
