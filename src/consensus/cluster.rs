@@ -9,6 +9,12 @@
 //! * **Observers** become non-voting learners: the leader adds the members of the
 //!   current configuration that the membership lacks (the application's reconciler,
 //!   `crate::reconfig`, drives this through `Consensus::add_learner`).
+//! * **Restart**: a restarted ensemble has no leader until some member's election
+//!   timeout runs out (0.25-0.5 s after its start). Instead, each restarted voter polls
+//!   the others' last log index; once a quorum answers, the one with the longest log
+//!   (lowest id on a tie) campaigns at once. Pre-vote keeps this harmless when a leader
+//!   is alive: the voters still hold its lease and refuse. The election timeout stays
+//!   the fallback.
 //! * **Readiness**: a node is ready to serve clients once it knows a leader and has
 //!   applied everything the leader had committed when asked (a read index round trip).
 
@@ -16,13 +22,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{InitializeError, RaftError};
+use openraft::ServerState;
 use tokio::sync::watch;
 
 use super::network::Peers;
 use super::types::{NodeId, RaftPeer};
 use super::wire::{Request, Response};
-use super::{ConsensusError, Member, RaftHandle};
+use super::{ConsensusError, Core, Member, RaftHandle};
 
 /// Pause between bootstrap attempts and between readiness attempts.
 const RETRY: Duration = Duration::from_millis(100);
@@ -73,6 +81,66 @@ pub async fn bootstrap(raft: RaftHandle, peers: Arc<Peers>, me: NodeId, members:
             }
         }
         tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// How often a restarted voter looks for a quorum to campaign with, and how long one
+/// `LastLog` poll may take.
+const STARTUP_POLL: Duration = Duration::from_millis(20);
+const LAST_LOG_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long after its start a voter keeps looking for a quorum to campaign with (peers
+/// holding large snapshots take a while to load them).
+pub const STARTUP_CAMPAIGN_WINDOW: Duration = Duration::from_secs(60);
+
+/// Campaigns right away once a quorum of voters is up, if this node's log is the most
+/// up to date of those that answered (see the module docs). Gives up after `give_up`,
+/// once a leader has reached this node, or when this node is not an initialized voter.
+pub async fn campaign_at_startup(core: Arc<Core>, give_up: Duration) {
+    let (raft, peers) = (&core.raft, &core.peers);
+    // The vote restored from disk may name a leader; only contact from one counts.
+    let heard_from_leader = || core.leader_contact.lock().is_some();
+    let deadline = tokio::time::Instant::now() + give_up;
+    while tokio::time::Instant::now() < deadline {
+        let (me, my_log, others) = {
+            let metrics = raft.metrics();
+            let m = metrics.borrow_watched();
+            if heard_from_leader() || m.state != ServerState::Follower {
+                return;
+            }
+            let membership = m.membership_config.membership();
+            if !membership.voter_ids().any(|id| id == m.id) {
+                return;
+            }
+            let others: Vec<(NodeId, String)> = membership
+                .voter_ids()
+                .filter(|id| *id != m.id)
+                .filter_map(|id| membership.get_node(&id).map(|n| (id, n.raft_addr.clone())))
+                .collect();
+            (m.id, m.last_log_index, others)
+        };
+        let quorum = (others.len() + 1) / 2 + 1;
+        let polls = others.iter().map(|(id, addr)| {
+            let conn = peers.conn(*id, addr);
+            async move { (*id, conn.call(Request::LastLog, LAST_LOG_TIMEOUT).await) }
+        });
+        let mut reachable = 1; // this node
+        let mut best = true;
+        for (id, answer) in futures::future::join_all(polls).await {
+            if let Ok(Response::LastLog(theirs)) = answer {
+                reachable += 1;
+                if (theirs, std::cmp::Reverse(id)) > (my_log, std::cmp::Reverse(me)) {
+                    best = false;
+                }
+            }
+        }
+        if reachable >= quorum {
+            if best && !heard_from_leader() {
+                tracing::info!(reachable, "a quorum is up after restart; campaigning");
+                let _ = raft.trigger().elect(true).await;
+            }
+            return;
+        }
+        tokio::time::sleep(STARTUP_POLL).await;
     }
 }
 

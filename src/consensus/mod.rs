@@ -304,6 +304,7 @@ impl Consensus {
         let applied = sm.applied_watch();
         log_store.track_applied(applied.clone());
         let txn_counter = sm.txn_counter();
+        let startup_snapshot = sm.startup_snapshot();
 
         let configured = cfg.members.iter().filter(|m| m.id != cfg.node_id).map(|m| (m.id, m.raft_addr.clone())).collect();
         let peers = Peers::with_addresses(cfg.node_id, configured);
@@ -316,6 +317,7 @@ impl Consensus {
                 return Err(e.into());
             }
         };
+        startup_snapshot.release();
         let (proposals, rx) = mpsc::channel(cfg.max_batch.max(1) * 16);
         let link = LeaderLink::new(raft.clone(), peers.clone(), applied.clone());
         let forwarder = Forwarder { link: link.clone() };
@@ -339,6 +341,7 @@ impl Consensus {
         if let (Some(listener), Some(addr)) = (listener, &cfg.listen_addr) {
             quorum_listener = Some((addr.clone(), tokio::spawn(rpc::serve(listener, core.clone()))));
             tasks.push(tokio::spawn(cluster::bootstrap(raft.clone(), peers, cfg.node_id, cfg.members.clone())));
+            tasks.push(tokio::spawn(cluster::campaign_at_startup(core.clone(), cluster::STARTUP_CAMPAIGN_WINDOW)));
         }
         let (ready_tx, ready) = watch::channel(false);
         let consensus = Consensus {

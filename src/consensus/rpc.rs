@@ -101,7 +101,7 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
                     Ok(data) => {
                         let (core, out) = (core.clone(), out.clone());
                         tokio::spawn(async move {
-                            let body = handle(&core, hello.from, Request::Snapshot { vote, meta, data }).await;
+                            let body = handle(&core, hello.from, Request::Snapshot { vote, meta, data: data.into() }).await;
                             let _ = out.send(ResponseFrame { id, body });
                         });
                     }

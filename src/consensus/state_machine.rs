@@ -27,6 +27,24 @@ const SNAPSHOTS_TO_KEEP: usize = 2;
 /// whose `build_snapshot` runs in a separate task.
 type SharedSnapshots = Arc<Mutex<SnapshotStore>>;
 
+/// The snapshot restored at open, served to openraft's startup instead of reading the
+/// file again: `Raft::new` asks for the current snapshot twice, and each read of a
+/// million-znode snapshot costs a 155 MB read plus its checksum. Released (see
+/// [`StartupSnapshot::release`]) once raft has started, so the bytes are not kept.
+#[derive(Clone, Default)]
+pub struct StartupSnapshot(Arc<Mutex<Option<(SnapshotMeta, SnapshotData)>>>);
+
+impl StartupSnapshot {
+    /// Drops the cached bytes; from now on the current snapshot is read from disk.
+    pub fn release(&self) {
+        self.0.lock().take();
+    }
+
+    fn get(&self) -> Option<(SnapshotMeta, SnapshotData)> {
+        self.0.lock().clone()
+    }
+}
+
 /// openraft state machine: feeds committed entries to [`Apply`] in log order.
 pub struct StateMachine {
     app: Arc<dyn Apply>,
@@ -39,12 +57,18 @@ pub struct StateMachine {
     /// Txns applied since the last snapshot began. Snapshots are due by txn count, like
     /// ZooKeeper's snapCount: one log entry carries a whole batch of txns.
     txns_since_snapshot: Arc<std::sync::atomic::AtomicU64>,
+    startup: StartupSnapshot,
 }
 
 impl StateMachine {
     /// The counter of txns applied since the last snapshot, for the snapshot trigger.
     pub fn txn_counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
         self.txns_since_snapshot.clone()
+    }
+
+    /// The snapshot restored at open, kept until [`StartupSnapshot::release`].
+    pub fn startup_snapshot(&self) -> StartupSnapshot {
+        self.startup.clone()
     }
 
     /// Opens the snapshot directory and restores the newest snapshot (if any) into `app`.
@@ -57,12 +81,14 @@ impl StateMachine {
             last_membership: StoredMembership::default(),
             applied_tx: watch::Sender::new(0),
             txns_since_snapshot: Arc::default(),
+            startup: StartupSnapshot::default(),
         };
         if let Some((meta, data)) = load_latest(&sm.snapshots).map_err(ConsensusError::Storage)? {
             sm.app.restore(&data)?;
             sm.last_applied = meta.last_log_id;
-            sm.last_membership = meta.last_membership;
+            sm.last_membership = meta.last_membership.clone();
             sm.publish_applied();
+            *sm.startup.0.lock() = Some((meta, data));
         }
         Ok(sm)
     }
@@ -93,7 +119,7 @@ fn load_latest(store: &SharedSnapshots) -> io::Result<Option<(SnapshotMeta, Snap
         None => Ok(None),
         Some(stored) => {
             let meta: SnapshotMeta = types::decode(&stored.meta)?;
-            Ok(Some((meta, stored.data)))
+            Ok(Some((meta, stored.data.into())))
         }
     }
 }
@@ -159,10 +185,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
         self.txns_since_snapshot.store(0, std::sync::atomic::Ordering::Relaxed);
-        SnapshotBuilder { meta: self.current_meta(), data: self.app.snapshot(), store: self.snapshots.clone() }
+        self.startup.release();
+        SnapshotBuilder { meta: self.current_meta(), data: self.app.snapshot().into(), store: self.snapshots.clone() }
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
+        self.startup.release();
         let started = std::time::Instant::now();
         self.app.restore(&snapshot).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         self.last_applied = meta.last_log_id;
@@ -181,6 +209,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        if let Some((meta, snapshot)) = self.startup.get() {
+            return Ok(Some(Snapshot { meta, snapshot }));
+        }
         let store = self.snapshots.clone();
         let latest = blocking(move || load_latest(&store)).await?;
         Ok(latest.map(|(meta, snapshot)| Snapshot { meta, snapshot }))

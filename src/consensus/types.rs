@@ -53,7 +53,9 @@ pub type Membership = openraft::Membership<NodeId, RaftPeer>;
 pub type StoredMembership = openraft::StoredMembership<CommittedLeaderId, NodeId, RaftPeer>;
 pub type SnapshotMeta = openraft::SnapshotMeta<CommittedLeaderId, NodeId, RaftPeer>;
 /// A snapshot travels and is installed as the application's serialized state.
-pub type SnapshotData = Vec<u8>;
+/// A snapshot travels and is installed as the application's serialized state; shared
+/// bytes, so handing the current snapshot out again does not copy it.
+pub type SnapshotData = bytes::Bytes;
 pub type Snapshot = openraft::Snapshot<CommittedLeaderId, NodeId, RaftPeer, SnapshotData>;
 
 /// Roughly how many bytes `txn` takes on the wire: its paths and data plus a fixed

@@ -144,3 +144,39 @@ async fn a_new_leader_takes_over_when_the_leader_stops() {
         m.consensus.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_ensemble_elects_at_once_instead_of_after_an_election_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfgs = configs(dir.path(), 3);
+    let members = start_all(&cfgs).await;
+    for id in 1..10 {
+        members[(id % 3) as usize].consensus.propose(txn(id)).await.unwrap();
+    }
+    wait_converged(&members).await;
+    for m in members {
+        m.consensus.shutdown().await;
+    }
+    // An election timeout far longer than the wait below: only the startup campaign can
+    // produce a leader in time.
+    for cfg in &mut cfgs {
+        cfg.election_timeout_min_ms = 60_000;
+        cfg.election_timeout_max_ms = 90_000;
+    }
+    let mut restarted = Vec::new();
+    for cfg in &cfgs {
+        let app = Arc::new(CounterApp::default());
+        restarted.push(Member3 { consensus: Arc::new(Consensus::start(cfg.clone(), app.clone()).await.unwrap()), app });
+    }
+    for m in &restarted {
+        m.consensus.wait_ready(Duration::from_secs(15)).await.expect("a leader without waiting out the election timeout");
+    }
+    assert_eq!(restarted.iter().filter(|m| m.consensus.is_leader()).count(), 1);
+    restarted[1].consensus.propose(txn(100)).await.unwrap();
+    wait_converged(&restarted).await;
+    let st = restarted[0].app.state();
+    assert!((1..10).chain([100]).all(|id| st.applied.contains(&id)));
+    for m in &restarted {
+        m.consensus.shutdown().await;
+    }
+}
