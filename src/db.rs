@@ -25,8 +25,9 @@ use crate::watch::{ConnId, WatchManager};
 /// What a connection's writer task receives.
 #[derive(Debug)]
 pub enum Outbound {
-    /// A complete, length-prefixed frame.
-    Frame(Vec<u8>),
+    /// A complete, length-prefixed frame. Shared bytes: one watch event's frame goes to
+    /// every watcher without a copy each.
+    Frame(bytes::Bytes),
     /// Flush what came before, then close the socket.
     Close,
 }
@@ -183,10 +184,13 @@ impl Db {
         let mut frame = Vec::with_capacity(32 + path.len());
         // ZooKeeper 3.8 sends -1 as the notification zxid.
         encode_notification(&mut frame, event, KEEPER_STATE_SYNC_CONNECTED, path, -1);
+        let frame = bytes::Bytes::from(frame);
+        // A node anyone may read needs no check per watcher.
+        let everyone = acl.is_none_or(|acl| check_acl(acl, perms::READ, &[]));
         let table = self.conns.read();
         for conn in conns {
             let Some(h) = table.get(conn) else { continue };
-            if let Some(acl) = acl {
+            if let (false, Some(acl)) = (everyone, acl) {
                 if !check_acl(acl, perms::READ, &h.auth.read()) {
                     continue;
                 }

@@ -3,6 +3,7 @@
 //! on one machine in one run. `bench/compare` runs it against both; see docs/BENCHMARKS.md.
 
 mod client;
+mod floor;
 mod load;
 mod report;
 mod scenarios;
@@ -38,6 +39,12 @@ enum Workload {
     Probe,
     /// one writer for `--duration`, reconnecting on failure; reports the longest write gap.
     Failover,
+    /// no ZooKeeper server: one 40-byte message to each of `--count` loopback connections
+    /// from a child process; time to the last one read (the TCP floor of `watch`).
+    Floor,
+    /// the child process of `floor`.
+    #[value(hide = true)]
+    FloorServe,
 }
 
 #[derive(Debug, Parser)]
@@ -147,6 +154,9 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: &Args) -> Result<(), BenchError> {
+    if args.workload == Workload::FloorServe {
+        return Ok(floor::serve(args.count).await?);
+    }
     let servers = parse_servers(&args.servers)?;
     let counters = Arc::new(Counters::default());
     let progress = Progress::start(format!("{} {:?}", args.label, args.workload).to_lowercase(), counters.clone());
@@ -269,10 +279,11 @@ async fn run_scenario(
         Workload::Watch => scenarios::watch_fanout(&spec, servers, counters).await?,
         Workload::Storm => scenarios::session_storm(&spec, servers, counters).await?,
         Workload::Probe => scenarios::probe(&spec, servers, &args.probe_path).await?,
+        Workload::Floor => floor::tcp_floor(&spec).await?,
         _ => scenarios::failover(&spec, servers, counters).await?,
     };
     outcome.sessions = match args.workload {
-        Workload::Watch | Workload::Storm => args.count,
+        Workload::Watch | Workload::Storm | Workload::Floor => args.count,
         _ => 1,
     };
     outcome.inflight = 1;

@@ -88,13 +88,16 @@ pub async fn bootstrap(raft: RaftHandle, peers: Arc<Peers>, me: NodeId, members:
 /// `LastLog` poll may take.
 const STARTUP_POLL: Duration = Duration::from_millis(20);
 const LAST_LOG_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long a startup campaign may take before the node tries again.
+const CAMPAIGN_RETRY: Duration = Duration::from_millis(300);
 /// How long after its start a voter keeps looking for a quorum to campaign with (peers
 /// holding large snapshots take a while to load them).
 pub const STARTUP_CAMPAIGN_WINDOW: Duration = Duration::from_secs(60);
 
 /// Campaigns right away once a quorum of voters is up, if this node's log is the most
-/// up to date of those that answered (see the module docs). Gives up after `give_up`,
-/// once a leader has reached this node, or when this node is not an initialized voter.
+/// up to date of those that answered (see the module docs), and again while no election
+/// succeeds. Gives up after `give_up`, once a leader has reached this node or this node
+/// leads, or when this node is not an initialized voter.
 pub async fn campaign_at_startup(core: Arc<Core>, give_up: Duration) {
     let (raft, peers) = (&core.raft, &core.peers);
     // The vote restored from disk may name a leader; only contact from one counts.
@@ -104,7 +107,8 @@ pub async fn campaign_at_startup(core: Arc<Core>, give_up: Duration) {
         let (me, my_log, others) = {
             let metrics = raft.metrics();
             let m = metrics.borrow_watched();
-            if heard_from_leader() || m.state != ServerState::Follower {
+            // A follower or a candidate whose election has not succeeded yet.
+            if heard_from_leader() || !matches!(m.state, ServerState::Follower | ServerState::Candidate) {
                 return;
             }
             let membership = m.membership_config.membership();
@@ -133,12 +137,14 @@ pub async fn campaign_at_startup(core: Arc<Core>, give_up: Duration) {
                 }
             }
         }
-        if reachable >= quorum {
-            if best && !heard_from_leader() {
-                tracing::info!(reachable, "a quorum is up after restart; campaigning");
-                let _ = raft.trigger().elect(true).await;
+        if reachable >= quorum && best && !heard_from_leader() {
+            tracing::info!(reachable, "a quorum is up after restart; campaigning");
+            if raft.trigger().elect(true).await.is_err() {
+                return; // raft stopped
             }
-            return;
+            // Give the election time to finish before judging it failed.
+            tokio::time::sleep(CAMPAIGN_RETRY).await;
+            continue;
         }
         tokio::time::sleep(STARTUP_POLL).await;
     }

@@ -157,13 +157,13 @@ pub async fn serve(
             ctx.db.claim_session(session_id, conn);
             let mut frame = Vec::with_capacity(48);
             response.encode_frame(&mut frame);
-            handle.send(Outbound::Frame(frame));
+            handle.send(Outbound::Frame(frame.into()));
             (session_id, read_only)
         }
         Handshake::Expired { response } => {
             let mut frame = Vec::with_capacity(48);
             response.encode_frame(&mut frame);
-            handle.send(Outbound::Frame(frame));
+            handle.send(Outbound::Frame(frame.into()));
             handle.send(Outbound::Close);
             drop(handle);
             let _ = writer.await;
@@ -488,7 +488,7 @@ async fn respond(
             Pending::Close => close = true,
         }
         if !out.is_empty() {
-            handle.send(Outbound::Frame(out));
+            handle.send(Outbound::Frame(out.into()));
         }
         if let Some((cxid, op, zxid, at)) = done {
             let latency = at.elapsed();
