@@ -395,6 +395,9 @@ async fn propose(ctx: &ServerContext, session_id: i64, handle: &ConnHandle, op: 
     }
 }
 
+/// Starting capacity of a connection's reply buffer: a reply with 1 KiB of data fits.
+const REPLY_BUFFER: usize = 4096;
+
 /// Answers queued requests in order.
 async fn respond(
     ctx: Arc<ServerContext>,
@@ -406,8 +409,14 @@ async fn respond(
     mut rx: mpsc::UnboundedReceiver<Pending>,
 ) {
     let super_digest = ctx.config.super_digest.clone();
+    // Replies are encoded into this one buffer and sent as exact-size copies, instead of
+    // a fresh vector per reply growing by doubling.
+    let mut out = Vec::with_capacity(REPLY_BUFFER);
     while let Some(item) = rx.recv().await {
-        let mut out = Vec::with_capacity(128);
+        out.clear();
+        if out.capacity() > 16 * REPLY_BUFFER {
+            out = Vec::with_capacity(REPLY_BUFFER); // let a huge reply's buffer go
+        }
         let mut close = false;
         let mut done: Option<(i32, OpCode, i64, Instant)> = None;
         match item {
@@ -428,9 +437,10 @@ async fn respond(
                 }
             }
             Pending::Read { xid, op, req, at } => {
-                let auth = handle.auth.read().clone();
+                let auth = handle.auth.read();
                 let reader = cmd::read::Reader { db: &ctx.db, conn, session_id, auth: &auth };
                 cmd::read::execute(&reader, xid, op, req, &mut out);
+                drop(auth);
                 gate.executed();
                 done = Some((xid, op, ctx.db.last_zxid(), at));
             }
@@ -488,7 +498,7 @@ async fn respond(
             Pending::Close => close = true,
         }
         if !out.is_empty() {
-            handle.send(Outbound::Frame(out.into()));
+            handle.send(Outbound::Frame(bytes::Bytes::copy_from_slice(&out)));
         }
         if let Some((cxid, op, zxid, at)) = done {
             let latency = at.elapsed();

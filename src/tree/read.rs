@@ -13,8 +13,15 @@ use crate::proto::types::{perms, Acl, ErrorCode, Id, Stat};
 impl DataTree {
     /// getData: the data (`None` = null) and stat; READ needed.
     pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Option<Bytes>, Stat), ErrorCode> {
+        let (data, stat) = self.get_data_ref(path, auth)?;
+        Ok((data.map(Bytes::copy_from_slice), stat))
+    }
+
+    /// [`Self::get_data`] borrowing the data from the tree, for a caller that encodes it
+    /// while it holds the tree (no copy of the value).
+    pub fn get_data_ref(&self, path: &str, auth: &[Id]) -> Result<(Option<&[u8]>, Stat), ErrorCode> {
         let node = self.node_with_perm(path, perms::READ, auth)?;
-        Ok((self.nodes.data(node).map(Bytes::copy_from_slice), node.client_stat()))
+        Ok((self.nodes.data(node), node.client_stat()))
     }
 
     /// exists: NoNode when absent; READ needed only when present.

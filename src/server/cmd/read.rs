@@ -9,6 +9,7 @@ use crate::proto::request::Request;
 use crate::proto::response::{encode_reply, ReplyHeader, Response};
 use crate::proto::MultiResult;
 use crate::proto::types::{ErrorCode, Id, OpCode};
+use crate::tree::DataTree;
 use crate::watch::ConnId;
 
 /// Who is reading.
@@ -47,16 +48,21 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
             reply(out, zxid, result.map(Response::Stat));
         }
         Request::GetData { path, watch } => {
-            let (zxid, result) = db.read_and_watch(|tree, watches| {
-                let result = tree.get_data(&path, auth);
-                if watch && result.is_ok() {
-                    watches.add_data_watch(&path, r.conn);
-                }
-                (tree.last_zxid(), result)
-            });
-            match result {
-                Ok((data, stat)) => reply(out, zxid, Ok(Response::GetData { data: data.as_deref(), stat })),
-                Err(code) => reply(out, zxid, Err(code)),
+            // Encoded while the tree is read-locked, straight from the tree's bytes.
+            let encode = |tree: &DataTree, out: &mut Vec<u8>| {
+                let result = tree.get_data_ref(&path, auth);
+                let found = result.is_ok();
+                reply(out, tree.last_zxid(), result.map(|(data, stat)| Response::GetData { data, stat }));
+                found
+            };
+            if watch {
+                db.read_and_watch(|tree, watches| {
+                    if encode(tree, out) {
+                        watches.add_data_watch(&path, r.conn);
+                    }
+                });
+            } else {
+                db.read(|tree| encode(tree, out));
             }
         }
         Request::GetChildren { path, watch } => {
