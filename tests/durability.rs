@@ -79,7 +79,9 @@ async fn corrupt_log_record_in_the_middle_refuses_to_start() {
         .find(|p| p.extension().is_some_and(|e| e == "seg"))
         .expect("a WAL segment");
     let mut bytes = std::fs::read(&segment).unwrap();
-    let middle = bytes.len() / 2;
+    // The segment ends in preallocated zeros: damage the middle of its records.
+    let records_end = bytes.iter().rposition(|b| *b != 0).expect("records in the segment") + 1;
+    let middle = records_end / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&segment, bytes).unwrap();
 

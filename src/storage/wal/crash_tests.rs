@@ -18,7 +18,8 @@ use super::{Wal, WalOptions};
 
 const CHILD_ENV: &str = "ROOST_WAL_CRASH_CHILD_DIR";
 const CHILD_TEST: &str = "storage::wal::crash_tests::crash_child";
-const OPTS: WalOptions = WalOptions { segment_size: 64 * 1024 };
+// Preallocation steps smaller than a segment, so kills also land in extensions and seals.
+const OPTS: WalOptions = WalOptions { segment_size: 64 * 1024, preallocate: 16 * 1024 };
 
 /// Mostly small entries; every 50th is ~3.6 MiB so the kill often lands inside a `write`, leaving
 /// a genuinely torn tail (a killed process can leave a short write to the page cache).

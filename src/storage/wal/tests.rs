@@ -39,8 +39,13 @@ pub(super) fn assert_contents(wal: &Wal, first: u64, last: u64) {
     }
 }
 
+/// Default segment size, no preallocation: these tests reason about the bytes records leave.
+fn plain() -> WalOptions {
+    WalOptions { preallocate: 0, ..WalOptions::default() }
+}
+
 fn small(segment_size: u64) -> WalOptions {
-    WalOptions { segment_size }
+    WalOptions { segment_size, preallocate: 0 }
 }
 
 fn seg_files(dir: &Path) -> Vec<String> {
@@ -63,7 +68,7 @@ fn corrupt_kind(r: Result<Wal, WalError>) -> (PathBuf, u64, CorruptKind) {
 #[test]
 fn append_read_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let mut wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let mut wal = Wal::open(dir.path(), plain()).unwrap();
     assert_eq!((wal.first_index(), wal.last_index()), (None, None));
     assert_eq!(wal.read(1).unwrap(), None);
     assert!(wal.read_range(0, 10).unwrap().is_empty());
@@ -84,12 +89,12 @@ fn append_read_reopen() {
     assert!(bytes > 10 * encoder::HEADER_LEN as u64);
     drop(wal);
 
-    let mut wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let mut wal = Wal::open(dir.path(), plain()).unwrap();
     assert_contents(&wal, 1, 10);
     assert_eq!(wal.disk_bytes(), bytes);
     append_each(&mut wal, 11, 20);
     drop(wal);
-    let wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let wal = Wal::open(dir.path(), plain()).unwrap();
     assert_contents(&wal, 1, 20);
     assert_eq!(seg_files(dir.path()), vec!["00000000000000000001.seg"]);
 }
@@ -97,10 +102,10 @@ fn append_read_reopen() {
 #[test]
 fn index_zero_and_empty_payloads() {
     let dir = tempfile::tempdir().unwrap();
-    let mut wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let mut wal = Wal::open(dir.path(), plain()).unwrap();
     wal.append(&[(0, b""), (1, b"one"), (2, b"")]).unwrap();
     drop(wal);
-    let wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let wal = Wal::open(dir.path(), plain()).unwrap();
     assert_eq!((wal.first_index(), wal.last_index()), (Some(0), Some(2)));
     assert_eq!(wal.read(0).unwrap(), Some(Vec::new()));
     assert_eq!(wal.read(1).unwrap().as_deref(), Some(&b"one"[..]));
@@ -252,7 +257,7 @@ fn interrupted_purge_is_finished_on_open_without_reading_purged_segments() {
 /// the file offset where the last batch starts.
 fn log_with_last_batch(last: &[u64]) -> (tempfile::TempDir, PathBuf, u64) {
     let dir = tempfile::tempdir().unwrap();
-    let mut wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let mut wal = Wal::open(dir.path(), plain()).unwrap();
     append_each(&mut wal, 1, 5);
     let start = wal.disk_bytes();
     append_batch(&mut wal, last[0], last[last.len() - 1]);
@@ -276,13 +281,17 @@ fn torn_tail_at_every_byte_recovers_exactly_the_complete_records() {
                 _ => bytes.extend_from_slice(&noise),
             }
             fs::write(&seg, &bytes).unwrap();
-            let mut wal = Wal::open(dir.path(), WalOptions::default())
+            let mut wal = Wal::open(dir.path(), plain())
                 .unwrap_or_else(|e| panic!("cut {cut} variant {variant}: {e}"));
             assert_contents(&wal, 1, 5);
-            assert_eq!(fs::metadata(&seg).unwrap().len(), last_start, "tail cut off on disk");
+            // Nothing but zeros after the last complete record is preallocated room, kept;
+            // anything else there is a torn tail, cut off.
+            let room = variant == 1 && cut == last_start as usize;
+            let expected_len = if room { bytes.len() as u64 } else { last_start };
+            assert_eq!(fs::metadata(&seg).unwrap().len(), expected_len, "tail cut off on disk");
             append_batch(&mut wal, 6, 7);
             drop(wal);
-            let wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+            let wal = Wal::open(dir.path(), plain()).unwrap();
             assert_contents(&wal, 1, 7);
         }
     }
@@ -305,7 +314,7 @@ fn torn_multi_record_batch_keeps_the_complete_prefix() {
         let mut bytes = full[..cut as usize].to_vec();
         bytes.resize(full.len(), 0);
         fs::write(&seg, &bytes).unwrap();
-        let wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+        let wal = Wal::open(dir.path(), plain()).unwrap();
         let complete = boundaries.iter().filter(|&&b| b <= cut).count() as u64 - 1;
         assert_contents(&wal, 1, 5 + complete);
     }
@@ -315,20 +324,20 @@ fn torn_multi_record_batch_keeps_the_complete_prefix() {
 fn hole_inside_the_unacknowledged_last_batch_is_a_torn_tail() {
     // Pages of one unsynced write can reach the disk out of order: record 7 lost, 8 and 9 intact.
     let (dir, seg, _) = log_with_last_batch(&[6, 7, 8, 9]);
-    let wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let wal = Wal::open(dir.path(), plain()).unwrap();
     let (a, b) = (wal.segments[0].offsets[6] as usize, wal.segments[0].offsets[7] as usize);
     drop(wal);
     let mut bytes = fs::read(&seg).unwrap();
     bytes[a..b].fill(0);
     fs::write(&seg, &bytes).unwrap();
-    let wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let wal = Wal::open(dir.path(), plain()).unwrap();
     assert_contents(&wal, 1, 6);
 }
 
 #[test]
 fn corrupt_middle_record_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
-    let mut wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let mut wal = Wal::open(dir.path(), plain()).unwrap();
     append_each(&mut wal, 1, 10);
     let rec3 = wal.segments[0].offsets[2];
     let seg = wal.segments[0].path.clone();
@@ -339,16 +348,16 @@ fn corrupt_middle_record_refuses_to_open() {
         let mut bytes = good.clone();
         bytes[(rec3 + delta) as usize] ^= 0x20;
         fs::write(&seg, &bytes).unwrap();
-        let (segment, offset, kind) = corrupt_kind(Wal::open(dir.path(), WalOptions::default()));
+        let (segment, offset, kind) = corrupt_kind(Wal::open(dir.path(), plain()));
         assert_eq!((segment, offset), (seg.clone(), rec3), "delta {delta}");
         assert!(matches!(kind, CorruptKind::DamagedBeforeValid { next_index: 4, .. }), "{kind:?}");
     }
     // The message names the file and offset.
-    let msg = Wal::open(dir.path(), WalOptions::default()).unwrap_err().to_string();
+    let msg = Wal::open(dir.path(), plain()).unwrap_err().to_string();
     assert!(msg.contains(&seg.display().to_string()) && msg.contains(&rec3.to_string()), "{msg}");
     // Nothing was cut: fixing the byte makes the log whole again.
     fs::write(&seg, &good).unwrap();
-    assert_contents(&Wal::open(dir.path(), WalOptions::default()).unwrap(), 1, 10);
+    assert_contents(&Wal::open(dir.path(), plain()).unwrap(), 1, 10);
 }
 
 #[test]
@@ -381,7 +390,7 @@ fn missing_segment_is_an_index_gap() {
 #[test]
 fn wrong_index_inside_a_segment_is_corruption() {
     let dir = tempfile::tempdir().unwrap();
-    let mut wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let mut wal = Wal::open(dir.path(), plain()).unwrap();
     append_each(&mut wal, 1, 3);
     let seg = wal.segments[0].path.clone();
     drop(wal);
@@ -389,7 +398,7 @@ fn wrong_index_inside_a_segment_is_corruption() {
     let mut bytes = fs::read(&seg).unwrap();
     encoder::encode_into(&mut bytes, 9, 0, b"stray");
     fs::write(&seg, &bytes).unwrap();
-    let (_, _, kind) = corrupt_kind(Wal::open(dir.path(), WalOptions::default()));
+    let (_, _, kind) = corrupt_kind(Wal::open(dir.path(), plain()));
     assert_eq!(kind, CorruptKind::IndexMismatch { expected: 4, found: 9 });
 }
 
@@ -412,7 +421,7 @@ fn empty_last_segment_from_a_crash_during_rotation_is_removed() {
 #[test]
 fn bit_rot_after_open_is_reported_on_read() {
     let dir = tempfile::tempdir().unwrap();
-    let mut wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let mut wal = Wal::open(dir.path(), plain()).unwrap();
     append_batch(&mut wal, 1, 5);
     let (seg, off) = (wal.segments[0].path.clone(), wal.segments[0].offsets[3]);
     let mut bytes = fs::read(&seg).unwrap();
@@ -434,4 +443,69 @@ fn wal_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Wal>();
     assert_send_sync::<WalError>();
+}
+
+fn prealloc(segment_size: u64, preallocate: u64) -> WalOptions {
+    WalOptions { segment_size, preallocate }
+}
+
+#[test]
+fn preallocated_zeros_after_the_last_record_are_room_not_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = prealloc(1 << 20, 64 * 1024);
+    let mut wal = Wal::open(dir.path(), opts).unwrap();
+    append_each(&mut wal, 1, 40);
+    let seg = dir.path().join(&seg_files(dir.path())[0]);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), 64 * 1024, "the file is extended ahead of the records");
+    let valid = wal.disk_bytes();
+    drop(wal);
+    let mut wal = Wal::open(dir.path(), opts).unwrap();
+    assert_eq!(wal.last_index(), Some(40));
+    assert_eq!(wal.disk_bytes(), valid);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), 64 * 1024, "reopening keeps the preallocated space");
+    append_batch(&mut wal, 41, 60);
+    drop(wal);
+    let wal = Wal::open(dir.path(), opts).unwrap();
+    assert_contents(&wal, 1, 60);
+}
+
+#[test]
+fn a_segment_that_stops_being_the_last_is_cut_to_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = prealloc(2048, 1024);
+    let mut wal = Wal::open(dir.path(), opts).unwrap();
+    append_each(&mut wal, 1, 300);
+    assert!(wal.segment_count() > 3);
+    let (last, sealed) = wal.segments.split_last().unwrap();
+    for seg in sealed {
+        assert_eq!(fs::metadata(&seg.path).unwrap().len(), seg.len, "{} keeps no zeros", seg.path.display());
+    }
+    assert!(fs::metadata(&last.path).unwrap().len() >= last.len);
+    drop(wal);
+    let wal = Wal::open(dir.path(), opts).unwrap();
+    assert_contents(&wal, 1, 300);
+}
+
+#[test]
+fn a_torn_record_inside_preallocated_space_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = prealloc(1 << 20, 64 * 1024);
+    let mut wal = Wal::open(dir.path(), opts).unwrap();
+    append_each(&mut wal, 1, 10);
+    let valid = wal.disk_bytes();
+    drop(wal);
+    // Half of record 11 reached the disk before the crash; zeros follow.
+    let mut rec = Vec::new();
+    encoder::encode_into(&mut rec, 11, 0, &payload(11));
+    let seg = dir.path().join(&seg_files(dir.path())[0]);
+    let file = fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &rec[..rec.len() / 2], valid).unwrap();
+    drop(file);
+    let mut wal = Wal::open(dir.path(), opts).unwrap();
+    assert_eq!(wal.last_index(), Some(10));
+    assert_eq!(fs::metadata(&seg).unwrap().len(), valid, "the torn tail is cut off on disk");
+    append_batch(&mut wal, 11, 12);
+    drop(wal);
+    let wal = Wal::open(dir.path(), opts).unwrap();
+    assert_contents(&wal, 1, 12);
 }
