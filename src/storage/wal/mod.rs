@@ -16,6 +16,11 @@
 //! fsyncs the directory when it creates a segment. A segment is synced before the next one is
 //! created, so only the last segment can ever hold unacknowledged bytes.
 //!
+//! The last segment is extended with zeros ahead of its records
+//! ([`WalOptions::preallocate`]), so most appends do not change the file size and their
+//! `fdatasync` writes data only. Zeros after the last record are room, not damage; a segment is
+//! cut back to its records before the next segment is created.
+//!
 //! # Purge marker
 //! `purge_to(i)` first persists `first-index = i + 1` (atomically, durable), then deletes the
 //! segments that hold only entries `<= i`. Entries below the marker that share a segment with
