@@ -163,14 +163,8 @@ async fn a_restarted_ensemble_elects_at_once_instead_of_after_an_election_timeou
         cfg.election_timeout_min_ms = 60_000;
         cfg.election_timeout_max_ms = 90_000;
     }
-    let mut restarted = Vec::new();
-    for cfg in &cfgs {
-        let app = Arc::new(CounterApp::default());
-        restarted.push(Member3 { consensus: Arc::new(Consensus::start(cfg.clone(), app.clone()).await.unwrap()), app });
-    }
-    for m in &restarted {
-        m.consensus.wait_ready(Duration::from_secs(15)).await.expect("a leader without waiting out the election timeout");
-    }
+    // start_all waits 20 s for readiness, a third of the shortest election timeout.
+    let restarted = start_all(&cfgs).await;
     assert_eq!(restarted.iter().filter(|m| m.consensus.is_leader()).count(), 1);
     restarted[1].consensus.propose(txn(100)).await.unwrap();
     wait_converged(&restarted).await;

@@ -201,8 +201,7 @@ impl Segment {
                     repair::Verdict::Torn => {
                         repair::cut_tail(&file, &path, offset, buf.len() as u64, fault)
                             .map_err(io_err(&path))?;
-                        let segment = Segment { first_index, path, file, offsets: scan.offsets, len: offset, allocated: offset };
-                        return Ok(segment);
+                        buf.truncate(offset as usize);
                     }
                     repair::Verdict::Corrupt { offset: next_offset, index } => {
                         let kind = CorruptKind::DamagedBeforeValid { fault, next_offset, next_index: index };
