@@ -2,7 +2,7 @@
 //! writer task and a reader task over one TCP connection.
 //!
 //! The writer keeps up to `inflight` requests outstanding (closed loop) or sends at a fixed
-//! per-session rate (open loop). The reader matches replies to requests by FIFO order,
+//! fixed total rate (open loop, paced by [`crate::pace`]). The reader matches replies to requests by FIFO order,
 //! which ZooKeeper guarantees within a session, so no xid map is needed. In open-loop mode
 //! latency is measured from the *intended* send time, so a stalled server is charged for
 //! the requests it prevented from being sent (no coordinated omission).
@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, Notify, Semaphore, TryAcquireError};
 
 use crate::client::{encode_request, ClientError, Conn, FrameReader, Op, ReplyHead};
+use crate::pace::{self, Schedule};
 use crate::report::{self, Counters, ErrorCounts};
 
 /// Root of everything the benchmark creates.
@@ -206,13 +208,21 @@ pub async fn run(spec: &LoadSpec, servers: &[SocketAddr], counters: Arc<Counters
         None => Window { start: start + spec.warmup, end: Some(start + spec.warmup + spec.duration) },
     };
     let send_end = window.end;
+    let mut paces = match spec.rate {
+        Some(rate) => {
+            let schedule =
+                Schedule { start, end: send_end, rate, sessions: conns.len(), per_session: spec.limit_per_session };
+            pace::start(schedule).map_err(ClientError::Io)?.into_iter().map(Some).collect()
+        }
+        None => Vec::new(),
+    };
+    paces.resize_with(conns.len(), || None);
     let mut tasks = Vec::with_capacity(conns.len());
-    for (session, conn) in conns.into_iter().enumerate() {
+    for ((session, conn), pace) in conns.into_iter().enumerate().zip(paces) {
         let spec = spec.clone();
         let counters = counters.clone();
-        tasks.push(tokio::spawn(async move {
-            run_session(conn, session, &spec, start, send_end, window, &counters).await
-        }));
+        let shape = WriteShape { start, end: send_end, pace, limit: spec.limit_per_session };
+        tasks.push(tokio::spawn(async move { run_session(conn, session, &spec, shape, window, &counters).await }));
     }
     let mut result = LoadResult {
         elapsed: Duration::ZERO,
@@ -267,8 +277,7 @@ async fn run_session(
     conn: Conn,
     session: usize,
     spec: &LoadSpec,
-    start: Instant,
-    send_end: Option<Instant>,
+    shape: WriteShape,
     window: Window,
     counters: &Counters,
 ) -> SessionResult {
@@ -277,15 +286,7 @@ async fn run_session(
     let writer_done = Arc::new(Notify::new());
     let (tx, rx) = mpsc::unbounded_channel();
     let gen = Generator::new(spec.kind, session, spec);
-    let interval = spec.rate.map(|r| Duration::from_secs_f64(spec.sessions as f64 / r.max(1e-3)));
-    let w = tokio::spawn(write_loop(
-        writer,
-        gen,
-        WriteShape { start, end: send_end, interval, limit: spec.limit_per_session },
-        sem.clone(),
-        tx,
-        writer_done.clone(),
-    ));
+    let w = tokio::spawn(write_loop(writer, gen, shape, sem.clone(), tx, writer_done.clone()));
     let (reader, mut result) = read_loop(reader, rx, &sem, &writer_done, window, counters).await;
     sem.close();
     if let Ok(writer) = w.await {
@@ -298,14 +299,15 @@ async fn run_session(
 struct WriteShape {
     start: Instant,
     end: Option<Instant>,
-    interval: Option<Duration>,
+    /// Intended send times (open loop); `None` sends whenever a permit is free.
+    pace: Option<mpsc::UnboundedReceiver<Instant>>,
     limit: Option<u64>,
 }
 
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut gen: Generator,
-    shape: WriteShape,
+    mut shape: WriteShape,
     sem: Arc<Semaphore>,
     tx: mpsc::UnboundedSender<Pending>,
     done: Arc<Notify>,
@@ -317,18 +319,25 @@ async fn write_loop(
         if shape.limit.is_some_and(|l| i >= l) {
             break true;
         }
-        let intended = shape.interval.map(|iv| shape.start + iv.mul_f64(i as f64));
-        let deadline_check = intended.unwrap_or_else(Instant::now);
-        if shape.end.is_some_and(|e| deadline_check >= e) {
-            break true;
-        }
-        if let Some(t) = intended {
-            if t > Instant::now() {
-                if flush(&mut wr, &mut out).await.is_err() {
-                    break false;
+        let intended = match &mut shape.pace {
+            None => None,
+            Some(pace) => match pace.try_recv() {
+                Ok(t) => Some(t),
+                Err(TryRecvError::Disconnected) => break true,
+                Err(TryRecvError::Empty) => {
+                    // Nothing due yet: what is buffered goes out before the wait.
+                    if flush(&mut wr, &mut out).await.is_err() {
+                        break false;
+                    }
+                    match pace.recv().await {
+                        Some(t) => Some(t),
+                        None => break true,
+                    }
                 }
-                tokio::time::sleep_until(t.into()).await;
-            }
+            },
+        };
+        if shape.end.is_some_and(|e| intended.unwrap_or_else(Instant::now) >= e) {
+            break true;
         }
         match sem.try_acquire() {
             Ok(p) => p.forget(),

@@ -5,6 +5,7 @@
 mod client;
 mod floor;
 mod load;
+mod pace;
 mod report;
 mod scenarios;
 
