@@ -47,9 +47,8 @@ pub fn start(schedule: Schedule) -> std::io::Result<Vec<UnboundedReceiver<Instan
 fn run(schedule: Schedule, senders: Vec<UnboundedSender<Instant>>) {
     let sessions = senders.len() as u64;
     let total = schedule.per_session.map(|n| n.saturating_mul(sessions));
-    let mut open = senders.len();
     let mut i = 0u64;
-    while open > 0 && total.is_none_or(|t| i < t) {
+    while total.is_none_or(|t| i < t) {
         let due = schedule.due(i);
         if schedule.end.is_some_and(|e| due >= e) {
             break;
@@ -58,10 +57,10 @@ fn run(schedule: Schedule, senders: Vec<UnboundedSender<Instant>>) {
         if due > now {
             std::thread::sleep(due - now);
         }
-        // A session that has gone away (its connection failed) just stops receiving.
-        let to = &senders[(i % sessions) as usize];
-        if !to.is_closed() && to.send(due).is_err() {
-            open -= 1;
+        // A session that has gone away (its connection failed) just stops receiving;
+        // once all have, nobody is left to pace.
+        if senders[(i % sessions) as usize].send(due).is_err() && senders.iter().all(|s| s.is_closed()) {
+            break;
         }
         i += 1;
     }
@@ -115,6 +114,14 @@ mod tests {
             assert!(Instant::now() >= due, "handed out early");
         }
         assert!(rx.blocking_recv().is_none(), "the schedule ends after the limit");
+    }
+
+    #[test]
+    fn the_pacer_stops_once_every_session_is_gone() {
+        let schedule = Schedule { start: Instant::now(), end: None, rate: 1e9, sessions: 2, per_session: None };
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..2).map(|_| unbounded_channel()).unzip();
+        drop(receivers);
+        run(schedule, senders);
     }
 
     /// Runs the schedule to its end and returns the receivers.
