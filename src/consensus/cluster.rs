@@ -122,7 +122,8 @@ pub async fn campaign_at_startup(core: Arc<Core>, give_up: Duration) {
                 .collect();
             (m.id, m.last_log_index, others)
         };
-        let quorum = (others.len() + 1) / 2 + 1;
+        let voters = others.len() + 1;
+        let quorum = voters / 2 + 1;
         let polls = others.iter().map(|(id, addr)| {
             let conn = peers.conn(*id, addr);
             async move { (*id, conn.call(Request::LastLog, LAST_LOG_TIMEOUT).await) }

@@ -129,7 +129,7 @@ pub async fn peer_disconnected(core: Arc<Core>, peer: NodeId) {
     // later elections follow the ordinary lease rules.
     let mut metrics = raft.metrics();
     let new_leader = async {
-        while !metrics.borrow_watched().current_leader.is_some_and(|l| l != peer) {
+        while metrics.borrow_watched().current_leader.is_none_or(|l| l == peer) {
             if metrics.changed().await.is_err() {
                 return;
             }

@@ -187,6 +187,8 @@ async fn writes_of_a_session_owned_by_another_member_get_session_moved() {
     // Session 7 is attached to member 2, session 8 to this node (member 1).
     let owners = Arc::new(FixedOwners { owners: BTreeMap::from([(7, 2), (8, 1)]), forgotten: Mutex::new(Vec::new()) });
     c.set_session_ownership(owners.clone());
+    // Queues like a forward from member 2 and yields the reply receiver, awaited later.
+    #[allow(clippy::async_yields_async)]
     let forwarded_by_2 = |t: Txn| {
         let (reply, wait) = oneshot::channel();
         let proposals = c.core.proposals.clone();

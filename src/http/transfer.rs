@@ -109,8 +109,6 @@ fn insert_at(root: &mut ExportNode, rel: &str, node: ExportNode) {
 }
 
 /// Query of import.
-
-/// Query of import.
 #[derive(Debug, Deserialize)]
 pub struct ImportQuery {
     /// The parent under which the exported roots are created.
