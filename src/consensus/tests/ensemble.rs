@@ -8,8 +8,24 @@ use std::time::Duration;
 use super::{txn, CounterApp};
 use crate::consensus::{Consensus, ConsensusConfig, ConsensusError, Member, Role};
 
+/// A free port below Linux's ephemeral range (32768 and up). A port from binding port 0
+/// is ephemeral: while the members are down in the restart test, any outgoing connection
+/// (another test's peer redialing) may take it, and the restart then fails to bind.
+/// Ports are walked from a per-process starting point, each handed out once.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 21_000;
+    const SPAN: u32 = 11_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    loop {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(step < SPAN, "no free port in {LOW}..{}", LOW + SPAN);
+        let port = (LOW + (start + step) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn configs(root: &Path, n: u64) -> Vec<ConsensusConfig> {
