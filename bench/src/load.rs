@@ -2,8 +2,8 @@
 //! writer task and a reader task over one TCP connection.
 //!
 //! The writer keeps up to `inflight` requests outstanding (closed loop) or sends at a fixed
-//! fixed total rate (open loop, paced by [`crate::pace`]). The reader matches replies to requests by FIFO order,
-//! which ZooKeeper guarantees within a session, so no xid map is needed. In open-loop mode
+//! total rate (open loop, paced by [`crate::pace`]). The reader matches replies to requests
+//! by FIFO order, which ZooKeeper guarantees within a session, so no xid map is needed. In open-loop mode
 //! latency is measured from the *intended* send time, so a stalled server is charged for
 //! the requests it prevented from being sent (no coordinated omission).
 
@@ -208,20 +208,21 @@ pub async fn run(spec: &LoadSpec, servers: &[SocketAddr], counters: Arc<Counters
         None => Window { start: start + spec.warmup, end: Some(start + spec.warmup + spec.duration) },
     };
     let send_end = window.end;
+    // Open loop: one receiver of send times per session; closed loop: none.
     let mut paces = match spec.rate {
         Some(rate) => {
             let schedule =
                 Schedule { start, end: send_end, rate, sessions: conns.len(), per_session: spec.limit_per_session };
-            pace::start(schedule).map_err(ClientError::Io)?.into_iter().map(Some).collect()
+            pace::start(schedule).map_err(ClientError::Io)?
         }
         None => Vec::new(),
-    };
-    paces.resize_with(conns.len(), || None);
+    }
+    .into_iter();
     let mut tasks = Vec::with_capacity(conns.len());
-    for ((session, conn), pace) in conns.into_iter().enumerate().zip(paces) {
+    for (session, conn) in conns.into_iter().enumerate() {
         let spec = spec.clone();
         let counters = counters.clone();
-        let shape = WriteShape { start, end: send_end, pace, limit: spec.limit_per_session };
+        let shape = WriteShape { start, end: send_end, pace: paces.next(), limit: spec.limit_per_session };
         tasks.push(tokio::spawn(async move { run_session(conn, session, &spec, shape, window, &counters).await }));
     }
     let mut result = LoadResult {

@@ -38,10 +38,14 @@ impl Schedule {
 /// Starts the pacing thread; returns one receiver of intended send times per
 /// session. A receiver ends when the schedule does (or all receivers are gone).
 pub fn start(schedule: Schedule) -> std::io::Result<Vec<UnboundedReceiver<Instant>>> {
-    let sessions = schedule.sessions.max(1);
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..sessions).map(|_| unbounded_channel()).unzip();
+    let (senders, receivers) = channels(schedule.sessions.max(1));
     std::thread::Builder::new().name("pacer".into()).spawn(move || run(schedule, senders))?;
     Ok(receivers)
+}
+
+/// One channel of send times per session.
+fn channels(sessions: usize) -> (Vec<UnboundedSender<Instant>>, Vec<UnboundedReceiver<Instant>>) {
+    (0..sessions).map(|_| unbounded_channel()).unzip()
 }
 
 fn run(schedule: Schedule, senders: Vec<UnboundedSender<Instant>>) {
@@ -119,14 +123,14 @@ mod tests {
     #[test]
     fn the_pacer_stops_once_every_session_is_gone() {
         let schedule = Schedule { start: Instant::now(), end: None, rate: 1e9, sessions: 2, per_session: None };
-        let (senders, receivers): (Vec<_>, Vec<_>) = (0..2).map(|_| unbounded_channel()).unzip();
+        let (senders, receivers) = channels(2);
         drop(receivers);
         run(schedule, senders);
     }
 
     /// Runs the schedule to its end and returns the receivers.
     fn start_blocking(schedule: Schedule) -> Vec<UnboundedReceiver<Instant>> {
-        let (senders, receivers): (Vec<_>, Vec<_>) = (0..schedule.sessions).map(|_| unbounded_channel()).unzip();
+        let (senders, receivers) = channels(schedule.sessions);
         run(schedule, senders);
         receivers
     }

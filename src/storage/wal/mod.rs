@@ -194,7 +194,8 @@ impl Segment {
                 return Err(corrupt(offset, CorruptKind::DamagedRecord { fault }));
             }
             // Zeros from the valid end to the end of the file: space preallocated for appends.
-            Some(decoder::Stop::Bad { offset, .. }) if buf[offset as usize..].iter().all(|b| *b == 0) => {}
+            Some(decoder::Stop::Bad { offset, .. })
+                if buf.get(offset as usize..).is_some_and(|tail| tail.iter().all(|b| *b == 0)) => {}
             Some(decoder::Stop::Bad { offset, fault }) => {
                 let expected = first_index + scan.offsets.len() as u64;
                 match repair::classify_tail(&buf, offset as usize, expected) {
@@ -514,44 +515,35 @@ impl Wal {
 
     /// Write one chunk and fdatasync it; creates (and makes durable) a new segment if needed.
     fn write_chunk(&mut self, chunk: Chunk) -> Result<(), WalError> {
-        let len = chunk.buf.len() as u64;
-        match chunk.new_segment {
-            Some(first_index) => {
-                // Only the last segment may end in zeros: seal the current one first, so a
-                // crash cannot leave zeros in a segment that is no longer the last.
-                if let Some(prev) = self.segments.last_mut() {
-                    prev.seal()?;
-                }
-                let path = segment_path(&self.dir, first_index);
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(io_err(&path))?;
-                atomic::fsync_dir(&self.dir)?;
-                let mut seg = Segment { first_index, path, file, offsets: Vec::new(), len: 0, allocated: 0 };
-                seg.preallocate(len, self.opts.preallocate)?;
-                seg.file.write_all_at(&chunk.buf, 0).map_err(io_err(&seg.path))?;
-                seg.file.sync_data().map_err(io_err(&seg.path))?;
-                seg.offsets = chunk.offsets;
-                seg.len = len;
-                seg.allocated = seg.allocated.max(len);
-                self.segments.push(seg);
+        if let Some(first_index) = chunk.new_segment {
+            // Only the last segment may end in zeros: seal the current one first, so a
+            // crash cannot leave zeros in a segment that is no longer the last.
+            if let Some(prev) = self.segments.last_mut() {
+                prev.seal()?;
             }
-            None => {
-                let step = self.opts.preallocate;
-                let Some(seg) = self.segments.last_mut() else {
-                    return Err(WalError::Poisoned);
-                };
-                seg.preallocate(len, step)?;
-                seg.file.write_all_at(&chunk.buf, seg.len).map_err(io_err(&seg.path))?;
-                seg.file.sync_data().map_err(io_err(&seg.path))?;
-                seg.offsets.extend_from_slice(&chunk.offsets);
-                seg.len += len;
-                seg.allocated = seg.allocated.max(seg.len);
-            }
+            let path = segment_path(&self.dir, first_index);
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            atomic::fsync_dir(&self.dir)?;
+            // Should the write below fail, the log is poisoned, and reopening removes an
+            // empty last segment.
+            self.segments.push(Segment { first_index, path, file, offsets: Vec::new(), len: 0, allocated: 0 });
         }
+        let step = self.opts.preallocate;
+        let Some(seg) = self.segments.last_mut() else {
+            return Err(WalError::Poisoned);
+        };
+        let len = chunk.buf.len() as u64;
+        seg.preallocate(len, step)?;
+        seg.file.write_all_at(&chunk.buf, seg.len).map_err(io_err(&seg.path))?;
+        seg.file.sync_data().map_err(io_err(&seg.path))?;
+        seg.offsets.extend_from_slice(&chunk.offsets);
+        seg.len += len;
+        seg.allocated = seg.allocated.max(seg.len);
         Ok(())
     }
 }
