@@ -20,7 +20,8 @@ fn rss_kib() -> u64 {
 }
 
 fn create(path: String, data: Vec<u8>) -> Txn {
-    let op = TxnOp::Create { path, data: Some(data), acl: Acl::open_unsafe(), mode: CreateMode::Persistent, ttl_ms: None };
+    let op =
+        TxnOp::Create { path, data: Some(data), acl: Acl::open_unsafe(), mode: CreateMode::Persistent, ttl_ms: None };
     Txn { session_id: 0, time_ms: 1, auth: Vec::new(), op }
 }
 

@@ -12,25 +12,16 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 use crate::consensus::{Apply, RestoreError};
 use crate::proto::response::encode_notification;
 use crate::proto::types::{perms, Acl, EventType, Id, Stat, KEEPER_STATE_SYNC_CONNECTED};
+use crate::server::outbound::OutboundQueue;
 use crate::tree::acl::check_acl;
-use crate::tree::txn::{BatchOutcome, Change, ChangeKind, OpResult, TxnBatch, TxnOp};
+use crate::tree::txn::{BatchOutcome, Change, ChangeKind, OpResult, TxnBatch};
 use crate::tree::DataTree;
 use crate::watch::{ConnId, WatchManager};
-
-/// What a connection's writer task receives.
-#[derive(Debug)]
-pub enum Outbound {
-    /// A complete, length-prefixed frame. Shared bytes: one watch event's frame goes to
-    /// every watcher without a copy each.
-    Frame(bytes::Bytes),
-    /// Flush what came before, then close the socket.
-    Close,
-}
 
 /// One applied change, as the HTTP layer's live views and WebSocket stream see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +33,8 @@ pub struct ChangeEvent {
     pub stat: Option<Stat>,
     /// The node's data after the change; `None` once deleted.
     pub data: Option<Vec<u8>>,
-    /// Who may see it: the node's ACL (the parent's for ChildrenChanged).
+    /// Who may see it: the node's ACL after the txn (the parent's for ChildrenChanged); for
+    /// a node deleted by the txn, its ACL when it was deleted.
     pub acl: Vec<Acl>,
 }
 
@@ -57,14 +49,11 @@ pub struct ConnHandle {
     pub session_id: AtomicI64,
     /// The connection's identities: `ip:<addr>` plus whatever auth packets added.
     pub auth: RwLock<Vec<Id>>,
-    pub out: mpsc::UnboundedSender<Outbound>,
-}
-
-impl ConnHandle {
-    pub fn send(&self, msg: Outbound) {
-        // A closed receiver means the connection is already going away; nothing to do.
-        let _ = self.out.send(msg);
-    }
+    /// Replies and watch events on their way to the socket, with their byte bounds.
+    pub out: OutboundQueue,
+    /// Set once the client sent closeSession here: this connection answers the close
+    /// and then closes itself, so applying the close must not cut it off first.
+    pub closing: std::sync::atomic::AtomicBool,
 }
 
 /// The tree, the watches and the connections of one server.
@@ -100,6 +89,11 @@ impl Db {
         self.changes.subscribe()
     }
 
+    /// Publishes the changes of one applied txn. The stat and data an event carries are
+    /// the node's after the whole txn (a multi is one atomic step: no client can see a state
+    /// between its ops), so the ACL that decides who may see the event is the node's after
+    /// the txn as well. Checking an earlier op's ACL instead would show the data of a
+    /// `[setData, setACL]` multi to callers the new ACL locks out.
     fn publish(&self, tree: &DataTree, zxid: i64, changes: &[Change]) {
         if self.changes.receiver_count() == 0 {
             return;
@@ -107,9 +101,15 @@ impl Db {
         for c in changes {
             let (stat, data) = match c.kind {
                 ChangeKind::Deleted => (None, None),
-                _ => (tree.stat(&c.path), tree.get_data(&c.path, &[Id::new("super", "")]).ok().and_then(|(d, _)| d.map(|b| b.to_vec()))),
+                _ => (
+                    tree.stat(&c.path),
+                    tree.get_data(&c.path, &[Id::new("super", "")]).ok().and_then(|(d, _)| d.map(|b| b.to_vec())),
+                ),
             };
-            let _ = self.changes.send(ChangeEvent { zxid, path: c.path.clone(), kind: c.kind, stat, data, acl: c.acl.clone() });
+            // A node gone by the end of the txn shows no data; its path is checked against
+            // the ACL it had when the change was made.
+            let acl = tree.acl(&c.path).unwrap_or_else(|| c.acl.clone());
+            let _ = self.changes.send(ChangeEvent { zxid, path: c.path.clone(), kind: c.kind, stat, data, acl });
         }
     }
 
@@ -159,7 +159,7 @@ impl Db {
         let previous = self.owners.lock().insert(session_id, conn);
         if let Some(old) = previous.filter(|old| *old != conn) {
             if let Some(h) = self.conns.read().get(&old) {
-                h.send(Outbound::Close);
+                h.out.close();
             }
         }
     }
@@ -195,7 +195,8 @@ impl Db {
                     continue;
                 }
             }
-            h.send(Outbound::Frame(frame.clone()));
+            // A slow consumer is killed by `event` instead (its connection logs why).
+            let _ = h.out.event(frame.clone());
         }
     }
 
@@ -206,12 +207,15 @@ impl Db {
         }
     }
 
-    /// Closes the local connection of a session that the log just closed or expired.
+    /// Closes the local connection of a session that the log just closed or expired,
+    /// unless that connection asked for the close itself.
     fn close_session_conn(&self, session_id: i64) {
         let owner = self.owners.lock().remove(&session_id);
         if let Some(conn) = owner {
             if let Some(h) = self.conns.read().get(&conn) {
-                h.send(Outbound::Close);
+                if !h.closing.load(Ordering::Acquire) {
+                    h.out.close();
+                }
             }
         }
     }
@@ -231,12 +235,13 @@ impl Apply for Db {
                     drop(watches);
                     self.publish(&tree, outcome.zxid, &changes);
                 }
-                // An expiry (issued by the server, session 0) closes the session's socket here;
-                // a client's own closeSession is answered first and closed by its connection.
-                if let (TxnOp::CloseSession { session_id }, Ok(OpResult::SessionClosed)) = (&txn.op, &outcome.result) {
-                    if txn.session_id == 0 {
-                        closed.push(*session_id);
-                    }
+                // A closed session's connection on this server is closed here, wherever the
+                // close came from (an expiry, or the client's closeSession through another
+                // member), as ZooKeeper does: the client then learns on reconnect that the
+                // session expired. The connection that sent the closeSession is skipped in
+                // `close_session_conn`: it answers first and closes itself.
+                if let (Some(session_id), Ok(OpResult::SessionClosed)) = (txn.op.ended_session(), &outcome.result) {
+                    closed.push(session_id);
                 }
                 outcomes.push(outcome);
             }

@@ -5,14 +5,14 @@
 //! (`consensus`, persisted by `storage`) -> `tree` apply -> `watch` fan-out -> replies.
 
 pub mod config;
+pub mod consensus;
 pub mod db;
 pub mod http;
 pub mod node;
-pub mod consensus;
 pub mod proto;
 pub mod reconfig;
-pub mod session;
 pub mod server;
+pub mod session;
 pub mod storage;
 pub mod tree;
 pub mod watch;

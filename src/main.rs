@@ -9,8 +9,8 @@ use roost::node::Node;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_new(cli.log.clone().unwrap_or_else(|| "info".into()))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_new(cli.log.clone().unwrap_or_else(|| "info".into())).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let env = |k: &str| std::env::var(k).ok();

@@ -66,7 +66,10 @@ fn frames_over_jute_maxbuffer_close_the_connection() {
     let mut s = TcpStream::connect(server.addr()).unwrap();
     s.write_all(&(-5i32).to_be_bytes()).unwrap();
     assert!(closed(&mut s));
-    assert_eq!(four_letter_word(server.addr(), "srvr").lines().find(|l| l.starts_with("Mode")), Some("Mode: standalone"));
+    assert_eq!(
+        four_letter_word(server.addr(), "srvr").lines().find(|l| l.starts_with("Mode")),
+        Some("Mode: standalone")
+    );
 }
 
 #[test]

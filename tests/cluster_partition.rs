@@ -150,7 +150,10 @@ async fn a_cut_off_member_serves_read_only_clients_until_healed() {
         let (status, reply) = common::http(http, method, path, body);
         assert!(start.elapsed() < Duration::from_secs(1), "{method} {path} took {:?}", start.elapsed());
         assert_eq!(status, 503, "{method} {path}: {reply}");
-        assert!(reply.contains(r#""error":"NotReadOnly""#) && reply.contains(r#""code":-119"#), "{method} {path}: {reply}");
+        assert!(
+            reply.contains(r#""error":"NotReadOnly""#) && reply.contains(r#""code":-119"#),
+            "{method} {path}: {reply}"
+        );
         assert!(reply.contains("read-only"), "the message says why: {reply}");
     }
     let (status, reply) = common::http(http, "GET", "/api/v1/znodes/ro", None);

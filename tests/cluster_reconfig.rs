@@ -33,9 +33,7 @@ fn incremental<'a>(joining: Vec<&'a str>, leaving: Vec<&'a str>) -> Update<'a> {
 
 fn server_ids(config: &[u8]) -> Vec<u64> {
     let text = String::from_utf8_lossy(config);
-    text.lines()
-        .filter_map(|l| l.strip_prefix("server.")?.split_once('=')?.0.parse().ok())
-        .collect()
+    text.lines().filter_map(|l| l.strip_prefix("server.")?.split_once('=')?.0.parse().ok()).collect()
 }
 
 fn version(config: &[u8]) -> u64 {
@@ -197,7 +195,9 @@ async fn removing_the_leader_hands_over_and_writes_continue() {
     cluster.kill9(leader);
     for &i in &others {
         let c = client(&cluster.members[i].connect_string()).await;
-        c.create(&format!("/w{i}"), b"", &open()).await.unwrap_or_else(|e| panic!("write via {i}: {e:?}\n{}", cluster.logs()));
+        c.create(&format!("/w{i}"), b"", &open())
+            .await
+            .unwrap_or_else(|e| panic!("write via {i}: {e:?}\n{}", cluster.logs()));
         wait_config(&cluster.members[i].connect_string(), &remaining).await;
     }
 }

@@ -125,7 +125,13 @@ async fn assert_all_present(cluster: &Cluster, paths: &[String]) {
         let children: HashSet<String> = children.into_iter().collect();
         let missing: Vec<&String> =
             paths.iter().filter(|p| !children.contains(p.trim_start_matches("/load/"))).collect();
-        assert!(missing.is_empty(), "member {}: {} acknowledged creates missing, e.g. {:?}", m.id, missing.len(), &missing[..missing.len().min(5)]);
+        assert!(
+            missing.is_empty(),
+            "member {}: {} acknowledged creates missing, e.g. {:?}",
+            m.id,
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
     }
 }
 
@@ -148,7 +154,12 @@ async fn rolling_restart_under_load_keeps_every_write_and_every_session() {
         } else {
             assert!(cluster.terminate(i, Duration::from_secs(10)), "member {} did not exit on SIGTERM", i + 1);
         }
-        eprintln!("member {} ({mode}) {} after {:?}", i + 1, if kill9 { "killed" } else { "stopped" }, down_at.elapsed());
+        eprintln!(
+            "member {} ({mode}) {} after {:?}",
+            i + 1,
+            if kill9 { "killed" } else { "stopped" },
+            down_at.elapsed()
+        );
         // The rest of the ensemble keeps taking writes while it is down.
         writers.wait_progress(1, Duration::from_secs(20)).await;
         let resumed = down_at.elapsed();
@@ -202,7 +213,8 @@ fn big_data(k: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_far_behind_follower_installs_the_leaders_snapshot() {
-    let mut cluster = Cluster::start_opts(3, Options { extra: "snapCount=500\ncommitLogCount=100", ..Options::default() });
+    let mut cluster =
+        Cluster::start_opts(3, Options { extra: "snapCount=500\ncommitLogCount=100", ..Options::default() });
     let leader = cluster.wait_leader(Duration::from_secs(20));
     let follower = (leader + 1) % 3;
     let c = client(&cluster.members[leader].connect_string()).await;

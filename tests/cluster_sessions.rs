@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::Cluster;
+use common::cluster::{four_letter_word_timeout, Cluster};
 use common::raw::{self, Session, CREATE, GET_DATA, SET_DATA};
 use zookeeper_client as zk;
 
@@ -31,8 +31,7 @@ async fn a_session_survives_the_death_of_its_server_and_keeps_its_ephemeral() {
     cluster.kill9(leader);
     drop(c);
 
-    let others: Vec<String> =
-        (0..3).filter(|&i| i != leader).map(|i| cluster.members[i].connect_string()).collect();
+    let others: Vec<String> = (0..3).filter(|&i| i != leader).map(|i| cluster.members[i].connect_string()).collect();
     let resumed = zk::Client::connector()
         .with_session(session)
         .connect(&others.join(","))
@@ -125,4 +124,129 @@ fn a_write_through_the_stale_connection_of_a_moved_session_is_refused() {
     move_and_return(&cluster, leader, f1, "/from-the-leader");
     move_and_return(&cluster, f2, leader, "/to-the-leader");
     cluster.wait_converged(Duration::from_secs(10));
+}
+
+/// A ConnectRequest for `s`'s session on `addr`: the session timeout the server answers
+/// (0: expired), or `None` when the server closed without answering.
+fn attach_timeout(addr: std::net::SocketAddr, s: &Session) -> Option<i32> {
+    let body = raw::connect_body(s.last_zxid, 30_000, s.session_id, &s.password, Some(false));
+    let (_stream, resp) = raw::connect(addr, &body);
+    (resp.len() >= 8).then(|| i32::from_be_bytes(resp[4..8].try_into().unwrap()))
+}
+
+#[test]
+fn closing_a_session_through_one_member_closes_its_connection_on_another() {
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(Duration::from_secs(20));
+    let (a, b) = ((leader + 1) % 3, (leader + 2) % 3);
+    let mut on_a = Session::open(cluster.members[a].addr());
+    assert_eq!(on_a.call(1, CREATE, &raw::create_body("/closed-elsewhere", b"")).expect("create").err, 0);
+
+    // A second handle of the same session closes it through member b (Curator's KillSession).
+    let mut on_b = on_a.reattach(cluster.members[b].addr());
+    let r = on_b.call(1, raw::CLOSE_SESSION, &[]).expect("the closeSession is answered");
+    assert_eq!((r.xid, r.err), (1, 0));
+
+    // The connection on member a is closed by the server (not left serving reads of a closed
+    // session), and the session is gone when the client comes back.
+    on_a.stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(raw::closed_by_server(&mut on_a.stream), "member {a} kept the closed session's connection open");
+    assert_eq!(attach_timeout(cluster.members[a].addr(), &on_a), Some(0), "the session is expired");
+}
+
+#[test]
+fn a_leader_that_lost_its_majority_drops_its_clients_until_the_quorum_is_back() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(Duration::from_secs(20));
+    let addr = cluster.members[leader].addr();
+    let mut s = Session::open(addr);
+    assert_eq!(s.call(1, CREATE, &raw::create_body("/before", b"")).expect("create").err, 0);
+
+    let followers = [(leader + 1) % 3, (leader + 2) % 3];
+    for f in followers {
+        cluster.kill9(f);
+    }
+    // ZooKeeper drops the clients of a leader without quorum within about 2 s.
+    s.stream.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    let lost = Instant::now();
+    assert!(raw::closed_by_server(&mut s.stream), "the minority leader kept serving its client");
+    assert!(lost.elapsed() < Duration::from_secs(6), "dropped only after {:?}", lost.elapsed());
+    // New connections, and this session's reconnects, are refused while the quorum is gone.
+    for _ in 0..3 {
+        assert_eq!(attach_timeout(addr, &s), None, "a member without quorum accepted a session");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Tools see that it serves nobody (a stale `Mode: leader` showed two leaders), as with
+    // ZooKeeper; `ruok` still answers.
+    let not_serving = "This ZooKeeper instance is not currently serving requests\n";
+    assert_eq!(four_letter_word_timeout(addr, "srvr"), not_serving);
+    assert_eq!(four_letter_word_timeout(addr, "mntr"), not_serving);
+    assert_eq!(four_letter_word_timeout(addr, "isro"), "null");
+    assert_eq!(four_letter_word_timeout(addr, "ruok"), "imok");
+
+    // With one follower back there is a quorum again: the same session resumes, its
+    // ephemeral state intact (nothing expired while nobody could decide it).
+    cluster.spawn(followers[0]);
+    let start = Instant::now();
+    loop {
+        match attach_timeout(addr, &s) {
+            Some(t) => {
+                assert!(t > 0, "the session expired while the quorum was gone");
+                assert!(["leader", "follower"].contains(&cluster.mode(leader).as_str()), "srvr once serving again");
+                break;
+            }
+            None => {
+                assert!(start.elapsed() < Duration::from_secs(30), "no service after the quorum came back");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+#[test]
+fn sync_without_a_leader_is_never_answered_ok() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(Duration::from_secs(20));
+    let follower = (leader + 1) % 3;
+    let mut s = Session::open(cluster.members[follower].addr());
+    let other = (leader + 2) % 3;
+    cluster.kill9(leader);
+    cluster.kill9(other);
+    // The barrier cannot be had: the answer is an error, or the connection closes; never
+    // a success that promises the client an up-to-date view.
+    s.stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    if let Some(r) = s.call(5, raw::SYNC, &raw::path_only_body("/")) {
+        assert_eq!(r.xid, 5);
+        assert_ne!(r.err, 0, "sync answered OK without a leader");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_that_comes_back_expires_no_session_that_stayed_active() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(Duration::from_secs(20));
+    let follower = (leader + 1) % 3;
+    // Several sessions, so that a deposed leader that expires one after the other would get
+    // the later closes forwarded to its successor once it has stepped down.
+    let mut clients = Vec::new();
+    for i in 0..4 {
+        let c = client(&cluster.members[follower].connect_string(), Duration::from_secs(4)).await;
+        c.create(&format!("/alive-{i}"), b"", &eph()).await.unwrap();
+        clients.push(c);
+    }
+    // Let the leader track them, then freeze it for twice the session timeout while the
+    // clients keep pinging the follower (which reports them to the new leader).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.stop(leader);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    cluster.resume(leader);
+    // The old leader wakes up with every deadline it knew long passed.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let observer = client(&cluster.members[(leader + 2) % 3].connect_string(), Duration::from_secs(10)).await;
+    observer.sync("/").await.unwrap();
+    for (i, c) in clients.iter().enumerate() {
+        let stat = observer.check_stat(&format!("/alive-{i}")).await.unwrap();
+        assert!(stat.is_some(), "session {i} was expired although its client was active throughout");
+        assert!(c.check_stat("/").await.is_ok(), "session {i} is gone for its client");
+    }
 }

@@ -134,7 +134,14 @@ async fn create_set_and_version_conflicts() {
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(get(&app, "/api/v1/znodes/cfg").await.body["data"], "v2");
     // Base64 input.
-    let r = call(&app, Method::PUT, "/api/v1/znodes/cfg?version=1", Some(json!({"data": "AAE=", "encoding": "base64"})), &[]).await;
+    let r = call(
+        &app,
+        Method::PUT,
+        "/api/v1/znodes/cfg?version=1",
+        Some(json!({"data": "AAE=", "encoding": "base64"})),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(get(&app, "/api/v1/znodes/cfg?encoding=hex").await.body["data"], "0001");
     // Raw body.
@@ -147,14 +154,16 @@ async fn create_set_and_version_conflicts() {
 async fn sequential_ttl_and_create_parents() {
     let (_, app) = app(HttpOptions::default());
     call(&app, Method::POST, "/api/v1/znodes/q", None, &[]).await;
-    let r = call(&app, Method::POST, "/api/v1/znodes/q/job-", Some(json!({"mode": "persistent_sequential"})), &[]).await;
+    let r =
+        call(&app, Method::POST, "/api/v1/znodes/q/job-", Some(json!({"mode": "persistent_sequential"})), &[]).await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.body["path"], "/q/job-0000000000");
     let r = call(&app, Method::POST, "/api/v1/znodes/q/t", Some(json!({"mode": "ttl"})), &[]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "TTL needs a ttl");
     let r = call(&app, Method::POST, "/api/v1/znodes/x/y/z", Some(json!({"data": "deep"})), &[]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = call(&app, Method::POST, "/api/v1/znodes/x/y/z", Some(json!({"data": "deep", "createParents": true})), &[]).await;
+    let r = call(&app, Method::POST, "/api/v1/znodes/x/y/z", Some(json!({"data": "deep", "createParents": true})), &[])
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(get(&app, "/api/v1/znodes/x/y/z").await.body["data"], "deep");
 }
@@ -221,23 +230,29 @@ fn secret_acl() -> Vec<Acl> {
     vec![Acl { perms: perms::ALL, id: digest("alice:secret") }]
 }
 
-#[tokio::test]
-async fn acls_are_obeyed_with_digest_identities() {
-    let (b, app) = app(HttpOptions::default());
+/// Creates `path` with `data` that only alice (password `secret`) may use.
+fn create_alices(b: &http_support::TestBackend, path: &str, data: Option<&[u8]>) {
     b.apply_as_super(TxnOp::Create {
-        path: "/private".into(),
-        data: Some(b"s3cret".to_vec()),
+        path: path.into(),
+        data: data.map(<[u8]>::to_vec),
         acl: secret_acl(),
         mode: CreateMode::Persistent,
         ttl_ms: None,
     })
     .unwrap();
+}
+
+#[tokio::test]
+async fn acls_are_obeyed_with_digest_identities() {
+    let (b, app) = app(HttpOptions::default());
+    create_alices(&b, "/private", Some(b"s3cret"));
     let r = get(&app, "/api/v1/znodes/private").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.body["error"], "NoAuth");
     let r = call(&app, Method::GET, "/api/v1/znodes/private", None, &[("zk-auth", "digest alice:wrong")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = call(&app, Method::GET, "/api/v1/znodes/private?acl=true", None, &[("zk-auth", "digest alice:secret")]).await;
+    let r =
+        call(&app, Method::GET, "/api/v1/znodes/private?acl=true", None, &[("zk-auth", "digest alice:secret")]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["data"], "s3cret");
     assert_eq!(r.body["acl"][0]["scheme"], "digest");
@@ -250,7 +265,11 @@ async fn acls_are_obeyed_with_digest_identities() {
     assert_eq!(login.status, StatusCode::OK, "{}", login.text);
     let cookie = login.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let csrf = login.body["csrf"].as_str().unwrap().to_owned();
-    assert!(login.body["identities"].as_array().unwrap().iter().any(|i| i.as_str().unwrap().starts_with("digest:alice:")));
+    assert!(login.body["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i.as_str().unwrap().starts_with("digest:alice:")));
     let r = call(&app, Method::GET, "/api/v1/znodes/private", None, &[("cookie", &cookie)]).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = call(&app, Method::PUT, "/api/v1/znodes/private", Some(json!({"data": "y"})), &[("cookie", &cookie)]).await;
@@ -324,7 +343,8 @@ async fn listings_hide_the_stat_of_unreadable_children() {
     assert_eq!(items[0]["name"], "closed");
     assert_eq!(items[0]["stat"], Value::Null, "exists needs READ: no stat leaks");
     assert_eq!(items[1]["stat"]["dataLength"], 1);
-    let r = call(&app, Method::GET, "/api/v1/znodes/p?children=true", None, &[("zk-auth", "digest alice:secret")]).await;
+    let r =
+        call(&app, Method::GET, "/api/v1/znodes/p?children=true", None, &[("zk-auth", "digest alice:secret")]).await;
     assert_eq!(r.body["children"]["items"][0]["stat"]["dataLength"], 6);
 }
 
@@ -363,11 +383,13 @@ async fn copy_move_export_import() {
     let r = call(&app, Method::POST, "/api/v1/copy", Some(json!({"source": "/src", "destination": "/dup"})), &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(get(&app, "/api/v1/znodes/dup/a/b").await.body["data"], "B");
-    let r = call(&app, Method::POST, "/api/v1/move", Some(json!({"source": "/dup", "destination": "/moved"})), &[]).await;
+    let r =
+        call(&app, Method::POST, "/api/v1/move", Some(json!({"source": "/dup", "destination": "/moved"})), &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(get(&app, "/api/v1/znodes/dup").await.status, StatusCode::NOT_FOUND);
     assert_eq!(get(&app, "/api/v1/znodes/moved/a").await.body["data"], "A");
-    let r = call(&app, Method::POST, "/api/v1/move", Some(json!({"source": "/src", "destination": "/src/in"})), &[]).await;
+    let r =
+        call(&app, Method::POST, "/api/v1/move", Some(json!({"source": "/src", "destination": "/src/in"})), &[]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     let export = get(&app, "/api/v1/export?path=/src").await;
@@ -421,10 +443,12 @@ async fn zoonavigator_gzip_export_imports_with_its_acls() {
 #[tokio::test]
 async fn yaml_reformat_works_on_a_read_only_port_and_refuses_with_reasons() {
     let (_b, app) = app(HttpOptions { read_only: true, ..HttpOptions::default() });
-    let r = call(&app, Method::POST, "/api/v1/reformat", Some(json!({"format": "yaml", "text": "{a: [1, yes]}"})), &[]).await;
+    let r = call(&app, Method::POST, "/api/v1/reformat", Some(json!({"format": "yaml", "text": "{a: [1, yes]}"})), &[])
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["text"], "a:\n  - 1\n  - yes\n");
-    let r = call(&app, Method::POST, "/api/v1/reformat", Some(json!({"format": "yaml", "text": "a: 1 # why\n"})), &[]).await;
+    let r = call(&app, Method::POST, "/api/v1/reformat", Some(json!({"format": "yaml", "text": "a: 1 # why\n"})), &[])
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["message"].as_str().unwrap().contains("comments would be lost"), "{}", r.text);
     // Writes stay refused on that port.
@@ -491,7 +515,12 @@ async fn cross_origin_writes_are_refused() {
 #[tokio::test]
 async fn cluster_sessions_commands_metrics_openapi() {
     let (b, app) = app(HttpOptions::default());
-    b.sessions.lock().push(roost::http::SessionInfo { id: 0x100, timeout_ms: 30000, client: None, ephemerals: vec!["/e".into()] });
+    b.sessions.lock().push(roost::http::SessionInfo {
+        id: 0x100,
+        timeout_ms: 30000,
+        client: None,
+        ephemerals: vec!["/e".into()],
+    });
     let r = get(&app, "/api/v1/cluster").await;
     assert_eq!(r.body["members"].as_array().unwrap().len(), 3);
     assert_eq!(r.body["leader_id"], 1);
@@ -534,4 +563,58 @@ async fn zk_auth_header_adds_a_digest_identity() {
     let r = call(&app, Method::GET, "/api/v1/auth", None, &[("zk-auth", "digest bob:pw")]).await;
     let ids: Vec<String> = serde_json::from_value(r.body["identities"].clone()).unwrap();
     assert!(ids.contains(&format!("digest:{}", digest("bob:pw").id)));
+}
+
+#[tokio::test]
+async fn session_listings_hide_ephemerals_under_parents_the_caller_cannot_read() {
+    let (b, app) = app(HttpOptions::default());
+    create_alices(&b, "/locked", None);
+    b.sessions.lock().push(roost::http::SessionInfo {
+        id: 0x100,
+        timeout_ms: 30000,
+        client: None,
+        ephemerals: vec!["/locked/secret-lock-holder".into(), "/open-eph".into()],
+    });
+    let alice = [("zk-auth", "digest alice:secret")];
+    for uri in ["/api/v1/sessions", "/commands/sessions", "/ui/sessions", "/ui/cluster"] {
+        let anonymous = call(&app, Method::GET, uri, None, &[]).await;
+        assert_eq!(anonymous.status, StatusCode::OK, "{uri}");
+        assert!(!anonymous.text.contains("secret-lock-holder"), "{uri} shows a name under an unreadable parent");
+        assert!(anonymous.text.contains("open-eph"), "{uri} hides a listable ephemeral: {}", anonymous.text);
+        let allowed = call(&app, Method::GET, uri, None, &alice).await;
+        assert!(allowed.text.contains("secret-lock-holder"), "{uri} hides it from a caller who may list it");
+    }
+}
+
+#[tokio::test]
+async fn a_login_without_credentials_creates_no_session() {
+    let (_b, app) = app(HttpOptions::default());
+    let r = call(&app, Method::POST, "/api/v1/auth", Some(json!({})), &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(!r.headers.contains_key("set-cookie"), "an anonymous caller minted a server-side session");
+}
+
+#[tokio::test]
+async fn an_api_login_replaces_the_session_id_it_came_with() {
+    let (b, app) = app(HttpOptions::default());
+    create_alices(&b, "/private", Some(b"s3cret"));
+    // The attacker's session id, planted in the victim's browser.
+    let mallory = call(&app, Method::POST, "/api/v1/auth", Some(json!({"digest": "mallory:pw"})), &[]).await;
+    let planted = mallory.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = mallory.body["csrf"].as_str().unwrap().to_owned();
+    let victim = call(
+        &app,
+        Method::POST,
+        "/api/v1/auth",
+        Some(json!({"digest": "alice:secret"})),
+        &[("cookie", &planted), ("x-csrf-token", &csrf)],
+    )
+    .await;
+    assert_eq!(victim.status, StatusCode::OK, "{}", victim.text);
+    let fresh = victim.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert_ne!(fresh, planted);
+    let r = call(&app, Method::GET, "/api/v1/znodes/private", None, &[("cookie", &planted)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "the planted session reads the victim's node");
+    let r = call(&app, Method::GET, "/api/v1/znodes/private", None, &[("cookie", &fresh)]).await;
+    assert_eq!(r.status, StatusCode::OK);
 }

@@ -53,8 +53,16 @@ async fn serve_demo() {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
             i += 1;
-            let _ = ticker.apply_as_super(TxnOp::SetData { path: "/gunwu/test2".into(), data: Some(format!("tick {i}").into_bytes()), version: -1 });
+            let _ = ticker.apply_as_super(TxnOp::SetData {
+                path: "/gunwu/test2".into(),
+                data: Some(format!("tick {i}").into_bytes()),
+                version: -1,
+            });
         }
     });
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(secs), roost::http::serve(listener, router)).await;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(secs),
+        roost::http::serve(listener, router, roost::http::ConnLimits::default()),
+    )
+    .await;
 }

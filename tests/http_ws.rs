@@ -21,7 +21,7 @@ async fn start(opts: HttpOptions) -> (Arc<TestBackend>, String) {
     let router = roost::http::router(b.clone(), opts);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(roost::http::serve(listener, router));
+    tokio::spawn(roost::http::serve(listener, router, roost::http::ConnLimits::default()));
     (b, format!("127.0.0.1:{}", addr.port()))
 }
 
@@ -65,7 +65,8 @@ async fn node_subscription_gets_events_in_zxid_order_with_data() {
     let mut ws = connect(&addr, &[]).await;
     subscribe(&mut ws, json!({"type": "subscribe", "id": 1, "path": "/cfg", "mode": "node", "data": true})).await;
     for i in 1..=5 {
-        b.apply_as_super(TxnOp::SetData { path: "/cfg".into(), data: Some(format!("v{i}").into_bytes()), version: -1 }).unwrap();
+        b.apply_as_super(TxnOp::SetData { path: "/cfg".into(), data: Some(format!("v{i}").into_bytes()), version: -1 })
+            .unwrap();
     }
     let mut last = 0;
     for i in 1..=5 {
@@ -95,7 +96,11 @@ async fn children_and_subtree_modes_and_unsubscribe() {
     let mut got = Vec::new();
     for _ in 0..4 {
         let ev = recv(&mut ws).await;
-        got.push((ev["sub"].as_str().unwrap().to_owned(), ev["type"].as_str().unwrap().to_owned(), ev["path"].as_str().unwrap().to_owned()));
+        got.push((
+            ev["sub"].as_str().unwrap().to_owned(),
+            ev["type"].as_str().unwrap().to_owned(),
+            ev["path"].as_str().unwrap().to_owned(),
+        ));
     }
     got.sort();
     assert_eq!(
@@ -112,7 +117,10 @@ async fn children_and_subtree_modes_and_unsubscribe() {
     assert_eq!(recv(&mut ws).await["type"], "unsubscribed");
     b.put("/a/b/c", "");
     let ev = recv(&mut ws).await;
-    assert_eq!((ev["sub"].as_str(), ev["type"].as_str(), ev["path"].as_str()), (Some("all"), Some("NodeCreated"), Some("/a/b/c")));
+    assert_eq!(
+        (ev["sub"].as_str(), ev["type"].as_str(), ev["path"].as_str()),
+        (Some("all"), Some("NodeCreated"), Some("/a/b/c"))
+    );
     let ev = recv(&mut ws).await;
     assert_eq!((ev["sub"].as_str(), ev["type"].as_str()), (Some("all"), Some("NodeChildrenChanged")));
     send(&mut ws, json!({"type": "unsubscribe", "id": "all"})).await;
@@ -125,7 +133,14 @@ async fn children_and_subtree_modes_and_unsubscribe() {
 async fn events_only_for_readable_nodes() {
     let (b, addr) = start(HttpOptions::default()).await;
     let secret = vec![Acl { perms: perms::ALL, id: digest("alice:pw") }];
-    b.apply_as_super(TxnOp::Create { path: "/s".into(), data: None, acl: secret, mode: CreateMode::Persistent, ttl_ms: None }).unwrap();
+    b.apply_as_super(TxnOp::Create {
+        path: "/s".into(),
+        data: None,
+        acl: secret,
+        mode: CreateMode::Persistent,
+        ttl_ms: None,
+    })
+    .unwrap();
     let mut anon = connect(&addr, &[]).await;
     let mut alice = connect(&addr, &[("zk-auth", "digest alice:pw")]).await;
     for ws in [&mut anon, &mut alice] {

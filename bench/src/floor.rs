@@ -137,5 +137,11 @@ pub async fn tcp_floor(spec: &ScenarioSpec) -> Result<ScenarioResult, ClientErro
     extra.insert("rounds_last_event_ms".into(), json!(lasts));
     lasts.sort_by(f64::total_cmp);
     extra.insert("last_event_ms".into(), json!(lasts.get(lasts.len() / 2).copied().unwrap_or(0.0)));
-    Ok(ScenarioResult { ops: all.len(), elapsed: t_start.elapsed(), latency: Some(all), errors: Default::default(), extra })
+    Ok(ScenarioResult {
+        ops: all.len(),
+        elapsed: t_start.elapsed(),
+        latency: Some(all),
+        errors: Default::default(),
+        extra,
+    })
 }

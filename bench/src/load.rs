@@ -485,7 +485,8 @@ mod tests {
     fn churn_creates_then_deletes_the_same_path() {
         use roost::proto::Request;
         let mut g = Generator::new(Kind::Churn, 3, &spec(Kind::Churn));
-        let (Request::Create { path: a, .. }, Request::Delete { path: b, .. }) = (decoded(&mut g, 4), decoded(&mut g, 5))
+        let (Request::Create { path: a, .. }, Request::Delete { path: b, .. }) =
+            (decoded(&mut g, 4), decoded(&mut g, 5))
         else {
             panic!("expected create then delete")
         };

@@ -128,11 +128,7 @@ fn parse_servers(list: &str) -> Result<Vec<SocketAddr>, BenchError> {
     list.split(',')
         .filter(|s| !s.trim().is_empty())
         .map(|s| {
-            s.trim()
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| BenchError::Server(s.to_string()))
+            s.trim().to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| BenchError::Server(s.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()
         .and_then(|v| if v.is_empty() { Err(BenchError::Server(list.into())) } else { Ok(v) })

@@ -68,7 +68,8 @@ pub async fn watch_fanout(
     let t_setup = Instant::now();
     let mut tasks = Vec::with_capacity(spec.count);
     for i in 0..spec.count {
-        let (addr, path, armed, ev_tx, gate) = (servers[i % servers.len()], path.clone(), armed.clone(), ev_tx.clone(), gate.clone());
+        let (addr, path, armed, ev_tx, gate) =
+            (servers[i % servers.len()], path.clone(), armed.clone(), ev_tx.clone(), gate.clone());
         let rearm = rearm_rx.clone();
         let (rounds, timeout) = (spec.rounds, spec.session_timeout_ms);
         tasks.push(tokio::spawn(async move {
@@ -116,7 +117,12 @@ pub async fn watch_fanout(
         if got < spec.count {
             *errors.entry("missed-events".into()).or_default() += (spec.count - got) as u64;
         }
-        eprintln!("[watch] round {round}: {got} events, last after {:.1} ms (setData ack {:.1} ms, err {})", ms(last), ms(ack), head.err);
+        eprintln!(
+            "[watch] round {round}: {got} events, last after {:.1} ms (setData ack {:.1} ms, err {})",
+            ms(last),
+            ms(ack),
+            head.err
+        );
         lasts.push(ms(last));
         let _ = rearm_tx.send(round + 1);
     }
@@ -277,7 +283,11 @@ async fn probe_once(addr: SocketAddr, timeout_ms: i32, path: &str) -> Option<u64
 /// Failover writer: one setData at a time for `duration`, moving to the next server (with a
 /// new session) whenever a request fails. Reports the longest gap between two successful
 /// writes, which spans the leader's kill when the caller kills it mid-run.
-pub async fn failover(spec: &ScenarioSpec, servers: &[SocketAddr], counters: Arc<Counters>) -> Result<ScenarioResult, ClientError> {
+pub async fn failover(
+    spec: &ScenarioSpec,
+    servers: &[SocketAddr],
+    counters: Arc<Counters>,
+) -> Result<ScenarioResult, ClientError> {
     let path = format!("{ROOT}/failover");
     let t0 = Instant::now();
     let mut idx = 0usize;
@@ -304,7 +314,8 @@ pub async fn failover(spec: &ScenarioSpec, servers: &[SocketAddr], counters: Arc
         let Some(c) = conn.as_mut() else { continue };
         xid = xid.wrapping_add(1).max(2);
         let start = Instant::now();
-        let r = tokio::time::timeout(Duration::from_secs(2), c.call(xid, &Op::SetData { path: &path, data: b"x" })).await;
+        let r =
+            tokio::time::timeout(Duration::from_secs(2), c.call(xid, &Op::SetData { path: &path, data: b"x" })).await;
         match r {
             Ok(Ok(head)) if head.err == 0 => {
                 let now = Instant::now();

@@ -23,10 +23,9 @@ pub struct PropertyError(String);
 
 fn parse_property(text: &str) -> Result<Property, PropertyError> {
     match text.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => Ok(Property {
-            key: key.trim().to_string(),
-            value: value.trim().to_string(),
-        }),
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok(Property { key: key.trim().to_string(), value: value.trim().to_string() })
+        }
         _ => Err(PropertyError(text.to_string())),
     }
 }
@@ -36,19 +35,10 @@ fn parse_property(text: &str) -> Result<Property, PropertyError> {
 /// Without arguments Roost runs a standalone server: clients on 0.0.0.0:2181, HTTP (admin and
 /// navigator) on 8080, data in `./data`, server id 1, tickTime 2000 ms.
 #[derive(Debug, Clone, Default, Parser)]
-#[command(
-    name = "roost",
-    version,
-    about = "A ZooKeeper-compatible coordination service"
-)]
+#[command(name = "roost", version, about = "A ZooKeeper-compatible coordination service")]
 pub struct Cli {
     /// ZooKeeper-style zoo.cfg file.
-    #[arg(
-        short = 'c',
-        long = "config",
-        env = "ROOST_CONFIG",
-        value_name = "ZOO_CFG"
-    )]
+    #[arg(short = 'c', long = "config", env = "ROOST_CONFIG", value_name = "ZOO_CFG")]
     pub config: Option<PathBuf>,
 
     /// zoo.cfg given as the last positional argument, as `QuorumPeerMain <zoo.cfg>` takes it (lets a
@@ -87,12 +77,30 @@ pub struct Cli {
 
     /// Enabled four-letter words, comma or space separated, `*` for all
     /// (zoo.cfg `4lw.commands.whitelist`).
-    #[arg(
-        long = "four-letter-words",
-        env = "ROOST_FOUR_LETTER_WORDS",
-        value_name = "LIST"
-    )]
+    #[arg(long = "four-letter-words", env = "ROOST_FOUR_LETTER_WORDS", value_name = "LIST")]
     pub four_letter_words: Option<String>,
+
+    /// The HTTP port (navigator, REST, WebSocket) requires this token: `Authorization: Bearer`
+    /// or a UI login with it (zoo.cfg `http.token`).
+    #[arg(long, env = "ROOST_HTTP_TOKEN", value_name = "TOKEN")]
+    pub http_token: Option<String>,
+
+    /// Users who may log in to the HTTP port, `user:<digest>` comma-separated, in ZooKeeper's
+    /// digest format (zoo.cfg `http.users`).
+    #[arg(long, env = "ROOST_HTTP_USERS", value_name = "USER:DIGEST,...")]
+    pub http_users: Option<String>,
+
+    /// The HTTP port refuses every change (zoo.cfg `http.readOnly`).
+    #[arg(long, env = "ROOST_HTTP_READ_ONLY", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub http_read_only: Option<String>,
+
+    /// Host names the HTTP port answers to, comma-separated (zoo.cfg `http.allowedHosts`).
+    #[arg(long, env = "ROOST_HTTP_ALLOWED_HOSTS", value_name = "NAMES")]
+    pub http_allowed_hosts: Option<String>,
+
+    /// Serve the HTTP port under this path prefix (zoo.cfg `http.basePath`).
+    #[arg(long, env = "ROOST_HTTP_BASE_PATH", value_name = "PATH")]
+    pub http_base_path: Option<String>,
 
     /// Any zoo.cfg key or ZooKeeper Java system property, e.g.
     /// `-D zookeeper.DigestAuthenticationProvider.superDigest=super:xyz=` or
@@ -114,53 +122,29 @@ impl Cli {
 
     /// The `-D` properties as a configuration layer.
     pub(crate) fn property_entries(&self) -> Vec<RawEntry> {
-        self.property
-            .iter()
-            .map(|p| RawEntry::new(p.key.clone(), p.value.clone(), Origin::Property))
-            .collect()
+        self.property.iter().map(|p| RawEntry::new(p.key.clone(), p.value.clone(), Origin::Property)).collect()
     }
 
     /// The dedicated flags that stand for zoo.cfg keys, as a configuration layer.
     /// (`--server-id`, `--config` and `--log` are handled separately.)
     pub(crate) fn flag_entries(&self) -> Vec<RawEntry> {
-        let flags: [(&'static str, &'static str, Option<String>); 7] = [
-            (
-                "--client-port",
-                "clientPort",
-                self.client_port.map(|v| v.to_string()),
-            ),
-            (
-                "--http-port",
-                "admin.serverPort",
-                self.http_port.map(|v| v.to_string()),
-            ),
-            (
-                "--data-dir",
-                "dataDir",
-                self.data_dir.as_ref().map(|p| p.display().to_string()),
-            ),
-            (
-                "--data-log-dir",
-                "dataLogDir",
-                self.data_log_dir.as_ref().map(|p| p.display().to_string()),
-            ),
-            (
-                "--tick-time",
-                "tickTime",
-                self.tick_time.map(|v| v.to_string()),
-            ),
+        let flags: [(&'static str, &'static str, Option<String>); 12] = [
+            ("--client-port", "clientPort", self.client_port.map(|v| v.to_string())),
+            ("--http-port", "admin.serverPort", self.http_port.map(|v| v.to_string())),
+            ("--data-dir", "dataDir", self.data_dir.as_ref().map(|p| p.display().to_string())),
+            ("--data-log-dir", "dataLogDir", self.data_log_dir.as_ref().map(|p| p.display().to_string())),
+            ("--tick-time", "tickTime", self.tick_time.map(|v| v.to_string())),
             ("--bind", "clientPortAddress", self.bind.clone()),
-            (
-                "--four-letter-words",
-                "4lw.commands.whitelist",
-                self.four_letter_words.clone(),
-            ),
+            ("--four-letter-words", "4lw.commands.whitelist", self.four_letter_words.clone()),
+            ("--http-token", "http.token", self.http_token.clone()),
+            ("--http-users", "http.users", self.http_users.clone()),
+            ("--http-read-only", "http.readOnly", self.http_read_only.clone()),
+            ("--http-allowed-hosts", "http.allowedHosts", self.http_allowed_hosts.clone()),
+            ("--http-base-path", "http.basePath", self.http_base_path.clone()),
         ];
         flags
             .into_iter()
-            .filter_map(|(flag, key, value)| {
-                value.map(|v| RawEntry::new(key, v, Origin::Flag(flag)))
-            })
+            .filter_map(|(flag, key, value)| value.map(|v| RawEntry::new(key, v, Origin::Flag(flag))))
             .collect()
     }
 }
@@ -204,18 +188,12 @@ mod tests {
         assert_eq!(
             cli.property,
             vec![
-                Property {
-                    key: "readonlymode.enabled".into(),
-                    value: "true".into()
-                },
+                Property { key: "readonlymode.enabled".into(), value: "true".into() },
                 Property {
                     key: "zookeeper.DigestAuthenticationProvider.superDigest".into(),
                     value: "super:D/InIHSb7yEEbrWz8b9l71RjZJU=".into()
                 },
-                Property {
-                    key: "snapCount".into(),
-                    value: "10".into()
-                },
+                Property { key: "snapCount".into(), value: "10".into() },
             ]
         );
         assert_eq!(cli.config_file(), Some(&PathBuf::from("/tmp/zoo.cfg")));
@@ -233,16 +211,8 @@ mod tests {
 
     #[test]
     fn flags_become_zoo_cfg_keys() {
-        let cli = Cli::try_parse_from([
-            "roost",
-            "--client-port",
-            "3000",
-            "--bind",
-            "127.0.0.1",
-            "-c",
-            "x.cfg",
-        ])
-        .unwrap();
+        let cli =
+            Cli::try_parse_from(["roost", "--client-port", "3000", "--bind", "127.0.0.1", "-c", "x.cfg"]).unwrap();
         let entries = cli.flag_entries();
         assert_eq!(
             entries,

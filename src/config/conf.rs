@@ -10,20 +10,12 @@ use super::servers::HostPort;
 impl Config {
     /// `host:port` for the client listener (IPv6 hosts bracketed).
     pub fn client_listen_addr(&self) -> String {
-        HostPort {
-            host: self.bind.clone(),
-            port: self.client_port,
-        }
-        .to_string()
+        HostPort { host: self.bind.clone(), port: self.client_port }.to_string()
     }
 
     /// `host:port` for the HTTP listener.
     pub fn http_listen_addr(&self) -> String {
-        HostPort {
-            host: self.http_bind.clone(),
-            port: self.http_port,
-        }
-        .to_string()
+        HostPort { host: self.http_bind.clone(), port: self.http_port }.to_string()
     }
 
     pub fn tick_time(&self) -> Duration {
@@ -51,11 +43,7 @@ impl Config {
     /// Deviations: `secureClientPort` is always -1 (no TLS listener); directories are printed as
     /// absolute paths without ZooKeeper's `version-2` suffix; a standalone server prints its real
     /// `serverId` (ZooKeeper prints 0).
-    pub fn to_conf_lines(
-        &self,
-        data_dir_size: u64,
-        data_log_size: u64,
-    ) -> Vec<(&'static str, String)> {
+    pub fn to_conf_lines(&self, data_dir_size: u64, data_log_size: u64) -> Vec<(&'static str, String)> {
         let mut lines = vec![
             ("clientPort", self.client_port.to_string()),
             ("secureClientPort", "-1".to_string()),
@@ -69,8 +57,7 @@ impl Config {
             ("maxSessionTimeout", self.max_session_timeout_ms.to_string()),
             (
                 "clientPortListenBacklog",
-                self.client_port_listen_backlog
-                    .map_or_else(|| "-1".to_string(), |b| b.to_string()),
+                self.client_port_listen_backlog.map_or_else(|| "-1".to_string(), |b| b.to_string()),
             ),
             ("serverId", self.my_id.to_string()),
         ];
@@ -119,8 +106,5 @@ impl Config {
 }
 
 fn absolute(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
 }

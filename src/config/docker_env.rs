@@ -24,6 +24,12 @@ const SIMPLE_VARS: &[(&str, &str)] = &[
     ("ZOO_DATA_LOG_DIR", "dataLogDir"),
     ("ZOO_AUTOPURGE_PURGEINTERVAL", "autopurge.purgeInterval"),
     ("ZOO_AUTOPURGE_SNAPRETAINCOUNT", "autopurge.snapRetainCount"),
+    // Roost's own: how the HTTP port (navigator, REST, WebSocket) is protected.
+    ("ZOO_HTTP_READ_ONLY", "http.readOnly"),
+    ("ZOO_HTTP_TOKEN", "http.token"),
+    ("ZOO_HTTP_BASE_PATH", "http.basePath"),
+    ("ZOO_HTTP_ALLOWED_HOSTS", "http.allowedHosts"),
+    ("ZOO_HTTP_USERS", "http.users"),
 ];
 
 /// What the Docker variables contribute.
@@ -37,16 +43,10 @@ pub struct DockerEnv {
 
 /// Reads the `ZOO_*` variables through `env`.
 pub fn read(env: &dyn Fn(&str) -> Option<String>) -> Result<DockerEnv, ConfigError> {
-    let get = |name: &str| {
-        env(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let mut entries: Vec<RawEntry> = SIMPLE_VARS
         .iter()
-        .filter_map(|&(var, key)| {
-            get(var).map(|value| RawEntry::new(key, value, Origin::DockerEnv(var)))
-        })
+        .filter_map(|&(var, key)| get(var).map(|value| RawEntry::new(key, value, Origin::DockerEnv(var))))
         .collect();
     if let Some(servers) = get("ZOO_SERVERS") {
         entries.extend(split_pairs(&servers, "ZOO_SERVERS")?);
@@ -54,10 +54,7 @@ pub fn read(env: &dyn Fn(&str) -> Option<String>) -> Result<DockerEnv, ConfigErr
     if let Some(extra) = get("ZOO_CFG_EXTRA") {
         entries.extend(split_pairs(&extra, "ZOO_CFG_EXTRA")?);
     }
-    Ok(DockerEnv {
-        entries,
-        my_id: get("ZOO_MY_ID"),
-    })
+    Ok(DockerEnv { entries, my_id: get("ZOO_MY_ID") })
 }
 
 /// Splits a whitespace-separated list of `key=value` words (how the entrypoint's `for x in $VAR`
@@ -65,9 +62,7 @@ pub fn read(env: &dyn Fn(&str) -> Option<String>) -> Result<DockerEnv, ConfigErr
 fn split_pairs(text: &str, var: &'static str) -> Result<Vec<RawEntry>, ConfigError> {
     text.split_whitespace()
         .map(|word| match word.split_once('=') {
-            Some((key, value)) if !key.is_empty() => {
-                Ok(RawEntry::new(key, value, Origin::DockerEnv(var)))
-            }
+            Some((key, value)) if !key.is_empty() => Ok(RawEntry::new(key, value, Origin::DockerEnv(var))),
             _ => Err(ConfigError::BadValue {
                 origin: Origin::DockerEnv(var),
                 key: var.to_string(),
@@ -84,18 +79,12 @@ mod tests {
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| map.get(name).cloned()
     }
 
     fn keys_values(d: &DockerEnv) -> Vec<(&str, &str)> {
-        d.entries
-            .iter()
-            .map(|e| (e.key.as_str(), e.value.as_str()))
-            .collect()
+        d.entries.iter().map(|e| (e.key.as_str(), e.value.as_str())).collect()
     }
 
     #[test]
@@ -118,10 +107,7 @@ mod tests {
                 ("server.3", "zk3:2888:3888:observer;2181"),
             ]
         );
-        assert!(d
-            .entries
-            .iter()
-            .all(|e| e.origin == Origin::DockerEnv("ZOO_SERVERS")));
+        assert!(d.entries.iter().all(|e| e.origin == Origin::DockerEnv("ZOO_SERVERS")));
     }
 
     #[test]
@@ -152,9 +138,6 @@ mod tests {
     fn malformed_list_word_is_an_error_naming_the_variable() {
         let env = env_of(&[("ZOO_CFG_EXTRA", "snapCount=5 oops")]);
         let err = read(&env).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "environment variable ZOO_CFG_EXTRA: ZOO_CFG_EXTRA: \"oops\" is not key=value"
-        );
+        assert_eq!(err.to_string(), "environment variable ZOO_CFG_EXTRA: ZOO_CFG_EXTRA: \"oops\" is not key=value");
     }
 }

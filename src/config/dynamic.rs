@@ -100,7 +100,11 @@ impl DynamicConfig {
     /// The members after an incremental reconfig: `leaving` ids removed, then each `joining`
     /// line added or replacing the member of the same id. Joiners need a client address and
     /// must not reuse another member's quorum or election address.
-    pub fn incremental(&self, joining: Option<&str>, leaving: Option<&str>) -> Result<DynamicConfig, DynamicConfigError> {
+    pub fn incremental(
+        &self,
+        joining: Option<&str>,
+        leaving: Option<&str>,
+    ) -> Result<DynamicConfig, DynamicConfigError> {
         let mut next = self.servers.clone();
         for id in split_list(leaving) {
             let parsed = id.parse::<u64>().map_err(|_| DynamicConfigError::BadServerId(id.to_string()))?;

@@ -112,41 +112,19 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{origin}: {key}: {value:?} {problem}")]
-    BadValue {
-        origin: Origin,
-        key: String,
-        value: String,
-        problem: ValueProblem,
-    },
+    BadValue { origin: Origin, key: String, value: String, problem: ValueProblem },
     #[error("{origin}: server.{id} is defined twice (first at {first})")]
-    DuplicateServer {
-        id: u64,
-        origin: Origin,
-        first: Origin,
-    },
+    DuplicateServer { id: u64, origin: Origin, first: Origin },
     #[error("{}: file is missing; a server with server.N lines needs its id (or set --server-id / ZOO_MY_ID)", path.display())]
     MissingMyId { path: PathBuf },
     #[error("{}: {content:?} is not a server id (an integer 1..=254)", path.display())]
     BadMyId { path: PathBuf, content: String },
     #[error("server id {id} ({origin}) is not one of the server.N lines (ids: {known:?})")]
-    MyIdNotInServers {
-        id: u64,
-        origin: Origin,
-        known: Vec<u64>,
-    },
+    MyIdNotInServers { id: u64, origin: Origin, known: Vec<u64> },
     #[error("minSessionTimeout {min} ({min_origin}) is larger than maxSessionTimeout {max} ({max_origin})")]
-    SessionTimeouts {
-        min: u32,
-        min_origin: Origin,
-        max: u32,
-        max_origin: Origin,
-    },
+    SessionTimeouts { min: u32, min_origin: Origin, max: u32, max_origin: Origin },
     #[error("clientPort ({client_origin}) and admin.serverPort ({http_origin}) are both {port}")]
-    PortClash {
-        port: u16,
-        client_origin: Origin,
-        http_origin: Origin,
-    },
+    PortClash { port: u16, client_origin: Origin, http_origin: Origin },
     #[error("{origin}: no server.N line is a participant; an ensemble needs at least one voter")]
     NoParticipants { origin: Origin },
 }
@@ -159,16 +137,9 @@ pub enum ConfigWarning {
     /// A key Roost knows but does not implement (TLS, SASL, custom connection factories...).
     Unsupported { key: String, origin: Origin },
     /// The server line gives a client port different from the one used.
-    ClientPortOverridden {
-        server_line: u16,
-        used: u16,
-        origin: Origin,
-    },
+    ClientPortOverridden { server_line: u16, used: u16, origin: Origin },
     /// `peerType` disagrees with this server's own `server.N` line; the server line wins (as in Java).
-    PeerTypeMismatch {
-        peer_type: String,
-        server_line: String,
-    },
+    PeerTypeMismatch { peer_type: String, server_line: String },
 }
 
 impl fmt::Display for ConfigWarning {
@@ -180,10 +151,9 @@ impl fmt::Display for ConfigWarning {
             ConfigWarning::Unsupported { key, origin } => {
                 write!(f, "{origin}: {key:?} is not supported by Roost; ignored")
             }
-            ConfigWarning::ClientPortOverridden { server_line, used, origin } => write!(
-                f,
-                "client port {server_line} of this server's server.N line is overridden by {used} ({origin})"
-            ),
+            ConfigWarning::ClientPortOverridden { server_line, used, origin } => {
+                write!(f, "client port {server_line} of this server's server.N line is overridden by {used} ({origin})")
+            }
             ConfigWarning::PeerTypeMismatch { peer_type, server_line } => write!(
                 f,
                 "peerType={peer_type} does not match this server's server.N line ({server_line}); using the server line"

@@ -40,11 +40,18 @@ pub enum Key {
     PeerType,
     ContainerCheckIntervalMs,
     ContainerMaxNeverUsedIntervalMs,
+    GlobalOutstandingLimit,
+    SessionlessCnxnTimeout,
+    HttpReadOnly,
+    HttpToken,
+    HttpBasePath,
+    HttpAllowedHosts,
+    HttpUsers,
 }
 
 impl Key {
     /// Every key, for lookups and tests.
-    pub const ALL: [Key; 31] = [
+    pub const ALL: [Key; 38] = [
         Key::ClientPort,
         Key::ClientPortAddress,
         Key::SecureClientPort,
@@ -76,6 +83,13 @@ impl Key {
         Key::PeerType,
         Key::ContainerCheckIntervalMs,
         Key::ContainerMaxNeverUsedIntervalMs,
+        Key::GlobalOutstandingLimit,
+        Key::SessionlessCnxnTimeout,
+        Key::HttpReadOnly,
+        Key::HttpToken,
+        Key::HttpBasePath,
+        Key::HttpAllowedHosts,
+        Key::HttpUsers,
     ];
 
     /// The zoo.cfg spelling (without any `zookeeper.` prefix).
@@ -112,6 +126,13 @@ impl Key {
             Key::PeerType => "peerType",
             Key::ContainerCheckIntervalMs => "znode.container.checkIntervalMs",
             Key::ContainerMaxNeverUsedIntervalMs => "znode.container.maxNeverUsedIntervalMs",
+            Key::GlobalOutstandingLimit => "globalOutstandingLimit",
+            Key::SessionlessCnxnTimeout => "nio.sessionlessCnxnTimeout",
+            Key::HttpReadOnly => "http.readOnly",
+            Key::HttpToken => "http.token",
+            Key::HttpBasePath => "http.basePath",
+            Key::HttpAllowedHosts => "http.allowedHosts",
+            Key::HttpUsers => "http.users",
         }
     }
 
@@ -190,26 +211,13 @@ mod tests {
     #[test]
     fn zoo_cfg_and_system_property_spellings_are_the_same_key() {
         assert_eq!(classify("snapCount"), KeyClass::Known(Key::SnapCount));
-        assert_eq!(
-            classify("zookeeper.snapCount"),
-            KeyClass::Known(Key::SnapCount)
-        );
-        assert_eq!(
-            classify("zookeeper.DigestAuthenticationProvider.superDigest"),
-            KeyClass::Known(Key::SuperDigest)
-        );
-        assert_eq!(
-            classify("zookeeper.extendedTypesEnabled"),
-            KeyClass::Known(Key::ExtendedTypesEnabled)
-        );
-        assert_eq!(
-            classify("zookeeper.4lw.commands.whitelist"),
-            KeyClass::Known(Key::FourLetterWhitelist)
-        );
-        assert_eq!(
-            classify("readonlymode.enabled"),
-            KeyClass::Known(Key::ReadOnlyModeEnabled)
-        );
+        assert_eq!(classify("zookeeper.snapCount"), KeyClass::Known(Key::SnapCount));
+        assert_eq!(classify("zookeeper.DigestAuthenticationProvider.superDigest"), KeyClass::Known(Key::SuperDigest));
+        assert_eq!(classify("zookeeper.extendedTypesEnabled"), KeyClass::Known(Key::ExtendedTypesEnabled));
+        assert_eq!(classify("zookeeper.4lw.commands.whitelist"), KeyClass::Known(Key::FourLetterWhitelist));
+        assert_eq!(classify("readonlymode.enabled"), KeyClass::Known(Key::ReadOnlyModeEnabled));
+        assert_eq!(classify("zookeeper.globalOutstandingLimit"), KeyClass::Known(Key::GlobalOutstandingLimit));
+        assert_eq!(classify("zookeeper.nio.sessionlessCnxnTimeout"), KeyClass::Known(Key::SessionlessCnxnTimeout));
     }
 
     #[test]
@@ -220,10 +228,7 @@ mod tests {
         assert_eq!(classify("authProvider.1"), KeyClass::Unsupported);
         assert_eq!(classify("zookeeper.log.dir"), KeyClass::JvmOnly);
         assert_eq!(classify("file.encoding"), KeyClass::JvmOnly);
-        assert_eq!(
-            classify("java.security.auth.login.config"),
-            KeyClass::JvmOnly
-        );
+        assert_eq!(classify("java.security.auth.login.config"), KeyClass::JvmOnly);
         assert_eq!(classify("noSuchKey"), KeyClass::Unknown);
     }
 

@@ -35,6 +35,10 @@ pub const DEFAULT_SYNC_LIMIT: u32 = 5;
 /// ZooKeeper never keeps fewer than 3 snapshots when purging (`DatadirCleanupManager`).
 pub const MIN_SNAP_RETAIN_COUNT: u32 = 3;
 pub const DEFAULT_CONTAINER_CHECK_INTERVAL_MS: u64 = 60_000;
+/// ZooKeeper's `globalOutstandingLimit` default.
+pub const DEFAULT_GLOBAL_OUTSTANDING_LIMIT: u32 = 1_000;
+/// ZooKeeper's `zookeeper.nio.sessionlessCnxnTimeout` default.
+pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 /// The server configuration every other module reads. Built by [`Config::load`]; all values are
 /// validated, all durations are milliseconds.
@@ -52,6 +56,19 @@ pub struct Config {
     pub http_bind: String,
     /// `admin.enableServer`: whether the HTTP listener runs at all.
     pub http_enabled: bool,
+    /// `http.readOnly`: the HTTP port refuses every change (REST writes, UI edits).
+    pub http_read_only: bool,
+    /// `http.token`: the HTTP port requires this bearer token (or a UI login with it).
+    pub http_token: Option<String>,
+    /// `http.basePath`: prefix under which the HTTP port serves everything (reverse proxies).
+    pub http_base_path: String,
+    /// `http.allowedHosts`: when not empty, requests whose `Host` is not one of these names
+    /// are refused (DNS rebinding); entries are `name` or `name:port`.
+    pub http_allowed_hosts: Vec<String>,
+    /// `http.users`: users who may log in to the HTTP port, each `user:<digest>` in
+    /// ZooKeeper's digest format (base64 of the SHA-1 of `user:password`, what
+    /// `DigestAuthenticationProvider` prints); no password is stored.
+    pub http_users: Vec<String>,
     pub data_dir: PathBuf,
     pub data_log_dir: PathBuf,
     /// This server's id (top byte of the session ids it creates).
@@ -92,6 +109,12 @@ pub struct Config {
     pub container_check_interval_ms: u64,
     /// `znode.container.maxNeverUsedIntervalMs`; 0 = never delete never-used containers.
     pub container_max_never_used_interval_ms: u64,
+    /// `globalOutstandingLimit`: requests outstanding on the whole server before connections with
+    /// requests in flight stop being read (see `server::flow`); 0 = no global limit.
+    pub global_outstanding_limit: u32,
+    /// `zookeeper.nio.sessionlessCnxnTimeout`: how long a connection may take to send its
+    /// ConnectRequest (or four-letter word) before it is closed.
+    pub handshake_timeout_ms: u64,
     /// The ensemble (empty for a plain standalone server).
     pub servers: Vec<ServerSpec>,
     /// `--log` / `ROOST_LOG`.
@@ -139,10 +162,7 @@ impl Config {
         }
         settings.apply_layer(cli.property_entries())?;
         settings.apply_layer(cli.flag_entries())?;
-        let ids = IdSources {
-            flag: cli.server_id,
-            docker: docker.my_id,
-        };
+        let ids = IdSources { flag: cli.server_id, docker: docker.my_id };
         resolve(settings, &ids, config_file, cli.log)
     }
 
@@ -170,10 +190,7 @@ struct IdSources {
 }
 
 fn is_distributed(servers: &[ServerSpec], standalone_enabled: bool) -> bool {
-    let voters = servers
-        .iter()
-        .filter(|s| s.role == PeerRole::Participant)
-        .count();
+    let voters = servers.iter().filter(|s| s.role == PeerRole::Participant).count();
     !servers.is_empty() && (!standalone_enabled || voters > 1)
 }
 
@@ -190,19 +207,9 @@ fn resolve(
     let s = &settings;
     let mut warnings = settings.warnings.clone();
 
-    let tick = s
-        .get_or(Key::TickTime, DEFAULT_TICK_TIME_MS, values::u32_positive)?
-        .value;
-    let min_st = s.get_or(
-        Key::MinSessionTimeout,
-        tick.saturating_mul(2),
-        values::u32_any,
-    )?;
-    let max_st = s.get_or(
-        Key::MaxSessionTimeout,
-        tick.saturating_mul(20),
-        values::u32_any,
-    )?;
+    let tick = s.get_or(Key::TickTime, DEFAULT_TICK_TIME_MS, values::u32_positive)?.value;
+    let min_st = s.get_or(Key::MinSessionTimeout, tick.saturating_mul(2), values::u32_any)?;
+    let max_st = s.get_or(Key::MaxSessionTimeout, tick.saturating_mul(20), values::u32_any)?;
     if min_st.value > max_st.value {
         return Err(ConfigError::SessionTimeouts {
             min: min_st.value,
@@ -212,28 +219,15 @@ fn resolve(
         });
     }
 
-    let data_dir = PathBuf::from(
-        s.get_or(
-            Key::DataDir,
-            DEFAULT_DATA_DIR.to_string(),
-            values::non_empty,
-        )?
-        .value,
-    );
-    let data_log_dir = s
-        .get(Key::DataLogDir, values::non_empty)?
-        .map_or_else(|| data_dir.clone(), |d| d.value.into());
-    let standalone_enabled = s
-        .get_or(Key::StandaloneEnabled, true, values::boolean)?
-        .value;
+    let data_dir = PathBuf::from(s.get_or(Key::DataDir, DEFAULT_DATA_DIR.to_string(), values::non_empty)?.value);
+    let data_log_dir = s.get(Key::DataLogDir, values::non_empty)?.map_or_else(|| data_dir.clone(), |d| d.value.into());
+    let standalone_enabled = s.get_or(Key::StandaloneEnabled, true, values::boolean)?.value;
 
     let server_list = s.servers();
     let servers = server_list.specs.clone();
     let distributed = is_distributed(&servers, standalone_enabled);
     if !servers.is_empty() && !servers.iter().any(|s| s.role == PeerRole::Participant) {
-        return Err(ConfigError::NoParticipants {
-            origin: server_list.origins[0].clone(),
-        });
+        return Err(ConfigError::NoParticipants { origin: server_list.origins[0].clone() });
     }
     let my_id = resolve_my_id(ids, &servers, &data_dir, distributed)?;
     let own_index = servers.iter().position(|s| s.id == my_id.value);
@@ -245,21 +239,13 @@ fn resolve(
         });
     }
     let own = own_index.map(|i| (&servers[i], &server_list.origins[i]));
-    let own_client = own.and_then(|(spec, origin)| {
-        spec.client_addr
-            .as_ref()
-            .map(|addr| (addr.clone(), origin.clone()))
-    });
+    let own_client =
+        own.and_then(|(spec, origin)| spec.client_addr.as_ref().map(|addr| (addr.clone(), origin.clone())));
 
     let port_key = s.get(Key::ClientPort, values::port)?;
-    let line_port = own_client.as_ref().map(|(a, o)| Sourced {
-        value: a.port,
-        origin: o.clone(),
-    });
-    let client_port = prefer(port_key.clone(), line_port.clone()).unwrap_or(Sourced {
-        value: DEFAULT_CLIENT_PORT,
-        origin: Origin::Default,
-    });
+    let line_port = own_client.as_ref().map(|(a, o)| Sourced { value: a.port, origin: o.clone() });
+    let client_port = prefer(port_key.clone(), line_port.clone())
+        .unwrap_or(Sourced { value: DEFAULT_CLIENT_PORT, origin: Origin::Default });
     if let (Some(line), Some(_)) = (&line_port, &port_key) {
         if line.value != client_port.value {
             warnings.push(ConfigWarning::ClientPortOverridden {
@@ -269,17 +255,12 @@ fn resolve(
             });
         }
     }
-    let line_host = own_client.map(|(a, o)| Sourced {
-        value: a.host,
-        origin: o,
-    });
+    let line_host = own_client.map(|(a, o)| Sourced { value: a.host, origin: o });
     let bind = prefer(s.get(Key::ClientPortAddress, values::non_empty)?, line_host)
         .map_or_else(|| DEFAULT_BIND.to_string(), |b| b.value);
 
     let http_port = s.get_or(Key::AdminServerPort, DEFAULT_HTTP_PORT, values::port)?;
-    let http_enabled = s
-        .get_or(Key::AdminEnableServer, true, values::boolean)?
-        .value;
+    let http_enabled = s.get_or(Key::AdminEnableServer, true, values::boolean)?.value;
     if http_enabled && client_port.value != 0 && client_port.value == http_port.value {
         return Err(ConfigError::PortClash {
             port: client_port.value,
@@ -287,9 +268,7 @@ fn resolve(
             http_origin: http_port.origin,
         });
     }
-    let http_bind = s
-        .get(Key::AdminServerAddress, values::non_empty)?
-        .map_or_else(|| bind.clone(), |b| b.value);
+    let http_bind = s.get(Key::AdminServerAddress, values::non_empty)?.map_or_else(|| bind.clone(), |b| b.value);
 
     let configured_type = s.get(Key::PeerType, values::peer_type)?.map(|p| p.value);
     let peer_type = match (own, configured_type) {
@@ -307,9 +286,7 @@ fn resolve(
         warning.emit();
     }
 
-    let read_only_enabled = s
-        .get_or(Key::ReadOnlyModeEnabled, false, values::boolean)?
-        .value;
+    let read_only_enabled = s.get_or(Key::ReadOnlyModeEnabled, false, values::boolean)?.value;
     let whitelist = s.get(Key::FourLetterWhitelist, text)?.map(|w| w.value);
 
     Ok(Config {
@@ -320,76 +297,50 @@ fn resolve(
         http_port: http_port.value,
         http_bind,
         http_enabled,
+        http_read_only: s.get_or(Key::HttpReadOnly, false, values::boolean)?.value,
+        http_token: s.get(Key::HttpToken, values::non_empty)?.map(|t| t.value),
+        http_base_path: s.get(Key::HttpBasePath, values::non_empty)?.map_or_else(String::new, |b| b.value),
+        http_allowed_hosts: s
+            .get(Key::HttpAllowedHosts, values::non_empty)?
+            .map(|h| h.value.split(',').map(|x| x.trim().to_ascii_lowercase()).filter(|x| !x.is_empty()).collect())
+            .unwrap_or_default(),
+        http_users: s.get(Key::HttpUsers, values::digest_list)?.map(|u| u.value).unwrap_or_default(),
         data_dir,
         data_log_dir,
         my_id: my_id.value,
         tick_time_ms: tick,
-        init_limit: s
-            .get_or(Key::InitLimit, DEFAULT_INIT_LIMIT, values::u32_positive)?
-            .value,
-        sync_limit: s
-            .get_or(Key::SyncLimit, DEFAULT_SYNC_LIMIT, values::u32_positive)?
-            .value,
+        init_limit: s.get_or(Key::InitLimit, DEFAULT_INIT_LIMIT, values::u32_positive)?.value,
+        sync_limit: s.get_or(Key::SyncLimit, DEFAULT_SYNC_LIMIT, values::u32_positive)?.value,
         min_session_timeout_ms: min_st.value,
         max_session_timeout_ms: max_st.value,
-        max_client_cnxns: s
-            .get_or(
-                Key::MaxClientCnxns,
-                DEFAULT_MAX_CLIENT_CNXNS,
-                values::u32_any,
-            )?
-            .value,
-        client_port_listen_backlog: s
-            .get(Key::ClientPortListenBacklog, values::u32_positive)?
-            .map(|b| b.value),
+        max_client_cnxns: s.get_or(Key::MaxClientCnxns, DEFAULT_MAX_CLIENT_CNXNS, values::u32_any)?.value,
+        client_port_listen_backlog: s.get(Key::ClientPortListenBacklog, values::u32_positive)?.map(|b| b.value),
         four_letter_words: FourLetterWhitelist::new(whitelist.as_deref(), read_only_enabled),
-        max_buffer: s
-            .get_or(Key::JuteMaxBuffer, DEFAULT_MAX_BUFFER, values::byte_size)?
-            .value,
-        snap_count: s
-            .get_or(Key::SnapCount, DEFAULT_SNAP_COUNT, values::u64_positive)?
-            .value,
-        commit_log_count: s
-            .get_or(Key::CommitLogCount, DEFAULT_COMMIT_LOG_COUNT, values::u64_any)?
-            .value,
+        max_buffer: s.get_or(Key::JuteMaxBuffer, DEFAULT_MAX_BUFFER, values::byte_size)?.value,
+        snap_count: s.get_or(Key::SnapCount, DEFAULT_SNAP_COUNT, values::u64_positive)?.value,
+        commit_log_count: s.get_or(Key::CommitLogCount, DEFAULT_COMMIT_LOG_COUNT, values::u64_any)?.value,
         autopurge_snap_retain_count: s
-            .get_or(
-                Key::AutopurgeSnapRetainCount,
-                MIN_SNAP_RETAIN_COUNT,
-                values::u32_any,
-            )?
+            .get_or(Key::AutopurgeSnapRetainCount, MIN_SNAP_RETAIN_COUNT, values::u32_any)?
             .value
             .max(MIN_SNAP_RETAIN_COUNT),
-        autopurge_purge_interval_hours: s
-            .get_or(Key::AutopurgePurgeInterval, 0, values::u32_any)?
-            .value,
+        autopurge_purge_interval_hours: s.get_or(Key::AutopurgePurgeInterval, 0, values::u32_any)?.value,
         read_only_enabled,
-        super_digest: s
-            .get(Key::SuperDigest, values::super_digest)?
-            .map(|d| d.value),
-        ttl_enabled: s
-            .get_or(Key::ExtendedTypesEnabled, false, values::boolean)?
-            .value,
-        reconfig_enabled: s
-            .get_or(Key::ReconfigEnabled, false, values::boolean)?
-            .value,
+        super_digest: s.get(Key::SuperDigest, values::super_digest)?.map(|d| d.value),
+        ttl_enabled: s.get_or(Key::ExtendedTypesEnabled, false, values::boolean)?.value,
+        reconfig_enabled: s.get_or(Key::ReconfigEnabled, false, values::boolean)?.value,
         standalone_enabled,
-        local_sessions_enabled: s
-            .get_or(Key::LocalSessionsEnabled, false, values::boolean)?
-            .value,
-        local_sessions_upgrading_enabled: s
-            .get_or(Key::LocalSessionsUpgradingEnabled, false, values::boolean)?
-            .value,
+        local_sessions_enabled: s.get_or(Key::LocalSessionsEnabled, false, values::boolean)?.value,
+        local_sessions_upgrading_enabled: s.get_or(Key::LocalSessionsUpgradingEnabled, false, values::boolean)?.value,
         peer_type,
         container_check_interval_ms: s
-            .get_or(
-                Key::ContainerCheckIntervalMs,
-                DEFAULT_CONTAINER_CHECK_INTERVAL_MS,
-                values::u64_positive,
-            )?
+            .get_or(Key::ContainerCheckIntervalMs, DEFAULT_CONTAINER_CHECK_INTERVAL_MS, values::u64_positive)?
             .value,
-        container_max_never_used_interval_ms: s
-            .get_or(Key::ContainerMaxNeverUsedIntervalMs, 0, values::u64_any)?
+        container_max_never_used_interval_ms: s.get_or(Key::ContainerMaxNeverUsedIntervalMs, 0, values::u64_any)?.value,
+        global_outstanding_limit: s
+            .get_or(Key::GlobalOutstandingLimit, DEFAULT_GLOBAL_OUTSTANDING_LIMIT, values::u32_any)?
+            .value,
+        handshake_timeout_ms: s
+            .get_or(Key::SessionlessCnxnTimeout, DEFAULT_HANDSHAKE_TIMEOUT_MS, values::u64_positive)?
             .value,
         servers,
         log_filter,
@@ -400,11 +351,7 @@ fn resolve(
 /// The value with the higher precedence; `first` wins a tie.
 fn prefer<T>(first: Option<Sourced<T>>, second: Option<Sourced<T>>) -> Option<Sourced<T>> {
     match (first, second) {
-        (Some(a), Some(b)) => Some(if b.origin.rank() > a.origin.rank() {
-            b
-        } else {
-            a
-        }),
+        (Some(a), Some(b)) => Some(if b.origin.rank() > a.origin.rank() { b } else { a }),
         (a, b) => a.or(b),
     }
 }
@@ -418,18 +365,12 @@ fn resolve_my_id(
     distributed: bool,
 ) -> Result<Sourced<u64>, ConfigError> {
     if let Some(id) = ids.flag {
-        return Ok(Sourced {
-            value: id,
-            origin: Origin::Flag("--server-id"),
-        });
+        return Ok(Sourced { value: id, origin: Origin::Flag("--server-id") });
     }
     let myid_path = data_dir.join("myid");
     if !servers.is_empty() {
         if let Some(id) = read_myid_file(&myid_path)? {
-            return Ok(Sourced {
-                value: id,
-                origin: Origin::MyIdFile(myid_path),
-            });
+            return Ok(Sourced { value: id, origin: Origin::MyIdFile(myid_path) });
         }
     }
     if let Some(text) = &ids.docker {
@@ -444,14 +385,8 @@ fn resolve_my_id(
     }
     match servers {
         _ if distributed => Err(ConfigError::MissingMyId { path: myid_path }),
-        [only] => Ok(Sourced {
-            value: only.id,
-            origin: Origin::Default,
-        }),
-        _ => Ok(Sourced {
-            value: 1,
-            origin: Origin::Default,
-        }),
+        [only] => Ok(Sourced { value: only.id, origin: Origin::Default }),
+        _ => Ok(Sourced { value: 1, origin: Origin::Default }),
     }
 }
 
@@ -460,14 +395,8 @@ fn read_myid_file(path: &Path) -> Result<Option<u64>, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(content) => values::server_id(&content)
             .map(Some)
-            .map_err(|_| ConfigError::BadMyId {
-                path: path.to_path_buf(),
-                content: content.trim().to_string(),
-            }),
+            .map_err(|_| ConfigError::BadMyId { path: path.to_path_buf(), content: content.trim().to_string() }),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(source) => Err(ConfigError::Io { path: path.to_path_buf(), source }),
     }
 }

@@ -12,10 +12,7 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     move |name| map.get(name).cloned()
 }
 
@@ -27,19 +24,11 @@ fn cli(args: &[&str]) -> Cli {
 fn cfg_dir(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("zoo.cfg");
-    std::fs::write(
-        &path,
-        text.replace("{dir}", &dir.path().display().to_string()),
-    )
-    .unwrap();
+    std::fs::write(&path, text.replace("{dir}", &dir.path().display().to_string())).unwrap();
     (dir, path)
 }
 
-fn load_file(
-    path: &Path,
-    extra: &[&str],
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
+fn load_file(path: &Path, extra: &[&str], env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
     let mut args = vec!["-c", path.to_str().unwrap()];
     args.extend_from_slice(extra);
     Config::load(cli(&args), env)
@@ -92,10 +81,7 @@ fn defaults_are_a_standalone_server() {
     assert_eq!(c.data_log_dir, c.data_dir);
     assert_eq!(c.my_id, 1);
     assert_eq!(c.tick_time_ms, 2000);
-    assert_eq!(
-        (c.min_session_timeout_ms, c.max_session_timeout_ms),
-        (4000, 40000)
-    );
+    assert_eq!((c.min_session_timeout_ms, c.max_session_timeout_ms), (4000, 40000));
     assert_eq!(c.max_client_cnxns, 60);
     assert_eq!(c.max_buffer, 0xfffff);
     assert_eq!(c.snap_count, 100_000);
@@ -133,19 +119,13 @@ fn kazoo_harness_config_with_myid() {
     assert!(c.reconfig_enabled && c.read_only_enabled);
     assert!(!c.local_sessions_enabled && !c.local_sessions_upgrading_enabled);
     assert!(c.four_letter_words.allows_all() && c.four_letter_words.allows("envi"));
-    assert_eq!(
-        c.super_digest.as_deref(),
-        Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
-    );
+    assert_eq!(c.super_digest.as_deref(), Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU="));
     assert!(!c.is_standalone());
     assert_eq!(c.peer_type, PeerRole::Participant);
     let ids: Vec<u64> = c.servers.iter().map(|s| s.id).collect();
     assert_eq!(ids, vec![1, 2, 3]);
     let me = c.my_server().unwrap();
-    assert_eq!(
-        (me.host.as_str(), me.quorum_port, me.election_port),
-        ("localhost", 20002, 20001)
-    );
+    assert_eq!((me.host.as_str(), me.quorum_port, me.election_port), ("localhost", 20002, 20001));
     assert_eq!(c.peers().count(), 2);
     // Session timeouts the kazoo tests rely on: tick 2000 gives [4000, 40000]; they ask for 15000.
     assert_eq!(c.clamp_session_timeout(15000), 15000);
@@ -156,10 +136,7 @@ fn kazoo_harness_config_with_myid() {
         .warnings
         .iter()
         .filter_map(|w| match w {
-            ConfigWarning::Unsupported {
-                key,
-                origin: Origin::File { line, .. },
-            } => Some((key.as_str(), *line)),
+            ConfigWarning::Unsupported { key, origin: Origin::File { line, .. } } => Some((key.as_str(), *line)),
             _ => None,
         })
         .collect();
@@ -175,17 +152,9 @@ fn kazoo_harness_config_with_myid() {
             ("ssl.trustStore.password", 12),
         ]
     );
-    assert_eq!(
-        c.warnings.len(),
-        ignored.len(),
-        "JVM-only -D properties must not warn: {:?}",
-        c.warnings
-    );
+    assert_eq!(c.warnings.len(), ignored.len(), "JVM-only -D properties must not warn: {:?}", c.warnings);
     let shown = c.warnings[1].to_string();
-    assert!(
-        shown.contains("zoo.cfg:7") && shown.contains("serverCnxnFactory"),
-        "{shown}"
-    );
+    assert!(shown.contains("zoo.cfg:7") && shown.contains("serverCnxnFactory"), "{shown}");
 }
 
 #[test]
@@ -217,13 +186,7 @@ fn conf_output_for_quorum_member() {
             "peerType",
         ]
     );
-    let get = |k: &str| {
-        lines
-            .iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap()
-    };
+    let get = |k: &str| lines.iter().find(|(key, _)| *key == k).map(|(_, v)| v.as_str()).unwrap();
     assert_eq!(get("clientPort"), "20000");
     assert_eq!(get("dataDirSize"), "100");
     assert_eq!(get("dataLogSize"), "200");
@@ -232,10 +195,7 @@ fn conf_output_for_quorum_member() {
     assert_eq!(get("peerType"), "0");
     assert_eq!(get("clientPortListenBacklog"), "-1");
     let text = c.conf_text(0, 0, &c.quorum_config_text(0x100000000));
-    assert!(
-        text.starts_with("clientPort=20000\nsecureClientPort=-1\n"),
-        "{text}"
-    );
+    assert!(text.starts_with("clientPort=20000\nsecureClientPort=-1\n"), "{text}");
     assert!(
         text.ends_with(
             "peerType=0\nmembership: \nserver.1=localhost:20002:20001:participant\n\
@@ -257,24 +217,14 @@ fn conf_output_for_standalone_has_no_quorum_keys() {
 #[test]
 fn precedence_flag_over_property_over_zoo_cfg_over_docker_env() {
     let (_dir, path) = cfg_dir("tickTime=3000\nmaxClientCnxns=7\n");
-    let env = env_of(&[
-        ("ZOO_TICK_TIME", "4000"),
-        ("ZOO_MAX_CLIENT_CNXNS", "9"),
-        ("ZOO_SYNC_LIMIT", "3"),
-    ]);
+    let env = env_of(&[("ZOO_TICK_TIME", "4000"), ("ZOO_MAX_CLIENT_CNXNS", "9"), ("ZOO_SYNC_LIMIT", "3")]);
     let c = load_file(&path, &[], &env).unwrap();
-    assert_eq!(
-        (c.tick_time_ms, c.max_client_cnxns, c.sync_limit),
-        (3000, 7, 3)
-    );
+    assert_eq!((c.tick_time_ms, c.max_client_cnxns, c.sync_limit), (3000, 7, 3));
     let c = load_file(&path, &["-D", "tickTime=3500"], &env).unwrap();
     assert_eq!(c.tick_time_ms, 3500);
     let c = load_file(&path, &["-D", "tickTime=3500", "--tick-time", "5000"], &env).unwrap();
     assert_eq!(c.tick_time_ms, 5000);
-    assert_eq!(
-        (c.min_session_timeout_ms, c.max_session_timeout_ms),
-        (10000, 100000)
-    );
+    assert_eq!((c.min_session_timeout_ms, c.max_session_timeout_ms), (10000, 100000));
     let c = Config::load(Cli::default(), &env).unwrap();
     assert_eq!(c.tick_time_ms, 4000);
 }
@@ -283,12 +233,7 @@ fn precedence_flag_over_property_over_zoo_cfg_over_docker_env() {
 fn a_flag_overrides_a_bad_lower_value() {
     let (_dir, path) = cfg_dir("clientPort=abc\n");
     assert!(load_file(&path, &[], &no_env).is_err());
-    assert_eq!(
-        load_file(&path, &["--client-port", "3000"], &no_env)
-            .unwrap()
-            .client_port,
-        3000
-    );
+    assert_eq!(load_file(&path, &["--client-port", "3000"], &no_env).unwrap().client_port, 3000);
 }
 
 #[test]
@@ -306,46 +251,23 @@ fn every_bad_value_names_file_line_and_key() {
         ("maxClientCnxns", "many", "is not a non-negative integer"),
         ("jute.maxbuffer", "0", "must be greater than 0"),
         ("snapCount", "0", "must be greater than 0"),
-        (
-            "zookeeper.snapCount",
-            "lots",
-            "is not a non-negative integer",
-        ),
+        ("zookeeper.snapCount", "lots", "is not a non-negative integer"),
         ("readonlymode.enabled", "yes", "is not true or false"),
         ("standaloneEnabled", "maybe", "is not true or false"),
         ("admin.enableServer", "1", "is not true or false"),
-        (
-            "zookeeper.extendedTypesEnabled",
-            "on",
-            "is not true or false",
-        ),
+        ("zookeeper.extendedTypesEnabled", "on", "is not true or false"),
         ("peerType", "voter", "is not participant or observer"),
         ("dataDir", "", "must not be empty"),
-        (
-            "DigestAuthenticationProvider.superDigest",
-            "nocolon",
-            "is not of the form user:base64digest",
-        ),
+        ("DigestAuthenticationProvider.superDigest", "nocolon", "is not of the form user:base64digest"),
         ("secureClientPort", "tls", "is not a port number"),
-        (
-            "znode.container.checkIntervalMs",
-            "0",
-            "must be greater than 0",
-        ),
-        (
-            "server.1",
-            "localhost:2888",
-            "both the quorum port and the election port are required",
-        ),
+        ("znode.container.checkIntervalMs", "0", "must be greater than 0"),
+        ("server.1", "localhost:2888", "both the quorum port and the election port are required"),
     ];
     for (key, value, problem) in cases {
         let (_dir, path) = cfg_dir(&format!("# header\ntickTime=2000\n\n{key}={value}\n"));
         let err = load_file(&path, &[], &no_env).unwrap_err().to_string();
         let expected = format!("{}:4: {key}: {value:?} ", path.display());
-        assert!(
-            err.starts_with(&expected) && err.ends_with(problem),
-            "got {err:?}, expected {expected:?}..{problem}"
-        );
+        assert!(err.starts_with(&expected) && err.ends_with(problem), "got {err:?}, expected {expected:?}..{problem}");
     }
 }
 
@@ -353,10 +275,7 @@ fn every_bad_value_names_file_line_and_key() {
 fn bad_server_id_names_the_line() {
     let (_dir, path) = cfg_dir("tickTime=2000\nserver.0=localhost:2888:3888\n");
     let err = load_file(&path, &[], &no_env).unwrap_err().to_string();
-    let expected = format!(
-        "{}:2: server.0: \"0\" is not a valid server id (an integer 1..=254)",
-        path.display()
-    );
+    let expected = format!("{}:2: server.0: \"0\" is not a valid server id (an integer 1..=254)", path.display());
     assert_eq!(err, expected);
 }
 
@@ -364,13 +283,7 @@ fn bad_server_id_names_the_line() {
 fn example_message_shape() {
     let (_dir, path) = cfg_dir("a=1\nb=2\nc=3\nd=4\ne=5\nf=6\nclientPort=abc\n");
     let err = load_file(&path, &[], &no_env).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "{}:7: clientPort: \"abc\" is not a port number",
-            path.display()
-        )
-    );
+    assert_eq!(err.to_string(), format!("{}:7: clientPort: \"abc\" is not a port number", path.display()));
 }
 
 #[test]
@@ -378,9 +291,7 @@ fn unknown_keys_warn_with_line() {
     let (_dir, path) = cfg_dir("tickTime=2000\nfrobnicate=1\n");
     let c = load_file(&path, &[], &no_env).unwrap();
     assert_eq!(c.warnings.len(), 1);
-    assert!(c.warnings[0]
-        .to_string()
-        .ends_with("zoo.cfg:2: unknown configuration key \"frobnicate\" ignored"));
+    assert!(c.warnings[0].to_string().ends_with("zoo.cfg:2: unknown configuration key \"frobnicate\" ignored"));
 }
 
 #[test]
@@ -388,10 +299,7 @@ fn session_timeout_validation() {
     let (_dir, path) = cfg_dir("minSessionTimeout=50000\n");
     let err = load_file(&path, &[], &no_env).unwrap_err().to_string();
     assert!(err.starts_with("minSessionTimeout 50000 ("), "{err}");
-    assert!(
-        err.ends_with("is larger than maxSessionTimeout 40000 (default)"),
-        "{err}"
-    );
+    assert!(err.ends_with("is larger than maxSessionTimeout 40000 (default)"), "{err}");
     let (_dir, path) = cfg_dir("minSessionTimeout=1000\nmaxSessionTimeout=1000\n");
     let c = load_file(&path, &[], &no_env).unwrap();
     assert_eq!(c.clamp_session_timeout(30000), 1000);
@@ -400,15 +308,8 @@ fn session_timeout_validation() {
 #[test]
 fn client_and_http_port_must_differ() {
     let err = Config::load(cli(&["--client-port", "8080"]), &no_env).unwrap_err();
-    assert!(
-        matches!(err, ConfigError::PortClash { port: 8080, .. }),
-        "{err}"
-    );
-    let c = Config::load(
-        cli(&["--client-port", "8080", "-D", "admin.enableServer=false"]),
-        &no_env,
-    )
-    .unwrap();
+    assert!(matches!(err, ConfigError::PortClash { port: 8080, .. }), "{err}");
+    let c = Config::load(cli(&["--client-port", "8080", "-D", "admin.enableServer=false"]), &no_env).unwrap();
     assert!(!c.http_enabled);
 }
 
@@ -417,13 +318,8 @@ fn myid_missing_invalid_or_unknown() {
     let cfg = "dataDir={dir}\nserver.1=a:2888:3888\nserver.2=b:2888:3888\n";
     let (dir, path) = cfg_dir(cfg);
     let err = load_file(&path, &[], &no_env).unwrap_err();
-    assert!(
-        matches!(&err, ConfigError::MissingMyId { path } if path == &dir.path().join("myid")),
-        "{err}"
-    );
-    assert!(err
-        .to_string()
-        .contains(&dir.path().join("myid").display().to_string()));
+    assert!(matches!(&err, ConfigError::MissingMyId { path } if path == &dir.path().join("myid")), "{err}");
+    assert!(err.to_string().contains(&dir.path().join("myid").display().to_string()));
 
     std::fs::write(dir.path().join("myid"), "two\n").unwrap();
     let err = load_file(&path, &[], &no_env).unwrap_err().to_string();
@@ -431,33 +327,15 @@ fn myid_missing_invalid_or_unknown() {
 
     std::fs::write(dir.path().join("myid"), "3\n").unwrap();
     let err = load_file(&path, &[], &no_env).unwrap_err().to_string();
-    assert!(
-        err.starts_with("server id 3 (") && err.contains("[1, 2]"),
-        "{err}"
-    );
+    assert!(err.starts_with("server id 3 (") && err.contains("[1, 2]"), "{err}");
 
     std::fs::write(dir.path().join("myid"), "2").unwrap();
     assert_eq!(load_file(&path, &[], &no_env).unwrap().my_id, 2);
     // The flag beats the file; ZOO_MY_ID is used only when the file is missing.
-    assert_eq!(
-        load_file(&path, &["--server-id", "1"], &no_env)
-            .unwrap()
-            .my_id,
-        1
-    );
-    assert_eq!(
-        load_file(&path, &[], &env_of(&[("ZOO_MY_ID", "1")]))
-            .unwrap()
-            .my_id,
-        2
-    );
+    assert_eq!(load_file(&path, &["--server-id", "1"], &no_env).unwrap().my_id, 1);
+    assert_eq!(load_file(&path, &[], &env_of(&[("ZOO_MY_ID", "1")])).unwrap().my_id, 2);
     std::fs::remove_file(dir.path().join("myid")).unwrap();
-    assert_eq!(
-        load_file(&path, &[], &env_of(&[("ZOO_MY_ID", "1")]))
-            .unwrap()
-            .my_id,
-        1
-    );
+    assert_eq!(load_file(&path, &[], &env_of(&[("ZOO_MY_ID", "1")])).unwrap().my_id, 1);
 }
 
 #[test]
@@ -469,25 +347,12 @@ fn server_lines_supply_client_port_and_address() {
     let c = load_file(&path, &[], &no_env).unwrap();
     assert_eq!(c.client_listen_addr(), "127.0.0.1:2192");
     assert_eq!(c.servers[2].role, PeerRole::Observer);
-    assert_eq!(
-        c.servers[0].client_addr,
-        Some(HostPort {
-            host: "0.0.0.0".into(),
-            port: 2191
-        })
-    );
+    assert_eq!(c.servers[0].client_addr, Some(HostPort { host: "0.0.0.0".into(), port: 2191 }));
     assert!(c.warnings.is_empty());
     // A flag beats the server line, with a warning.
     let c = load_file(&path, &["--client-port", "3000"], &no_env).unwrap();
     assert_eq!(c.client_port, 3000);
-    assert!(matches!(
-        c.warnings[..],
-        [ConfigWarning::ClientPortOverridden {
-            server_line: 2192,
-            used: 3000,
-            ..
-        }]
-    ));
+    assert!(matches!(c.warnings[..], [ConfigWarning::ClientPortOverridden { server_line: 2192, used: 3000, .. }]));
 }
 
 #[test]
@@ -498,10 +363,7 @@ fn observer_line_sets_peer_type() {
     std::fs::write(dir.path().join("myid"), "3").unwrap();
     let c = load_file(&path, &[], &no_env).unwrap();
     assert_eq!(c.peer_type, PeerRole::Observer);
-    assert!(matches!(
-        c.warnings[..],
-        [ConfigWarning::PeerTypeMismatch { .. }]
-    ));
+    assert!(matches!(c.warnings[..], [ConfigWarning::PeerTypeMismatch { .. }]));
     let lines = c.to_conf_lines(0, 0);
     assert!(lines.contains(&("peerType", "1".to_string())));
 }
@@ -512,12 +374,8 @@ fn single_server_line_is_standalone_unless_disabled() {
     let c = load_file(&path, &[], &no_env).unwrap();
     assert!(c.is_standalone());
     assert_eq!(c.my_id, 5);
-    let (_dir, path) =
-        cfg_dir("dataDir={dir}\nstandaloneEnabled=false\nserver.5=localhost:2888:3888;2181\n");
-    assert!(matches!(
-        load_file(&path, &[], &no_env),
-        Err(ConfigError::MissingMyId { .. })
-    ));
+    let (_dir, path) = cfg_dir("dataDir={dir}\nstandaloneEnabled=false\nserver.5=localhost:2888:3888;2181\n");
+    assert!(matches!(load_file(&path, &[], &no_env), Err(ConfigError::MissingMyId { .. })));
     let c = load_file(&path, &["--server-id", "5"], &no_env).unwrap();
     assert!(!c.is_standalone());
 }
@@ -535,10 +393,7 @@ fn docker_image_environment() {
     let data_dir = data.path().display().to_string();
     let env = env_of(&[
         ("ZOO_MY_ID", "2"),
-        (
-            "ZOO_SERVERS",
-            "server.1=zk1:2888:3888;2181 server.2=zk2:2888:3888;2181 server.3=zk3:2888:3888;2181",
-        ),
+        ("ZOO_SERVERS", "server.1=zk1:2888:3888;2181 server.2=zk2:2888:3888;2181 server.3=zk3:2888:3888;2181"),
         ("ZOO_DATA_DIR", &data_dir),
         ("ZOO_DATA_LOG_DIR", "/datalog"),
         ("ZOO_TICK_TIME", "2000"),
@@ -548,10 +403,7 @@ fn docker_image_environment() {
         ("ZOO_MAX_CLIENT_CNXNS", "60"),
         ("ZOO_STANDALONE_ENABLED", "true"),
         ("ZOO_ADMINSERVER_ENABLED", "true"),
-        (
-            "ZOO_CFG_EXTRA",
-            "zookeeper.extendedTypesEnabled=true jute.maxbuffer=0x400000",
-        ),
+        ("ZOO_CFG_EXTRA", "zookeeper.extendedTypesEnabled=true jute.maxbuffer=0x400000"),
     ]);
     let c = Config::load(Cli::default(), &env).unwrap();
     assert_eq!(c.my_id, 2);
@@ -569,28 +421,16 @@ fn docker_image_environment() {
 
     let bad = env_of(&[("ZOO_TICK_TIME", "soon")]);
     let err = Config::load(Cli::default(), &bad).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "environment variable ZOO_TICK_TIME: tickTime: \"soon\" is not a non-negative integer"
-    );
-    let bad = env_of(&[
-        ("ZOO_SERVERS", "server.1=zk1:2888:3888;2181"),
-        ("ZOO_MY_ID", "0"),
-    ]);
+    assert_eq!(err.to_string(), "environment variable ZOO_TICK_TIME: tickTime: \"soon\" is not a non-negative integer");
+    let bad = env_of(&[("ZOO_SERVERS", "server.1=zk1:2888:3888;2181"), ("ZOO_MY_ID", "0")]);
     let err = Config::load(Cli::default(), &bad).unwrap_err().to_string();
-    assert!(
-        err.starts_with("environment variable ZOO_MY_ID: ZOO_MY_ID: \"0\""),
-        "{err}"
-    );
+    assert!(err.starts_with("environment variable ZOO_MY_ID: ZOO_MY_ID: \"0\""), "{err}");
 }
 
 #[test]
 fn zoo_cfg_servers_replace_docker_servers() {
     let (_dir, path) = cfg_dir("server.7=a:1:2;2181\n");
-    let env = env_of(&[(
-        "ZOO_SERVERS",
-        "server.1=zk1:2888:3888;2181 server.2=zk2:2888:3888;2181",
-    )]);
+    let env = env_of(&[("ZOO_SERVERS", "server.1=zk1:2888:3888;2181 server.2=zk2:2888:3888;2181")]);
     let c = load_file(&path, &[], &env).unwrap();
     assert_eq!(c.servers.iter().map(|s| s.id).collect::<Vec<_>>(), vec![7]);
     assert_eq!(c.my_id, 7);
@@ -620,13 +460,7 @@ fn misc_keys() {
     assert_eq!(c.http_listen_addr(), "[::1]:8080");
     assert_eq!(c.autopurge_snap_retain_count, 3);
     assert_eq!(c.autopurge_purge_interval_hours, 24);
-    assert_eq!(
-        (
-            c.container_check_interval_ms,
-            c.container_max_never_used_interval_ms
-        ),
-        (1000, 5000)
-    );
+    assert_eq!((c.container_check_interval_ms, c.container_max_never_used_interval_ms), (1000, 5000));
     assert_eq!(c.client_port_listen_backlog, Some(128));
     assert_eq!(c.data_log_dir, PathBuf::from("/logs"));
     assert_eq!(c.config_file.as_deref(), Some(path.as_path()));
@@ -637,4 +471,37 @@ fn missing_config_file_is_an_error() {
     let err = Config::load(cli(&["-c", "/nonexistent/zoo.cfg"]), &no_env).unwrap_err();
     assert!(matches!(err, ConfigError::Io { .. }));
     assert!(err.to_string().contains("/nonexistent/zoo.cfg"));
+}
+
+#[test]
+fn http_protection_from_zoo_cfg_and_from_the_docker_environment() {
+    let (_dir, path) = cfg_dir(
+        "http.readOnly=true\nhttp.token=s3cret\nhttp.basePath=/zk\nhttp.allowedHosts=zk.example, LOCALHOST:8080\n",
+    );
+    let c = load_file(&path, &[], &no_env).unwrap();
+    assert!(c.http_read_only);
+    assert_eq!(c.http_token.as_deref(), Some("s3cret"));
+    assert_eq!(c.http_base_path, "/zk");
+    assert_eq!(c.http_allowed_hosts, vec!["zk.example".to_string(), "localhost:8080".to_string()]);
+
+    let env = env_of(&[
+        ("ZOO_HTTP_TOKEN", "from-env"),
+        ("ZOO_HTTP_READ_ONLY", "true"),
+        ("ZOO_HTTP_USERS", "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=, bob:GcMT0ijsx21yLyTWAWMqFV/azZE="),
+    ]);
+    let c = Config::load(cli(&[]), &env).unwrap();
+    assert_eq!((c.http_token.as_deref(), c.http_read_only), (Some("from-env"), true));
+    assert_eq!(c.http_users, vec!["alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=", "bob:GcMT0ijsx21yLyTWAWMqFV/azZE="]);
+    let bad = env_of(&[("ZOO_HTTP_USERS", "alice:plaintext-password")]);
+    assert!(Config::load(cli(&[]), &bad).is_err(), "a plain password is not a digest");
+
+    let c = Config::load(cli(&[]), &no_env).unwrap();
+    assert_eq!((c.http_token.as_deref(), c.http_read_only, c.http_allowed_hosts.len()), (None, false, 0));
+
+    let c =
+        Config::load(cli(&["--http-token", "from-flag", "--http-read-only", "--http-base-path", "/zk"]), &env).unwrap();
+    assert_eq!(
+        (c.http_token.as_deref(), c.http_read_only, c.http_base_path.as_str()),
+        (Some("from-flag"), true, "/zk")
+    );
 }

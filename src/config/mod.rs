@@ -39,8 +39,9 @@ pub use cli::{Cli, Property, PropertyError};
 pub use dynamic::{DynamicConfig, DynamicConfigError};
 pub use error::{ConfigError, ConfigWarning, Origin, ServerSpecProblem, ValueProblem};
 pub use load::{
-    Config, DEFAULT_BIND, DEFAULT_CLIENT_PORT, DEFAULT_DATA_DIR, DEFAULT_HTTP_PORT,
-    DEFAULT_MAX_BUFFER, DEFAULT_MAX_CLIENT_CNXNS, DEFAULT_SNAP_COUNT, DEFAULT_TICK_TIME_MS,
+    Config, DEFAULT_BIND, DEFAULT_CLIENT_PORT, DEFAULT_DATA_DIR, DEFAULT_GLOBAL_OUTSTANDING_LIMIT,
+    DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_HTTP_PORT, DEFAULT_MAX_BUFFER, DEFAULT_MAX_CLIENT_CNXNS, DEFAULT_SNAP_COUNT,
+    DEFAULT_TICK_TIME_MS,
 };
 pub use servers::{HostPort, PeerRole, ServerSpec, MAX_SERVER_ID, MIN_SERVER_ID};
 pub use whitelist::FourLetterWhitelist;

@@ -99,8 +99,7 @@ impl ServerSpec {
         let election_port = parse_port(parts.next())?;
         let role = match parts.next() {
             None => PeerRole::Participant,
-            Some(role) => PeerRole::parse(role)
-                .ok_or_else(|| ServerSpecProblem::UnknownRole(role.to_string()))?,
+            Some(role) => PeerRole::parse(role).ok_or_else(|| ServerSpecProblem::UnknownRole(role.to_string()))?,
         };
         if parts.next().is_some() {
             return Err(ServerSpecProblem::TooManyParts);
@@ -109,22 +108,12 @@ impl ServerSpec {
             None | Some("") => None,
             Some(text) => Some(parse_client_addr(text)?),
         };
-        Ok(ServerSpec {
-            id,
-            host: host.to_string(),
-            quorum_port,
-            election_port,
-            role,
-            client_addr,
-        })
+        Ok(ServerSpec { id, host: host.to_string(), quorum_port, election_port, role, client_addr })
     }
 
     /// The address peers use to reach this server's quorum port.
     pub fn quorum_addr(&self) -> HostPort {
-        HostPort {
-            host: self.host.clone(),
-            port: self.quorum_port,
-        }
+        HostPort { host: self.host.clone(), port: self.quorum_port }
     }
 
     /// The `server.N=...` line as ZooKeeper writes it in dynamic configs.
@@ -136,10 +125,7 @@ impl ServerSpec {
 impl fmt::Display for ServerSpec {
     /// `host:quorumPort:electionPort:role[;clientHost:clientPort]` (`QuorumServer.toString`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = HostPort {
-            host: self.host.clone(),
-            port: self.quorum_port,
-        };
+        let host = HostPort { host: self.host.clone(), port: self.quorum_port };
         write!(f, "{host}:{}:{}", self.election_port, self.role)?;
         if let Some(client) = &self.client_addr {
             write!(f, ";{client}")?;
@@ -151,16 +137,11 @@ impl fmt::Display for ServerSpec {
 /// Splits `host:rest` or `[v6]:rest`, returning the host without brackets and the text after `:`.
 fn split_host(text: &str) -> Result<(&str, &str), ServerSpecProblem> {
     let (host, rest) = if let Some(bracketed) = text.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or(ServerSpecProblem::BadIpv6)?;
-        let rest = after
-            .strip_prefix(':')
-            .ok_or(ServerSpecProblem::MissingPorts)?;
+        let (host, after) = bracketed.split_once(']').ok_or(ServerSpecProblem::BadIpv6)?;
+        let rest = after.strip_prefix(':').ok_or(ServerSpecProblem::MissingPorts)?;
         (host, rest)
     } else {
-        text.split_once(':')
-            .ok_or(ServerSpecProblem::MissingPorts)?
+        text.split_once(':').ok_or(ServerSpecProblem::MissingPorts)?
     };
     let host = host.trim();
     if host.is_empty() {
@@ -199,10 +180,7 @@ fn parse_client_addr(text: &str) -> Result<HostPort, ServerSpecProblem> {
         return Err(bad());
     }
     let port = port.trim().parse::<u16>().map_err(|_| bad())?;
-    Ok(HostPort {
-        host: host.to_string(),
-        port,
-    })
+    Ok(HostPort { host: host.to_string(), port })
 }
 
 #[cfg(test)]
@@ -216,87 +194,37 @@ mod tests {
     #[test]
     fn plain_two_ports_is_a_participant_without_client_address() {
         let s = spec("zk1:2888:3888");
-        assert_eq!(
-            (s.host.as_str(), s.quorum_port, s.election_port),
-            ("zk1", 2888, 3888)
-        );
+        assert_eq!((s.host.as_str(), s.quorum_port, s.election_port), ("zk1", 2888, 3888));
         assert_eq!(s.role, PeerRole::Participant);
         assert_eq!(s.client_addr, None);
     }
 
     #[test]
     fn roles() {
-        assert_eq!(
-            spec("localhost:20002:20001:participant").role,
-            PeerRole::Participant
-        );
-        assert_eq!(
-            spec("localhost:20002:20001:observer").role,
-            PeerRole::Observer
-        );
-        assert_eq!(
-            spec("localhost:20002:20001:OBSERVER").role,
-            PeerRole::Observer
-        );
-        assert_eq!(
-            ServerSpec::parse(1, "h:1:2:voter"),
-            Err(ServerSpecProblem::UnknownRole("voter".into()))
-        );
+        assert_eq!(spec("localhost:20002:20001:participant").role, PeerRole::Participant);
+        assert_eq!(spec("localhost:20002:20001:observer").role, PeerRole::Observer);
+        assert_eq!(spec("localhost:20002:20001:OBSERVER").role, PeerRole::Observer);
+        assert_eq!(ServerSpec::parse(1, "h:1:2:voter"), Err(ServerSpecProblem::UnknownRole("voter".into())));
     }
 
     #[test]
     fn client_address_variants() {
         let bare = spec("zk1:2888:3888;2181").client_addr.unwrap();
-        assert_eq!(
-            bare,
-            HostPort {
-                host: "0.0.0.0".into(),
-                port: 2181
-            }
-        );
-        let with_host = spec("zk1:2888:3888:participant;0.0.0.0:2181")
-            .client_addr
-            .unwrap();
-        assert_eq!(
-            with_host,
-            HostPort {
-                host: "0.0.0.0".into(),
-                port: 2181
-            }
-        );
+        assert_eq!(bare, HostPort { host: "0.0.0.0".into(), port: 2181 });
+        let with_host = spec("zk1:2888:3888:participant;0.0.0.0:2181").client_addr.unwrap();
+        assert_eq!(with_host, HostPort { host: "0.0.0.0".into(), port: 2181 });
         let named = spec("zk1:2888:3888:observer;zk1:2182");
-        assert_eq!(
-            named.client_addr.unwrap(),
-            HostPort {
-                host: "zk1".into(),
-                port: 2182
-            }
-        );
+        assert_eq!(named.client_addr.unwrap(), HostPort { host: "zk1".into(), port: 2182 });
         let v6 = spec("[::1]:2888:3888;[::1]:2181");
         assert_eq!(v6.host, "::1");
-        assert_eq!(
-            v6.client_addr.unwrap(),
-            HostPort {
-                host: "::1".into(),
-                port: 2181
-            }
-        );
+        assert_eq!(v6.client_addr.unwrap(), HostPort { host: "::1".into(), port: 2181 });
     }
 
     #[test]
     fn display_matches_zookeeper_dynamic_config_form() {
-        assert_eq!(
-            spec("zk1:2888:3888;2181").to_config_line(),
-            "server.1=zk1:2888:3888:participant;0.0.0.0:2181"
-        );
-        assert_eq!(
-            spec("zk1:2888:3888:observer").to_string(),
-            "zk1:2888:3888:observer"
-        );
-        assert_eq!(
-            spec("[::1]:2888:3888").to_string(),
-            "[::1]:2888:3888:participant"
-        );
+        assert_eq!(spec("zk1:2888:3888;2181").to_config_line(), "server.1=zk1:2888:3888:participant;0.0.0.0:2181");
+        assert_eq!(spec("zk1:2888:3888:observer").to_string(), "zk1:2888:3888:observer");
+        assert_eq!(spec("[::1]:2888:3888").to_string(), "[::1]:2888:3888:participant");
     }
 
     #[test]

@@ -24,11 +24,7 @@ pub struct RawEntry {
 
 impl RawEntry {
     pub fn new(key: impl Into<String>, value: impl Into<String>, origin: Origin) -> RawEntry {
-        RawEntry {
-            key: key.into(),
-            value: value.into(),
-            origin,
-        }
+        RawEntry { key: key.into(), value: value.into(), origin }
     }
 }
 
@@ -62,29 +58,16 @@ impl Settings {
             match classify(&entry.key) {
                 KeyClass::Known(key) => {
                     if key == Key::SecureClientPort {
-                        self.warn(ConfigWarning::Unsupported {
-                            key: entry.key.clone(),
-                            origin: entry.origin.clone(),
-                        });
+                        self.warn(ConfigWarning::Unsupported { key: entry.key.clone(), origin: entry.origin.clone() });
                     }
                     self.values.insert(key, entry);
                 }
                 KeyClass::Server(id) => add_server(&mut layer_servers, &id, entry)?,
-                KeyClass::Unsupported => self.warn(ConfigWarning::Unsupported {
-                    key: entry.key,
-                    origin: entry.origin,
-                }),
+                KeyClass::Unsupported => self.warn(ConfigWarning::Unsupported { key: entry.key, origin: entry.origin }),
                 KeyClass::JvmOnly => {
-                    tracing::debug!(
-                        "{}: JVM-only property {:?} ignored",
-                        entry.origin,
-                        entry.key
-                    )
+                    tracing::debug!("{}: JVM-only property {:?} ignored", entry.origin, entry.key)
                 }
-                KeyClass::Unknown => self.warn(ConfigWarning::UnknownKey {
-                    key: entry.key,
-                    origin: entry.origin,
-                }),
+                KeyClass::Unknown => self.warn(ConfigWarning::UnknownKey { key: entry.key, origin: entry.origin }),
             }
         }
         if !layer_servers.specs.is_empty() {
@@ -113,10 +96,7 @@ impl Settings {
             return Ok(None);
         };
         match parse(&entry.value) {
-            Ok(value) => Ok(Some(Sourced {
-                value,
-                origin: entry.origin.clone(),
-            })),
+            Ok(value) => Ok(Some(Sourced { value, origin: entry.origin.clone() })),
             Err(problem) => Err(ConfigError::BadValue {
                 origin: entry.origin.clone(),
                 key: entry.key.clone(),
@@ -133,10 +113,7 @@ impl Settings {
         default: T,
         parse: impl Fn(&str) -> Result<T, ValueProblem>,
     ) -> Result<Sourced<T>, ConfigError> {
-        Ok(self.get(key, parse)?.unwrap_or(Sourced {
-            value: default,
-            origin: Origin::Default,
-        }))
+        Ok(self.get(key, parse)?.unwrap_or(Sourced { value: default, origin: Origin::Default }))
     }
 }
 
@@ -150,8 +127,7 @@ fn add_server(list: &mut ServerList, id_text: &str, entry: RawEntry) -> Result<(
     };
     // A bad id is reported with the id as the value: `server.0: "0" is not a valid server id`.
     let id = values::server_id(id_text).map_err(|p| bad(id_text, p))?;
-    let spec = ServerSpec::parse(id, &entry.value)
-        .map_err(|p| bad(&entry.value, ValueProblem::BadServerSpec(p)))?;
+    let spec = ServerSpec::parse(id, &entry.value).map_err(|p| bad(&entry.value, ValueProblem::BadServerSpec(p)))?;
     if let Some(index) = list.specs.iter().position(|s| s.id == id) {
         return Err(ConfigError::DuplicateServer {
             id,
@@ -170,31 +146,16 @@ mod tests {
     use std::path::PathBuf;
 
     fn file(line: usize) -> Origin {
-        Origin::File {
-            path: PathBuf::from("zoo.cfg"),
-            line,
-        }
+        Origin::File { path: PathBuf::from("zoo.cfg"), line }
     }
 
     #[test]
     fn later_layers_replace_values_and_origins() {
         let mut s = Settings::default();
-        s.apply_layer(vec![RawEntry::new(
-            "tickTime",
-            "3000",
-            Origin::DockerEnv("ZOO_TICK_TIME"),
-        )])
-        .unwrap();
-        s.apply_layer(vec![RawEntry::new("tickTime", "2500", file(1))])
-            .unwrap();
+        s.apply_layer(vec![RawEntry::new("tickTime", "3000", Origin::DockerEnv("ZOO_TICK_TIME"))]).unwrap();
+        s.apply_layer(vec![RawEntry::new("tickTime", "2500", file(1))]).unwrap();
         let tick = s.get(Key::TickTime, values::u32_positive).unwrap().unwrap();
-        assert_eq!(
-            tick,
-            Sourced {
-                value: 2500,
-                origin: file(1)
-            }
-        );
+        assert_eq!(tick, Sourced { value: 2500, origin: file(1) });
     }
 
     #[test]
@@ -206,8 +167,7 @@ mod tests {
             RawEntry::new("server.2", "b:1:2", docker),
         ])
         .unwrap();
-        s.apply_layer(vec![RawEntry::new("server.3", "c:1:2", file(4))])
-            .unwrap();
+        s.apply_layer(vec![RawEntry::new("server.3", "c:1:2", file(4))]).unwrap();
         let ids: Vec<u64> = s.servers().specs.iter().map(|s| s.id).collect();
         assert_eq!(ids, vec![3]);
     }
@@ -216,36 +176,18 @@ mod tests {
     fn duplicate_server_in_one_layer_names_both_lines() {
         let mut s = Settings::default();
         let err = s
-            .apply_layer(vec![
-                RawEntry::new("server.1", "a:1:2", file(3)),
-                RawEntry::new("server.1", "b:1:2", file(9)),
-            ])
+            .apply_layer(vec![RawEntry::new("server.1", "a:1:2", file(3)), RawEntry::new("server.1", "b:1:2", file(9))])
             .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "zoo.cfg:9: server.1 is defined twice (first at zoo.cfg:3)"
-        );
+        assert_eq!(err.to_string(), "zoo.cfg:9: server.1 is defined twice (first at zoo.cfg:3)");
     }
 
     #[test]
     fn bad_server_id_names_the_line() {
         let mut s = Settings::default();
-        let err = s
-            .apply_layer(vec![RawEntry::new("server.x", "a:1:2", file(2))])
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("zoo.cfg:2: server.x: \"x\" is not a valid server id"),
-            "{err}"
-        );
-        let err = s
-            .apply_layer(vec![RawEntry::new("server.300", "a:1:2", file(5))])
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("zoo.cfg:5: server.300: \"300\""),
-            "{err}"
-        );
+        let err = s.apply_layer(vec![RawEntry::new("server.x", "a:1:2", file(2))]).unwrap_err();
+        assert!(err.to_string().starts_with("zoo.cfg:2: server.x: \"x\" is not a valid server id"), "{err}");
+        let err = s.apply_layer(vec![RawEntry::new("server.300", "a:1:2", file(5))]).unwrap_err();
+        assert!(err.to_string().starts_with("zoo.cfg:5: server.300: \"300\""), "{err}");
     }
 
     #[test]
@@ -260,19 +202,10 @@ mod tests {
         assert_eq!(
             s.warnings,
             vec![
-                ConfigWarning::UnknownKey {
-                    key: "bogus".into(),
-                    origin: file(1)
-                },
-                ConfigWarning::Unsupported {
-                    key: "ssl.keyStore.password".into(),
-                    origin: file(2)
-                },
+                ConfigWarning::UnknownKey { key: "bogus".into(), origin: file(1) },
+                ConfigWarning::Unsupported { key: "ssl.keyStore.password".into(), origin: file(2) },
             ]
         );
-        assert_eq!(
-            s.warnings[0].to_string(),
-            "zoo.cfg:1: unknown configuration key \"bogus\" ignored"
-        );
+        assert_eq!(s.warnings[0].to_string(), "zoo.cfg:1: unknown configuration key \"bogus\" ignored");
     }
 }

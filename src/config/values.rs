@@ -44,10 +44,7 @@ pub fn byte_size(text: &str) -> Result<u32, ValueProblem> {
     };
     match parsed {
         Ok(0) => Err(ValueProblem::NotPositive),
-        Ok(n) if n > i32::MAX as u32 => Err(ValueProblem::OutOfRange {
-            min: 1,
-            max: i32::MAX as u64,
-        }),
+        Ok(n) if n > i32::MAX as u32 => Err(ValueProblem::OutOfRange { min: 1, max: i32::MAX as u64 }),
         Ok(n) => Ok(n),
         Err(_) => Err(ValueProblem::NotAnInteger),
     }
@@ -78,6 +75,18 @@ pub fn peer_type(text: &str) -> Result<PeerRole, ValueProblem> {
 }
 
 /// `user:base64(sha1(user:password))`, the form `DigestAuthenticationProvider.superDigest` takes.
+/// A comma-separated list of `user:<base64 sha1>` digests (`http.users`).
+pub fn digest_list(text: &str) -> Result<Vec<String>, ValueProblem> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| match e.split_once(':') {
+            Some((user, hash)) if !user.is_empty() && hash.len() == 28 && hash.ends_with('=') => Ok(e.to_string()),
+            _ => Err(ValueProblem::NotASuperDigest),
+        })
+        .collect()
+}
+
 pub fn super_digest(text: &str) -> Result<String, ValueProblem> {
     match text.split_once(':') {
         Some((user, digest)) if !user.is_empty() && !digest.is_empty() => Ok(text.to_string()),

@@ -20,10 +20,7 @@ impl FourLetterWhitelist {
     pub fn new(list: Option<&str>, read_only_enabled: bool) -> FourLetterWhitelist {
         let mut words = BTreeSet::new();
         let mut all = false;
-        for word in list
-            .unwrap_or("")
-            .split(|c: char| c == ',' || c.is_whitespace())
-        {
+        for word in list.unwrap_or("").split(|c: char| c == ',' || c.is_whitespace()) {
             match word.trim() {
                 "" => {}
                 "*" => all = true,

@@ -15,10 +15,7 @@ use super::settings::RawEntry;
 
 /// Reads and splits a zoo.cfg file.
 pub fn read(path: &Path) -> Result<Vec<RawEntry>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
     Ok(parse(&text, path))
 }
 
@@ -31,10 +28,7 @@ pub fn parse(text: &str, path: &Path) -> Vec<RawEntry> {
             Some(RawEntry {
                 key: key.to_string(),
                 value: value.to_string(),
-                origin: Origin::File {
-                    path: path.to_path_buf(),
-                    line: index + 1,
-                },
+                origin: Origin::File { path: path.to_path_buf(), line: index + 1 },
             })
         })
         .collect()
@@ -46,9 +40,7 @@ fn split_line(line: &str) -> Option<(&str, &str)> {
     if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
         return None;
     }
-    let key_end = line
-        .find(|c: char| c == '=' || c == ':' || c.is_whitespace())
-        .unwrap_or(line.len());
+    let key_end = line.find(|c: char| c == '=' || c == ':' || c.is_whitespace()).unwrap_or(line.len());
     let (key, rest) = line.split_at(key_end);
     let rest = rest.trim_start();
     let rest = rest.strip_prefix(['=', ':']).unwrap_or(rest);
@@ -72,13 +64,7 @@ mod tests {
     #[test]
     fn comments_blank_lines_and_whitespace() {
         let text = "# comment\n\n  tickTime = 2000  \n! also a comment\n\tdataDir=/tmp/zk\n";
-        assert_eq!(
-            pairs(text),
-            vec![
-                ("tickTime".into(), "2000".into(), 3),
-                ("dataDir".into(), "/tmp/zk".into(), 5),
-            ]
-        );
+        assert_eq!(pairs(text), vec![("tickTime".into(), "2000".into(), 3), ("dataDir".into(), "/tmp/zk".into(), 5),]);
     }
 
     #[test]
@@ -104,9 +90,6 @@ mod tests {
     #[test]
     fn missing_file_error_names_the_file() {
         let err = read(Path::new("/nonexistent/roost/zoo.cfg")).unwrap_err();
-        assert!(
-            err.to_string().contains("/nonexistent/roost/zoo.cfg"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("/nonexistent/roost/zoo.cfg"), "{err}");
     }
 }

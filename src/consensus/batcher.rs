@@ -19,18 +19,19 @@
 
 use std::sync::Arc;
 
+use openraft::async_runtime::WatchReceiver;
 use openraft::impls::ProgressResponder;
 use openraft::raft::ClientWriteResult;
-use openraft::async_runtime::WatchReceiver;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+use super::commit_notice::CommitNotices;
 use super::error::ConsensusError;
 use super::forward::Forwarder;
 use super::owners::{session_moved, OwnerGate, OwnershipSlot};
 use super::types::{txn_bytes, LogBatch, NodeId, TypeConfig};
 use super::wire::Committed;
 use super::RaftHandle;
-use crate::tree::txn::{Txn, TxnBatch};
+use crate::tree::txn::{Txn, TxnBatch, TxnOp};
 
 /// Batches that may wait for commit concurrently. More overlaps disk and network
 /// latency; fewer makes batches larger.
@@ -60,6 +61,7 @@ pub async fn run(
     max_batch: usize,
     forwarder: Forwarder,
     ownership: Arc<OwnershipSlot>,
+    notices: Arc<CommitNotices>,
 ) {
     let inflight = Arc::new(Semaphore::new(MAX_INFLIGHT_BATCHES));
     let max_batch = max_batch.max(1);
@@ -92,12 +94,15 @@ pub async fn run(
             }
         }
         if raft.is_leader() {
-            write_locally(&raft, batch, permit, &ownership).await;
+            write_locally(&raft, batch, permit, &ownership, &notices).await;
             continue;
         }
         let leader = raft.metrics().borrow_watched().current_leader;
-        let (forwarded, local): (Vec<_>, Vec<_>) = batch.into_iter().partition(|p| p.from.is_some());
-        fail_all(forwarded.into_iter().map(|p| p.reply).collect(), || ConsensusError::NotLeader { leader });
+        // A forwarded txn is never forwarded again, and a session expiry is decided by the
+        // leader that proposed it or not at all: a leader that stepped down while expiring
+        // must not have its stale decisions carried out by its successor.
+        let (refused, local): (Vec<_>, Vec<_>) = batch.into_iter().partition(|p| p.from.is_some() || is_expiry(&p.txn));
+        fail_all(refused.into_iter().map(|p| p.reply).collect(), || ConsensusError::NotLeader { leader });
         if local.is_empty() {
             continue;
         }
@@ -109,14 +114,58 @@ pub async fn run(
                 Err(_) => return,
             };
             let batch = txns.into_iter().zip(replies).map(|(txn, reply)| Proposal { txn, reply, from: None });
-            write_locally(&raft, batch.collect(), permit, &ownership).await;
+            write_locally(&raft, batch.collect(), permit, &ownership, &notices).await;
         }
     }
 }
 
+/// Longest a leader's batch waits for the leader's quorum lease.
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits (at most [`LEASE_WAIT`]) while this node leads without a valid quorum lease.
+/// openraft refuses writes then (`ForwardToLeader`, reason `LeaseExpired`), and it does so
+/// for a new leader until a quorum has acknowledged it: a client that re-attached to the
+/// new leader at once had its first write refused and its connection closed. A leader
+/// whose lease ran out because it is cut off gets no further here: its writes still fail
+/// after the wait, and it steps down.
+async fn lease_established(raft: &RaftHandle) {
+    let lease = std::time::Duration::from_millis(raft.config().election_timeout_max);
+    let mut metrics = raft.metrics();
+    let wait = async {
+        loop {
+            {
+                let m = metrics.borrow_watched();
+                let alone = m.membership_config.membership().voter_ids().count() <= 1;
+                let acked = m.last_quorum_acked.as_ref().is_some_and(|t| openraft::Instant::elapsed(&**t) < lease);
+                if alone || acked || m.state != openraft::ServerState::Leader {
+                    return;
+                }
+            }
+            if metrics.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LEASE_WAIT, wait).await;
+}
+
+/// A session expiry (or, as logs before `ExpireSession` have it, a close issued by the
+/// server itself, session 0), not a client's close.
+fn is_expiry(txn: &Txn) -> bool {
+    matches!(txn.op, TxnOp::ExpireSession { .. })
+        || (txn.session_id == 0 && matches!(txn.op, TxnOp::CloseSession { .. }))
+}
+
 /// Appends the batch as one entry of this (leader) node's log, after answering the
 /// writes of moved sessions.
-async fn write_locally(raft: &RaftHandle, batch: Vec<Proposal>, permit: OwnedSemaphorePermit, ownership: &OwnershipSlot) {
+async fn write_locally(
+    raft: &RaftHandle,
+    batch: Vec<Proposal>,
+    permit: OwnedSemaphorePermit,
+    ownership: &OwnershipSlot,
+    notices: &Arc<CommitNotices>,
+) {
+    lease_established(raft).await;
     let gate = OwnerGate::current(ownership, raft);
     let mut txns = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
@@ -131,13 +180,18 @@ async fn write_locally(raft: &RaftHandle, batch: Vec<Proposal>, permit: OwnedSem
     if txns.is_empty() {
         return;
     }
-    let (responder, done) = ProgressResponder::<TypeConfig, ClientWriteResult<TypeConfig>>::complete_only();
+    let (responder, committed, done) = ProgressResponder::<TypeConfig, ClientWriteResult<TypeConfig>>::new();
     if let Err(fatal) = raft.client_write_ff(LogBatch(TxnBatch { txns }), Some(responder)).await {
         let err = ConsensusError::from(fatal);
         fail_all(replies, || err.duplicate());
         return;
     }
+    let notices = notices.clone();
     tokio::spawn(async move {
+        // Followers hear of the commit before the writers do (see `commit_notice`).
+        if let Ok(log_id) = committed.await {
+            notices.send(log_id).await;
+        }
         let result = done.await;
         drop(permit);
         match result {

@@ -57,7 +57,8 @@ impl LeaderLink {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
         let leader = m.current_leader?;
-        let addr = m.membership_config.membership().nodes().find(|(id, _)| **id == leader).map(|(_, n)| n.raft_addr.clone());
+        let addr =
+            m.membership_config.membership().nodes().find(|(id, _)| **id == leader).map(|(_, n)| n.raft_addr.clone());
         Some((leader, addr))
     }
 
@@ -104,10 +105,54 @@ impl LeaderLink {
         }
     }
 
+    /// Sends a request that may safely be carried out twice (a read index, a session
+    /// revalidation) to the leader and waits up to `timeout` for the answer. When the call
+    /// is lost, because the connection failed or another member became leader meanwhile,
+    /// it goes again to whoever leads then: a frozen or cut-off leader held `sync` for the
+    /// whole timeout (and every request queued behind it on the client's connection).
+    /// `Ok(None)`: this node is the leader.
+    pub async fn call_retrying(&self, body: Request, timeout: Duration) -> Result<Option<Response>, ConsensusError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some(pending) = self.send(body.clone()).await? else { return Ok(None) };
+            let target = pending.target();
+            let left = deadline.saturating_duration_since(Instant::now());
+            match pending.wait_or(left, self.leader_moved_from(target)).await {
+                Ok(response) => return Ok(Some(response)),
+                Err(CallError::Lost { .. }) if Instant::now() + RETRY_PAUSE < deadline => {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(e) => return Err(call_error(e)),
+            }
+        }
+    }
+
+    /// Resolves once another member than `target` is known as the leader: a request sent
+    /// to `target` will then not be answered in time (a frozen or deposed leader), so
+    /// waiting for it only holds a batcher slot (writes through this member stalled until
+    /// the 10 s timeout while a new leader was elected in about one second).
+    pub async fn leader_moved_from(&self, target: NodeId) {
+        let mut metrics = self.raft.metrics();
+        loop {
+            let moved = {
+                let m = metrics.borrow_watched();
+                m.current_leader.is_some_and(|leader| leader != target)
+            };
+            if moved {
+                return;
+            }
+            if metrics.changed().await.is_err() {
+                // Raft stopped: the request's own timeout decides.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Waits until the local state machine applied `index` (or `timeout` passes).
     pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<(), ConsensusError> {
         let mut rx = self.applied.clone();
-        let waited = tokio::time::timeout(timeout, rx.wait_for(|&applied| applied >= index)).await.map(|r| r.map(|_| ()));
+        let waited =
+            tokio::time::timeout(timeout, rx.wait_for(|&applied| applied >= index)).await.map(|r| r.map(|_| ()));
         match waited {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(ConsensusError::Stopped),
@@ -154,7 +199,12 @@ impl Forwarder {
         };
         let link = self.link.clone();
         tokio::spawn(async move {
-            let result = pending.wait(link.rpc_timeout).await;
+            // A new leader elsewhere means no answer is coming from this one in time: the
+            // outcome is unknown (the new leader may have committed the batch), so the
+            // writers' connections close and their clients retry, as with ZooKeeper when
+            // a follower's leader changes.
+            let target = pending.target();
+            let result = pending.wait_or(link.rpc_timeout, link.leader_moved_from(target)).await;
             drop(permit);
             let results = match result {
                 Ok(Response::Forward(results)) if results.len() == count => results,

@@ -21,8 +21,8 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::mpsc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -603,7 +603,10 @@ mod tests {
         let state = store.get_log_state().await.unwrap();
         assert_eq!(state.last_log_id, Some(types::log_id(1, 49)));
         let mut reader = store.get_log_reader().await;
-        assert_eq!(reader.try_get_log_entries(10..20).await.unwrap(), (10..20).map(|i| blank(1, i)).collect::<Vec<_>>());
+        assert_eq!(
+            reader.try_get_log_entries(10..20).await.unwrap(),
+            (10..20).map(|i| blank(1, i)).collect::<Vec<_>>()
+        );
         writer.shutdown().await;
     }
 

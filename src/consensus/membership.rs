@@ -178,7 +178,11 @@ impl Consensus {
     }
 
     /// Records new raft addresses of existing members (a reconfig moved their quorum port).
-    pub async fn set_addresses(&self, addrs: BTreeMap<NodeId, String>, timeout: Duration) -> Result<(), ConsensusError> {
+    pub async fn set_addresses(
+        &self,
+        addrs: BTreeMap<NodeId, String>,
+        timeout: Duration,
+    ) -> Result<(), ConsensusError> {
         let nodes = addrs.into_iter().map(|(id, raft_addr)| (id, RaftPeer { raft_addr })).collect();
         self.change(ChangeMembers::SetNodes(nodes), false, timeout).await
     }

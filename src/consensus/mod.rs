@@ -13,9 +13,11 @@
 
 pub mod batcher;
 pub mod cluster;
+pub mod commit_notice;
 pub mod error;
 mod failover;
 pub mod forward;
+pub mod heard_commits;
 pub mod log_store;
 pub mod membership;
 pub mod network;
@@ -38,15 +40,16 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use self::commit_notice::CommitNotices;
 pub use self::error::{ConsensusError, RestoreError};
-pub use self::membership::{MembershipView, ReconfigCall, ReconfigHandler};
-pub use self::owners::SessionOwnership;
-use self::log_store::{LogStore, WriterHandle};
 use self::forward::{call_error, Forwarder, LeaderLink};
+use self::log_store::{LogStore, WriterHandle};
+pub use self::membership::{MembershipView, ReconfigCall, ReconfigHandler};
 use self::network::{NetworkFactory, Peers};
+pub use self::owners::SessionOwnership;
 use self::state_machine::StateMachine;
-use self::wire::{Request, Response};
 use self::types::{NodeId, RaftPeer, TypeConfig};
+use self::wire::{Request, Response};
 use crate::tree::txn::{BatchOutcome, Txn, TxnBatch, TxnOutcome};
 
 /// The raft node type used by Roost.
@@ -211,6 +214,8 @@ pub struct Core {
     ownership: Arc<owners::OwnershipSlot>,
     /// The index of the last entry applied to the app here.
     applied: watch::Receiver<u64>,
+    /// Commits announced by a leader and not applied yet (client reads wait for them).
+    heard_commits: heard_commits::HeardCommits,
 }
 
 impl Core {
@@ -274,7 +279,9 @@ impl Consensus {
         let raft_config = Arc::new(cfg.raft_config()?);
         let listener = match (&cfg.listen_addr, cfg.is_ensemble()) {
             (Some(addr), true) => Some(
-                TcpListener::bind(addr).await.map_err(|source| ConsensusError::Listen { addr: addr.clone(), source })?,
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ConsensusError::Listen { addr: addr.clone(), source })?,
             ),
             _ => None,
         };
@@ -293,7 +300,8 @@ impl Consensus {
                 .map_err(ConsensusError::Storage)?;
             let opened = LogStore::open(&dir);
             let log_ms = started.elapsed().as_millis();
-            let (sm, sm_took) = sm_thread.join().map_err(|_| ConsensusError::Fatal("snapshot restore thread panicked".into()))?;
+            let (sm, sm_took) =
+                sm_thread.join().map_err(|_| ConsensusError::Fatal("snapshot restore thread panicked".into()))?;
             let (log_store, writer) = opened?;
             let sm = sm?;
             tracing::info!(log_ms, snapshot_ms = sm_took.as_millis(), "log and snapshot loaded");
@@ -302,11 +310,15 @@ impl Consensus {
         .await
         .map_err(|e| ConsensusError::Fatal(Box::new(e)))??;
         let applied = sm.applied_watch();
+        let heard_commits = heard_commits::HeardCommits::new(sm.applied_index(), applied.clone());
         log_store.track_applied(applied.clone());
+        let mut log_store = log_store;
+        let notice_log = openraft::storage::RaftLogStorage::get_log_reader(&mut log_store).await;
         let txn_counter = sm.txn_counter();
         let startup_snapshot = sm.startup_snapshot();
 
-        let configured = cfg.members.iter().filter(|m| m.id != cfg.node_id).map(|m| (m.id, m.raft_addr.clone())).collect();
+        let configured =
+            cfg.members.iter().filter(|m| m.id != cfg.node_id).map(|m| (m.id, m.raft_addr.clone())).collect();
         let peers = Peers::with_addresses(cfg.node_id, configured);
         let dead_leader = Arc::new(failover::DeadLeader::default());
         let network = NetworkFactory::new(peers.clone(), dead_leader.clone());
@@ -323,7 +335,14 @@ impl Consensus {
         let forwarder = Forwarder { link: link.clone() };
         let ownership: Arc<owners::OwnershipSlot> = Arc::default();
         let mut tasks = vec![
-            tokio::spawn(batcher::run(raft.clone(), rx, cfg.max_batch, forwarder, ownership.clone())),
+            tokio::spawn(batcher::run(
+                raft.clone(),
+                rx,
+                cfg.max_batch,
+                forwarder,
+                ownership.clone(),
+                Arc::new(CommitNotices::new(raft.clone(), peers.clone(), notice_log)),
+            )),
             tokio::spawn(trigger_snapshots(raft.clone(), txn_counter, cfg.snapshot_every.max(1))),
         ];
         let core = Arc::new(Core {
@@ -336,6 +355,7 @@ impl Consensus {
             reconfig_handler: RwLock::new(None),
             ownership,
             applied,
+            heard_commits,
         });
         let mut quorum_listener = None;
         if let (Some(listener), Some(addr)) = (listener, &cfg.listen_addr) {
@@ -432,13 +452,12 @@ impl Consensus {
 
     /// Queues `txn` with this node's batcher (in call order); the receiver resolves once
     /// the txn has committed here.
-    async fn enqueue(&self, txn: Txn) -> Result<oneshot::Receiver<Result<wire::Committed, ConsensusError>>, ConsensusError> {
+    async fn enqueue(
+        &self,
+        txn: Txn,
+    ) -> Result<oneshot::Receiver<Result<wire::Committed, ConsensusError>>, ConsensusError> {
         let (reply, outcome) = oneshot::channel();
-        self.core
-            .proposals
-            .send(Proposal { txn, reply, from: None })
-            .await
-            .map_err(|_| ConsensusError::Stopped)?;
+        self.core.proposals.send(Proposal { txn, reply, from: None }).await.map_err(|_| ConsensusError::Stopped)?;
         Ok(outcome)
     }
 
@@ -475,6 +494,21 @@ impl Consensus {
         self.core.raft.is_leader()
     }
 
+    /// Before a client read: waits (briefly) for the commits a leader has announced to this
+    /// member to be applied (see [`heard_commits`]).
+    pub async fn settle_heard_commits(&self) {
+        self.core.heard_commits.settle().await;
+    }
+
+    /// The term this node leads in, or `None` when it does not lead. A decision taken as
+    /// leader (a session expiry) carries it, so that it is refused at apply time if its
+    /// entry lands in a later term.
+    pub fn leading_term(&self) -> Option<u64> {
+        let metrics = self.core.raft.metrics();
+        let m = metrics.borrow_watched();
+        (m.state == ServerState::Leader).then_some(m.current_term)
+    }
+
     /// True while this node is part of a working quorum: a standalone node always; a
     /// leader whose latest quorum acknowledgement is recent; a follower or learner that
     /// knows a leader and accepted an append (or heartbeat) from it recently. "Recently"
@@ -492,8 +526,7 @@ impl Consensus {
                 m.last_quorum_acked.as_ref().is_some_and(|t| openraft::Instant::elapsed(&**t) <= lease)
             }
             ServerState::Follower | ServerState::Learner => {
-                m.current_leader.is_some()
-                    && self.core.leader_contact.lock().is_some_and(|t| t.elapsed() <= lease)
+                m.current_leader.is_some() && self.core.leader_contact.lock().is_some_and(|t| t.elapsed() <= lease)
             }
             ServerState::Candidate | ServerState::Shutdown => false,
         }
@@ -583,7 +616,9 @@ impl Consensus {
         let started = std::time::Instant::now();
         match tokio::time::timeout(EXIT_SNAPSHOT_WAIT, covered).await {
             Ok(()) => tracing::info!(index = target, ms = started.elapsed().as_millis(), "snapshot taken before exit"),
-            Err(_) => tracing::warn!(index = target, "no snapshot before exit (took too long); the log will be replayed"),
+            Err(_) => {
+                tracing::warn!(index = target, "no snapshot before exit (took too long); the log will be replayed")
+            }
         }
     }
 
@@ -604,8 +639,9 @@ impl Consensus {
         if self.quorum_listener.lock().as_ref().is_none_or(|(bound, _)| bound == addr) {
             return Ok(());
         }
-        let listener =
-            TcpListener::bind(addr).await.map_err(|source| ConsensusError::Listen { addr: addr.to_string(), source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ConsensusError::Listen { addr: addr.to_string(), source })?;
         let task = tokio::spawn(rpc::serve(listener, self.core.clone()));
         let old = self.quorum_listener.lock().replace((addr.to_string(), task));
         if let Some((from, old)) = old {
@@ -618,16 +654,14 @@ impl Consensus {
 
 /// Read index from the leader (local or remote), then wait for local apply.
 async fn remote_read_barrier(raft: &RaftHandle, link: &LeaderLink) -> Result<(), ConsensusError> {
-    match link.send(Request::ReadIndex).await? {
+    match link.call_retrying(Request::ReadIndex, link.rpc_timeout).await? {
         None => {
             raft.ensure_linearizable(ReadPolicy::ReadIndex).await?;
             Ok(())
         }
-        Some(pending) => match pending.wait(link.rpc_timeout).await.map_err(call_error)? {
-            Response::ReadIndex(Ok(index)) => link.wait_applied(index, link.rpc_timeout).await,
-            Response::ReadIndex(Err(e)) => Err(e.into()),
-            _ => Err(ConsensusError::OutcomeUnknown { leader: None }),
-        },
+        Some(Response::ReadIndex(Ok(index))) => link.wait_applied(index, link.rpc_timeout).await,
+        Some(Response::ReadIndex(Err(e))) => Err(e.into()),
+        Some(_) => Err(ConsensusError::OutcomeUnknown { leader: None }),
     }
 }
 

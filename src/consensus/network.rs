@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::errors::{RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable};
-use openraft::network::RPCTypes;
 use openraft::network::RPCOption;
+use openraft::network::RPCTypes;
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
 use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
 use parking_lot::Mutex;
@@ -160,13 +160,21 @@ struct Redial {
     pause: Duration,
 }
 
+/// A frame for the connection's writer; `written` (if any) fires once it has been handed to
+/// the socket (flushed).
+#[derive(Debug)]
+struct Outgoing {
+    frame: Vec<u8>,
+    written: Option<oneshot::Sender<()>>,
+}
+
 /// One established TCP connection; dropping it ends its tasks and fails its pending calls.
 #[derive(Debug)]
 struct Link {
     /// Where it was dialled (a link to an address the peer no longer has is redialled).
     addr: String,
     shared: Arc<LinkShared>,
-    out: mpsc::UnboundedSender<Vec<u8>>,
+    out: mpsc::UnboundedSender<Outgoing>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
 }
@@ -204,6 +212,28 @@ pub struct PendingCall {
 
 impl PendingCall {
     /// Waits for the response; a `Failed` answer becomes [`CallError::Remote`].
+    /// The member the request went to.
+    pub fn target(&self) -> NodeId {
+        self.target
+    }
+
+    /// Like [`wait`](Self::wait), but gives up (as [`CallError::Lost`]) when `abandon`
+    /// resolves first; the call is forgotten on the connection either way.
+    pub async fn wait_or(
+        self,
+        timeout: Duration,
+        abandon: impl std::future::Future<Output = ()>,
+    ) -> Result<Response, CallError> {
+        let (target, id, shared) = (self.target, self.id, self.shared.clone());
+        tokio::select! {
+            result = self.wait(timeout) => result,
+            () = abandon => {
+                shared.pending.lock().remove(&id);
+                Err(CallError::Lost { target })
+            }
+        }
+    }
+
     pub async fn wait(self, timeout: Duration) -> Result<Response, CallError> {
         let target = self.target;
         match tokio::time::timeout(timeout, self.rx).await {
@@ -264,11 +294,25 @@ impl PeerConn {
             }
             pending.insert(id, tx);
         }
-        if l.out.send(frame).is_err() {
+        if l.out.send(Outgoing { frame, written: None }).is_err() {
             l.shared.pending.lock().remove(&id);
             return Err(self.not_sent(io::Error::from(io::ErrorKind::BrokenPipe)));
         }
         Ok(PendingCall { target: self.target, id, shared: l.shared.clone(), rx })
+    }
+
+    /// Queues `body` on the connection if one is up, without wanting an answer (the reader
+    /// drops it). Never dials, and gives up after `wait` if another sender holds the
+    /// connection: for best-effort notices that must not hold up their sender. The receiver
+    /// resolves once the frame is on the socket (`None`: not queued).
+    pub async fn notify(&self, body: Request, wait: Duration) -> Option<oneshot::Receiver<()>> {
+        let Ok(link) = tokio::time::timeout(wait, self.link.lock()).await else { return None };
+        let l = link.as_ref().filter(|l| !l.shared.closed.load(Ordering::Acquire))?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = wire::encode_frame(&RequestFrame { id, body }).ok()?;
+        let (written, on_socket) = oneshot::channel();
+        l.out.send(Outgoing { frame, written: Some(written) }).ok()?;
+        Some(on_socket)
     }
 
     /// Sends `body` and waits up to `timeout` for the answer.
@@ -324,16 +368,23 @@ impl PeerConn {
         wire::write_value(&mut wr, &Hello { magic: wire::MAGIC, from: self.me }).await?;
 
         let shared = Arc::new(LinkShared::default());
-        let (out, mut frames) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (out, mut frames) = mpsc::unbounded_channel::<Outgoing>();
         let writer_shared = shared.clone();
         let writer = tokio::spawn(async move {
-            while let Some(frame) = frames.recv().await {
+            let mut written = Vec::new();
+            while let Some(Outgoing { frame, written: signal }) = frames.recv().await {
                 if wr.write_all(&frame).await.is_err() {
                     break;
                 }
+                written.extend(signal);
                 // Flush only when nothing else is queued: frames sent together share a syscall.
-                if frames.is_empty() && wr.flush().await.is_err() {
-                    break;
+                if frames.is_empty() {
+                    if wr.flush().await.is_err() {
+                        break;
+                    }
+                    for signal in written.drain(..) {
+                        let _ = signal.send(());
+                    }
                 }
             }
             writer_shared.close();
@@ -378,7 +429,11 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &RaftPeer) -> PeerClient {
-        PeerClient { me: self.peers.me, conn: self.peers.conn(target, &node.raft_addr), dead_leader: self.dead_leader.clone() }
+        PeerClient {
+            me: self.peers.me,
+            conn: self.peers.conn(target, &node.raft_addr),
+            dead_leader: self.dead_leader.clone(),
+        }
     }
 }
 
@@ -407,7 +462,9 @@ impl PeerClient {
     /// backing off, unlike an unreachable peer).
     async fn rpc(&self, body: Request, timeout: Duration, action: RPCTypes) -> Result<Response, RPCError<TypeConfig>> {
         self.conn.call(body, timeout).await.map_err(|e| match e {
-            CallError::Timeout { target, timeout } => RPCError::Timeout(Timeout { action, id: self.me, target, timeout }),
+            CallError::Timeout { target, timeout } => {
+                RPCError::Timeout(Timeout { action, id: self.me, target, timeout })
+            }
             e => RPCError::Unreachable(unreachable(&e)),
         })
     }
@@ -416,7 +473,11 @@ impl PeerClient {
         RPCError::Unreachable(unreachable(&CallError::Protocol { target: self.conn.target }))
     }
 
-    async fn vote_rpc(&self, body: Request, option: &RPCOption) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+    async fn vote_rpc(
+        &self,
+        body: Request,
+        option: &RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         match self.rpc(body, option.hard_ttl(), RPCTypes::Vote).await? {
             Response::Vote(v) => Ok(v),
             _ => Err(self.protocol_error()),
@@ -541,10 +602,11 @@ async fn send_snapshot(
             expect_staged(inflight.pop_front(), target).await?;
         }
         let body = Request::SnapshotChunk { transfer, offset, total, bytes: bytes.to_vec() };
-        inflight.push_back(tokio::time::timeout(CHUNK_TIMEOUT, conn.send(body)).await.map_err(|_| CallError::Timeout {
-            target,
-            timeout: CHUNK_TIMEOUT,
-        })??);
+        inflight.push_back(
+            tokio::time::timeout(CHUNK_TIMEOUT, conn.send(body))
+                .await
+                .map_err(|_| CallError::Timeout { target, timeout: CHUNK_TIMEOUT })??,
+        );
         offset += bytes.len() as u64;
     }
     while let Some(pending) = inflight.pop_front() {
@@ -554,7 +616,12 @@ async fn send_snapshot(
     let install = Request::SnapshotInstall { transfer, len: total, vote, meta: snapshot.meta };
     match conn.call(install, install_timeout).await? {
         Response::Snapshot(r) => {
-            tracing::info!(peer = target, bytes = total, took_ms = started.elapsed().as_millis() as u64, "snapshot sent");
+            tracing::info!(
+                peer = target,
+                bytes = total,
+                took_ms = started.elapsed().as_millis() as u64,
+                "snapshot sent"
+            );
             Ok(r)
         }
         _ => Err(CallError::Protocol { target }),

@@ -19,7 +19,6 @@ use openraft::async_runtime::WatchReceiver;
 use parking_lot::RwLock;
 
 use super::error::ConsensusError;
-use super::forward::call_error;
 use super::types::NodeId;
 use super::wire::{Committed, RemoteError, Request, Response};
 use super::{Consensus, Core, RaftHandle};
@@ -86,7 +85,7 @@ impl OwnerGate {
     /// True if `txn`, received by member `from` (`None`: by this node), must be refused
     /// with `SessionMoved`. A close makes the leader forget the session's owner.
     pub(super) fn moved(&self, txn: &Txn, from: Option<NodeId>) -> bool {
-        if let TxnOp::CloseSession { session_id } = txn.op {
+        if let Some(session_id) = txn.op.ended_session() {
             self.owners.forget(session_id);
             return false;
         }
@@ -118,7 +117,13 @@ impl Core {
 /// Serves a follower's [`Request::Revalidate`]: once this leader has applied what the
 /// follower had (a session the follower just created is then known here too), attaches
 /// the session to the follower.
-pub(super) async fn serve_revalidate(core: &Core, from: NodeId, session_id: i64, timeout_ms: i32, applied: u64) -> Response {
+pub(super) async fn serve_revalidate(
+    core: &Core,
+    from: NodeId,
+    session_id: i64,
+    timeout_ms: i32,
+    applied: u64,
+) -> Response {
     if !core.raft.is_leader() {
         let leader = core.raft.metrics().borrow_watched().current_leader;
         return Response::Revalidate(Err(RemoteError::NotLeader { leader }));
@@ -142,13 +147,11 @@ impl Consensus {
     pub async fn attach_session(&self, session_id: i64, timeout_ms: i32) -> Result<bool, ConsensusError> {
         let applied = *self.core.applied.borrow();
         let request = Request::Revalidate { session_id, timeout_ms, applied };
-        match self.link.send(request).await? {
+        match self.link.call_retrying(request, REVALIDATE_WAIT).await? {
             None => Ok(self.core.attach_session(self.node_id(), session_id, timeout_ms)),
-            Some(pending) => match pending.wait(REVALIDATE_WAIT).await.map_err(call_error)? {
-                Response::Revalidate(Ok(valid)) => Ok(valid),
-                Response::Revalidate(Err(e)) => Err(e.into()),
-                _ => Err(ConsensusError::OutcomeUnknown { leader: None }),
-            },
+            Some(Response::Revalidate(Ok(valid))) => Ok(valid),
+            Some(Response::Revalidate(Err(e))) => Err(e.into()),
+            Some(_) => Err(ConsensusError::OutcomeUnknown { leader: None }),
         }
     }
 }

@@ -20,8 +20,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::batcher::Proposal;
-use super::failover;
 use super::error::ConsensusError;
+use super::failover;
+use super::heard_commits::HeardCommits;
 use super::types::{NodeId, Snapshot};
 use super::wire::{self, Hello, RemoteError, Request, RequestFrame, Response, ResponseFrame};
 use super::Core;
@@ -97,11 +98,13 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
                     };
                     let _ = out.send(ResponseFrame { id, body });
                 }
-                Request::SnapshotInstall { transfer, len, vote, meta } => match take_staged(&mut staged, transfer, len) {
+                Request::SnapshotInstall { transfer, len, vote, meta } => match take_staged(&mut staged, transfer, len)
+                {
                     Ok(data) => {
                         let (core, out) = (core.clone(), out.clone());
                         tokio::spawn(async move {
-                            let body = handle(&core, hello.from, Request::Snapshot { vote, meta, data: data.into() }).await;
+                            let body =
+                                handle(&core, hello.from, Request::Snapshot { vote, meta, data: data.into() }).await;
                             let _ = out.send(ResponseFrame { id, body });
                         });
                     }
@@ -127,6 +130,11 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
                     });
                 }
                 other => {
+                    if let Request::Append(rpc) = &other {
+                        // Here, before the task hop: a client read on this member from now on
+                        // waits for the announced commit (see `heard_commits`).
+                        core.heard_commits.announced(rpc);
+                    }
                     let core = core.clone();
                     let out = out.clone();
                     tokio::spawn(async move {
@@ -218,25 +226,30 @@ async fn enqueue(core: &Core, from: NodeId, txns: Vec<crate::tree::txn::Txn>) ->
 async fn handle(core: &Core, from: NodeId, req: Request) -> Response {
     let stopped = || Response::Failed(RemoteError::Stopped);
     match req {
-        Request::Append(rpc) => match core.raft.append_entries(rpc).await {
-            Ok(resp) => {
-                if !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
-                    core.heard_from_leader();
+        Request::Append(rpc) => {
+            let announcement = HeardCommits::announcement(&rpc);
+            match core.raft.append_entries(rpc).await {
+                Ok(resp) => {
+                    core.heard_commits.answered(&resp, announcement);
+                    if !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
+                        core.heard_from_leader();
+                    }
+                    Response::Append(resp)
                 }
-                Response::Append(resp)
+                Err(_) => stopped(),
             }
-            Err(_) => stopped(),
-        },
+        }
         Request::Vote(rpc) => core.raft.vote(rpc).await.map_or_else(|_| stopped(), Response::Vote),
         Request::PreVote(rpc) => core.raft.pre_vote(rpc).await.map_or_else(|_| stopped(), Response::Vote),
-        Request::Snapshot { vote, meta, data } => core
-            .raft
-            .install_full_snapshot(vote, Snapshot { meta, snapshot: data })
-            .await
-            .map_or_else(|_| stopped(), |resp| {
-                core.heard_from_leader();
-                Response::Snapshot(resp)
-            }),
+        Request::Snapshot { vote, meta, data } => {
+            core.raft.install_full_snapshot(vote, Snapshot { meta, snapshot: data }).await.map_or_else(
+                |_| stopped(),
+                |resp| {
+                    core.heard_from_leader();
+                    Response::Snapshot(resp)
+                },
+            )
+        }
         Request::ReadIndex => match core.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
             Ok(linearizer) => Response::ReadIndex(Ok(linearizer.read_log_id().index())),
             Err(e) => Response::ReadIndex(Err(RemoteError::from(&ConsensusError::from(e)))),
@@ -293,6 +306,5 @@ mod tests {
         stage(&mut staged, 1, 0, 4, b"ab").unwrap();
         stage(&mut staged, 2, 0, 2, b"xy").unwrap();
         assert_eq!(take_staged(&mut staged, 2, 2).unwrap(), b"xy");
-
     }
 }

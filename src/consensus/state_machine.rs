@@ -54,6 +54,8 @@ pub struct StateMachine {
     /// Publishes the index of the last applied entry (followers wait on it before
     /// answering a forwarded write or a `sync`).
     applied_tx: watch::Sender<u64>,
+    /// The same index for readers that must not take the watch's lock (every client read).
+    applied_index: Arc<std::sync::atomic::AtomicU64>,
     /// Txns applied since the last snapshot began. Snapshots are due by txn count, like
     /// ZooKeeper's snapCount: one log entry carries a whole batch of txns.
     txns_since_snapshot: Arc<std::sync::atomic::AtomicU64>,
@@ -80,6 +82,7 @@ impl StateMachine {
             last_applied: None,
             last_membership: StoredMembership::default(),
             applied_tx: watch::Sender::new(0),
+            applied_index: Arc::default(),
             txns_since_snapshot: Arc::default(),
             startup: StartupSnapshot::default(),
         };
@@ -98,8 +101,14 @@ impl StateMachine {
         self.applied_tx.subscribe()
     }
 
+    /// The last applied index as an atomic (stored after the entry is applied).
+    pub fn applied_index(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.applied_index.clone()
+    }
+
     fn publish_applied(&self) {
         let index = self.last_applied.map_or(0, |l| l.index);
+        self.applied_index.store(index, std::sync::atomic::Ordering::Release);
         self.applied_tx.send_if_modified(|cur| {
             let changed = *cur != index;
             *cur = index;
@@ -151,7 +160,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
-    where Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend {
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
             let log_id = entry.log_id;

@@ -204,10 +204,18 @@ async fn writes_of_a_session_owned_by_another_member_get_session_moved() {
     let remote_8 = forwarded_by_2(txn(8)).await;
     let unknown = c.submit(txn(9)).await.unwrap();
     let create = c
-        .submit(Txn { session_id: 0, time_ms: 0, auth: vec![], op: TxnOp::CreateSession { session_id: 7, timeout_ms: 1, password: [0; 16] } })
+        .submit(Txn {
+            session_id: 0,
+            time_ms: 0,
+            auth: vec![],
+            op: TxnOp::CreateSession { session_id: 7, timeout_ms: 1, password: [0; 16] },
+        })
         .await
         .unwrap();
-    let close = c.submit(Txn { session_id: 7, time_ms: 0, auth: vec![], op: TxnOp::CloseSession { session_id: 7 } }).await.unwrap();
+    let close = c
+        .submit(Txn { session_id: 7, time_ms: 0, auth: vec![], op: TxnOp::CloseSession { session_id: 7 } })
+        .await
+        .unwrap();
 
     let moved = Err(crate::proto::types::ErrorCode::SessionMoved);
     assert!(local_8.await.unwrap().result.is_ok());
@@ -298,7 +306,10 @@ async fn restart_restores_snapshot_and_purged_log() {
     for round in 0..10 {
         propose_concurrently(&c, round * 10..round * 10 + 10).await;
     }
-    let m = c.core.raft.wait(Some(Duration::from_secs(30)))
+    let m = c
+        .core
+        .raft
+        .wait(Some(Duration::from_secs(30)))
         .metrics(|m| m.snapshot.is_some() && m.purged.is_some(), "snapshot and purge")
         .await
         .unwrap();

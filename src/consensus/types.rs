@@ -70,11 +70,9 @@ pub fn txn_bytes(txn: &Txn) -> usize {
             TxnOp::Create { path, data, acl, .. } => OP + path.len() + data_len(data) + acl.len() * ACL,
             TxnOp::SetData { path, data, .. } => OP + path.len() + data_len(data),
             TxnOp::SetAcl { path, acl, .. } => OP + path.len() + acl.len() * ACL,
-            TxnOp::Delete { path, .. } | TxnOp::DeleteContainer { path } | TxnOp::Check { path, .. } => {
-                OP + path.len()
-            }
+            TxnOp::Delete { path, .. } | TxnOp::DeleteContainer { path } | TxnOp::Check { path, .. } => OP + path.len(),
             TxnOp::Multi(ops) => OP + ops.iter().map(op_bytes).sum::<usize>(),
-            TxnOp::CreateSession { .. } | TxnOp::CloseSession { .. } => OP,
+            TxnOp::CreateSession { .. } | TxnOp::CloseSession { .. } | TxnOp::ExpireSession { .. } => OP,
             TxnOp::SetConfig { members } | TxnOp::InitConfig { members } => OP + members.len(),
         }
     }

@@ -61,7 +61,11 @@ pub enum Request {
     PreVote(VoteRequest<TypeConfig>),
     /// A whole snapshot in one frame, installed by the receiver in one step. Still
     /// served for peers of an older version; this version sends chunks instead.
-    Snapshot { vote: Vote, meta: SnapshotMeta, data: SnapshotData },
+    Snapshot {
+        vote: Vote,
+        meta: SnapshotMeta,
+        data: SnapshotData,
+    },
     /// Txns a follower received from its clients, for the leader to order (in this order).
     Forward(Vec<Txn>),
     /// A read index for `sync` on a follower: the log index the leader's state machine
@@ -89,12 +93,21 @@ pub enum Request {
     },
     /// Installs the staged snapshot data of `transfer` (all `len` bytes of it) with
     /// `meta`, as [`Request::Snapshot`] would; answered with [`Response::Snapshot`].
-    SnapshotInstall { transfer: u64, len: u64, vote: Vote, meta: SnapshotMeta },
+    SnapshotInstall {
+        transfer: u64,
+        len: u64,
+        vote: Vote,
+        meta: SnapshotMeta,
+    },
     /// A client re-attached `session_id` to the sender (ZooKeeper's REVALIDATE): the
     /// leader renews it with `timeout_ms` and makes the sender its owner, after applying
     /// up to `applied` (the sender's last applied index). Answered with
     /// [`Response::Revalidate`].
-    Revalidate { session_id: i64, timeout_ms: i32, applied: u64 },
+    Revalidate {
+        session_id: i64,
+        timeout_ms: i32,
+        applied: u64,
+    },
 }
 
 /// The answer to a [`Request`] of the same frame id.
@@ -107,14 +120,18 @@ pub enum Response {
     Forward(Vec<Result<Committed, RemoteError>>),
     ReadIndex(Result<u64, RemoteError>),
     Touched,
-    Probe { initialized: bool },
+    Probe {
+        initialized: bool,
+    },
     /// The outcome of a reconfig (see `membership::ReconfigHandler`).
     Reconfig(Result<Committed, RemoteError>),
     /// The receiver could not serve the request at all.
     Failed(RemoteError),
     LastLog(Option<u64>),
     /// A [`Request::SnapshotChunk`] was staged; `staged` bytes of the transfer so far.
-    ChunkStaged { staged: u64 },
+    ChunkStaged {
+        staged: u64,
+    },
     /// Whether the revalidated session is valid (false: expired or expiring).
     Revalidate(Result<bool, RemoteError>),
 }

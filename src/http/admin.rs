@@ -7,10 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+use super::auth::Caller;
 use super::backend::ClusterInfo;
 use super::codec::session_hex;
 use super::error::ApiError;
 use super::State;
+use crate::proto::types::Id;
 
 /// `GET /api/v1/cluster`
 pub async fn cluster(AxState(state): AxState<State>) -> Json<ClusterInfo> {
@@ -18,10 +20,10 @@ pub async fn cluster(AxState(state): AxState<State>) -> Json<ClusterInfo> {
 }
 
 /// Sessions as JSON, ids as ZooKeeper prints them (hex).
-pub fn sessions_json(state: &State) -> Value {
+pub fn sessions_json(state: &State, auth: &[Id]) -> Value {
     let list: Vec<Value> = state
         .backend
-        .sessions()
+        .sessions(auth)
         .into_iter()
         .map(|s| json!({ "id": session_hex(s.id), "timeoutMs": s.timeout_ms, "client": s.client, "ephemerals": s.ephemerals }))
         .collect();
@@ -29,8 +31,8 @@ pub fn sessions_json(state: &State) -> Value {
 }
 
 /// `GET /api/v1/sessions`
-pub async fn sessions(AxState(state): AxState<State>) -> Json<Value> {
-    Json(sessions_json(&state))
+pub async fn sessions(AxState(state): AxState<State>, caller: Caller) -> Json<Value> {
+    Json(sessions_json(&state, &caller.ids))
 }
 
 /// A mntr/conf value as JSON: a number when it is one.
@@ -72,7 +74,7 @@ pub async fn command_list() -> Json<Value> {
 }
 
 /// The body of one AdminServer command, without the `command`/`error` envelope.
-pub fn command_body(state: &State, name: &str) -> Option<(&'static str, Map<String, Value>)> {
+pub fn command_body(state: &State, name: &str, auth: &[Id]) -> Option<(&'static str, Map<String, Value>)> {
     let cmd = canonical(name)?;
     let b = &state.backend;
     let body = match cmd {
@@ -119,7 +121,7 @@ pub fn command_body(state: &State, name: &str) -> Option<(&'static str, Map<Stri
             m.insert("path_to_session_ids".into(), Value::Object(map));
             m
         }
-        "sessions" => match sessions_json(state) {
+        "sessions" => match sessions_json(state, auth) {
             Value::Object(m) => m,
             _ => Map::new(),
         },
@@ -129,8 +131,12 @@ pub fn command_body(state: &State, name: &str) -> Option<(&'static str, Map<Stri
 }
 
 /// `GET /commands/<name>`: `{"command": name, "error": null, ...fields}`.
-pub async fn command(AxState(state): AxState<State>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    let (cmd, mut body) = command_body(&state, &name).ok_or(ApiError::NotFound)?;
+pub async fn command(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (cmd, mut body) = command_body(&state, &name, &caller.ids).ok_or(ApiError::NotFound)?;
     body.insert("command".into(), json!(cmd));
     body.insert("error".into(), Value::Null);
     Ok(Json(Value::Object(body)))
@@ -165,10 +171,7 @@ pub fn prometheus_text(pairs: &[(String, String)]) -> String {
 
 /// `GET /metrics`
 pub async fn metrics(AxState(state): AxState<State>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        prometheus_text(&state.backend.mntr()),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], prometheus_text(&state.backend.mntr()))
         .into_response()
 }
 

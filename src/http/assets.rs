@@ -34,7 +34,10 @@ pub fn get(name: &str) -> Option<Vec<u8>> {
 fn respond(name: &str) -> Response {
     match Assets::get(name) {
         Some(f) => {
-            let etag = format!("\"{}\"", f.metadata.sha256_hash().iter().take(8).map(|b| format!("{b:02x}")).collect::<String>());
+            let etag = format!(
+                "\"{}\"",
+                f.metadata.sha256_hash().iter().take(8).map(|b| format!("{b:02x}")).collect::<String>()
+            );
             (
                 [
                     (header::CONTENT_TYPE, content_type(name).to_owned()),

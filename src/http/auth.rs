@@ -21,6 +21,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
+use base64::Engine as _;
 use parking_lot::Mutex;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -32,10 +33,17 @@ use super::State;
 
 /// Name of the browser-session cookie.
 pub const COOKIE: &str = "roost_sid";
+/// Name of the cookie that carries an anonymous visitor's CSRF token. Anonymous visitors
+/// get no server-side session: their forms are checked by matching this cookie against the
+/// form's `_csrf` field (a double-submit token a foreign site can neither read nor set).
+pub const CSRF_COOKIE: &str = "roost_csrf";
 /// Idle browser sessions are forgotten after this long.
 const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
-/// Upper bound of remembered browser sessions (oldest evicted first).
+/// Upper bound of remembered browser sessions (anonymous ones evicted first, oldest first).
 const MAX_SESSIONS: usize = 10_000;
+/// Browser sessions one client address may hold: a flood of new sessions from one address
+/// evicts that address's own sessions, never another client's login.
+const MAX_SESSIONS_PER_ADDRESS: usize = 64;
 
 /// One browser session, server-side.
 #[derive(Debug, Clone)]
@@ -45,7 +53,15 @@ pub struct WebSession {
     pub csrf: String,
     /// The port's login token was given (only matters when one is configured).
     pub token_ok: bool,
+    /// The client address that created it.
+    address: String,
     last_seen: Instant,
+}
+
+impl WebSession {
+    fn anonymous(&self) -> bool {
+        self.ids.is_empty() && !self.token_ok
+    }
 }
 
 /// All browser sessions of this process (not replicated: a browser talks to one node).
@@ -54,7 +70,7 @@ pub struct SessionStore {
     map: Mutex<HashMap<String, WebSession>>,
 }
 
-fn random_hex() -> String {
+pub(crate) fn random_hex() -> String {
     let bytes: [u8; 16] = rand::rng().random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -72,21 +88,50 @@ impl SessionStore {
         Some(s.clone())
     }
 
-    /// Creates a new empty session and returns its id.
-    pub fn create(&self) -> (String, WebSession) {
+    /// Creates a new empty session for a client at `address` and returns its id.
+    pub fn create(&self, address: &str) -> (String, WebSession) {
         let mut map = self.map.lock();
+        if map.values().filter(|s| s.address == address).count() >= MAX_SESSIONS_PER_ADDRESS {
+            evict_oldest(&mut map, |s| s.address == address);
+        }
         if map.len() >= MAX_SESSIONS {
             map.retain(|_, s| s.last_seen.elapsed() <= SESSION_IDLE);
             if map.len() >= MAX_SESSIONS {
-                if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
-                    map.remove(&oldest);
-                }
+                evict_oldest(&mut map, |_| true);
             }
         }
         let sid = random_hex();
-        let s = WebSession { ids: Vec::new(), csrf: random_hex(), token_ok: false, last_seen: Instant::now() };
+        let s = WebSession {
+            ids: Vec::new(),
+            csrf: random_hex(),
+            token_ok: false,
+            address: address.to_owned(),
+            last_seen: Instant::now(),
+        };
         map.insert(sid.clone(), s.clone());
         (sid, s)
+    }
+
+    /// Replaces session `old` (if any) by a new one for `address` that keeps its identities
+    /// and token: done at every login, so a session id planted before the login (session
+    /// fixation) never gains the identities logged in with.
+    pub fn rotate(&self, old: Option<&str>, address: &str) -> (String, WebSession) {
+        let kept = old.and_then(|sid| self.map.lock().remove(sid));
+        let (sid, mut s) = self.create(address);
+        if let Some(k) = kept {
+            s.ids = k.ids;
+            s.token_ok = k.token_ok;
+            self.update(&sid, |fresh| {
+                fresh.ids = s.ids.clone();
+                fresh.token_ok = s.token_ok;
+            });
+        }
+        (sid, s)
+    }
+
+    /// Forgets a session.
+    pub fn remove(&self, sid: &str) {
+        self.map.lock().remove(sid);
     }
 
     /// Changes a session in place; false if it is gone.
@@ -101,6 +146,15 @@ impl SessionStore {
     }
 }
 
+/// Evicts the oldest session among those `among` selects, anonymous ones first.
+fn evict_oldest(map: &mut HashMap<String, WebSession>, among: impl Fn(&WebSession) -> bool) {
+    let victim =
+        map.iter().filter(|(_, s)| among(s)).min_by_key(|(_, s)| (!s.anonymous(), s.last_seen)).map(|(k, _)| k.clone());
+    if let Some(k) = victim {
+        map.remove(&k);
+    }
+}
+
 /// Reads a cookie from the request headers.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
@@ -111,9 +165,18 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The `Set-Cookie` value for a new session.
 pub fn session_cookie(base: &str, sid: &str) -> HeaderValue {
+    cookie_header(COOKIE, base, sid)
+}
+
+/// The `Set-Cookie` value for an anonymous visitor's CSRF token.
+pub fn csrf_cookie(base: &str, token: &str) -> HeaderValue {
+    cookie_header(CSRF_COOKIE, base, token)
+}
+
+fn cookie_header(name: &str, base: &str, value: &str) -> HeaderValue {
     let path = if base.is_empty() { "/" } else { base };
-    HeaderValue::from_str(&format!("{COOKIE}={sid}; Path={path}; HttpOnly; SameSite=Strict"))
-        .unwrap_or_else(|_| HeaderValue::from_static("roost_sid=; Path=/"))
+    HeaderValue::from_str(&format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict"))
+        .unwrap_or_else(|_| HeaderValue::from_static("roost_invalid=; Path=/"))
 }
 
 /// The caller of one request: identities and browser session.
@@ -123,10 +186,17 @@ pub struct Caller {
     pub ids: Vec<Id>,
     /// The browser session (id and state), when the cookie named a live one.
     pub session: Option<(String, WebSession)>,
+    /// An anonymous visitor's CSRF token (the `roost_csrf` cookie), when well-formed.
+    pub csrf_cookie: Option<String>,
 }
 
 impl Caller {
     /// The user names logged in, for display.
+    /// The client address (the `ip:` identity), for per-address bounds.
+    pub fn address(&self) -> &str {
+        self.ids.iter().find(|i| i.scheme == "ip").map_or("", |i| i.id.as_str())
+    }
+
     pub fn users(&self) -> Vec<String> {
         self.session.as_ref().map(|(_, s)| s.ids.iter().map(|(u, _)| u.clone()).collect()).unwrap_or_default()
     }
@@ -148,9 +218,11 @@ pub fn resolve_caller(state: &State, parts: &Parts) -> Result<Caller, ApiError> 
         if !scheme.eq_ignore_ascii_case("digest") || !cred.contains(':') {
             return Err(ApiError::bad_request("ZK-Auth must be `digest user:password`"));
         }
-        ids.push(state.backend.digest_id(cred.trim()));
+        ids.extend(state.backend.login_ids(cred.trim()));
     }
-    Ok(Caller { ids, session })
+    let csrf_cookie =
+        cookie(&parts.headers, CSRF_COOKIE).filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+    Ok(Caller { ids, session, csrf_cookie })
 }
 
 impl FromRequestParts<State> for Caller {
@@ -185,15 +257,23 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 pub async fn guard(axum::extract::State(state): axum::extract::State<State>, req: Request, next: Next) -> Response {
     let rel = req.uri().path().to_owned();
     let (parts, body) = req.into_parts();
+    let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !state.opts.host_allowed(host) {
+        return ApiError::Forbidden("this Host name is not served here (http.allowedHosts)".into()).into_response();
+    }
     let session = cookie(&parts.headers, COOKIE).and_then(|sid| state.sessions.get(&sid));
-    if let Some(token) = &state.opts.login_token {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+    if state.opts.locked() {
+        let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let bearer = authorization
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| constant_eq(t.trim(), token));
-        let ok = bearer || session.as_ref().is_some_and(|s| s.token_ok);
+            .zip(state.opts.login_token.as_deref())
+            .is_some_and(|(sent, token)| constant_eq(sent.trim(), token));
+        let basic = authorization
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .is_some_and(|user_password| state.opts.is_user(&user_password));
+        let ok = bearer || basic || session.as_ref().is_some_and(|s| s.token_ok);
         if !ok && !open_path(&rel) {
             if rel.starts_with("/ui") || rel == "/" {
                 return Redirect::to(&format!("{}/ui/login", state.base)).into_response();
@@ -264,15 +344,16 @@ pub async fn whoami(axum::extract::State(state): axum::extract::State<State>, ca
     Json(whoami_of(&state, &caller))
 }
 
-/// Adds credentials to the caller's browser session (creating one), returns the cookie.
-/// Shared by the API and the login form.
-pub fn add_login(state: &State, caller: &Caller, req: &LoginRequest) -> Result<(String, Option<HeaderValue>), ApiError> {
-    let (sid, fresh) = match &caller.session {
-        Some((sid, _)) => (sid.clone(), false),
-        None => (state.sessions.create().0, true),
-    };
+/// Adds credentials to the caller's browser session, under a new session id (the old one
+/// is forgotten), and returns the new id with its cookie. A request without credentials
+/// creates nothing. Shared by the API and the login form.
+pub fn add_login(state: &State, caller: &Caller, req: &LoginRequest) -> Result<(String, HeaderValue), ApiError> {
+    if req.token.is_none() && req.digest.as_deref().map(str::trim).is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request("nothing to log in with: give a digest (user:password) or the token"));
+    }
     if let Some(token) = &req.token {
-        let expected = state.opts.login_token.as_deref().ok_or_else(|| ApiError::bad_request("no login token is configured"))?;
+        let expected =
+            state.opts.login_token.as_deref().ok_or_else(|| ApiError::bad_request("no login token is configured"))?;
         if !constant_eq(token, expected) {
             return Err(ApiError::Unauthorized);
         }
@@ -280,20 +361,29 @@ pub fn add_login(state: &State, caller: &Caller, req: &LoginRequest) -> Result<(
     let digest = match req.digest.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         Some(d) => {
             let (user, _) = d.split_once(':').ok_or_else(|| ApiError::bad_request("digest must be user:password"))?;
-            Some((user.to_owned(), state.backend.digest_id(d)))
+            Some((user.to_owned(), state.backend.login_ids(d)))
         }
         None => None,
     };
-    let token_ok = req.token.is_some();
+    // The port opens with its token or as one of its configured users.
+    let as_user = req.digest.as_deref().map(str::trim).is_some_and(|d| state.opts.is_user(d));
+    if state.opts.locked() && req.token.is_none() && !as_user {
+        return Err(ApiError::Unauthorized);
+    }
+    let token_ok = req.token.is_some() || as_user;
+    let (sid, _) = state.sessions.rotate(caller.session.as_ref().map(|(sid, _)| sid.as_str()), caller.address());
     state.sessions.update(&sid, |s| {
         s.token_ok |= token_ok;
-        if let Some((user, id)) = digest {
-            if !s.ids.iter().any(|(_, i)| *i == id) {
-                s.ids.push((user, id));
+        if let Some((user, ids)) = digest {
+            for id in ids {
+                if !s.ids.iter().any(|(_, i)| *i == id) {
+                    s.ids.push((user.clone(), id));
+                }
             }
         }
     });
-    Ok((sid.clone(), fresh.then(|| session_cookie(&state.base, &sid))))
+    let cookie = session_cookie(&state.base, &sid);
+    Ok((sid, cookie))
 }
 
 /// `POST /api/v1/auth` with `{"digest": "user:password"}` and/or `{"token": ...}`.
@@ -313,11 +403,9 @@ pub async fn login_api(
             }
         }
     }
-    let me = whoami_of(&state, &Caller { ids, session });
+    let me = whoami_of(&state, &Caller { ids, session, csrf_cookie: None });
     let mut resp = Json(me).into_response();
-    if let Some(c) = set_cookie {
-        resp.headers_mut().insert(header::SET_COOKIE, c);
-    }
+    resp.headers_mut().insert(header::SET_COOKIE, set_cookie);
     Ok(resp)
 }
 
@@ -330,7 +418,7 @@ pub async fn logout_api(axum::extract::State(state): axum::extract::State<State>
         });
     }
     let ids = caller.ids.iter().filter(|i| i.scheme == "ip").cloned().collect();
-    Json(whoami_of(&state, &Caller { ids, session: None }))
+    Json(whoami_of(&state, &Caller { ids, session: None, csrf_cookie: None }))
 }
 
 #[cfg(test)]
@@ -359,11 +447,37 @@ mod tests {
     #[test]
     fn sessions_keep_state() {
         let store = SessionStore::default();
-        let (sid, s) = store.create();
+        let (sid, s) = store.create("10.0.0.1");
         assert_eq!(s.csrf.len(), 32);
         assert!(store.update(&sid, |s| s.token_ok = true));
         assert!(store.get(&sid).unwrap().token_ok);
         assert!(store.get("nope").is_none());
         assert!(constant_eq("abc", "abc") && !constant_eq("abc", "abd") && !constant_eq("a", "ab"));
+    }
+
+    #[test]
+    fn a_flood_from_one_address_evicts_only_that_address_and_anonymous_sessions_first() {
+        let store = SessionStore::default();
+        let (victim, _) = store.create("10.0.0.1");
+        store.update(&victim, |s| s.ids.push(("alice".into(), Id::new("digest", "alice:x"))));
+        let (own_login, _) = store.create("10.0.0.2");
+        store.update(&own_login, |s| s.token_ok = true);
+        for _ in 0..10 * MAX_SESSIONS_PER_ADDRESS {
+            store.create("10.0.0.2");
+        }
+        assert!(store.get(&victim).is_some(), "another address's login was evicted");
+        assert!(store.get(&own_login).is_some(), "a login was evicted while anonymous sessions remained");
+        let from_flooder = store.map.lock().values().filter(|s| s.address == "10.0.0.2").count();
+        assert_eq!(from_flooder, MAX_SESSIONS_PER_ADDRESS);
+    }
+
+    #[test]
+    fn rotation_gives_a_new_id_and_forgets_the_old_one() {
+        let store = SessionStore::default();
+        let (planted, _) = store.create("10.0.0.9");
+        let (fresh, _) = store.rotate(Some(&planted), "10.0.0.1");
+        assert_ne!(fresh, planted);
+        assert!(store.get(&planted).is_none(), "the planted id still names a session");
+        assert!(store.get(&fresh).is_some());
     }
 }

@@ -39,6 +39,14 @@ pub struct SearchQuery {
     pub root: String,
 }
 
+/// What a search found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchResult {
+    pub paths: Vec<String>,
+    /// Why the search stopped before it had looked at every node, if it did.
+    pub stopped: Option<String>,
+}
+
 /// One ensemble member, with the figures `mntr`/`srvr` report for it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MemberInfo {
@@ -105,8 +113,10 @@ pub trait Backend: Send + Sync + 'static {
     /// (the HTTP user has no session).
     fn write(&self, op: TxnOp, auth: Vec<Id>) -> BoxFuture<'_, Result<OpResult, ErrorCode>>;
 
-    /// Paths matching `query`, sorted, at most `limit`, only nodes `auth` may READ.
-    fn search(&self, query: &SearchQuery, auth: &[Id], limit: usize) -> Vec<String>;
+    /// Paths matching `query`, at most `limit`, only nodes `auth` may READ. A search may stop
+    /// early at its node or time budget ([`SearchResult::stopped`]); it must never hold the
+    /// tree for long, since writes wait for it. It blocks: call it off the async runtime.
+    fn search(&self, query: &SearchQuery, auth: &[Id], limit: usize) -> SearchResult;
 
     /// The live change feed: every applied change in zxid order. Lagging receivers get
     /// `RecvError::Lagged`, upon which the HTTP layer tells its clients to resync.
@@ -123,8 +133,9 @@ pub trait Backend: Send + Sync + 'static {
     /// The ensemble with the mntr figures of each member.
     fn cluster(&self) -> ClusterInfo;
 
-    /// Live sessions with their ephemerals.
-    fn sessions(&self) -> Vec<SessionInfo>;
+    /// Live sessions with those of their ephemerals that a caller with `auth` could list
+    /// (READ on the parent, as getChildren needs).
+    fn sessions(&self, auth: &[Id]) -> Vec<SessionInfo>;
 
     /// Watched paths with the sessions holding a watch there (the 4lw `wchp`), sorted by
     /// path. Paths only, no data: like ZooKeeper's AdminServer, no ACL filter applies.
@@ -139,6 +150,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The digest identity for a login `user:password`: `digest:user:base64(sha1(user:password))`.
     fn digest_id(&self, user_password: &str) -> Id;
+
+    /// The identities a login `user:password` gives: its digest identity, and `super` when
+    /// it matches the server's `superDigest` (as an auth packet on the client port does).
+    fn login_ids(&self, user_password: &str) -> Vec<Id> {
+        vec![self.digest_id(user_password)]
+    }
 
     /// True while the server is in ZooKeeper's read-only mode (cut off from the quorum):
     /// writes are refused at once with NotReadOnly instead of waiting for consensus.

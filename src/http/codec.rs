@@ -239,6 +239,14 @@ pub fn acl_from_json(list: Option<&[AclIn]>) -> Result<Vec<Acl>, ApiError> {
                 if a.scheme.is_empty() {
                     return Err(ApiError::bad_request("ACL scheme must not be empty"));
                 }
+                // `user:x` is how a digest is shown to a caller without ADMIN (an export
+                // made by one, say); stored, it would lock the user out of the node.
+                if a.scheme == "digest" && a.id.rsplit_once(':').is_some_and(|(_, hash)| hash == "x") {
+                    return Err(ApiError::bad_request(format!(
+                        "ACL digest:{} is a masked digest (shown to callers without ADMIN) and cannot be written",
+                        a.id
+                    )));
+                }
                 Ok(Acl { perms: a.perms.bits()?, id: Id::new(a.scheme.clone(), a.id.clone()) })
             })
             .collect(),

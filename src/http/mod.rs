@@ -21,14 +21,16 @@ pub mod ws;
 pub mod yaml;
 pub mod znode;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
-pub use backend::{Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, SearchQuery, SessionInfo};
+pub use backend::{
+    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, SearchQuery, SearchResult, SessionInfo,
+};
 
 /// Settings of the HTTP port.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,8 +50,17 @@ pub struct HttpOptions {
     pub ws_queue: usize,
     /// Recent events kept for `since_zxid` replay.
     pub ring_capacity: usize,
+    /// How often the WebSocket stream pings its clients; one silent for two intervals is closed.
+    pub ws_ping_interval: Duration,
     /// Most nodes a recursive delete, copy, move or import may touch in one multi.
     pub max_subtree_ops: usize,
+    /// When not empty, only requests whose `Host` header names one of these (`name` or
+    /// `name:port`, lower case) are served: a page of another site that resolves its own
+    /// name to this server (DNS rebinding) gets 403.
+    pub allowed_hosts: Vec<String>,
+    /// Users who may log in to the port (`user:<digest>`, ZooKeeper's digest format): a
+    /// UI or API login with a matching `user:password`, or HTTP Basic auth, opens the port.
+    pub users: Vec<String>,
 }
 
 impl Default for HttpOptions {
@@ -62,12 +73,70 @@ impl Default for HttpOptions {
             max_data_bytes: crate::proto::types::DEFAULT_MAX_BUFFER,
             ws_queue: 1024,
             ring_capacity: 10_000,
+            ws_ping_interval: Duration::from_secs(20),
             max_subtree_ops: 10_000,
+            allowed_hosts: Vec::new(),
+            users: Vec::new(),
         }
     }
 }
 
 impl HttpOptions {
+    /// The HTTP settings of a server with `config`.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        HttpOptions {
+            base_path: config.http_base_path.clone(),
+            read_only: config.http_read_only,
+            login_token: config.http_token.clone(),
+            max_data_bytes: config.max_buffer as usize,
+            allowed_hosts: config.http_allowed_hosts.clone(),
+            users: config.http_users.clone(),
+            ..HttpOptions::default()
+        }
+    }
+
+    /// One line for the startup log saying how the port is protected, or that it is not.
+    pub fn protection_summary(&self) -> String {
+        let mut parts = Vec::new();
+        parts.push(match (self.login_token.is_some(), !self.users.is_empty()) {
+            (true, true) => "login required (http.token or http.users)",
+            (true, false) => "login required (http.token)",
+            (false, true) => "login required (http.users)",
+            (false, false) => "no login",
+        });
+        parts.push(if self.read_only { "read-only (http.readOnly)" } else { "read-write" });
+        if !self.allowed_hosts.is_empty() {
+            parts.push("Host names restricted (http.allowedHosts)");
+        }
+        let open = !self.locked() && !self.read_only;
+        let advice = if open { "; OPEN to anyone who can reach it: set http.token or http.readOnly" } else { "" };
+        format!("HTTP port protection: {}{advice}", parts.join(", "))
+    }
+
+    /// Whether the port itself requires a login (a token or configured users).
+    pub fn locked(&self) -> bool {
+        self.login_token.is_some() || !self.users.is_empty()
+    }
+
+    /// Whether `user:password` is one of the configured users.
+    pub fn is_user(&self, user_password: &str) -> bool {
+        let digest = crate::tree::acl::digest_id(user_password);
+        self.users.iter().any(|u| auth::constant_eq(u, &digest))
+    }
+
+    /// Whether a request's `Host` header is one this port answers to.
+    pub fn host_allowed(&self, host: Option<&str>) -> bool {
+        if self.allowed_hosts.is_empty() {
+            return true;
+        }
+        let Some(host) = host.map(str::to_ascii_lowercase) else { return false };
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name.to_owned(),
+            _ => host.clone(),
+        };
+        self.allowed_hosts.iter().any(|a| *a == host || *a == name)
+    }
+
     /// The base path normalised to `""` or `"/x"` (no trailing slash).
     fn normalized_base(&self) -> String {
         let trimmed = self.base_path.trim_matches('/');
@@ -96,15 +165,13 @@ pub type State = Arc<AppState>;
 pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
     let base = opts.normalized_base();
     let hub = hub::Hub::start(backend.clone(), opts.ring_capacity, opts.ws_queue);
-    let state: State = Arc::new(AppState {
-        backend,
-        base: base.clone(),
-        sessions: auth::SessionStore::default(),
-        hub,
-        opts,
-    });
+    let state: State =
+        Arc::new(AppState { backend, base: base.clone(), sessions: auth::SessionStore::default(), hub, opts });
     let api = Router::new()
-        .route("/api/v1/znodes", get(znode::get_node).put(znode::put_node).post(znode::post_node).delete(znode::delete_node))
+        .route(
+            "/api/v1/znodes",
+            get(znode::get_node).put(znode::put_node).post(znode::post_node).delete(znode::delete_node),
+        )
         .route(
             "/api/v1/znodes/",
             get(znode::get_node).put(znode::put_node).post(znode::post_node).delete(znode::delete_node),
@@ -145,8 +212,98 @@ pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
     }
 }
 
+/// Bounds of the HTTP port's connections (see docs/SECURITY.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// A request's head must arrive within this; it is also how long an idle keep-alive
+    /// connection stays open, since waiting for the next request is waiting for its head.
+    pub header_timeout: Duration,
+    /// A request body must arrive within this.
+    pub body_timeout: Duration,
+    /// Open connections one client address may hold; more are closed at once.
+    pub per_address: usize,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits { header_timeout: Duration::from_secs(10), body_timeout: Duration::from_secs(30), per_address: 100 }
+    }
+}
+
 /// Serves `router` on `listener` until the process ends, with peer addresses available
 /// to handlers (they become the caller's `ip:` identity).
-pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await
+///
+/// Each connection is HTTP/1.1 with upgrades (the WebSocket stream), under `limits`:
+/// slow or silent clients are closed by the header and body timeouts, and one address
+/// cannot take the file descriptors every other client needs.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, limits: ConnLimits) -> std::io::Result<()> {
+    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_timeout));
+    let per_address = Arc::new(AddressCounts::default());
+    loop {
+        let (sock, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors is transient: keep serving the open connections.
+                tracing::warn!(error = %e, "HTTP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(slot) = AddressSlot::take(&per_address, remote.ip(), limits.per_address) else {
+            tracing::debug!(%remote, limit = limits.per_address, "too many HTTP connections from this address");
+            continue;
+        };
+        let service = tower::ServiceExt::map_request(router.clone(), move |mut req: axum::extract::Request<_>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(remote));
+            req
+        });
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
+            let conn = http
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(sock),
+                    hyper_util::service::TowerToHyperService::new(service),
+                )
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!(%remote, error = %e, "HTTP connection ended");
+            }
+        });
+    }
+}
+
+/// Open HTTP connections per client address.
+#[derive(Default)]
+struct AddressCounts(parking_lot::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One counted connection; uncounted when dropped.
+struct AddressSlot {
+    counts: Arc<AddressCounts>,
+    ip: std::net::IpAddr,
+}
+
+impl AddressSlot {
+    fn take(counts: &Arc<AddressCounts>, ip: std::net::IpAddr, limit: usize) -> Option<AddressSlot> {
+        let mut map = counts.0.lock();
+        let n = map.entry(ip).or_insert(0);
+        if limit > 0 && *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot { counts: counts.clone(), ip })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.0.lock();
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }

@@ -52,7 +52,9 @@ pub async fn run_write(state: &State, op: TxnOp, ids: &[Id]) -> Result<OpResult,
                 _ => None,
             });
             match failed {
-                Some((i, code)) => Err(ApiError::Zk { code, path: sub_paths.get(i).cloned().flatten(), index: Some(i) }),
+                Some((i, code)) => {
+                    Err(ApiError::Zk { code, path: sub_paths.get(i).cloned().flatten(), index: Some(i) })
+                }
                 None => Ok(OpResult::Multi(results)),
             }
         }
@@ -238,12 +240,17 @@ pub(crate) struct Snapshot {
     pub(crate) acl: Vec<Acl>,
 }
 
+/// The subtree at `root` as the caller may read it. The ACLs are the stored ones, not the
+/// masked form (`user:x`) a caller without ADMIN is shown: a copy or move must give the new
+/// nodes the same ACL, and writing the mask back would lock the owner out. The caller never
+/// sees them: a copy with the same ACL masks them from the caller the same way.
 pub(crate) fn snapshot(state: &State, root: &str, ids: &[Id]) -> Result<Vec<Snapshot>, ApiError> {
+    let server = [Id::new("super", "")];
     walk(state, root, ids, state.opts.max_subtree_ops)?
         .into_iter()
         .map(|p| {
             let node = state.backend.get(&p, ids).map_err(|c| ApiError::zk(c, &p))?;
-            let (acl, _) = state.backend.get_acl(&p, ids).map_err(|c| ApiError::zk(c, &p))?;
+            let (acl, _) = state.backend.get_acl(&p, &server).map_err(|c| ApiError::zk(c, &p))?;
             let rel = p[root.len()..].to_owned();
             Ok(Snapshot { rel, data: node.data, acl })
         })
@@ -337,8 +344,24 @@ pub async fn search(
     codec::validate_path(&root, false)?;
     let query = SearchQuery { text: q.q, regex: q.regex, in_data: q.data, root };
     let limit = q.limit.unwrap_or(200).clamp(1, 5000);
-    let paths = state.backend.search(&query, &caller.ids, limit);
-    Ok(Json(serde_json::json!({ "paths": paths })))
+    let found = run_search(&state, query, caller.ids, limit).await?;
+    Ok(Json(serde_json::json!({ "paths": found.paths, "complete": found.stopped.is_none(), "stopped": found.stopped })))
+}
+
+/// Runs a search on a blocking thread: it walks the tree in slices and must not hold up
+/// the async runtime that serves clients meanwhile.
+pub(crate) async fn run_search(
+    state: &State,
+    query: SearchQuery,
+    ids: Vec<Id>,
+    limit: usize,
+) -> Result<super::SearchResult, ApiError> {
+    let backend = state.backend.clone();
+    tokio::task::spawn_blocking(move || backend.search(&query, &ids, limit)).await.map_err(|_| ApiError::Zk {
+        code: crate::proto::types::ErrorCode::SystemError,
+        path: None,
+        index: None,
+    })
 }
 
 /// Body of `POST /api/v1/reformat`.

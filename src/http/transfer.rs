@@ -16,7 +16,7 @@ use crate::tree::txn::TxnOp;
 
 use super::auth::Caller;
 use super::codec::{self, acl_from_json, acl_to_json, encode_data, AclIn, AclJson, Encoding};
-use super::error::{parse_json, ApiError};
+use super::error::ApiError;
 use super::ops::{run_ops, snapshot};
 use super::znode::input_data;
 use super::State;
@@ -156,12 +156,17 @@ fn zoonav_perms(words: &[String]) -> Result<String, ApiError> {
 }
 
 fn zoonav_to_export(n: ZooNavNode) -> Result<ExportNode, ApiError> {
-    let acl = n
-        .h
-        .acl
-        .iter()
-        .map(|a| Ok(AclJsonIn { scheme: a.scheme.clone(), id: a.id.clone(), perms: codec::PermsIn::Letters(zoonav_perms(&a.permissions)?) }))
-        .collect::<Result<Vec<_>, ApiError>>()?;
+    let acl =
+        n.h.acl
+            .iter()
+            .map(|a| {
+                Ok(AclJsonIn {
+                    scheme: a.scheme.clone(),
+                    id: a.id.clone(),
+                    perms: codec::PermsIn::Letters(zoonav_perms(&a.permissions)?),
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(ExportNode {
         name: n.h.path.rsplit('/').next().unwrap_or("").to_owned(),
         data: n.h.data,
@@ -212,8 +217,17 @@ pub fn gunzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
+/// Our export document; other top-level fields (`format`, `source`) are ignored.
+#[derive(Debug, Deserialize)]
+struct ExportDoc {
+    nodes: Vec<ExportNode>,
+}
+
 /// The nodes of an import document: ours (`{"format": "roost-export-1", "nodes": [...]}`)
-/// or ZooNavigator's (a JSON array), either one plain or gzip-compressed.
+/// or ZooNavigator's (a JSON array), either one plain or gzip-compressed. A compressed
+/// document may inflate to at most `limit` bytes. The JSON is read straight into the typed
+/// nodes, never into a generic document (which costs many times its size), and its
+/// nesting is bounded by serde_json's recursion limit (128).
 pub fn parse_import(body: &[u8], limit: usize) -> Result<Vec<ExportNode>, ApiError> {
     let plain;
     let json = if is_gzip(body) {
@@ -222,14 +236,16 @@ pub fn parse_import(body: &[u8], limit: usize) -> Result<Vec<ExportNode>, ApiErr
     } else {
         body
     };
-    let doc: serde_json::Value = parse_json(json)?;
-    if doc.is_array() {
-        let zn: Vec<ZooNavNode> = serde_json::from_value(doc)
-            .map_err(|e| ApiError::bad_request(format!("not a ZooNavigator export: {e}")))?;
-        zn.into_iter().map(zoonav_to_export).collect()
-    } else {
-        let nodes = doc.get("nodes").cloned().ok_or_else(|| ApiError::bad_request("missing nodes"))?;
-        serde_json::from_value(nodes).map_err(|e| ApiError::bad_request(format!("invalid export: {e}")))
+    match json.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => {
+            let zn: Vec<ZooNavNode> = serde_json::from_slice(json)
+                .map_err(|e| ApiError::bad_request(format!("not a ZooNavigator export: {e}")))?;
+            zn.into_iter().map(zoonav_to_export).collect()
+        }
+        Some(b'{') => serde_json::from_slice::<ExportDoc>(json)
+            .map(|doc| doc.nodes)
+            .map_err(|e| ApiError::bad_request(format!("invalid export: {e}"))),
+        _ => Err(ApiError::bad_request("an import is a JSON object (a Roost export) or array (a ZooNavigator export)")),
     }
 }
 
@@ -244,7 +260,15 @@ pub async fn import(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     codec::validate_path(&q.path, false)?;
-    let roots = parse_import(&body?, state.opts.max_body_bytes.saturating_mul(8))?;
+    // Permission first: a caller who may not create under `path` costs no decompression
+    // and no parsing, however large the document.
+    let server = [crate::proto::types::Id::new("super", "")];
+    let (parent_acl, _) = state.backend.get_acl(&q.path, &server).map_err(|c| ApiError::zk(c, &q.path))?;
+    if !state.backend.check_perm(&parent_acl, &caller.ids, crate::proto::types::perms::CREATE) {
+        return Err(ApiError::zk(crate::proto::types::ErrorCode::NoAuth, &q.path));
+    }
+    // A compressed document may inflate to the size a plain body may have.
+    let roots = parse_import(&body?, state.opts.max_body_bytes)?;
     let mut ops = Vec::new();
     for r in &roots {
         if r.name.is_empty() {

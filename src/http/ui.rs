@@ -2,6 +2,7 @@
 //! for reading without JS; `static/app.js` adds editing, paging, the tree and live
 //! updates through the REST API and the WebSocket stream.
 
+use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State as AxState};
@@ -9,12 +10,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use askama::Template;
 use serde::Deserialize;
 
 use crate::proto::types::{ErrorCode, Stat};
 
-use super::auth::{add_login, constant_eq, session_cookie, Caller, LoginRequest};
+use super::auth::{add_login, constant_eq, csrf_cookie, random_hex, Caller, LoginRequest};
 use super::backend::SearchQuery;
 use super::codec::{self, encode_data, perms_text, session_hex, Encoding};
 use super::format;
@@ -50,13 +50,17 @@ pub struct Chrome {
     pub title: String,
 }
 
-/// Ensures a browser session (for the CSRF token), returning the chrome and maybe a cookie.
+/// The page chrome with the caller's CSRF token: the session's, or for an anonymous
+/// visitor the `roost_csrf` cookie's (set here when missing). No server-side state is
+/// created for anonymous visitors.
 fn chrome(state: &State, caller: &Caller, title: String) -> (Chrome, Option<HeaderValue>) {
-    let (csrf, cookie) = match &caller.session {
-        Some((_, s)) => (s.csrf.clone(), None),
-        None => {
-            let (sid, s) = state.sessions.create();
-            (s.csrf, Some(session_cookie(&state.base, &sid)))
+    let (csrf, cookie) = match (&caller.session, &caller.csrf_cookie) {
+        (Some((_, s)), _) => (s.csrf.clone(), None),
+        (None, Some(token)) => (token.clone(), None),
+        (None, None) => {
+            let token = random_hex();
+            let cookie = csrf_cookie(&state.base, &token);
+            (token, Some(cookie))
         }
     };
     let c = Chrome { base: state.base.clone(), csrf, users: caller.users(), read_only: state.opts.read_only, title };
@@ -73,7 +77,9 @@ fn page(status: StatusCode, body: Result<String, askama::Error>, cookie: Option<
     }
     resp.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'",
+        ),
     );
     resp
 }
@@ -125,7 +131,8 @@ pub struct AclRow {
 
 fn acl_row(a: &crate::proto::types::Acl) -> AclRow {
     let perms = perms_text(a.perms);
-    let flags = ["c", "d", "r", "w", "a"].into_iter().map(|l| (l, if perms.contains(l) { "checked" } else { "" })).collect();
+    let flags =
+        ["c", "d", "r", "w", "a"].into_iter().map(|l| (l, if perms.contains(l) { "checked" } else { "" })).collect();
     AclRow { scheme: a.id.scheme.clone(), id: a.id.id.clone(), perms, flags }
 }
 
@@ -257,7 +264,9 @@ async fn node_page(AxState(state): AxState<State>, caller: Caller, tail: Option<
         Err(code) => {
             p.error = Some(format!("{code:?}"));
             p.error_detail = match code {
-                ErrorCode::NoAuth => "You lack READ permission on this node. Log in with a digest identity that the ACL grants.".into(),
+                ErrorCode::NoAuth => {
+                    "You lack READ permission on this node. Log in with a digest identity that the ACL grants.".into()
+                }
                 ErrorCode::NoNode => "This node does not exist.".into(),
                 other => other.to_string(),
             };
@@ -279,9 +288,7 @@ async fn node_page(AxState(state): AxState<State>, caller: Caller, tail: Option<
         p.aversion = s.aversion;
         p.num_children = s.num_children;
         match state.backend.get_acl(&path, &caller.ids) {
-            Ok((acl, _)) => {
-                p.acl = acl.iter().map(acl_row).collect()
-            }
+            Ok((acl, _)) => p.acl = acl.iter().map(acl_row).collect(),
             Err(code) => p.acl_error = Some(format!("{code:?}")),
         }
         let opts = ListOptions { offset: 0, limit: FIRST_PAGE, ..ListOptions::default() };
@@ -321,18 +328,35 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// Only local redirect targets.
+/// Only local redirect targets: a path on this server. Browsers read `\` as `/`, so
+/// `/\host` would leave the site like `//host`; and anything but visible ASCII (a CR/LF
+/// above all) could not go into a `Location` header.
 fn safe_next(state: &State, next: Option<&str>) -> String {
+    let local = |n: &str| {
+        let mut chars = n.chars();
+        chars.next() == Some('/')
+            && !matches!(chars.next(), Some('/') | Some('\\'))
+            && n.bytes().all(|b| b.is_ascii_graphic())
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") => n.to_owned(),
+        Some(n) if local(n) => n.to_owned(),
         _ => format!("{}/ui/", state.base),
     }
 }
 
-async fn login_page(AxState(state): AxState<State>, caller: Caller, q: Result<Query<NextQuery>, QueryRejection>) -> Response {
+async fn login_page(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    q: Result<Query<NextQuery>, QueryRejection>,
+) -> Response {
     let next = q.ok().and_then(|Query(q)| q.next);
     let (c, cookie) = chrome(&state, &caller, "Log in".into());
-    let p = LoginPage { c, message: None, need_token: state.opts.login_token.is_some(), next: safe_next(&state, next.as_deref()) };
+    let p = LoginPage {
+        c,
+        message: None,
+        need_token: state.opts.login_token.is_some(),
+        next: safe_next(&state, next.as_deref()),
+    };
     page(StatusCode::OK, p.render(), cookie)
 }
 
@@ -351,7 +375,11 @@ pub struct LoginForm {
 }
 
 fn form_csrf_ok(caller: &Caller, sent: &str) -> bool {
-    caller.session.as_ref().is_some_and(|(_, s)| constant_eq(sent, &s.csrf))
+    match (&caller.session, &caller.csrf_cookie) {
+        (Some((_, s)), _) => constant_eq(sent, &s.csrf),
+        (None, Some(token)) => constant_eq(sent, token),
+        (None, None) => false,
+    }
 }
 
 /// `POST /ui/login` (form): adds a digest identity and/or the port token to the session.
@@ -372,7 +400,11 @@ async fn login_form(AxState(state): AxState<State>, caller: Caller, body: Bytes)
         token: (!form.token.is_empty()).then(|| form.token.clone()),
     };
     match add_login(&state, &caller, &req) {
-        Ok(_) => Redirect::to(&next).into_response(),
+        Ok((_, new_cookie)) => {
+            let mut resp = Redirect::to(&next).into_response();
+            resp.headers_mut().insert(header::SET_COOKIE, new_cookie);
+            resp
+        }
         Err(e) => fail(c, &e.to_string(), e.status()),
     }
 }
@@ -450,9 +482,18 @@ async fn cluster_page(AxState(state): AxState<State>, caller: Caller) -> Respons
         .backend
         .watches_by_path()
         .into_iter()
-        .map(|(path, ids)| (Crumb { href: href(&state.base, &path), name: path }, ids.into_iter().map(session_hex).collect()))
+        .map(|(path, ids)| {
+            (Crumb { href: href(&state.base, &path), name: path }, ids.into_iter().map(session_hex).collect())
+        })
         .collect();
-    let p = ClusterPage { c, version: info.version, members, mntr: state.backend.mntr(), watches, sessions: session_rows(&state) };
+    let p = ClusterPage {
+        c,
+        version: info.version,
+        members,
+        mntr: state.backend.mntr(),
+        watches,
+        sessions: session_rows(&state, &caller.ids),
+    };
     page(StatusCode::OK, p.render(), cookie)
 }
 
@@ -473,13 +514,13 @@ pub struct SessionsPage {
 
 async fn sessions_page(AxState(state): AxState<State>, caller: Caller) -> Response {
     let (c, cookie) = chrome(&state, &caller, "Sessions".into());
-    page(StatusCode::OK, SessionsPage { c, sessions: session_rows(&state) }.render(), cookie)
+    page(StatusCode::OK, SessionsPage { c, sessions: session_rows(&state, &caller.ids) }.render(), cookie)
 }
 
-fn session_rows(state: &State) -> Vec<SessionRow> {
+fn session_rows(state: &State, auth: &[crate::proto::types::Id]) -> Vec<SessionRow> {
     state
         .backend
-        .sessions()
+        .sessions(auth)
         .into_iter()
         .map(|s| SessionRow {
             id: session_hex(s.id),
@@ -514,7 +555,11 @@ pub struct SearchPage {
 /// Most results the search page shows.
 const SEARCH_LIMIT: usize = 500;
 
-async fn search_page(AxState(state): AxState<State>, caller: Caller, q: Result<Query<SearchForm>, QueryRejection>) -> Response {
+async fn search_page(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    q: Result<Query<SearchForm>, QueryRejection>,
+) -> Response {
     let form = q.map(|Query(q)| q).unwrap_or_default();
     let (c, cookie) = chrome(&state, &caller, format!("Search {}", form.q));
     let data = form.data.is_some();
@@ -528,12 +573,17 @@ async fn search_page(AxState(state): AxState<State>, caller: Caller, q: Result<Q
         }
         if p.error.is_none() {
             let query = SearchQuery { text: form.q, regex, in_data: data, root: "/".into() };
-            p.results = state
-                .backend
-                .search(&query, &caller.ids, SEARCH_LIMIT)
-                .into_iter()
-                .map(|path| Crumb { href: href(&state.base, &path), name: path })
-                .collect();
+            match super::ops::run_search(&state, query, caller.ids.clone(), SEARCH_LIMIT).await {
+                Ok(found) => {
+                    p.error = found.stopped.map(|why| format!("results may be incomplete: {why}"));
+                    p.results = found
+                        .paths
+                        .into_iter()
+                        .map(|path| Crumb { href: href(&state.base, &path), name: path })
+                        .collect();
+                }
+                Err(e) => p.error = Some(e.to_string()),
+            }
         }
     }
     page(StatusCode::OK, p.render(), cookie)

@@ -74,7 +74,9 @@ impl Sub {
                     || (ev.path != "/" && codec::parent_of(&ev.path) == self.path)
             }
             Mode::Subtree => {
-                self.path == "/" || ev.path == self.path || ev.path.strip_prefix(&self.path).is_some_and(|r| r.starts_with('/'))
+                self.path == "/"
+                    || ev.path == self.path
+                    || ev.path.strip_prefix(&self.path).is_some_and(|r| r.starts_with('/'))
             }
         }
     }
@@ -166,6 +168,17 @@ impl Conn {
         self.state.backend.check_perm(&ev.acl, &self.ids, perms::READ)
     }
 
+    /// A past event as it may be replayed to this caller now: history is checked again
+    /// against the ACL that holds now, so locking a node down also locks down its past.
+    /// A node that no longer exists has no ACL now: its events are replayed without data.
+    fn replayable(&self, ev: &ChangeEvent) -> Option<ChangeEvent> {
+        match self.state.backend.get_acl(&ev.path, &[Id::new("super", "")]) {
+            Ok((acl, _)) if self.state.backend.check_perm(&acl, &self.ids, perms::READ) => Some(ev.clone()),
+            Ok(_) => None,
+            Err(_) => Some(ChangeEvent { data: None, ..ev.clone() }),
+        }
+    }
+
     /// Frames for one event across all subscriptions.
     fn frames_for(&self, ev: &ChangeEvent) -> Vec<Value> {
         if !self.subs.values().any(|(_, s)| s.matches(ev)) || !self.readable(ev) {
@@ -194,13 +207,19 @@ impl Conn {
                     return Err(format!("more than {MAX_SUBS} subscriptions"));
                 }
                 let sub = Sub { path: path.clone(), mode, data };
-                let mut out = vec![json!({"type": "subscribed", "id": id, "path": path, "mode": mode_name(mode), "zxid": self.cursor})];
+                let mut out = vec![
+                    json!({"type": "subscribed", "id": id, "path": path, "mode": mode_name(mode), "zxid": self.cursor}),
+                ];
                 if let Some(since) = since_zxid {
                     match self.state.hub.replay(since, self.cursor) {
-                        Replay::TooOld => out.push(json!({"type": "resync", "sub": id, "reason": "since_zxid is older than the event buffer"})),
+                        Replay::TooOld => out.push(
+                            json!({"type": "resync", "sub": id, "reason": "since_zxid is older than the event buffer"}),
+                        ),
                         Replay::Events(evs) => {
                             for ev in evs.iter().filter(|e| sub.matches(e) && self.readable(e)) {
-                                out.push(event_json(&id, &sub, ev));
+                                if let Some(ev) = self.replayable(ev) {
+                                    out.push(event_json(&id, &sub, &ev));
+                                }
                             }
                         }
                     }
@@ -247,10 +266,25 @@ async fn run(state: State, ids: Vec<Id>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (mut rx, cursor) = state.hub.join();
     let queue = state.opts.ws_queue;
+    // A ping every interval; a client silent for two intervals (no pong, nothing) is gone.
+    let ping_every = state.opts.ws_ping_interval;
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let mut last_heard = tokio::time::Instant::now();
     let mut conn = Conn { state, ids, subs: HashMap::new(), cursor };
     loop {
         tokio::select! {
+            _ = pings.tick() => {
+                if last_heard.elapsed() >= 2 * ping_every {
+                    close(&mut sink, format!("no answer to pings for {}s", (2 * ping_every).as_secs())).await;
+                    break;
+                }
+                let ping = sink.send(Message::Ping(Default::default()));
+                if !matches!(tokio::time::timeout(SEND_TIMEOUT, ping).await, Ok(Ok(()))) {
+                    break;
+                }
+            }
             incoming = stream.next() => {
+                last_heard = tokio::time::Instant::now();
                 let text = match incoming {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,

@@ -139,7 +139,8 @@ fn check_lossy_text(text: &str) -> Result<(), ReformatError> {
             return Err(ReformatError::Unsupported(format!("line {}: directives (%) are not kept", i + 1)));
         }
         let b = line.as_bytes();
-        let comment = b.iter().enumerate().any(|(j, &c)| c == b'#' && (j == 0 || b[j - 1] == b' ' || b[j - 1] == b'\t'));
+        let comment =
+            b.iter().enumerate().any(|(j, &c)| c == b'#' && (j == 0 || b[j - 1] == b' ' || b[j - 1] == b'\t'));
         if comment {
             return Err(ReformatError::Unsupported(format!(
                 "line {}: '#' may start a comment, and comments would be lost",
@@ -162,7 +163,9 @@ fn double_quoted(s: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             '\0' => out.push_str("\\0"),
-            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             '\u{2028}' | '\u{2029}' | '\u{feff}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
@@ -362,8 +365,10 @@ mod tests {
     #[test]
     fn plain_scalars_are_kept_as_written() {
         // YAML 1.1 readers take 017 as octal, yes as a boolean: they must stay as written.
-        assert_eq!(ok("{port: 017, on: yes, n: ~, big: 123456789012345678901234567890, f: 1.50}"),
-            "port: 017\non: yes\nn: ~\nbig: 123456789012345678901234567890\nf: 1.50\n");
+        assert_eq!(
+            ok("{port: 017, on: yes, n: ~, big: 123456789012345678901234567890, f: 1.50}"),
+            "port: 017\non: yes\nn: ~\nbig: 123456789012345678901234567890\nf: 1.50\n"
+        );
         assert_eq!(ok("a:\nb: ''\n"), "a:\nb: ''\n");
     }
 

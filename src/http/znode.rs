@@ -102,7 +102,12 @@ impl ListOptions {
 }
 
 /// Lists, filters, sorts and pages the children of `path`; stats only for the page.
-pub fn list_children(state: &State, path: &str, ids: &[crate::proto::types::Id], o: &ListOptions) -> Result<ChildPage, ApiError> {
+pub fn list_children(
+    state: &State,
+    path: &str,
+    ids: &[crate::proto::types::Id],
+    o: &ListOptions,
+) -> Result<ChildPage, ApiError> {
     let (mut names, _) = state.backend.children(path, ids).map_err(|c| ApiError::zk(c, path))?;
     let total_unfiltered = names.len();
     if let Some(f) = &o.filter {
@@ -197,16 +202,15 @@ fn version_of(headers: &HeaderMap, q: &ZnodeQuery, body: Option<i32>) -> Result<
         if text == "*" {
             return Ok(-1);
         }
-        return text.parse().map_err(|_| ApiError::bad_request(format!("If-Match must be a version number, not {text:?}")));
+        return text
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("If-Match must be a version number, not {text:?}")));
     }
     Ok(q.version.or(body).unwrap_or(-1))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|ct| ct.starts_with("application/json"))
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_none_or(|ct| ct.starts_with("application/json"))
 }
 
 /// JSON body of `PUT` (set data, or the ACL with `?acl=true`).
@@ -339,7 +343,12 @@ pub fn parse_mode(name: Option<&str>) -> Result<CreateMode, ApiError> {
 }
 
 /// Builds the create op(s) of a create request: the missing ancestors first when asked.
-pub fn create_ops(state: &State, path: &str, req: &CreateRequest, ids: &[crate::proto::types::Id]) -> Result<Vec<TxnOp>, ApiError> {
+pub fn create_ops(
+    state: &State,
+    path: &str,
+    req: &CreateRequest,
+    ids: &[crate::proto::types::Id],
+) -> Result<Vec<TxnOp>, ApiError> {
     let mode = parse_mode(req.mode.as_deref())?;
     codec::validate_path(path, mode.is_sequential())?;
     if path == "/" {

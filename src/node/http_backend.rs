@@ -9,11 +9,20 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::http::{Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, SearchQuery, SessionInfo};
-use crate::proto::types::{Acl, ErrorCode, Id, Stat};
+use crate::http::{
+    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, SearchQuery, SearchResult, SessionInfo,
+};
+use crate::proto::types::{perms, Acl, ErrorCode, Id, Stat};
 use crate::server::{fourlw, handshake::now_ms, ServerContext};
 use crate::tree::acl::{check_acl, digest_id};
 use crate::tree::txn::{OpResult, Txn, TxnOp};
+
+/// Nodes a search looks at per hold of the tree's read lock.
+const SEARCH_SLICE: usize = 256;
+/// Most nodes one search looks at (a 2-million-node tree is searched whole).
+const SEARCH_NODE_BUDGET: usize = 2_000_000;
+/// Longest one search runs.
+const SEARCH_TIME_BUDGET: Duration = Duration::from_secs(10);
 
 /// Implements [`Backend`] over a running node.
 pub struct NodeBackend {
@@ -96,6 +105,10 @@ fn unreachable_member(id: u64, addr: &str) -> MemberInfo {
 /// A member's figures from its `srvr` answer; `None` if it is not one (e.g. the word is
 /// not whitelisted there).
 fn parse_srvr(id: u64, addr: &str, text: &str) -> Option<MemberInfo> {
+    if text == crate::server::fourlw::NOT_SERVING {
+        // Up, but without a quorum: it serves no client.
+        return Some(MemberInfo { role: "not serving".into(), reachable: true, ..unreachable_member(id, addr) });
+    }
     let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
     let role = field("Mode:")?.to_owned();
     let zxid = field("Zxid:").and_then(|z| i64::from_str_radix(z.trim_start_matches("0x"), 16).ok()).unwrap_or(0);
@@ -156,38 +169,55 @@ impl Backend for NodeBackend {
         })
     }
 
-    fn search(&self, query: &SearchQuery, auth: &[Id], limit: usize) -> Vec<String> {
+    fn search(&self, query: &SearchQuery, auth: &[Id], limit: usize) -> SearchResult {
         let regex = if query.regex { regex::Regex::new(&query.text).ok() } else { None };
         if query.regex && regex.is_none() {
-            return Vec::new();
+            return SearchResult::default();
         }
         let matches = |s: &str| match &regex {
             Some(r) => r.is_match(s),
             None => s.contains(&query.text),
         };
-        self.ctx.db.read(|t| {
-            // Breadth-first from the root of the search, skipping subtrees the caller may not list.
-            let mut found = Vec::new();
-            let mut queue = std::collections::VecDeque::from([query.root.clone()]);
-            while let Some(path) = queue.pop_front() {
-                if found.len() >= limit {
-                    break;
-                }
-                let hit = matches(&path)
-                    || (query.in_data
-                        && t.get_data(&path, auth)
-                            .ok()
-                            .and_then(|(d, _)| d)
-                            .is_some_and(|d| matches(&String::from_utf8_lossy(&d))));
-                if hit {
-                    found.push(path.clone());
-                }
-                if let Ok((children, _)) = t.get_children(&path, auth) {
-                    queue.extend(children.iter().map(|c| child_path(&path, c)));
-                }
+        // Breadth-first from the root of the search, skipping subtrees the caller may not
+        // list, in slices: the tree's read lock is taken for SEARCH_SLICE nodes at a time, so
+        // a write waits for one slice at most, never for the whole walk. Between slices the
+        // tree may change; a node gone by then is skipped.
+        let started = std::time::Instant::now();
+        let mut found = SearchResult::default();
+        let mut queue = std::collections::VecDeque::from([query.root.clone()]);
+        let mut visited = 0usize;
+        while !queue.is_empty() && found.paths.len() < limit {
+            if visited >= SEARCH_NODE_BUDGET {
+                found.stopped = Some(format!("visited {SEARCH_NODE_BUDGET} nodes (the search budget)"));
+                break;
             }
-            found
-        })
+            if started.elapsed() > SEARCH_TIME_BUDGET {
+                found.stopped = Some(format!("ran for {} s (the search budget)", SEARCH_TIME_BUDGET.as_secs()));
+                break;
+            }
+            self.ctx.db.read(|t| {
+                for _ in 0..SEARCH_SLICE {
+                    let Some(path) = queue.pop_front() else { break };
+                    visited += 1;
+                    let hit = matches(&path)
+                        || (query.in_data
+                            && t.get_data(&path, auth)
+                                .ok()
+                                .and_then(|(d, _)| d)
+                                .is_some_and(|d| matches(&String::from_utf8_lossy(&d))));
+                    if hit {
+                        found.paths.push(path.clone());
+                        if found.paths.len() >= limit {
+                            break;
+                        }
+                    }
+                    if let Ok((children, _)) = t.get_children(&path, auth) {
+                        queue.extend(children.iter().map(|c| child_path(&path, c)));
+                    }
+                }
+            });
+        }
+        found
     }
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChangeEvent> {
@@ -209,7 +239,11 @@ impl Backend for NodeBackend {
         let me = MemberInfo {
             id: ctx.config.my_id,
             address: ctx.config.client_listen_addr(),
-            role: if ctx.config.is_standalone() { "standalone".into() } else { format!("{:?}", status.role).to_lowercase() },
+            role: if ctx.config.is_standalone() {
+                "standalone".into()
+            } else {
+                format!("{:?}", status.role).to_lowercase()
+            },
             zxid: ctx.db.last_zxid(),
             connections: ctx.conn_stats.read().len() as u64,
             avg_latency_ms: avg,
@@ -228,7 +262,7 @@ impl Backend for NodeBackend {
         }
     }
 
-    fn sessions(&self) -> Vec<SessionInfo> {
+    fn sessions(&self, auth: &[Id]) -> Vec<SessionInfo> {
         let ctx = &self.ctx;
         let clients: std::collections::HashMap<i64, String> = ctx
             .conn_stats
@@ -242,7 +276,16 @@ impl Backend for NodeBackend {
                     id,
                     timeout_ms: s.timeout_ms,
                     client: clients.get(&id).cloned(),
-                    ephemerals: t.ephemerals(id, ""),
+                    ephemerals: t
+                        .ephemerals(id, "")
+                        .into_iter()
+                        .filter(|path| {
+                            let parent =
+                                crate::tree::path::split_parent(path)
+                                    .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
+                            t.acl(parent).is_some_and(|acl| check_acl(&acl, perms::READ, auth))
+                        })
+                        .collect(),
                 })
                 .collect()
         })
@@ -275,6 +318,15 @@ impl Backend for NodeBackend {
         Id::new("digest", digest_id(user_password))
     }
 
+    fn login_ids(&self, user_password: &str) -> Vec<Id> {
+        crate::server::cmd::auth::authenticate(
+            "digest",
+            user_password.as_bytes(),
+            self.ctx.config.super_digest.as_deref(),
+        )
+        .unwrap_or_else(|_| vec![self.digest_id(user_password)])
+    }
+
     fn read_only(&self) -> bool {
         self.ctx.read_only.is_active()
     }
@@ -294,5 +346,8 @@ mod tests {
         // A member that refuses the word (not whitelisted) is not mistaken for figures.
         assert!(parse_srvr(2, "x", "srvr is not executed because it is not in the whitelist.\n").is_none());
         assert!(!unreachable_member(3, "x").reachable);
+        // A member without quorum is up but serves nobody.
+        let m = parse_srvr(3, "x", crate::server::fourlw::NOT_SERVING).unwrap();
+        assert_eq!((m.role.as_str(), m.reachable), ("not serving", true));
     }
 }

@@ -68,7 +68,8 @@ const CLIENT_BACKLOG: u32 = 4096;
 async fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
     let mut last_err = None;
     for sock_addr in tokio::net::lookup_host(addr).await? {
-        let socket = if sock_addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        let socket =
+            if sock_addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
         socket.set_reuseaddr(true)?;
         match socket.bind(sock_addr).and_then(|()| socket.listen(backlog)) {
             Ok(listener) => return Ok(listener),
@@ -165,16 +166,18 @@ impl Node {
             consensus.set_session_ownership(Arc::new(LeaderSessions::new(db.clone(), sessions.clone())));
         }
 
-        let addr = config.client_listen_addr();
-        let listener =
-            listen(&addr, CLIENT_BACKLOG).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
-        let client_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
+        // The HTTP port is bound first: once the client port accepts connections, the start
+        // can no longer fail (scripts and tests wait for the client port).
         let http_listener = if config.http_enabled {
             let addr = config.http_listen_addr();
             Some(TcpListener::bind(&addr).await.map_err(|source| StartError::Listen { addr, source })?)
         } else {
             None
         };
+        let addr = config.client_listen_addr();
+        let listener =
+            listen(&addr, CLIENT_BACKLOG).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
+        let client_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
 
         let reconfigurer = ensemble.then(|| {
             let r = Reconfigurer::new(db.clone(), &consensus, config.clone());
@@ -200,13 +203,14 @@ impl Node {
             tasks.push(tokio::spawn(follow::follow_forever(db, Arc::downgrade(&consensus), config.my_id, rebind)));
         }
         if let Some(listener) = http_listener {
-            let opts = crate::http::HttpOptions { max_data_bytes: config.max_buffer as usize, ..Default::default() };
+            let opts = crate::http::HttpOptions::from_config(&config);
+            info!("{}", opts.protection_summary());
             let router = crate::http::router(Arc::new(http_backend::NodeBackend::new(ctx.clone())), opts);
             if let Ok(addr) = listener.local_addr() {
                 info!(%addr, "HTTP port listening (navigator UI at /ui/, REST at /api/v1)");
             }
             tasks.push(tokio::spawn(async move {
-                if let Err(e) = crate::http::serve(listener, router).await {
+                if let Err(e) = crate::http::serve(listener, router, crate::http::ConnLimits::default()).await {
                     tracing::error!(error = %e, "HTTP port failed");
                 }
             }));

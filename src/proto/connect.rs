@@ -35,19 +35,8 @@ impl ConnectRequest {
         let timeout_ms = r.read_i32()?;
         let session_id = r.read_i64()?;
         let password = r.read_buffer()?.unwrap_or_default();
-        let read_only = if r.is_empty() {
-            None
-        } else {
-            Some(r.read_bool()?)
-        };
-        Ok(ConnectRequest {
-            protocol_version,
-            last_zxid_seen,
-            timeout_ms,
-            session_id,
-            password,
-            read_only,
-        })
+        let read_only = if r.is_empty() { None } else { Some(r.read_bool()?) };
+        Ok(ConnectRequest { protocol_version, last_zxid_seen, timeout_ms, session_id, password, read_only })
     }
 }
 

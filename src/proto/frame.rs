@@ -131,27 +131,15 @@ mod tests {
 
     #[test]
     fn bad_lengths_are_rejected_before_the_body_arrives() {
-        assert_eq!(
-            parse_frame(&[0xff, 0xff, 0xff, 0xff], 100),
-            Err(FrameError::Negative(-1))
-        );
+        assert_eq!(parse_frame(&[0xff, 0xff, 0xff, 0xff], 100), Err(FrameError::Negative(-1)));
         assert_eq!(
             parse_frame(&[0, 0x10, 0, 0], DEFAULT_MAX_BUFFER),
-            Err(FrameError::TooLarge {
-                len: 0x100000,
-                max: DEFAULT_MAX_BUFFER
-            })
+            Err(FrameError::TooLarge { len: 0x100000, max: DEFAULT_MAX_BUFFER })
         );
         // Exactly the limit is fine (ZooKeeper rejects only len > maxbuffer).
-        assert_eq!(
-            parse_frame(&[0, 0x0f, 0xff, 0xff], DEFAULT_MAX_BUFFER),
-            Ok(None)
-        );
+        assert_eq!(parse_frame(&[0, 0x0f, 0xff, 0xff], DEFAULT_MAX_BUFFER), Ok(None));
         // A four-letter word read as a length is always too large.
-        assert!(matches!(
-            parse_frame(b"ruok", DEFAULT_MAX_BUFFER),
-            Err(FrameError::TooLarge { .. })
-        ));
+        assert!(matches!(parse_frame(b"ruok", DEFAULT_MAX_BUFFER), Err(FrameError::TooLarge { .. })));
     }
 
     #[test]
@@ -160,10 +148,7 @@ mod tests {
         write_frame(&mut out, |w| w.write_i32(5));
         write_frame(&mut out, |_| {});
         assert_eq!(out, [0xaa, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, 0]);
-        assert_eq!(
-            parse_frame(&out[1..], 100),
-            Ok(Some((8, &[0u8, 0, 0, 5][..])))
-        );
+        assert_eq!(parse_frame(&out[1..], 100), Ok(Some((8, &[0u8, 0, 0, 5][..]))));
     }
 
     #[test]

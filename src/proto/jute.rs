@@ -95,10 +95,7 @@ impl<'a> Reader<'a> {
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let remaining = self.remaining();
         if n > remaining {
-            return Err(DecodeError::Truncated {
-                needed: n,
-                remaining,
-            });
+            return Err(DecodeError::Truncated { needed: n, remaining });
         }
         let out = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -146,10 +143,7 @@ impl<'a> Reader<'a> {
         };
         let needed = count.saturating_mul(min_elem);
         if needed > self.remaining() {
-            return Err(DecodeError::Truncated {
-                needed,
-                remaining: self.remaining(),
-            });
+            return Err(DecodeError::Truncated { needed, remaining: self.remaining() });
         }
         Ok(Some(count))
     }
@@ -171,9 +165,7 @@ impl<'a> Reader<'a> {
     pub fn read_ustring(&mut self) -> Result<Option<String>, DecodeError> {
         match self.read_buffer_ref()? {
             None => Ok(None),
-            Some(bytes) => std::str::from_utf8(bytes)
-                .map(|s| Some(s.to_owned()))
-                .map_err(|_| DecodeError::InvalidUtf8),
+            Some(bytes) => std::str::from_utf8(bytes).map(|s| Some(s.to_owned())).map_err(|_| DecodeError::InvalidUtf8),
         }
     }
 
@@ -225,10 +217,7 @@ impl<'a> Reader<'a> {
     pub fn read_stat(&mut self) -> Result<Stat, DecodeError> {
         // Check once up front so a short stat reports the whole record as missing.
         if self.remaining() < STAT_LEN {
-            return Err(DecodeError::Truncated {
-                needed: STAT_LEN,
-                remaining: self.remaining(),
-            });
+            return Err(DecodeError::Truncated { needed: STAT_LEN, remaining: self.remaining() });
         }
         Ok(Stat {
             czxid: self.read_i64()?,
@@ -357,10 +346,7 @@ impl<'a> Writer<'a> {
 pub(crate) mod testutil {
     pub fn unhex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     pub fn hex(b: &[u8]) -> String {
@@ -403,10 +389,7 @@ mod tests {
             w.write_buffer(Some(b""));
             w.write_buffer(Some(b"ab"));
         });
-        assert_eq!(
-            hex(&bytes),
-            "ffffffff".to_owned() + "00000000" + "000000026162"
-        );
+        assert_eq!(hex(&bytes), "ffffffff".to_owned() + "00000000" + "000000026162");
         let mut r = Reader::new(&bytes);
         assert_eq!(r.read_buffer().unwrap(), None);
         assert_eq!(r.read_buffer().unwrap(), Some(vec![]));
@@ -432,12 +415,7 @@ mod tests {
     fn bool_reads_any_nonzero_as_true() {
         let mut r = Reader::new(&[0, 1, 2, 0xff]);
         assert_eq!(
-            [
-                r.read_bool().unwrap(),
-                r.read_bool().unwrap(),
-                r.read_bool().unwrap(),
-                r.read_bool().unwrap()
-            ],
+            [r.read_bool().unwrap(), r.read_bool().unwrap(), r.read_bool().unwrap(), r.read_bool().unwrap()],
             [false, true, true, true]
         );
         assert!(matches!(r.read_bool(), Err(DecodeError::Truncated { .. })));
@@ -447,41 +425,20 @@ mod tests {
     fn huge_length_is_rejected_without_allocating() {
         // 0x7fffffff-byte buffer claimed in a 6-byte input.
         let mut r = Reader::new(&[0x7f, 0xff, 0xff, 0xff, 1, 2]);
-        assert_eq!(
-            r.read_buffer(),
-            Err(DecodeError::Truncated {
-                needed: 0x7fff_ffff,
-                remaining: 2
-            })
-        );
+        assert_eq!(r.read_buffer(), Err(DecodeError::Truncated { needed: 0x7fff_ffff, remaining: 2 }));
         // A vector of 2^31-1 strings needs at least 4 bytes per element.
         let mut r = Reader::new(&[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
-        assert!(matches!(
-            r.read_string_vec(),
-            Err(DecodeError::Truncated { .. })
-        ));
+        assert!(matches!(r.read_string_vec(), Err(DecodeError::Truncated { .. })));
         let mut r = Reader::new(&[0, 0, 0, 1, 0, 0, 0, 0]);
-        assert!(matches!(
-            r.read_acl_vec(),
-            Err(DecodeError::Truncated { .. })
-        ));
+        assert!(matches!(r.read_acl_vec(), Err(DecodeError::Truncated { .. })));
     }
 
     #[test]
     fn lengths_below_minus_one_are_errors() {
         let bytes = (-2i32).to_be_bytes();
-        assert_eq!(
-            Reader::new(&bytes).read_buffer(),
-            Err(DecodeError::NegativeLength(-2))
-        );
-        assert_eq!(
-            Reader::new(&bytes).read_ustring(),
-            Err(DecodeError::NegativeLength(-2))
-        );
-        assert_eq!(
-            Reader::new(&bytes).read_string_vec(),
-            Err(DecodeError::NegativeLength(-2))
-        );
+        assert_eq!(Reader::new(&bytes).read_buffer(), Err(DecodeError::NegativeLength(-2)));
+        assert_eq!(Reader::new(&bytes).read_ustring(), Err(DecodeError::NegativeLength(-2)));
+        assert_eq!(Reader::new(&bytes).read_string_vec(), Err(DecodeError::NegativeLength(-2)));
         let null = (-1i32).to_be_bytes();
         assert_eq!(Reader::new(&null).read_string_vec(), Ok(None));
         assert_eq!(Reader::new(&null).read_acl_vec(), Ok(None));
@@ -490,38 +447,23 @@ mod tests {
     #[test]
     fn invalid_utf8_is_an_error() {
         let bytes = [0, 0, 0, 2, 0xc3, 0x28];
-        assert_eq!(
-            Reader::new(&bytes).read_ustring(),
-            Err(DecodeError::InvalidUtf8)
-        );
+        assert_eq!(Reader::new(&bytes).read_ustring(), Err(DecodeError::InvalidUtf8));
     }
 
     #[test]
     fn stat_and_acl_round_trip() {
         let stat = sample_stat();
-        let acls = vec![
-            Acl::open_unsafe().remove(0),
-            Acl {
-                perms: 1,
-                id: Id::new("digest", "bob:x"),
-            },
-        ];
+        let acls = vec![Acl::open_unsafe().remove(0), Acl { perms: 1, id: Id::new("digest", "bob:x") }];
         let bytes = written(|w| {
             w.write_stat(&stat);
             w.write_acl_vec(&acls);
             w.write_string_vec(&["a", "", "ccc"]);
         });
-        assert_eq!(
-            bytes.len(),
-            STAT_LEN + 4 + (4 + 9 + 10) + (4 + 10 + 9) + 4 + 5 + 4 + 7
-        );
+        assert_eq!(bytes.len(), STAT_LEN + 4 + (4 + 9 + 10) + (4 + 10 + 9) + 4 + 5 + 4 + 7);
         let mut r = Reader::new(&bytes);
         assert_eq!(r.read_stat().unwrap(), stat);
         assert_eq!(r.read_acl_vec().unwrap(), Some(acls));
-        assert_eq!(
-            r.read_string_vec().unwrap(),
-            Some(vec!["a".into(), "".into(), "ccc".into()])
-        );
+        assert_eq!(r.read_string_vec().unwrap(), Some(vec!["a".into(), "".into(), "ccc".into()]));
         r.expect_end().unwrap();
     }
 
@@ -540,10 +482,7 @@ mod tests {
     fn truncated_stat_is_an_error() {
         let bytes = written(|w| w.write_stat(&sample_stat()));
         for n in 0..bytes.len() {
-            assert!(matches!(
-                Reader::new(&bytes[..n]).read_stat(),
-                Err(DecodeError::Truncated { .. })
-            ));
+            assert!(matches!(Reader::new(&bytes[..n]).read_stat(), Err(DecodeError::Truncated { .. })));
         }
     }
 

@@ -19,18 +19,10 @@ pub struct MultiHeader {
 
 impl MultiHeader {
     /// The header that ends every multi request and response.
-    pub const TERMINATOR: MultiHeader = MultiHeader {
-        op_type: -1,
-        done: true,
-        err: -1,
-    };
+    pub const TERMINATOR: MultiHeader = MultiHeader { op_type: -1, done: true, err: -1 };
 
     pub fn read(r: &mut Reader<'_>) -> Result<MultiHeader, DecodeError> {
-        Ok(MultiHeader {
-            op_type: r.read_i32()?,
-            done: r.read_bool()?,
-            err: r.read_i32()?,
-        })
+        Ok(MultiHeader { op_type: r.read_i32()?, done: r.read_bool()?, err: r.read_i32()? })
     }
 
     pub fn write(&self, w: &mut Writer<'_>) {
@@ -43,10 +35,7 @@ impl MultiHeader {
 /// Sub-operation types a multi may carry.
 fn allowed_in_multi(op: OpCode) -> bool {
     use OpCode::*;
-    matches!(
-        op,
-        Create | Delete | SetData | Check | Create2 | CreateContainer | CreateTtl
-    )
+    matches!(op, Create | Delete | SetData | Check | Create2 | CreateContainer | CreateTtl)
 }
 
 /// Sub-operation types a multiRead may carry.
@@ -60,15 +49,8 @@ fn allowed_in_multi_read(op: OpCode) -> bool {
 /// [`DecodeError::NotAllowedInMulti`]; ZooKeeper answers MarshallingError. Memory is
 /// bounded by the input: each sub-op consumes at least its 9-byte header plus a
 /// non-empty record, so the op count can never exceed `body.len() / 13`.
-pub(crate) fn decode_multi(
-    r: &mut Reader<'_>,
-    read: bool,
-) -> Result<Vec<(OpCode, Request)>, DecodeError> {
-    let allowed = if read {
-        allowed_in_multi_read
-    } else {
-        allowed_in_multi
-    };
+pub(crate) fn decode_multi(r: &mut Reader<'_>, read: bool) -> Result<Vec<(OpCode, Request)>, DecodeError> {
+    let allowed = if read { allowed_in_multi_read } else { allowed_in_multi };
     let mut ops = Vec::new();
     loop {
         let header = MultiHeader::read(r)?;
@@ -123,11 +105,7 @@ impl MultiResult<'_> {
             MultiResult::GetChildren { .. } => (OpCode::GetChildren, 0),
             MultiResult::Error(code) => (OpCode::Error, code.as_i32()),
         };
-        MultiHeader {
-            op_type: op.as_i32(),
-            done: false,
-            err,
-        }
+        MultiHeader { op_type: op.as_i32(), done: false, err }
     }
 
     fn write(&self, w: &mut Writer<'_>) {
@@ -172,12 +150,7 @@ mod tests {
     }
 
     fn sub(w: &mut Writer, op: i32) {
-        MultiHeader {
-            op_type: op,
-            done: false,
-            err: -1,
-        }
-        .write(w);
+        MultiHeader { op_type: op, done: false, err: -1 }.write(w);
     }
 
     #[test]
@@ -201,21 +174,11 @@ mod tests {
             w.write_i32(-1);
             MultiHeader::TERMINATOR.write(w);
         });
-        let Request::Multi(ops) = decode_request(14, &b).unwrap() else {
-            panic!()
-        };
+        let Request::Multi(ops) = decode_request(14, &b).unwrap() else { panic!() };
         let codes: Vec<OpCode> = ops.iter().map(|(c, _)| *c).collect();
         use OpCode::*;
         assert_eq!(codes, [Create, Create2, CreateContainer, CreateTtl, Delete]);
-        assert!(matches!(
-            &ops[3].1,
-            Request::CreateTtl {
-                ttl: 1000,
-                flags: 5,
-                data: None,
-                ..
-            }
-        ));
+        assert!(matches!(&ops[3].1, Request::CreateTtl { ttl: 1000, flags: 5, data: None, .. }));
     }
 
     #[test]
@@ -232,27 +195,12 @@ mod tests {
         assert_eq!(
             decode_request(22, &b),
             Ok(Request::MultiRead(vec![
-                (
-                    OpCode::GetData,
-                    Request::GetData {
-                        path: "/a".into(),
-                        watch: false
-                    }
-                ),
-                (
-                    OpCode::GetChildren,
-                    Request::GetChildren {
-                        path: "/b".into(),
-                        watch: false
-                    }
-                ),
+                (OpCode::GetData, Request::GetData { path: "/a".into(), watch: false }),
+                (OpCode::GetChildren, Request::GetChildren { path: "/b".into(), watch: false }),
             ]))
         );
         // The same records inside a write multi are a marshalling error.
-        assert_eq!(
-            decode_request(14, &b),
-            Err(DecodeError::NotAllowedInMulti(4))
-        );
+        assert_eq!(decode_request(14, &b), Err(DecodeError::NotAllowedInMulti(4)));
     }
 
     #[test]
@@ -263,43 +211,24 @@ mod tests {
             w.write_i32(-1);
             MultiHeader::TERMINATOR.write(w);
         });
-        assert_eq!(
-            decode_request(22, &delete_in_read),
-            Err(DecodeError::NotAllowedInMulti(2))
-        );
+        assert_eq!(decode_request(22, &delete_in_read), Err(DecodeError::NotAllowedInMulti(2)));
         for op in [0, 3, 7, 9, 11, 12, 14, 20, 22, 100, -1, 999] {
             let b = body(|w| {
                 sub(w, op);
                 MultiHeader::TERMINATOR.write(w);
             });
-            assert_eq!(
-                decode_request(14, &b),
-                Err(DecodeError::NotAllowedInMulti(op)),
-                "op {op}"
-            );
-            assert_eq!(
-                decode_request(14, &b).unwrap_err().error_code(),
-                ErrorCode::MarshallingError
-            );
+            assert_eq!(decode_request(14, &b), Err(DecodeError::NotAllowedInMulti(op)), "op {op}");
+            assert_eq!(decode_request(14, &b).unwrap_err().error_code(), ErrorCode::MarshallingError);
         }
     }
 
     #[test]
     fn done_flag_ends_the_list_whatever_its_type() {
         // Any non-zero byte is "done"; the terminator's type and err are not checked.
-        assert_eq!(
-            decode_request(14, &[0, 0, 0, 5, 2, 0, 0, 0, 0]),
-            Ok(Request::Multi(vec![]))
-        );
-        assert_eq!(
-            decode_request(22, &[0xff; 9]),
-            Ok(Request::MultiRead(vec![]))
-        );
+        assert_eq!(decode_request(14, &[0, 0, 0, 5, 2, 0, 0, 0, 0]), Ok(Request::Multi(vec![])));
+        assert_eq!(decode_request(22, &[0xff; 9]), Ok(Request::MultiRead(vec![])));
         // No terminator at all is truncated.
-        assert!(matches!(
-            decode_request(14, &[]),
-            Err(DecodeError::Truncated { .. })
-        ));
+        assert!(matches!(decode_request(14, &[]), Err(DecodeError::Truncated { .. })));
     }
 
     #[test]
@@ -342,22 +271,13 @@ mod tests {
                 w,
                 &[
                     MultiResult::GetData { data: None, stat },
-                    MultiResult::GetChildren {
-                        children: &children,
-                    },
+                    MultiResult::GetChildren { children: &children },
                     MultiResult::Create2 { path: "/c", stat },
                 ],
             )
         });
         let mut r = Reader::new(&b);
-        assert_eq!(
-            MultiHeader::read(&mut r).unwrap(),
-            MultiHeader {
-                op_type: 4,
-                done: false,
-                err: 0
-            }
-        );
+        assert_eq!(MultiHeader::read(&mut r).unwrap(), MultiHeader { op_type: 4, done: false, err: 0 });
         assert_eq!(r.read_buffer().unwrap(), None);
         assert_eq!(r.read_stat().unwrap(), stat);
         assert_eq!(MultiHeader::read(&mut r).unwrap().op_type, 8);

@@ -161,60 +161,37 @@ pub fn decode_request(op: i32, body: &[u8]) -> Result<Request, DecodeError> {
         CloseSession => Ok(Request::CloseSession),
         Multi => decode_multi(&mut r, false).map(Request::Multi),
         MultiRead => decode_multi(&mut r, true).map(Request::MultiRead),
-        Sync => Ok(Request::Sync {
-            path: r.read_string()?,
-        }),
+        Sync => Ok(Request::Sync { path: r.read_string()? }),
         Reconfig => Ok(Request::Reconfig {
             joining: r.read_ustring()?,
             leaving: r.read_ustring()?,
             new_members: r.read_ustring()?,
             cur_config_id: r.read_i64()?,
         }),
-        CheckWatches => Ok(Request::CheckWatches {
-            path: r.read_string()?,
-            watcher_type: r.read_i32()?,
-        }),
-        RemoveWatches => Ok(Request::RemoveWatches {
-            path: r.read_string()?,
-            watcher_type: r.read_i32()?,
-        }),
-        DeleteContainer => Ok(Request::DeleteContainer {
-            path: r.read_string()?,
-        }),
+        CheckWatches => Ok(Request::CheckWatches { path: r.read_string()?, watcher_type: r.read_i32()? }),
+        RemoveWatches => Ok(Request::RemoveWatches { path: r.read_string()?, watcher_type: r.read_i32()? }),
+        DeleteContainer => Ok(Request::DeleteContainer { path: r.read_string()? }),
         Auth => Ok(Request::Auth {
             auth_type: r.read_i32()?,
             scheme: r.read_string()?,
             auth: r.read_buffer()?.unwrap_or_default(),
         }),
         SetWatches | SetWatches2 => decode_set_watches(&mut r, code == SetWatches2),
-        Sasl => Ok(Request::Sasl {
-            token: r.read_buffer()?.unwrap_or_default(),
-        }),
-        GetEphemerals => Ok(Request::GetEphemerals {
-            prefix: r.read_ustring()?,
-        }),
-        GetAllChildrenNumber => Ok(Request::GetAllChildrenNumber {
-            path: r.read_string()?,
-        }),
-        AddWatch => Ok(Request::AddWatch {
-            path: r.read_string()?,
-            mode: r.read_i32()?,
-        }),
-        GetAcl => Ok(Request::GetAcl {
-            path: r.read_string()?,
-        }),
-        Exists => Ok(Request::Exists {
-            path: r.read_string()?,
-            watch: r.read_bool()?,
-        }),
+        Sasl => Ok(Request::Sasl { token: r.read_buffer()?.unwrap_or_default() }),
+        GetEphemerals => Ok(Request::GetEphemerals { prefix: r.read_ustring()? }),
+        GetAllChildrenNumber => Ok(Request::GetAllChildrenNumber { path: r.read_string()? }),
+        AddWatch => Ok(Request::AddWatch { path: r.read_string()?, mode: r.read_i32()? }),
+        GetAcl => Ok(Request::GetAcl { path: r.read_string()? }),
+        Exists => Ok(Request::Exists { path: r.read_string()?, watch: r.read_bool()? }),
         SetAcl => Ok(Request::SetAcl {
             path: r.read_string()?,
             acl: r.read_acl_vec()?.unwrap_or_default(),
             version: r.read_i32()?,
         }),
         // The record types that may also appear inside a multi.
-        Create | Create2 | CreateContainer | CreateTtl | Delete | SetData | GetData
-        | GetChildren | GetChildren2 => decode_op_record(code, &mut r),
+        Create | Create2 | CreateContainer | CreateTtl | Delete | SetData | GetData | GetChildren | GetChildren2 => {
+            decode_op_record(code, &mut r)
+        }
         Check | Notification | CreateSession | Error => Err(DecodeError::UnknownOpcode(op)),
     }
 }
@@ -237,43 +214,23 @@ pub(crate) fn decode_op_record(code: OpCode, r: &mut Reader<'_>) -> Result<Reque
             flags: r.read_i32()?,
             ttl: r.read_i64()?,
         }),
-        Delete => Ok(Request::Delete {
-            path: r.read_string()?,
-            version: r.read_i32()?,
-        }),
-        SetData => Ok(Request::SetData {
-            path: r.read_string()?,
-            data: r.read_buffer()?,
-            version: r.read_i32()?,
-        }),
-        Check => Ok(Request::Check {
-            path: r.read_string()?,
-            version: r.read_i32()?,
-        }),
-        GetData => Ok(Request::GetData {
-            path: r.read_string()?,
-            watch: r.read_bool()?,
-        }),
-        GetChildren | GetChildren2 => Ok(Request::GetChildren {
-            path: r.read_string()?,
-            watch: r.read_bool()?,
-        }),
+        Delete => Ok(Request::Delete { path: r.read_string()?, version: r.read_i32()? }),
+        SetData => Ok(Request::SetData { path: r.read_string()?, data: r.read_buffer()?, version: r.read_i32()? }),
+        Check => Ok(Request::Check { path: r.read_string()?, version: r.read_i32()? }),
+        GetData => Ok(Request::GetData { path: r.read_string()?, watch: r.read_bool()? }),
+        GetChildren | GetChildren2 => Ok(Request::GetChildren { path: r.read_string()?, watch: r.read_bool()? }),
         other => Err(DecodeError::UnknownOpcode(other.as_i32())),
     }
 }
 
 fn decode_set_watches(r: &mut Reader<'_>, v2: bool) -> Result<Request, DecodeError> {
     let relative_zxid = r.read_i64()?;
-    let mut list =
-        || -> Result<Vec<String>, DecodeError> { Ok(r.read_string_vec()?.unwrap_or_default()) };
+    let mut list = || -> Result<Vec<String>, DecodeError> { Ok(r.read_string_vec()?.unwrap_or_default()) };
     let data_watches = list()?;
     let exist_watches = list()?;
     let child_watches = list()?;
-    let (persistent_watches, persistent_recursive_watches) = if v2 {
-        (list()?, list()?)
-    } else {
-        (Vec::new(), Vec::new())
-    };
+    let (persistent_watches, persistent_recursive_watches) =
+        if v2 { (list()?, list()?) } else { (Vec::new(), Vec::new()) };
     Ok(Request::SetWatches {
         relative_zxid,
         data_watches,
@@ -294,45 +251,63 @@ pub(crate) mod tests {
     /// Request bodies produced by kazoo 2.11's own serializers
     /// (`kazoo.protocol.serialization`), as (opcode, hex, what kazoo was asked to send).
     pub(crate) const KAZOO_BODIES: &[(i32, &str, &str)] = &[
-        (1, "000000042f666f6f00000003626172000000010000001f00000005776f726c6400000006616e796f6e6500000003",
-            "Create('/foo', b'bar', OPEN_ACL_UNSAFE, 3)"),
-        (1, "000000022f6effffffff000000010000001f00000005776f726c6400000006616e796f6e6500000000",
-            "Create('/n', None, OPEN_ACL_UNSAFE, 0)"),
-        (1, "000000022f6500000000000000010000001f00000005776f726c6400000006616e796f6e6500000000",
-            "Create('/e', b'', OPEN_ACL_UNSAFE, 0)"),
-        (15, "000000032f63320000000178000000010000001f0000000664696765737400000020626f623a6679566d46\
+        (
+            1,
+            "000000042f666f6f00000003626172000000010000001f00000005776f726c6400000006616e796f6e6500000003",
+            "Create('/foo', b'bar', OPEN_ACL_UNSAFE, 3)",
+        ),
+        (
+            1,
+            "000000022f6effffffff000000010000001f00000005776f726c6400000006616e796f6e6500000000",
+            "Create('/n', None, OPEN_ACL_UNSAFE, 0)",
+        ),
+        (
+            1,
+            "000000022f6500000000000000010000001f00000005776f726c6400000006616e796f6e6500000000",
+            "Create('/e', b'', OPEN_ACL_UNSAFE, 0)",
+        ),
+        (
+            15,
+            "000000032f63320000000178000000010000001f0000000664696765737400000020626f623a6679566d46\
               43775662544a59727a6e6f5375316b6f7159455946303d00000000",
-            "Create2('/c2', b'x', [make_digest_acl('bob', 'secret', all=True)], 0)"),
+            "Create2('/c2', b'x', [make_digest_acl('bob', 'secret', all=True)], 0)",
+        ),
         (2, "000000042f666f6fffffffff", "Delete('/foo', -1)"),
         (3, "000000042f666f6f01", "Exists('/foo', True)"),
         (4, "000000042f666f6f00", "GetData('/foo', False)"),
         (5, "000000042f666f6f000000036e657700000007", "SetData('/foo', b'new', 7)"),
         (6, "000000042f666f6f", "GetACL('/foo')"),
-        (7, "000000042f666f6f000000010000001f00000005776f726c6400000006616e796f6e6500000002",
-            "SetACL('/foo', OPEN_ACL_UNSAFE, 2)"),
+        (
+            7,
+            "000000042f666f6f000000010000001f00000005776f726c6400000006616e796f6e6500000002",
+            "SetACL('/foo', OPEN_ACL_UNSAFE, 2)",
+        ),
         (8, "000000012f01", "GetChildren('/', True)"),
         (12, "000000022f6100", "GetChildren2('/a', False)"),
         (9, "000000022f73", "Sync('/s')"),
-        (16, "0000002d7365727665722e343d6c6f63616c686f73743a323838383a333838383a7061727469636970616e\
+        (
+            16,
+            "0000002d7365727665722e343d6c6f63616c686f73743a323838383a333838383a7061727469636970616e\
               743b32313831ffffffffffffffffffffffffffffffff",
-            "Reconfig('server.4=localhost:2888:3888:participant;2181', None, None, -1)"),
+            "Reconfig('server.4=localhost:2888:3888:participant;2181', None, None, -1)",
+        ),
         (100, "000000000000000664696765737400000009757365723a70617373", "Auth(0, 'digest', 'user:pass')"),
         (102, "00000003746f6b", "SASL(b'tok')"),
-        (14, "0000000100ffffffff000000022f740000000164000000010000001f00000005776f726c6400000006616e\
+        (
+            14,
+            "0000000100ffffffff000000022f740000000164000000010000001f00000005776f726c6400000006616e\
               796f6e65000000000000000200ffffffff000000022f75000000010000000500ffffffff000000022f7400\
               00000165ffffffff0000000d00ffffffff000000022f7400000000ffffffff01ffffffff",
             "Transaction([Create('/t', b'd', OPEN, 0), Delete('/u', 1), SetData('/t', b'e', -1), \
-             CheckVersion('/t', 0)])"),
+             CheckVersion('/t', 0)])",
+        ),
         (14, "ffffffff01ffffffff", "Transaction([])"),
         (11, "", "Ping"),
         (-11, "", "Close"),
     ];
 
     fn kazoo(op: i32, what: &str) -> Request {
-        let (_, hex, _) = KAZOO_BODIES
-            .iter()
-            .find(|(o, _, w)| *o == op && w.starts_with(what))
-            .unwrap();
+        let (_, hex, _) = KAZOO_BODIES.iter().find(|(o, _, w)| *o == op && w.starts_with(what)).unwrap();
         decode_request(op, &unhex(hex)).unwrap()
     }
 
@@ -353,103 +328,31 @@ pub(crate) mod tests {
     fn kazoo_creates_keep_null_and_empty_data_apart() {
         assert_eq!(
             kazoo(1, "Create('/foo'"),
-            Request::Create {
-                path: "/foo".into(),
-                data: Some(b"bar".to_vec()),
-                acl: open(),
-                flags: 3
-            }
+            Request::Create { path: "/foo".into(), data: Some(b"bar".to_vec()), acl: open(), flags: 3 }
         );
-        assert_eq!(
-            kazoo(1, "Create('/n'"),
-            Request::Create {
-                path: "/n".into(),
-                data: None,
-                acl: open(),
-                flags: 0
-            }
-        );
+        assert_eq!(kazoo(1, "Create('/n'"), Request::Create { path: "/n".into(), data: None, acl: open(), flags: 0 });
         assert_eq!(
             kazoo(1, "Create('/e'"),
-            Request::Create {
-                path: "/e".into(),
-                data: Some(vec![]),
-                acl: open(),
-                flags: 0
-            }
+            Request::Create { path: "/e".into(), data: Some(vec![]), acl: open(), flags: 0 }
         );
-        let Request::Create { path, acl, .. } = kazoo(15, "Create2") else {
-            panic!()
-        };
+        let Request::Create { path, acl, .. } = kazoo(15, "Create2") else { panic!() };
         assert_eq!(path, "/c2");
-        assert_eq!(
-            acl,
-            vec![Acl {
-                perms: perms::ALL,
-                id: Id::new("digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=")
-            }]
-        );
+        assert_eq!(acl, vec![Acl { perms: perms::ALL, id: Id::new("digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=") }]);
     }
 
     #[test]
     fn kazoo_simple_requests() {
-        assert_eq!(
-            kazoo(2, "Delete"),
-            Request::Delete {
-                path: "/foo".into(),
-                version: -1
-            }
-        );
-        assert_eq!(
-            kazoo(3, "Exists"),
-            Request::Exists {
-                path: "/foo".into(),
-                watch: true
-            }
-        );
-        assert_eq!(
-            kazoo(4, "GetData"),
-            Request::GetData {
-                path: "/foo".into(),
-                watch: false
-            }
-        );
+        assert_eq!(kazoo(2, "Delete"), Request::Delete { path: "/foo".into(), version: -1 });
+        assert_eq!(kazoo(3, "Exists"), Request::Exists { path: "/foo".into(), watch: true });
+        assert_eq!(kazoo(4, "GetData"), Request::GetData { path: "/foo".into(), watch: false });
         assert_eq!(
             kazoo(5, "SetData"),
-            Request::SetData {
-                path: "/foo".into(),
-                data: Some(b"new".to_vec()),
-                version: 7
-            }
+            Request::SetData { path: "/foo".into(), data: Some(b"new".to_vec()), version: 7 }
         );
-        assert_eq!(
-            kazoo(6, "GetACL"),
-            Request::GetAcl {
-                path: "/foo".into()
-            }
-        );
-        assert_eq!(
-            kazoo(7, "SetACL"),
-            Request::SetAcl {
-                path: "/foo".into(),
-                acl: open(),
-                version: 2
-            }
-        );
-        assert_eq!(
-            kazoo(8, "GetChildren("),
-            Request::GetChildren {
-                path: "/".into(),
-                watch: true
-            }
-        );
-        assert_eq!(
-            kazoo(12, "GetChildren2"),
-            Request::GetChildren {
-                path: "/a".into(),
-                watch: false
-            }
-        );
+        assert_eq!(kazoo(6, "GetACL"), Request::GetAcl { path: "/foo".into() });
+        assert_eq!(kazoo(7, "SetACL"), Request::SetAcl { path: "/foo".into(), acl: open(), version: 2 });
+        assert_eq!(kazoo(8, "GetChildren("), Request::GetChildren { path: "/".into(), watch: true });
+        assert_eq!(kazoo(12, "GetChildren2"), Request::GetChildren { path: "/a".into(), watch: false });
         assert_eq!(kazoo(9, "Sync"), Request::Sync { path: "/s".into() });
         assert_eq!(kazoo(11, "Ping"), Request::Ping);
         assert_eq!(kazoo(-11, "Close"), Request::CloseSession);
@@ -464,18 +367,9 @@ pub(crate) mod tests {
         );
         assert_eq!(
             kazoo(100, "Auth"),
-            Request::Auth {
-                auth_type: 0,
-                scheme: "digest".into(),
-                auth: b"user:pass".to_vec()
-            }
+            Request::Auth { auth_type: 0, scheme: "digest".into(), auth: b"user:pass".to_vec() }
         );
-        assert_eq!(
-            kazoo(102, "SASL"),
-            Request::Sasl {
-                token: b"tok".to_vec()
-            }
-        );
+        assert_eq!(kazoo(102, "SASL"), Request::Sasl { token: b"tok".to_vec() });
     }
 
     #[test]
@@ -485,35 +379,11 @@ pub(crate) mod tests {
             Request::Multi(vec![
                 (
                     OpCode::Create,
-                    Request::Create {
-                        path: "/t".into(),
-                        data: Some(b"d".to_vec()),
-                        acl: open(),
-                        flags: 0
-                    }
+                    Request::Create { path: "/t".into(), data: Some(b"d".to_vec()), acl: open(), flags: 0 }
                 ),
-                (
-                    OpCode::Delete,
-                    Request::Delete {
-                        path: "/u".into(),
-                        version: 1
-                    }
-                ),
-                (
-                    OpCode::SetData,
-                    Request::SetData {
-                        path: "/t".into(),
-                        data: Some(b"e".to_vec()),
-                        version: -1
-                    }
-                ),
-                (
-                    OpCode::Check,
-                    Request::Check {
-                        path: "/t".into(),
-                        version: 0
-                    }
-                ),
+                (OpCode::Delete, Request::Delete { path: "/u".into(), version: 1 }),
+                (OpCode::SetData, Request::SetData { path: "/t".into(), data: Some(b"e".to_vec()), version: -1 }),
+                (OpCode::Check, Request::Check { path: "/t".into(), version: 0 }),
             ])
         );
         assert_eq!(kazoo(14, "Transaction([])"), Request::Multi(vec![]));
@@ -596,35 +466,15 @@ pub(crate) mod tests {
 
     #[test]
     fn newer_opcodes() {
-        let decoded: Vec<Request> = hand_made_bodies()
-            .iter()
-            .map(|(op, b)| decode_request(*op, b).unwrap())
-            .collect();
+        let decoded: Vec<Request> = hand_made_bodies().iter().map(|(op, b)| decode_request(*op, b).unwrap()).collect();
         assert_eq!(
             decoded,
             vec![
-                Request::CheckWatches {
-                    path: "/w".into(),
-                    watcher_type: 2
-                },
-                Request::RemoveWatches {
-                    path: "/w".into(),
-                    watcher_type: 3
-                },
-                Request::Create {
-                    path: "/c".into(),
-                    data: None,
-                    acl: open(),
-                    flags: 4
-                },
+                Request::CheckWatches { path: "/w".into(), watcher_type: 2 },
+                Request::RemoveWatches { path: "/w".into(), watcher_type: 3 },
+                Request::Create { path: "/c".into(), data: None, acl: open(), flags: 4 },
                 Request::DeleteContainer { path: "/c".into() },
-                Request::CreateTtl {
-                    path: "/t".into(),
-                    data: Some(b"x".to_vec()),
-                    acl: open(),
-                    flags: 5,
-                    ttl: 60_000,
-                },
+                Request::CreateTtl { path: "/t".into(), data: Some(b"x".to_vec()), acl: open(), flags: 5, ttl: 60_000 },
                 Request::SetWatches {
                     relative_zxid: 0x42,
                     data_watches: vec!["/d".into()],
@@ -641,14 +491,9 @@ pub(crate) mod tests {
                     persistent_watches: vec!["/p".into()],
                     persistent_recursive_watches: vec!["/r".into()],
                 },
-                Request::GetEphemerals {
-                    prefix: Some("/app".into())
-                },
+                Request::GetEphemerals { prefix: Some("/app".into()) },
                 Request::GetAllChildrenNumber { path: "/".into() },
-                Request::AddWatch {
-                    path: "/aw".into(),
-                    mode: 1
-                },
+                Request::AddWatch { path: "/aw".into(), mode: 1 },
                 Request::WhoAmI,
             ]
         );
@@ -656,16 +501,8 @@ pub(crate) mod tests {
 
     #[test]
     fn null_path_decodes_as_empty_string() {
-        assert_eq!(
-            decode_request(9, &unhex("ffffffff")),
-            Ok(Request::Sync {
-                path: String::new()
-            })
-        );
-        assert_eq!(
-            decode_request(103, &unhex("ffffffff")),
-            Ok(Request::GetEphemerals { prefix: None })
-        );
+        assert_eq!(decode_request(9, &unhex("ffffffff")), Ok(Request::Sync { path: String::new() }));
+        assert_eq!(decode_request(103, &unhex("ffffffff")), Ok(Request::GetEphemerals { prefix: None }));
     }
 
     #[test]
@@ -673,17 +510,11 @@ pub(crate) mod tests {
         for op in [0, 10, 13, 23, 99, 108, -1, -10, i32::MIN] {
             let err = decode_request(op, &[]).unwrap_err();
             assert_eq!(err, DecodeError::UnknownOpcode(op));
-            assert_eq!(
-                err.error_code(),
-                crate::proto::types::ErrorCode::Unimplemented
-            );
+            assert_eq!(err.error_code(), crate::proto::types::ErrorCode::Unimplemented);
             assert!(err.closes_connection());
         }
         let bad_body = decode_request(4, &[0, 0]).unwrap_err();
-        assert_eq!(
-            bad_body.error_code(),
-            crate::proto::types::ErrorCode::MarshallingError
-        );
+        assert_eq!(bad_body.error_code(), crate::proto::types::ErrorCode::MarshallingError);
         assert!(!bad_body.closes_connection());
     }
 
@@ -691,18 +522,12 @@ pub(crate) mod tests {
     /// decode as something shorter).
     #[test]
     fn every_truncation_of_every_request_is_an_error() {
-        let mut all: Vec<(i32, Vec<u8>)> = KAZOO_BODIES
-            .iter()
-            .map(|(op, hex, _)| (*op, unhex(hex)))
-            .collect();
+        let mut all: Vec<(i32, Vec<u8>)> = KAZOO_BODIES.iter().map(|(op, hex, _)| (*op, unhex(hex))).collect();
         all.extend(hand_made_bodies());
         for (op, body) in &all {
             assert!(decode_request(*op, body).is_ok(), "op {op} full body");
             for n in 0..body.len() {
-                assert!(
-                    decode_request(*op, &body[..n]).is_err(),
-                    "op {op} prefix {n} decoded"
-                );
+                assert!(decode_request(*op, &body[..n]).is_err(), "op {op} prefix {n} decoded");
             }
         }
     }

@@ -26,11 +26,7 @@ impl ReplyHeader {
     }
 
     pub fn error(xid: i32, zxid: i64, code: ErrorCode) -> ReplyHeader {
-        ReplyHeader {
-            xid,
-            zxid,
-            err: code.as_i32(),
-        }
+        ReplyHeader { xid, zxid, err: code.as_i32() }
     }
 }
 
@@ -109,9 +105,7 @@ impl Response<'_> {
                 w.write_acl_vec(acl);
                 w.write_stat(stat);
             }
-            Response::GetChildren { children } | Response::GetEphemerals(children) => {
-                w.write_string_vec(children)
-            }
+            Response::GetChildren { children } | Response::GetEphemerals(children) => w.write_string_vec(children),
             Response::GetChildren2 { children, stat } => {
                 w.write_string_vec(children);
                 w.write_stat(stat);
@@ -150,13 +144,7 @@ pub fn encode_reply(out: &mut Vec<u8>, header: &ReplyHeader, body: Option<&Respo
 /// Appends a watch notification frame: `ReplyHeader{-1, zxid, 0}` +
 /// `WatcherEvent{type, state, path}`. `state` is always SyncConnected (3) from a
 /// server; `zxid` is the triggering txn's zxid (3.9) or -1 (3.8, setWatches).
-pub fn encode_notification(
-    out: &mut Vec<u8>,
-    event_type: EventType,
-    state: i32,
-    path: &str,
-    zxid: i64,
-) {
+pub fn encode_notification(out: &mut Vec<u8>, event_type: EventType, state: i32, path: &str, zxid: i64) {
     write_frame(out, |w| {
         w.write_i32(xid::NOTIFICATION);
         w.write_i64(zxid);
@@ -191,10 +179,7 @@ mod tests {
     #[test]
     fn error_reply_never_has_a_body() {
         let stat = sample_stat();
-        let out = reply(
-            ReplyHeader::error(5, 0x10, ErrorCode::NoNode),
-            Some(&Response::Stat(stat)),
-        );
+        let out = reply(ReplyHeader::error(5, 0x10, ErrorCode::NoNode), Some(&Response::Stat(stat)));
         assert_eq!(hex(&out), "00000010000000050000000000000010ffffff9b");
     }
 
@@ -202,10 +187,7 @@ mod tests {
     fn ping_reply_is_header_only() {
         let out = reply(ReplyHeader::ok(xid::PING, 7), None);
         assert_eq!(hex(&out), "00000010fffffffe000000000000000700000000");
-        assert_eq!(
-            out,
-            reply(ReplyHeader::ok(xid::PING, 7), Some(&Response::Empty))
-        );
+        assert_eq!(out, reply(ReplyHeader::ok(xid::PING, 7), Some(&Response::Empty)));
     }
 
     #[test]
@@ -218,17 +200,8 @@ mod tests {
     #[test]
     fn get_data_keeps_null_and_empty_apart() {
         let stat = Stat::default();
-        let null = reply(
-            ReplyHeader::ok(1, 1),
-            Some(&Response::GetData { data: None, stat }),
-        );
-        let empty = reply(
-            ReplyHeader::ok(1, 1),
-            Some(&Response::GetData {
-                data: Some(b""),
-                stat,
-            }),
-        );
+        let null = reply(ReplyHeader::ok(1, 1), Some(&Response::GetData { data: None, stat }));
+        let empty = reply(ReplyHeader::ok(1, 1), Some(&Response::GetData { data: Some(b""), stat }));
         assert_eq!(&body_of(&null)[..4], &[0xff; 4]);
         assert_eq!(&body_of(&empty)[..4], &[0; 4]);
         let mut r = Reader::new(body_of(&empty));
@@ -243,43 +216,15 @@ mod tests {
         let children = vec!["a".to_string(), "bc".to_string()];
         let acl = Acl::open_unsafe();
         let cases: Vec<(&str, Response)> = vec![
-            (
-                "create",
-                Response::Create {
-                    path: "/foo0000000001",
-                },
-            ),
+            ("create", Response::Create { path: "/foo0000000001" }),
             ("create2", Response::Create2 { path: "/c2", stat }),
             ("stat", Response::Stat(stat)),
-            (
-                "getdata",
-                Response::GetData {
-                    data: Some(b"hello"),
-                    stat,
-                },
-            ),
+            ("getdata", Response::GetData { data: Some(b"hello"), stat }),
             ("getacl", Response::GetAcl { acl: &acl, stat }),
-            (
-                "getchildren",
-                Response::GetChildren {
-                    children: &children,
-                },
-            ),
-            (
-                "getchildren2",
-                Response::GetChildren2 {
-                    children: &children,
-                    stat,
-                },
-            ),
+            ("getchildren", Response::GetChildren { children: &children }),
+            ("getchildren2", Response::GetChildren2 { children: &children, stat }),
             ("sync", Response::Sync { path: "/s" }),
-            (
-                "reconfig",
-                Response::Reconfig {
-                    data: b"server.1=h:1:2:participant;2181\nversion=100000000",
-                    stat,
-                },
-            ),
+            ("reconfig", Response::Reconfig { data: b"server.1=h:1:2:participant;2181\nversion=100000000", stat }),
             ("sasl", Response::Sasl(b"chal")),
         ];
         let mut got = Vec::new();
@@ -315,10 +260,7 @@ mod tests {
 
     #[test]
     fn small_bodies() {
-        let infos = vec![
-            ("ip".to_string(), "127.0.0.1".to_string()),
-            ("digest".to_string(), "bob".to_string()),
-        ];
+        let infos = vec![("ip".to_string(), "127.0.0.1".to_string()), ("digest".to_string(), "bob".to_string())];
         let out = reply(ReplyHeader::ok(2, 0), Some(&Response::WhoAmI(&infos)));
         let mut r = Reader::new(body_of(&out));
         assert_eq!(r.read_i32().unwrap(), 2);
@@ -328,28 +270,19 @@ mod tests {
         assert_eq!(r.read_string().unwrap(), "bob");
         r.expect_end().unwrap();
 
-        let out = reply(
-            ReplyHeader::ok(2, 0),
-            Some(&Response::AllChildrenNumber(12)),
-        );
+        let out = reply(ReplyHeader::ok(2, 0), Some(&Response::AllChildrenNumber(12)));
         assert_eq!(body_of(&out), &[0, 0, 0, 12]);
 
         let eph = vec!["/e1".to_string()];
         let out = reply(ReplyHeader::ok(2, 0), Some(&Response::GetEphemerals(&eph)));
-        assert_eq!(
-            Reader::new(body_of(&out)).read_string_vec().unwrap(),
-            Some(eph)
-        );
+        assert_eq!(Reader::new(body_of(&out)).read_string_vec().unwrap(), Some(eph));
     }
 
     #[test]
     fn multi_reply_with_error_results() {
         let out = reply(
             ReplyHeader::ok(4, 9),
-            Some(&Response::Multi(vec![
-                MultiResult::Error(ErrorCode::Ok),
-                MultiResult::Error(ErrorCode::NoNode),
-            ])),
+            Some(&Response::Multi(vec![MultiResult::Error(ErrorCode::Ok), MultiResult::Error(ErrorCode::NoNode)])),
         );
         // Verified once with kazoo 2.11: ReplyHeader.deserialize gives (xid=4, zxid=9, err=0)
         // and Transaction.deserialize(payload, 16) == [RolledBackError(), NoNodeError()].
@@ -366,31 +299,18 @@ mod tests {
     #[test]
     fn notification_layout_is_accepted_by_kazoo() {
         let mut out = Vec::new();
-        encode_notification(
-            &mut out,
-            EventType::NodeChildrenChanged,
-            KEEPER_STATE_SYNC_CONNECTED,
-            "/p",
-            0x5,
-        );
+        encode_notification(&mut out, EventType::NodeChildrenChanged, KEEPER_STATE_SYNC_CONNECTED, "/p", 0x5);
         // Verified once with kazoo 2.11: ReplyHeader.deserialize(payload, 0) ==
         // (ReplyHeader(xid=-1, zxid=5, err=0), 16) and Watch.deserialize(payload, 16) ==
         // (Watch(type=4, state=3, path='/p'), 30).
-        assert_eq!(
-            hex(&out),
-            "0000001effffffff0000000000000005000000000000000400000003000000022f70"
-        );
+        assert_eq!(hex(&out), "0000001effffffff0000000000000005000000000000000400000003000000022f70");
     }
 
     #[test]
     fn many_frames_share_one_buffer() {
         let mut out = Vec::new();
         encode_notification(&mut out, EventType::NodeDeleted, 3, "/a", -1);
-        encode_reply(
-            &mut out,
-            &ReplyHeader::ok(1, 2),
-            Some(&Response::Sync { path: "/a" }),
-        );
+        encode_reply(&mut out, &ReplyHeader::ok(1, 2), Some(&Response::Sync { path: "/a" }));
         encode_reply(&mut out, &ReplyHeader::ok(xid::PING, 2), None);
         let mut rest = &out[..];
         let mut xids = Vec::new();

@@ -171,7 +171,8 @@ impl Reconfigurer {
         let synced_voters = voters.intersection(&synced).count();
         if synced_voters < voters.len() / 2 + 1 {
             tracing::info!(?voters, ?synced, "reconfig refused: the new configuration has no synced quorum");
-            let added: BTreeSet<u64> = consensus.membership().nodes.keys().filter(|id| added.contains(id)).copied().collect();
+            let added: BTreeSet<u64> =
+                consensus.membership().nodes.keys().filter(|id| added.contains(id)).copied().collect();
             if !added.is_empty() {
                 if let Err(e) = consensus.remove_learners(added, STEP_TIMEOUT).await {
                     tracing::warn!(error = %e, "could not remove the learners of a refused reconfig");
@@ -188,7 +189,11 @@ impl Reconfigurer {
         };
         let committed = consensus.propose_committed(txn).await?;
         if committed.outcome.result.is_ok() {
-            tracing::info!(zxid = format_args!("0x{:x}", committed.outcome.zxid), ?voters, "new configuration installed");
+            tracing::info!(
+                zxid = format_args!("0x{:x}", committed.outcome.zxid),
+                ?voters,
+                "new configuration installed"
+            );
             if let Err(e) = self.converge(&consensus, &next).await {
                 tracing::warn!(error = %e, "membership change incomplete; the reconciler will retry");
             }
@@ -215,7 +220,12 @@ impl Reconfigurer {
     async fn reconcile_once(&self, consensus: &Consensus) -> Result<(), ConsensusError> {
         if self.db.read(|t| t.config_data().is_empty()) {
             let initial = DynamicConfig::new(self.config.servers.iter().cloned(), 0);
-            let txn = Txn { session_id: 0, time_ms: now_ms(), auth: Vec::new(), op: TxnOp::InitConfig { members: initial.members_text() } };
+            let txn = Txn {
+                session_id: 0,
+                time_ms: now_ms(),
+                auth: Vec::new(),
+                op: TxnOp::InitConfig { members: initial.members_text() },
+            };
             consensus.propose(txn).await?;
             tracing::info!("initial configuration installed");
             return Ok(());

@@ -9,6 +9,12 @@
 //!   so a client never sees a reply before the replies to its earlier requests;
 //! - the writer drains the outbound queue, which also carries watch events pushed
 //!   by the apply loop, so an event always precedes the replies that reflect it.
+//!
+//! Every queue is bounded (see [`super::flow`] and [`super::outbound`]): the reader
+//! reads only while the connection's outstanding requests are within their bounds, the
+//! responder answers only while the replies already queued are within theirs, and a
+//! client that leaves too many watch events unread is disconnected. A connection that
+//! has not sent its ConnectRequest within `zookeeper.nio.sessionlessCnxnTimeout` is closed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,23 +26,25 @@ use std::time::{Instant, SystemTime};
 use parking_lot::RwLock;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::consensus::ConsensusError;
-use crate::db::{ConnHandle, Outbound};
+use crate::db::ConnHandle;
 use crate::proto::connect::ConnectRequest;
-use crate::proto::frame::four_letter_word;
+use crate::proto::frame::{four_letter_word, FourLetterWord};
 use crate::proto::jute::Reader as JuteReader;
 use crate::proto::request::{decode_request, Request};
-use crate::proto::DecodeError;
 use crate::proto::response::{encode_reply, ReplyHeader, Response};
 use crate::proto::types::{xid, ErrorCode, Id, OpCode};
+use crate::proto::DecodeError;
 use crate::tree::txn::{Txn, TxnOp, TxnOutcome};
 use crate::watch::ConnId;
 
 use super::cmd::{self, write::WritePolicy};
-use super::connection::{write_loop, FrameReader, ReadError};
+use super::connection::{FrameReader, ReadError};
+use super::flow::Outstanding;
 use super::handshake::{handshake, now_ms, Handshake};
+use super::outbound::{write_loop, OutboundQueue};
 use super::stats::{ConnStats, LastOp};
 use super::{fourlw, ServerContext};
 
@@ -84,16 +92,119 @@ impl ReadGate {
 enum Pending {
     Ping,
     /// Answered with the request's own xid (-4 from most clients), as ZooKeeper does.
-    Auth { xid: i32, scheme: String, auth: Vec<u8> },
-    Read { xid: i32, op: OpCode, req: Request, at: Instant },
-    Watch { xid: i32, op: OpCode, req: Request, at: Instant },
-    Write { xid: i32, op: OpCode, multi_kinds: Vec<OpCode>, proposal: Proposal, at: Instant },
-    Sync { xid: i32, path: String, at: Instant },
+    Auth {
+        xid: i32,
+        scheme: String,
+        auth: Vec<u8>,
+    },
+    Read {
+        xid: i32,
+        op: OpCode,
+        req: Request,
+        at: Instant,
+    },
+    Watch {
+        xid: i32,
+        op: OpCode,
+        req: Request,
+        at: Instant,
+    },
+    Write {
+        xid: i32,
+        op: OpCode,
+        multi_kinds: Vec<OpCode>,
+        proposal: Proposal,
+        at: Instant,
+    },
+    Sync {
+        xid: i32,
+        path: String,
+        at: Instant,
+    },
     /// An answer decided by the reader (errors): sent as is.
-    Reply { xid: i32, op: OpCode, err: ErrorCode, body: Option<Response<'static>>, at: Instant },
+    Reply {
+        xid: i32,
+        op: OpCode,
+        err: ErrorCode,
+        body: Option<Response<'static>>,
+        at: Instant,
+    },
     /// Answer the client's closeSession, then close.
-    CloseAfter { xid: i32, proposal: Proposal },
+    CloseAfter {
+        xid: i32,
+        proposal: Proposal,
+    },
     Close,
+}
+
+/// An item of the connection's request queue, with the request bytes it counts against
+/// the connection's bounds (`None`: not a request, not counted).
+struct Queued {
+    item: Pending,
+    cost: Option<usize>,
+}
+
+/// The reader's end of the request queue: counts what it queues in [`Outstanding`].
+struct RequestQueue {
+    tx: mpsc::UnboundedSender<Queued>,
+    outstanding: Arc<Outstanding>,
+}
+
+impl RequestQueue {
+    /// Queues the answer to a request of `bytes`; false once the responder is gone.
+    fn push(&self, item: Pending, bytes: usize) -> bool {
+        self.outstanding.read(bytes);
+        if self.tx.send(Queued { item, cost: Some(bytes) }).is_err() {
+            self.outstanding.answered(bytes);
+            return false;
+        }
+        true
+    }
+
+    /// Tells the responder to close after what is queued.
+    fn close(&self) {
+        let _ = self.tx.send(Queued { item: Pending::Close, cost: None });
+    }
+}
+
+/// The responder's end of the request queue.
+struct RequestReceiver {
+    rx: mpsc::UnboundedReceiver<Queued>,
+    outstanding: Arc<Outstanding>,
+}
+
+impl RequestReceiver {
+    /// Drops what is still queued when the responder stops: it will never be answered,
+    /// so it no longer counts as outstanding.
+    fn discard_rest(&mut self) {
+        self.rx.close();
+        while let Ok(Queued { cost, .. }) = self.rx.try_recv() {
+            if let Some(bytes) = cost {
+                self.outstanding.answered(bytes);
+            }
+        }
+    }
+}
+
+/// What a new connection opens with.
+enum Opening {
+    FourLetterWord(FourLetterWord),
+    Connect(Vec<u8>),
+    /// The client closed the connection first.
+    Closed,
+}
+
+async fn read_opening(reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>) -> Result<Opening, ReadError> {
+    // A four-letter word is recognised only as the very first bytes of a connection.
+    if !reader.fill_at_least(4).await? {
+        return Ok(Opening::Closed);
+    }
+    let first: [u8; 4] = [reader.buffered()[0], reader.buffered()[1], reader.buffered()[2], reader.buffered()[3]];
+    if let Some(word) = four_letter_word(first) {
+        reader.consume(4);
+        return Ok(Opening::FourLetterWord(word));
+    }
+    Ok(Opening::Connect(reader.next_frame().await?))
 }
 
 /// Serves one accepted socket until it closes.
@@ -107,22 +218,28 @@ pub async fn serve(
     let (rd, wr) = sock.into_split();
     let mut reader = FrameReader::new(rd, ctx.config.max_buffer as usize);
 
-    // A four-letter word is recognised only as the very first bytes of a connection.
-    if !reader.fill_at_least(4).await? {
-        return Ok(());
-    }
-    let first: [u8; 4] = [reader.buffered()[0], reader.buffered()[1], reader.buffered()[2], reader.buffered()[3]];
-    if let Some(word) = four_letter_word(first) {
-        reader.consume(4);
-        let text = fourlw::run(&ctx, word);
-        let mut wr = wr;
-        use tokio::io::AsyncWriteExt;
-        let _ = wr.write_all(text.as_bytes()).await;
-        let _ = wr.shutdown().await;
-        return Ok(());
-    }
-
-    let payload = reader.next_frame().await?;
+    let payload = match tokio::time::timeout(ctx.limits.handshake_timeout, read_opening(&mut reader)).await {
+        Err(_) => {
+            debug!(conn, %remote, timeout = ?ctx.limits.handshake_timeout, "no ConnectRequest in time; closing");
+            return Ok(());
+        }
+        Ok(opening) => match opening? {
+            Opening::Closed => return Ok(()),
+            Opening::Connect(payload) => payload,
+            Opening::FourLetterWord(word) => {
+                let text = fourlw::run(&ctx, word);
+                let mut wr = wr;
+                use tokio::io::AsyncWriteExt;
+                // A client that does not read the answer does not hold the connection open.
+                let _ = tokio::time::timeout(ctx.limits.handshake_timeout, async {
+                    let _ = wr.write_all(text.as_bytes()).await;
+                    let _ = wr.shutdown().await;
+                })
+                .await;
+                return Ok(());
+            }
+        },
+    };
     let connect = match ConnectRequest::decode(&payload) {
         Ok(c) => c,
         Err(e) => {
@@ -131,11 +248,12 @@ pub async fn serve(
         }
     };
 
-    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let (out, out_rx) = OutboundQueue::new(ctx.limits.event_bytes);
     let handle = Arc::new(ConnHandle {
         session_id: std::sync::atomic::AtomicI64::new(0),
         auth: RwLock::new(vec![Id::new("ip", remote.ip().to_string())]),
-        out: out_tx,
+        out,
+        closing: std::sync::atomic::AtomicBool::new(false),
     });
     let writer_stats = stats.clone();
     let writer_ctx = ctx.clone();
@@ -147,8 +265,14 @@ pub async fn serve(
     // The mode is sampled before the handshake: if it flips afterwards, the reader sees
     // the change and closes the connection.
     let mut mode = ctx.read_only.subscribe();
-    let read_only_mode = *mode.borrow_and_update();
-    let (session_id, read_only) = match handshake(&ctx, &connect, read_only_mode).await {
+    let cut_off = *mode.borrow_and_update();
+    // A server that loses its quorum while the handshake waits (for a leader, say) refuses
+    // the client at once, as ZooKeeper's does when it stops serving.
+    let decided = tokio::select! {
+        decided = handshake(&ctx, &connect, cut_off) => decided,
+        Ok(()) = mode.changed(), if !cut_off => Handshake::Refuse { reason: "this server lost its quorum" },
+    };
+    let (session_id, read_only) = match decided {
         Handshake::Established { response, session_id, timeout_ms, read_only } => {
             handle.session_id.store(session_id, Ordering::Relaxed);
             stats.session_id.store(session_id, Ordering::Relaxed);
@@ -157,21 +281,21 @@ pub async fn serve(
             ctx.db.claim_session(session_id, conn);
             let mut frame = Vec::with_capacity(48);
             response.encode_frame(&mut frame);
-            handle.send(Outbound::Frame(frame.into()));
+            handle.out.reply(frame.into());
             (session_id, read_only)
         }
         Handshake::Expired { response } => {
             let mut frame = Vec::with_capacity(48);
             response.encode_frame(&mut frame);
-            handle.send(Outbound::Frame(frame.into()));
-            handle.send(Outbound::Close);
+            handle.out.reply(frame.into());
+            handle.out.close();
             drop(handle);
             let _ = writer.await;
             return Ok(());
         }
         Handshake::Refuse { reason } => {
             debug!(conn, %remote, reason, "connection refused");
-            handle.send(Outbound::Close);
+            handle.out.close();
             drop(handle);
             let _ = writer.await;
             return Ok(());
@@ -179,16 +303,28 @@ pub async fn serve(
     };
 
     let (pending_tx, pending_rx) = mpsc::unbounded_channel();
+    let outstanding = Arc::new(Outstanding::new(ctx.outstanding.clone(), ctx.limits));
+    let pending = RequestQueue { tx: pending_tx, outstanding: outstanding.clone() };
     let gate = Arc::new(ReadGate::default());
-    let responder =
-        tokio::spawn(respond(ctx.clone(), conn, session_id, handle.clone(), stats.clone(), gate.clone(), pending_rx));
+    let responder = tokio::spawn(respond(
+        ctx.clone(),
+        conn,
+        session_id,
+        handle.clone(),
+        stats.clone(),
+        gate.clone(),
+        RequestReceiver { rx: pending_rx, outstanding },
+    ));
     let conn_mode = ConnMode { read_only, changes: mode };
-    let result = read_requests(&ctx, session_id, &handle, &stats, &gate, &mut reader, &pending_tx, conn_mode).await;
+    let result = read_requests(&ctx, session_id, &handle, &stats, &gate, &mut reader, &pending, conn_mode).await;
+    if let Some(reason) = handle.out.kill_reason() {
+        warn!(conn, %remote, session = format_args!("0x{session_id:x}"), reason, "closing the connection");
+    }
     if read_only {
         ctx.read_only.detach_local(session_id);
     }
-    let _ = pending_tx.send(Pending::Close);
-    drop(pending_tx);
+    pending.close();
+    drop(pending);
     let _ = responder.await;
     drop(handle);
     ctx.db.unregister_conn(conn);
@@ -217,31 +353,39 @@ async fn read_requests(
     stats: &ConnStats,
     gate: &ReadGate,
     reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    pending: &mpsc::UnboundedSender<Pending>,
+    pending: &RequestQueue,
     mut mode: ConnMode,
 ) -> Result<(), ReadError> {
     let policy = WritePolicy { ttl_enabled: ctx.config.ttl_enabled };
+    let mut mode_may_change = true;
     loop {
+        // Read only while the connection's outstanding requests are within their bounds.
         // `next_frame` only reads into its buffer, so it is safe to abandon here.
+        let next = async {
+            pending.outstanding.wait_turn().await;
+            reader.next_frame().await
+        };
         let frame = tokio::select! {
-            frame = reader.next_frame() => frame?,
-            changed = mode.changes.changed() => {
+            frame = next => frame?,
+            changed = mode.changes.changed(), if mode_may_change => {
                 if changed.is_ok() {
                     debug!(session = format_args!("0x{session_id:x}"), "read-only mode changed; closing the connection");
                     return Ok(());
                 }
                 // The mode can no longer change: keep serving.
-                let frame = reader.next_frame().await?;
-                frame
+                mode_may_change = false;
+                continue;
             }
+            () = handle.out.killed() => return Ok(()),
         };
+        let cost = frame.len();
         let at = Instant::now();
         if mode.read_only {
             if let Some((item, closing)) = refuse_in_read_only(ctx, session_id, &frame, at) {
                 stats.received.fetch_add(1, Ordering::Relaxed);
                 ctx.stats.packets_received.fetch_add(1, Ordering::Relaxed);
-                if pending.send(item).is_err() || closing {
-                    let _ = pending.send(Pending::Close);
+                if !pending.push(item, cost) || closing {
+                    pending.close();
                     return Ok(());
                 }
                 continue;
@@ -262,18 +406,15 @@ async fn read_requests(
         let (op, req) = match (op, decoded) {
             // Unknown opcodes and a top-level check get Unimplemented, then the connection closes.
             (None, _) | (Some(OpCode::Check), _) | (_, Err(DecodeError::UnknownOpcode(_))) => {
-                let _ = pending.send(Pending::Reply {
-                    xid: req_xid,
-                    op: OpCode::Error,
-                    err: ErrorCode::Unimplemented,
-                    body: None,
-                    at,
-                });
-                let _ = pending.send(Pending::Close);
+                let reply =
+                    Pending::Reply { xid: req_xid, op: OpCode::Error, err: ErrorCode::Unimplemented, body: None, at };
+                pending.push(reply, cost);
+                pending.close();
                 return Ok(());
             }
             (Some(op), Err(_)) => {
-                let _ = pending.send(Pending::Reply { xid: req_xid, op, err: ErrorCode::MarshallingError, body: None, at });
+                pending
+                    .push(Pending::Reply { xid: req_xid, op, err: ErrorCode::MarshallingError, body: None, at }, cost);
                 continue;
             }
             (Some(op), Ok(req)) => (op, req),
@@ -284,21 +425,24 @@ async fn read_requests(
             Request::Auth { scheme, auth, .. } => Pending::Auth { xid: req_xid, scheme, auth },
             Request::Sync { path } => Pending::Sync { xid: req_xid, path, at },
             Request::CloseSession => {
+                handle.closing.store(true, Ordering::Release);
                 gate.wait_idle().await;
                 let txn = TxnOp::CloseSession { session_id };
                 let proposal = propose(ctx, session_id, handle, txn).await;
-                let _ = pending.send(Pending::CloseAfter { xid: req_xid, proposal });
+                pending.push(Pending::CloseAfter { xid: req_xid, proposal }, cost);
                 return Ok(());
             }
-            req @ Request::Reconfig { .. } => match cmd::reconfig::precheck(ctx.config.reconfig_enabled, ctx.config.is_standalone()) {
-                Err(err) => Pending::Reply { xid: req_xid, op, err, body: None, at },
-                Ok(()) => {
-                    gate.wait_idle().await;
-                    let auth = handle.auth.read().clone();
-                    let proposal = Box::pin(cmd::reconfig::start(ctx.consensus.clone(), session_id, auth, req));
-                    Pending::Write { xid: req_xid, op, multi_kinds: Vec::new(), proposal, at }
+            req @ Request::Reconfig { .. } => {
+                match cmd::reconfig::precheck(ctx.config.reconfig_enabled, ctx.config.is_standalone()) {
+                    Err(err) => Pending::Reply { xid: req_xid, op, err, body: None, at },
+                    Ok(()) => {
+                        gate.wait_idle().await;
+                        let auth = handle.auth.read().clone();
+                        let proposal = Box::pin(cmd::reconfig::start(ctx.consensus.clone(), session_id, auth, req));
+                        Pending::Write { xid: req_xid, op, multi_kinds: Vec::new(), proposal, at }
+                    }
                 }
-            },
+            }
             Request::Sasl { .. } => Pending::Reply { xid: req_xid, op, err: ErrorCode::Unimplemented, body: None, at },
             Request::AddWatch { .. }
             | Request::CheckWatches { .. }
@@ -322,7 +466,7 @@ async fn read_requests(
                 Pending::Read { xid: req_xid, op, req: other, at }
             }
         };
-        if pending.send(item).is_err() {
+        if !pending.push(item, cost) {
             return Ok(());
         }
     }
@@ -349,9 +493,7 @@ fn refuse_in_read_only(ctx: &ServerContext, session_id: i64, frame: &[u8], at: I
         | OpCode::SetAcl
         | OpCode::Multi
         | OpCode::Sync
-        | OpCode::Reconfig => {
-            Some((Pending::Reply { xid, op, err: ErrorCode::NotReadOnly, body: None, at }, false))
-        }
+        | OpCode::Reconfig => Some((Pending::Reply { xid, op, err: ErrorCode::NotReadOnly, body: None, at }, false)),
         OpCode::CloseSession => {
             ctx.read_only.close_local(session_id);
             Some((Pending::Reply { xid, op, err: ErrorCode::Ok, body: None, at }, true))
@@ -406,13 +548,22 @@ async fn respond(
     handle: Arc<ConnHandle>,
     stats: Arc<ConnStats>,
     gate: Arc<ReadGate>,
-    mut rx: mpsc::UnboundedReceiver<Pending>,
+    mut requests: RequestReceiver,
 ) {
     let super_digest = ctx.config.super_digest.clone();
     // Replies are encoded into this one buffer and sent as exact-size copies, instead of
     // a fresh vector per reply growing by doubling.
     let mut out = Vec::with_capacity(REPLY_BUFFER);
-    while let Some(item) = rx.recv().await {
+    while let Some(Queued { item, cost }) = requests.rx.recv().await {
+        // A client that does not read its replies is not answered further: its requests
+        // stay outstanding, and the reader stops reading its socket.
+        handle.out.wait_room(ctx.limits.reply_bytes).await;
+        if handle.out.is_killed() {
+            if let Some(bytes) = cost {
+                requests.outstanding.answered(bytes);
+            }
+            break;
+        }
         out.clear();
         if out.capacity() > 16 * REPLY_BUFFER {
             out = Vec::with_capacity(REPLY_BUFFER); // let a huge reply's buffer go
@@ -437,6 +588,7 @@ async fn respond(
                 }
             }
             Pending::Read { xid, op, req, at } => {
+                ctx.consensus.settle_heard_commits().await;
                 let auth = handle.auth.read();
                 let reader = cmd::read::Reader { db: &ctx.db, conn, session_id, auth: &auth };
                 cmd::read::execute(&reader, xid, op, req, &mut out);
@@ -455,7 +607,11 @@ async fn respond(
                         // The client attached its session to another server since: this
                         // connection is stale. ZooKeeper closes it without an answer, so the
                         // client does not keep writing here (ZOOKEEPER-710).
-                        debug!(conn, session = format_args!("0x{session_id:x}"), "session moved; closing the stale connection");
+                        debug!(
+                            conn,
+                            session = format_args!("0x{session_id:x}"),
+                            "session moved; closing the stale connection"
+                        );
                         close = true;
                     }
                     Ok(outcome) => {
@@ -470,15 +626,23 @@ async fn respond(
                 }
             }
             Pending::Sync { xid, path, at } => {
-                let err = match ctx.consensus.read_barrier().await {
-                    Ok(()) => 0,
-                    Err(_) => {
-                        close = true;
-                        0
-                    }
-                };
+                let barrier = ctx.consensus.read_barrier().await;
                 let zxid = ctx.db.last_zxid();
-                encode_reply(&mut out, &ReplyHeader { xid, zxid, err }, Some(&Response::Sync { path: &path }));
+                match barrier {
+                    Ok(()) => {
+                        let header = ReplyHeader { xid, zxid, err: 0 };
+                        encode_reply(&mut out, &header, Some(&Response::Sync { path: &path }));
+                    }
+                    Err(e) => {
+                        // The barrier failed (no leader, or it timed out): this server cannot
+                        // promise the client an up-to-date view, so sync must not succeed.
+                        // The client gets an error and the connection closes, so it moves on.
+                        debug!(conn, error = %e, "sync barrier failed");
+                        let header = ReplyHeader { xid, zxid, err: ErrorCode::ConnectionLoss.as_i32() };
+                        encode_reply(&mut out, &header, None);
+                        close = true;
+                    }
+                }
                 done = Some((xid, OpCode::Sync, zxid, at));
             }
             Pending::Reply { xid, op, err, body, at } => {
@@ -498,19 +662,28 @@ async fn respond(
             Pending::Close => close = true,
         }
         if !out.is_empty() {
-            handle.send(Outbound::Frame(bytes::Bytes::copy_from_slice(&out)));
+            handle.out.reply(bytes::Bytes::copy_from_slice(&out));
+        }
+        if let Some(bytes) = cost {
+            requests.outstanding.answered(bytes);
         }
         if let Some((cxid, op, zxid, at)) = done {
             let latency = at.elapsed();
             ctx.stats.latency.record(latency);
             stats.latency.record(latency);
-            *stats.last.lock() =
-                LastOp { op: op.short_name(), cxid, zxid, at: SystemTime::now(), latency_ms: latency.as_millis() as u64 };
+            *stats.last.lock() = LastOp {
+                op: op.short_name(),
+                cxid,
+                zxid,
+                at: SystemTime::now(),
+                latency_ms: latency.as_millis() as u64,
+            };
         }
         if close {
-            handle.send(Outbound::Close);
+            handle.out.close();
             break;
         }
     }
     gate.close();
+    requests.discard_rest();
 }

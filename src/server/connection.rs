@@ -1,12 +1,9 @@
-//! Framed IO on a client socket: read length-prefixed frames (bounded by
-//! `jute.maxbuffer`), and a writer task that drains a connection's outbound queue,
-//! coalescing queued frames into one `write_all`.
+//! Reading length-prefixed frames (bounded by `jute.maxbuffer`) from a client socket;
+//! the writing side is [`super::outbound`].
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::db::Outbound;
 use crate::proto::frame::{parse_frame, FrameError};
 
 /// Why reading from a connection stopped.
@@ -70,50 +67,4 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn into_inner(self) -> R {
         self.inner
     }
-}
-
-/// How many queued bytes the writer gathers before one write.
-const COALESCE_LIMIT: usize = 256 * 1024;
-
-/// Drains `rx` into the socket until the queue closes or an [`Outbound::Close`] arrives.
-/// Returns the number of frames written.
-pub async fn write_loop<W: AsyncWrite + Unpin>(
-    mut sock: W,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
-    on_frames: impl Fn(u64),
-) {
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    'outer: while let Some(first) = rx.recv().await {
-        let mut close = false;
-        let mut frames = 0u64;
-        match first {
-            Outbound::Frame(f) => {
-                buf.extend_from_slice(&f);
-                frames += 1;
-            }
-            Outbound::Close => close = true,
-        }
-        while !close && buf.len() < COALESCE_LIMIT {
-            match rx.try_recv() {
-                Ok(Outbound::Frame(f)) => {
-                    buf.extend_from_slice(&f);
-                    frames += 1;
-                }
-                Ok(Outbound::Close) => close = true,
-                Err(_) => break,
-            }
-        }
-        if !buf.is_empty() {
-            if sock.write_all(&buf).await.is_err() {
-                break 'outer;
-            }
-            buf.clear();
-            on_frames(frames);
-        }
-        if close {
-            break;
-        }
-    }
-    let _ = sock.flush().await;
-    let _ = sock.shutdown().await;
 }

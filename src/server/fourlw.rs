@@ -24,6 +24,9 @@ pub fn run(ctx: &ServerContext, word: FourLetterWord) -> String {
     if !ctx.config.four_letter_words.allows(name) {
         return format!("{name} is not executed because it is not in the whitelist.\n");
     }
+    if !serving(ctx) && needs_a_serving_server(word) {
+        return NOT_SERVING.to_string();
+    }
     match word {
         FourLetterWord::Ruok => "imok".to_string(),
         // kazoo's read-only pinger compares these bytes exactly: no newline.
@@ -68,20 +71,43 @@ pub fn run(ctx: &ServerContext, word: FourLetterWord) -> String {
     }
 }
 
+/// What ZooKeeper prints for most words while it has no server running (a member
+/// without a quorum, before or between elections).
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
+/// False on an ensemble member that has lost its quorum (or not found one yet) and is not
+/// in read-only mode: it serves no client, as a ZooKeeper member without a running server.
+fn serving(ctx: &ServerContext) -> bool {
+    ctx.config.is_standalone() || ctx.read_only.is_active() || ctx.consensus.has_quorum()
+}
+
+/// The words ZooKeeper answers with [`NOT_SERVING`] while not serving (its commands that
+/// check `isZKServerRunning`); `ruok`, `envi` and the trace mask words always answer, and
+/// `isro` says `null`.
+fn needs_a_serving_server(word: FourLetterWord) -> bool {
+    !matches!(
+        word,
+        FourLetterWord::Ruok
+            | FourLetterWord::Envi
+            | FourLetterWord::Gtmk
+            | FourLetterWord::Stmk
+            | FourLetterWord::Isro
+    )
+}
+
 /// ZooKeeper's node count, which includes the root twice (its node table maps both ""
 /// and "/" to it): a fresh server reports 5. Monitoring compares these figures.
 fn zk_node_count(nodes: usize) -> usize {
     nodes + 1
 }
 
-/// `isro`: `ro` in read-only mode. With read-only mode enabled, a member that has lost
-/// its quorum but has not turned read-only yet answers `null`, as ZooKeeper does while it
-/// has no server running (so read-only clients looking for a `rw` server skip it).
-/// Otherwise `rw`.
+/// `isro`: `ro` in read-only mode, `null` on a member that is not serving (it has lost its
+/// quorum and is not read-only, or has not turned read-only yet), as ZooKeeper does while it
+/// has no server running (so read-only clients looking for a `rw` server skip it), else `rw`.
 fn isro(ctx: &ServerContext) -> &'static str {
     if ctx.read_only.is_active() {
         "ro"
-    } else if ctx.read_only.enabled() && !ctx.consensus.has_quorum() {
+    } else if !serving(ctx) {
         "null"
     } else {
         "rw"
@@ -254,8 +280,9 @@ fn memory_mb() -> (u64, u64) {
 /// The `mntr` figures without the `zk_` prefix (also served as Prometheus metrics).
 pub fn monitor_lines(ctx: &ServerContext) -> Vec<(&'static str, String)> {
     let (min, avg, max) = ctx.stats.latency.summary();
-    let (nodes, ephemerals, data_size, sessions) =
-        ctx.db.read(|t| (zk_node_count(t.node_count()), t.ephemeral_count(), t.approximate_data_size(), t.sessions().count()));
+    let (nodes, ephemerals, data_size, sessions) = ctx.db.read(|t| {
+        (zk_node_count(t.node_count()), t.ephemeral_count(), t.approximate_data_size(), t.sessions().count())
+    });
     let watch_count = ctx.db.watches(|w| w.watch_count());
     let (open_fds, max_fds) = fd_counts();
     let lines: Vec<(&str, String)> = vec![
@@ -296,15 +323,15 @@ fn ensemble_lines(ctx: &ServerContext) -> Vec<(&'static str, String)> {
         _ if status.leader_id.is_some() => "following - broadcast",
         _ => "looking",
     };
-    let mut lines = vec![
-        ("peer_state", peer_state.to_string()),
-        ("quorum_size", (status.voters.len() / 2 + 1).to_string()),
-    ];
+    let mut lines =
+        vec![("peer_state", peer_state.to_string()), ("quorum_size", (status.voters.len() / 2 + 1).to_string())];
     if ctx.consensus.is_leader() {
         // Learners are observers when the configuration says so; the others are servers a
         // reconfig removed, which ZooKeeper counts as non-voting followers.
         let installed = installed_config(&ctx.db);
-        let observer = |id: u64| installed.as_ref().is_some_and(|c| c.servers.get(&id).is_some_and(|s| s.role == PeerRole::Observer));
+        let observer = |id: u64| {
+            installed.as_ref().is_some_and(|c| c.servers.get(&id).is_some_and(|s| s.role == PeerRole::Observer))
+        };
         let synced = status.followers.iter().filter(|f| f.synced);
         let synced_observers = synced.clone().filter(|f| observer(f.id)).count();
         let synced_non_voting = synced.clone().filter(|f| !f.voter && !observer(f.id)).count();

@@ -41,17 +41,17 @@ pub enum Handshake {
 const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// Runs the handshake for a decoded ConnectRequest; `read_only_mode`: the server's mode
-/// when the connection started.
-pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, read_only_mode: bool) -> Handshake {
-    if read_only_mode {
-        return read_only_handshake(ctx, req);
+/// Runs the handshake for a decoded ConnectRequest; `cut_off`: whether the server was cut
+/// off from the quorum when the connection started (see [`super::readonly`]).
+pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, cut_off: bool) -> Handshake {
+    if cut_off {
+        if ctx.read_only.enabled() {
+            return read_only_handshake(ctx, req);
+        }
+        return Handshake::Refuse { reason: "this server has no quorum" };
     }
     if ctx.consensus.wait_ready(READY_WAIT).await.is_err() {
         return Handshake::Refuse { reason: "this server has not caught up with the leader yet" };
@@ -87,7 +87,17 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, read_only_mode
         };
     }
 
-    let known = ctx.db.read(|tree| tree.session(req.session_id).map(|s| s.password));
+    let mut known = ctx.db.read(|tree| tree.session(req.session_id).map(|s| s.password));
+    if known.is_none() {
+        // This member may not have applied the session's creation yet: a quorum without it
+        // committed the entry, or the leader died before this member heard of the commit (a
+        // new leader learns it only with its first entry). Catch up with the leader before
+        // declaring the session expired; if that is not possible now, the client tries again.
+        if ctx.consensus.read_barrier().await.is_err() {
+            return Handshake::Refuse { reason: "could not catch up with the leader to look the session up" };
+        }
+        known = ctx.db.read(|tree| tree.session(req.session_id).map(|s| s.password));
+    }
     match known {
         Some(password) if req.password.len() >= 16 && req.password[..16] == password[..] => {
             // A session whose close the leader is proposing right now is gone.
@@ -101,7 +111,13 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, read_only_mode
             }
             ctx.sessions.add(req.session_id, timeout_ms);
             Handshake::Established {
-                response: ConnectResponse { protocol_version: 0, timeout_ms, session_id: req.session_id, password, read_only },
+                response: ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms,
+                    session_id: req.session_id,
+                    password,
+                    read_only,
+                },
                 session_id: req.session_id,
                 timeout_ms,
                 read_only: false,
@@ -110,7 +126,6 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, read_only_mode
         _ => Handshake::Expired { response: ConnectResponse::expired(req) },
     }
 }
-
 
 /// The handshake of a server in read-only mode (ZooKeeper's `ReadOnlyZooKeeperServer`).
 fn read_only_handshake(ctx: &ServerContext, req: &ConnectRequest) -> Handshake {

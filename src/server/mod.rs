@@ -8,8 +8,10 @@
 pub mod client;
 pub mod cmd;
 pub mod connection;
+pub mod flow;
 pub mod fourlw;
 pub mod handshake;
+pub mod outbound;
 pub mod readonly;
 pub mod stats;
 
@@ -41,6 +43,10 @@ pub struct ServerContext {
     pub read_only: readonly::ReadOnlyMode,
     /// Per-connection counters for `cons`, `stat` and `mntr`.
     pub conn_stats: RwLock<HashMap<ConnId, Arc<ConnStats>>>,
+    /// The bounds every connection runs under (see [`flow`]).
+    pub limits: flow::Limits,
+    /// Requests outstanding on the whole server (`globalOutstandingLimit`).
+    pub outstanding: Arc<flow::GlobalOutstanding>,
     next_conn: AtomicU64,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -49,7 +55,11 @@ impl ServerContext {
     pub fn new(config: Arc<Config>, db: Arc<Db>, consensus: Arc<Consensus>, sessions: Arc<SessionTracker>) -> Self {
         let ids = SessionIdGenerator::new(config.my_id);
         let read_only = readonly::ReadOnlyMode::new(config.read_only_enabled);
+        let limits = flow::Limits::from_config(&config);
+        let outstanding = Arc::new(flow::GlobalOutstanding::new(config.global_outstanding_limit as usize));
         ServerContext {
+            limits,
+            outstanding,
             read_only,
             config,
             db,
@@ -93,8 +103,7 @@ impl ServerContext {
 /// Accepts client connections until the listener fails.
 pub async fn run(listener: TcpListener, ctx: Arc<ServerContext>) -> std::io::Result<()> {
     info!(addr = %listener.local_addr()?, "client port listening");
-    let _monitor = (ctx.read_only.enabled() && !ctx.config.is_standalone())
-        .then(|| AbortOnDrop(tokio::spawn(readonly::run_monitor(ctx.clone()))));
+    let _monitor = (!ctx.config.is_standalone()).then(|| AbortOnDrop(tokio::spawn(readonly::run_monitor(ctx.clone()))));
     loop {
         let (sock, remote) = match listener.accept().await {
             Ok(x) => x,

@@ -1,4 +1,11 @@
-//! ZooKeeper's read-only mode (`readonlymode.enabled=true`).
+//! What a member does while it is cut off from the quorum: ZooKeeper's read-only mode
+//! (`readonlymode.enabled=true`), or else no service at all.
+//!
+//! Without read-only mode, a member that has lost its quorum (a leader without a majority,
+//! a follower without a leader) for [`REFUSE_GRACE`] closes every client connection and
+//! refuses new ones until the quorum is back, as ZooKeeper does when it shuts its server
+//! down to look for a leader. Clients then move to a member that still has a quorum, and
+//! no session is kept alive (or looks alive) on a member that cannot reach the leader.
 //!
 //! A member that has been cut off from the quorum for a grace period (ZooKeeper waits
 //! `max(2 s, tickTime)` in LOOKING before it starts its `ReadOnlyZooKeeperServer`)
@@ -24,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::ServerContext;
 
@@ -32,6 +39,10 @@ use super::ServerContext;
 const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// ZooKeeper's lower bound on the grace period before going read-only.
 const MIN_GRACE: Duration = Duration::from_secs(2);
+/// Without read-only mode: how long a member stays without quorum before it drops its
+/// clients. `has_quorum` already allows two election timeouts without contact, so the
+/// clients are dropped about 2 s after the quorum went away (ZooKeeper: about 2 s too).
+const REFUSE_GRACE: Duration = Duration::from_secs(1);
 
 /// A session that exists only on this server, while it is read-only.
 struct LocalSession {
@@ -58,14 +69,15 @@ pub enum LocalLookup {
 /// Read-only mode state of one server.
 pub struct ReadOnlyMode {
     enabled: bool,
-    /// True while the server is read-only. Connections watch it and close on a change.
-    active: watch::Sender<bool>,
+    /// True while the server is cut off from the quorum (read-only, or refusing clients
+    /// when read-only mode is disabled). Connections watch it and close on a change.
+    cut_off: watch::Sender<bool>,
     local: Mutex<HashMap<i64, LocalSession>>,
 }
 
 impl ReadOnlyMode {
     pub fn new(enabled: bool) -> ReadOnlyMode {
-        ReadOnlyMode { enabled, active: watch::Sender::new(false), local: Mutex::new(HashMap::new()) }
+        ReadOnlyMode { enabled, cut_off: watch::Sender::new(false), local: Mutex::new(HashMap::new()) }
     }
 
     /// Whether `readonlymode.enabled` is set.
@@ -75,12 +87,18 @@ impl ReadOnlyMode {
 
     /// True while the server serves read-only clients only.
     pub fn is_active(&self) -> bool {
-        *self.active.borrow()
+        self.enabled && self.is_cut_off()
     }
 
-    /// A receiver whose current value is the mode; it sees a change when the mode flips.
+    /// True while the server is cut off from the quorum: read-only when enabled, else
+    /// refusing every client.
+    pub fn is_cut_off(&self) -> bool {
+        *self.cut_off.borrow()
+    }
+
+    /// A receiver whose current value is [`Self::is_cut_off`]; it sees a change when that flips.
     pub fn subscribe(&self) -> watch::Receiver<bool> {
-        self.active.subscribe()
+        self.cut_off.subscribe()
     }
 
     /// Registers a new local session for a connection that uses it.
@@ -128,11 +146,11 @@ impl ReadOnlyMode {
         self.local.lock().retain(|_, s| s.idle_since.is_none_or(|t| now.duration_since(t) < s.timeout));
     }
 
-    fn set_active(&self, active: bool) {
-        if !active {
+    fn set_cut_off(&self, cut_off: bool) {
+        if !cut_off {
             self.local.lock().clear();
         }
-        self.active.send_replace(active);
+        self.cut_off.send_replace(cut_off);
     }
 }
 
@@ -141,27 +159,35 @@ pub fn grace_period(tick_time_ms: u32) -> Duration {
     MIN_GRACE.max(Duration::from_millis(u64::from(tick_time_ms)))
 }
 
-/// Follows the quorum and flips read-only mode. Runs only when read-only mode is
-/// enabled on an ensemble member.
+/// Follows the quorum and flips the cut-off state: read-only mode when it is enabled,
+/// no service otherwise. Runs on every ensemble member.
 pub async fn run_monitor(ctx: Arc<ServerContext>) {
-    let grace = grace_period(ctx.config.tick_time_ms);
+    let mode = &ctx.read_only;
+    let grace = if mode.enabled { grace_period(ctx.config.tick_time_ms) } else { REFUSE_GRACE };
     let mut lost_since: Option<Instant> = None;
     let mut tick = tokio::time::interval(CHECK_EVERY);
     loop {
         tick.tick().await;
         let now = Instant::now();
-        let mode = &ctx.read_only;
         if ctx.consensus.has_quorum() {
             lost_since = None;
-            if mode.is_active() {
-                info!("quorum regained; leaving read-only mode and closing read-only connections");
-                mode.set_active(false);
+            if mode.is_cut_off() {
+                if mode.enabled {
+                    info!("quorum regained; leaving read-only mode and closing read-only connections");
+                } else {
+                    info!("quorum regained; serving clients again");
+                }
+                mode.set_cut_off(false);
             }
         } else {
             let since = *lost_since.get_or_insert(now);
-            if !mode.is_active() && now.duration_since(since) >= grace {
-                info!(after = ?grace, "no quorum; entering read-only mode (serving read-only clients only)");
-                mode.set_active(true);
+            if !mode.is_cut_off() && now.duration_since(since) >= grace {
+                if mode.enabled {
+                    info!(after = ?grace, "no quorum; entering read-only mode (serving read-only clients only)");
+                } else {
+                    warn!(after = ?grace, "no quorum; closing every client connection and refusing new ones until it is back");
+                }
+                mode.set_cut_off(true);
             }
         }
         mode.expire_idle(now);
@@ -193,11 +219,11 @@ mod tests {
         let ro = ReadOnlyMode::new(true);
         let mut rx = ro.subscribe();
         assert!(!*rx.borrow_and_update());
-        ro.set_active(true);
+        ro.set_cut_off(true);
         assert!(rx.has_changed().unwrap());
         assert!(*rx.borrow_and_update());
         ro.create_local(1, [0; 16], 1000);
-        ro.set_active(false);
+        ro.set_cut_off(false);
         assert_eq!(ro.local_count(), 0);
         assert!(rx.has_changed().unwrap());
         assert_eq!(grace_period(500), Duration::from_secs(2));

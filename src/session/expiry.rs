@@ -15,10 +15,7 @@ use crate::tree::txn::{Txn, TxnOp};
 use super::SessionTracker;
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn internal(op: TxnOp) -> Txn {
@@ -65,26 +62,42 @@ pub fn touch_reported(db: &Db, tracker: &SessionTracker, ids: &[i64]) {
 /// session a fresh timeout.
 pub async fn run_session_expiry(tracker: Arc<SessionTracker>, consensus: Arc<Consensus>, db: Arc<Db>, tick: Duration) {
     let mut interval = tokio::time::interval(tick);
-    let mut was_leader = consensus.is_leader();
+    // Leading with a working quorum: only then can clients reach this server's sessions and
+    // keep them alive, so only then do their deadlines run.
+    let mut was_in_charge = consensus.is_leader() && consensus.has_quorum();
     loop {
         interval.tick().await;
-        let leader = consensus.is_leader();
-        if leader && !was_leader {
-            info!("leading: every session gets a fresh timeout");
+        let in_charge = consensus.is_leader() && consensus.has_quorum();
+        if in_charge && !was_in_charge {
+            // A new leader, or a leader that got its quorum back without an election (the
+            // followers that return accept it): either way clients could not reach it for a
+            // while, so every session starts afresh, as after a ZooKeeper election.
+            info!("leading with a quorum: every session gets a fresh timeout");
             track_all(&db, &tracker);
         }
-        was_leader = leader;
-        if !leader {
+        was_in_charge = in_charge;
+        if !in_charge {
             continue;
         }
         track_new(&db, &tracker);
         for (session_id, timeout) in tracker.take_expired(Instant::now()) {
+            // Checked again for each session: proposals take time, and a leader that lost its
+            // quorum or its leadership meanwhile decides nothing more (the session keeps its
+            // full timeout until a leader in charge looks at it afresh).
+            let term = consensus.leading_term().filter(|_| consensus.has_quorum());
+            let Some(term) = term else {
+                tracker.add(session_id, timeout);
+                continue;
+            };
             info!(session = format_args!("0x{session_id:x}"), timeout_ms = timeout, "session expired");
-            match consensus.propose(internal(TxnOp::CloseSession { session_id })).await {
+            match consensus.propose(internal(TxnOp::ExpireSession { session_id, term })).await {
+                // Applied, or refused because the entry landed in a later term (this node was
+                // deposed and elected again meanwhile): a session the tree still has is tracked
+                // afresh by `track_new`, with a full timeout.
                 Ok(_) => tracker.expired(session_id),
                 Err(e) => {
                     warn!(error = %e, "could not propose session expiry; will retry");
-                    tracker.add(session_id, 0);
+                    tracker.add(session_id, timeout);
                 }
             }
         }

@@ -86,12 +86,7 @@ pub fn write_durably(path: &Path, parts: &[&[u8]]) -> Result<(), AtomicError> {
 }
 
 fn write_synced(path: &Path, parts: &[&[u8]]) -> Result<(), AtomicError> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(io_err(path))?;
+    let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(io_err(path))?;
     for part in parts {
         f.write_all(part).map_err(io_err(path))?;
     }
@@ -194,7 +189,10 @@ mod tests {
         assert_eq!(read_checked(&p).unwrap().as_deref(), Some(&b"one"[..]));
         write_atomic(&p, b"two").unwrap();
         assert_eq!(read_checked(&p).unwrap().as_deref(), Some(&b"two"[..]));
-        assert_eq!(read_copy(&with_suffix(&p, ".prev")).ok().map(|c| matches!(c, Copy::Good(ref b) if b == b"one")), Some(true));
+        assert_eq!(
+            read_copy(&with_suffix(&p, ".prev")).ok().map(|c| matches!(c, Copy::Good(ref b) if b == b"one")),
+            Some(true)
+        );
         write_atomic(&p, b"").unwrap();
         assert_eq!(read_checked(&p).unwrap().as_deref(), Some(&b""[..]));
     }

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use super::acl::{check_acl, fixup_acl};
 use super::mutate::Journal;
 use super::node::{NodeKind, PersistedStat, CONTAINER_OWNER, MAX_TTL_MS, TTL_MARK};
-use super::store::{Detached, Node, NodeId};
 use super::path::{canonical, create_parent, delete_parent, validate_path};
+use super::store::{Detached, Node, NodeId};
 use super::txn::{Change, OpResult, Txn, TxnOp, TxnOutcome};
 use super::{DataTree, CONFIG_PATH};
 use crate::proto::types::{perms, Acl, CreateMode, ErrorCode, Id};
@@ -48,6 +48,17 @@ impl DataTree {
             }
             TxnOp::CloseSession { session_id } => {
                 let r = self.close_session(&mut cx.j, *session_id);
+                let ok = r.is_ok();
+                (r, ok)
+            }
+            TxnOp::ExpireSession { session_id, term: decided_in } => {
+                // Refused when the deciding leader's term is not the entry's: that leader
+                // was deposed before its decision reached the log.
+                let r = if *decided_in == term {
+                    self.close_session(&mut cx.j, *session_id)
+                } else {
+                    Err(ErrorCode::SessionMoved)
+                };
                 let ok = r.is_ok();
                 (r, ok)
             }
@@ -108,6 +119,7 @@ impl DataTree {
             // Session ops and nested multis are not multi sub-ops.
             TxnOp::CreateSession { .. }
             | TxnOp::CloseSession { .. }
+            | TxnOp::ExpireSession { .. }
             | TxnOp::Multi(_)
             | TxnOp::SetConfig { .. }
             | TxnOp::InitConfig { .. } => Err(ErrorCode::Unimplemented),

@@ -107,6 +107,25 @@ fn close_session_deletes_ephemerals_in_one_zxid() {
 }
 
 #[test]
+fn an_expiry_applies_only_in_the_term_of_the_leader_that_decided_it() {
+    let mut h = Harness::new();
+    h.create("/e", Ephemeral).unwrap();
+    h.term = 3;
+    // Decided by the leader of term 2, committed in an entry of term 3: a deposed leader's
+    // decision, refused; the session and its ephemeral stay.
+    let last = h.tree.last_zxid();
+    let (out, changes) = h.apply_as(0, TxnOp::ExpireSession { session_id: SID, term: 2 });
+    assert_eq!(out.result, Err(ErrorCode::SessionMoved));
+    assert_eq!(out.zxid, last, "a refused expiry takes no zxid");
+    assert!(changes.is_empty());
+    assert!(h.tree.session(SID).is_some() && h.tree.stat("/e").is_some());
+    // Decided and committed in term 3: the session ends as with a close.
+    let (out, _) = h.apply_as(0, TxnOp::ExpireSession { session_id: SID, term: 3 });
+    assert_eq!(out.result, Ok(OpResult::SessionClosed));
+    assert!(h.tree.session(SID).is_none() && h.tree.stat("/e").is_none());
+}
+
+#[test]
 fn session_table_rules() {
     let mut h = Harness::new();
     assert_eq!(h.tree.session(SID).map(|s| s.timeout_ms), Some(30_000));

@@ -10,8 +10,8 @@
 //! `sessions`, `digest`, [`snapshot`].
 
 pub mod acl;
-mod blobs;
 mod apply;
+mod blobs;
 mod digest;
 mod mutate;
 mod node;
@@ -39,8 +39,8 @@ pub use node::MAX_TTL_MS;
 /// The node holding the ensemble configuration (`ZooDefs.CONFIG_NODE`).
 pub const CONFIG_PATH: &str = "/zookeeper/config";
 use node::{AclTable, PersistedStat};
-use store::{Detached, Node, NodeStore};
 pub use snapshot::SnapshotError;
+use store::{Detached, Node, NodeStore};
 
 /// A replicated session: what the tree needs to keep a session alive across
 /// failover and restarts. Deadlines are not replicated (the leader owns them).

@@ -6,13 +6,11 @@
 //! reapable nodes, data size) are maintained in one place, `index_add` /
 //! `index_remove`, shared with boot and snapshot loading.
 
-
-
 use bytes::Bytes;
 
 use super::node::{NodeKind, SharedAcl};
-use super::store::{Detached, Node, NodeId, ROOT};
 use super::path::{canonical, split_parent};
+use super::store::{Detached, Node, NodeId, ROOT};
 use super::txn::{Change, ChangeKind};
 use super::DataTree;
 use crate::proto::types::{Acl, Stat};

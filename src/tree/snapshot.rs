@@ -16,8 +16,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::node::{NodeKind, PersistedStat, SharedAcl};
-use super::store::{Detached, Node, NodeId, ROOT};
 use super::path::{canonical, is_valid_segment, split_parent};
+use super::store::{Detached, Node, NodeId, ROOT};
 use super::{DataTree, SessionEntry};
 use crate::proto::types::Acl;
 #[cfg(test)]

@@ -11,9 +11,9 @@
 //!   million children. Whoever needs name order ([`NodeStore::sorted_children`])
 //!   sorts when it asks; the replicas never depend on list order.
 
-use std::hash::BuildHasher;
 use bytes::Bytes;
 use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::BuildHasher;
 
 use super::blobs::{BlobRef, Blobs};
 use super::node::{NodeKind, PersistedStat, SharedAcl};
@@ -25,6 +25,19 @@ pub(crate) type NodeId = u32;
 pub(crate) const ROOT: NodeId = 0;
 /// "No node" / "no list" marker.
 const NIL: u32 = u32::MAX;
+/// ZooKeeper's `DataNode` creates its child set with 8 buckets.
+const ZK_MIN_TABLE_BITS: u8 = 3;
+
+/// Java's `String.hashCode` of a UTF-8 name: over its UTF-16 code units.
+fn java_string_hash(name: &[u8]) -> u32 {
+    String::from_utf8_lossy(name).encode_utf16().fold(0u32, |h, unit| h.wrapping_mul(31).wrapping_add(u32::from(unit)))
+}
+
+/// `java.util.HashMap.hash`: the high half folded into the low half.
+fn java_hash_map_spread(h: u32) -> u32 {
+    h ^ (h >> 16)
+}
+
 /// Marks null data in `Node::name_len`.
 const NULL_DATA: u32 = 1 << 31;
 
@@ -70,8 +83,17 @@ pub(crate) struct Node {
     pos: u32,
     /// The child list in [`NodeStore::lists`], or NIL while childless.
     list: u32,
-    child_count: u32,
+    /// The number of children (low [`CHILD_COUNT_BITS`] bits) and, above it, log2 of the
+    /// bucket count Apache ZooKeeper's child set of this node would have by now, less 3 (it
+    /// starts at 8 and doubles past 3/4 full, never shrinking): the order of getChildren.
+    /// Packed so that a node stays 96 bytes.
+    children: u32,
 }
+
+/// Bits of `Node::children` that count children: 134 million under one node, far more than
+/// any ZooKeeper can list.
+const CHILD_COUNT_BITS: u32 = 27;
+const CHILD_COUNT_MASK: u32 = (1 << CHILD_COUNT_BITS) - 1;
 
 impl Node {
     fn name_len(&self) -> usize {
@@ -90,8 +112,23 @@ impl Node {
         }
     }
 
+    /// log2 of the bucket count of ZooKeeper's child set of this node.
+    fn child_table_bits(&self) -> u8 {
+        ZK_MIN_TABLE_BITS + (self.children >> CHILD_COUNT_BITS) as u8
+    }
+
+    /// One more child; the bucket count doubles as java.util.HashMap's does once its size
+    /// passes 3/4 of its buckets.
+    fn add_child(&mut self) {
+        self.children += 1;
+        let count = u64::from(self.children & CHILD_COUNT_MASK);
+        while count * 4 > 3u64 << self.child_table_bits() && self.child_table_bits() < 31 {
+            self.children += 1 << CHILD_COUNT_BITS;
+        }
+    }
+
     pub(crate) fn child_count(&self) -> usize {
-        self.child_count as usize
+        (self.children & CHILD_COUNT_MASK) as usize
     }
 
     pub(crate) fn kind(&self) -> NodeKind {
@@ -102,7 +139,7 @@ impl Node {
     /// and either a container that once had a child or a TTL node whose last
     /// change is more than ttl old (`ContainerManager.getCandidates`).
     pub(crate) fn is_reap_due(&self, now_ms: i64) -> bool {
-        self.child_count == 0
+        self.child_count() == 0
             && match self.kind() {
                 NodeKind::Container => self.stat.cversion > 0,
                 NodeKind::Ttl(ttl) => now_ms.saturating_sub(self.stat.mtime) > ttl,
@@ -112,7 +149,7 @@ impl Node {
 
     /// The client view (`DataNode.copyStat`).
     pub(crate) fn client_stat(&self) -> Stat {
-        client_stat(&self.stat, self.child_count, self.data_len())
+        client_stat(&self.stat, self.child_count() as u32, self.data_len())
     }
 }
 
@@ -228,6 +265,31 @@ impl NodeStore {
         kids
     }
 
+    /// The children of `id` in the order Apache ZooKeeper's getChildren lists them, which
+    /// some tools and their tests depend on although ZooKeeper does not promise it. ZooKeeper
+    /// keeps a node's children in a `java.util.HashSet` created with 8 buckets and lists its
+    /// iteration order: by bucket (the name's Java `String.hashCode`, spread as HashMap
+    /// spreads it, modulo the bucket count), and within a bucket in insertion order, which
+    /// is creation order here (czxid; children created by one multi share it and keep name
+    /// order). Two things are not reproduced: the order inside a bucket of 8 or more names
+    /// in a table of 64 buckets or more (HashMap turns those into trees), and a restarted
+    /// ZooKeeper, whose sets are rebuilt from its snapshot.
+    pub(crate) fn children_in_zookeeper_order(&self, id: NodeId) -> Vec<NodeId> {
+        let mask = (1u64 << self.nodes[id as usize].child_table_bits()) - 1;
+        let mut keyed: Vec<(u64, i64, &[u8], NodeId)> = self
+            .children(id)
+            .iter()
+            .map(|&c| {
+                let node = self.get(c);
+                let name = self.name_bytes(node);
+                let bucket = u64::from(java_hash_map_spread(java_string_hash(name))) & mask;
+                (bucket, node.stat.czxid, name, c)
+            })
+            .collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(.., c)| c).collect()
+    }
+
     fn name_bytes(&self, node: &Node) -> &[u8] {
         self.blobs.get(node.blob).get(..node.name_len()).unwrap_or_default()
     }
@@ -257,16 +319,8 @@ impl NodeStore {
         self.nodes.clear();
         self.free.clear();
         let (blob, name_len) = self.blob(b"", value.data.as_deref());
-        let node = Node {
-            stat: value.stat,
-            acl: value.acl,
-            blob,
-            name_len,
-            parent: NIL,
-            pos: 0,
-            list: NIL,
-            child_count: 0,
-        };
+        let node =
+            Node { stat: value.stat, acl: value.acl, blob, name_len, parent: NIL, pos: 0, list: NIL, children: 0 };
         self.nodes.push(node);
         self.len = 1;
         ROOT
@@ -297,7 +351,7 @@ impl NodeStore {
         let list = self.list_of(parent);
         let pos = self.lists[list as usize].len() as u32;
         let (blob, name_len) = self.blob(name.as_bytes(), data);
-        let node = Node { stat, acl, blob, name_len, parent, pos, list: NIL, child_count: 0 };
+        let node = Node { stat, acl, blob, name_len, parent, pos, list: NIL, children: 0 };
         let id = match self.free.pop() {
             Some(id) => {
                 self.nodes[id as usize] = node;
@@ -309,7 +363,7 @@ impl NodeStore {
             }
         };
         self.lists[list as usize].push(id);
-        self.nodes[parent as usize].child_count += 1;
+        self.nodes[parent as usize].add_child();
         let NodeStore { index, nodes, hasher, blobs, .. } = self;
         index.insert_unique(hash, id, |&other| key_hash(hasher, blobs, nodes, other));
         self.len += 1;
@@ -356,7 +410,7 @@ impl NodeStore {
                 self.nodes[parent as usize].list = NIL;
             }
         }
-        self.nodes[parent as usize].child_count -= 1;
+        self.nodes[parent as usize].children -= 1;
         // A free slot keeps a shared ACL (no allocation) until it is reused.
         let placeholder_acl = SharedAcl::clone(&self.nodes[ROOT as usize].acl);
         let node = std::mem::replace(
@@ -369,7 +423,7 @@ impl NodeStore {
                 parent: NIL,
                 pos: 0,
                 list: NIL,
-                child_count: 0,
+                children: 0,
             },
         );
         self.free.push(id);
@@ -416,6 +470,64 @@ mod tests {
         s
     }
 
+    fn names_in_zookeeper_order(s: &NodeStore, id: NodeId) -> Vec<&str> {
+        s.children_in_zookeeper_order(id).into_iter().map(|c| s.name(s.get(c))).collect()
+    }
+
+    /// Children created one by one (czxid 1, 2, ...) under a fresh node.
+    fn with_children(names: &[&str]) -> (NodeStore, NodeId) {
+        let mut s = store();
+        let parent = s.insert(ROOT, "p", value(None));
+        for (i, name) in names.iter().enumerate() {
+            let mut v = value(None);
+            v.stat.czxid = i as i64 + 1;
+            s.insert(parent, name, v);
+        }
+        (s, parent)
+    }
+
+    #[test]
+    fn java_hashes_match_the_jvm() {
+        // String.hashCode values as a JVM computes them.
+        assert_eq!(java_string_hash(b""), 0);
+        assert_eq!(java_string_hash(b"one") as i32, 110182);
+        assert_eq!(java_string_hash(b"zookeeper") as i32, 1_600_681_804);
+        // Non-ASCII names hash their UTF-16 units: U+00E9 and a surrogate pair.
+        assert_eq!(java_string_hash("\u{e9}".as_bytes()), 0xe9);
+        assert_eq!(java_string_hash("\u{1F600}".as_bytes()), 0xD83D * 31 + 0xDE00);
+    }
+
+    #[test]
+    fn children_come_in_apache_zookeepers_order() {
+        // Orders Apache ZooKeeper 3.8.0 answered on this machine for these creation orders.
+        let (s, p) = with_children(&["one", "two", "valid", "invalid"]);
+        assert_eq!(names_in_zookeeper_order(&s, p), ["valid", "invalid", "two", "one"]);
+        let (s, p) = with_children(&["one", "two"]);
+        assert_eq!(names_in_zookeeper_order(&s, p), ["two", "one"]);
+        let (s, p) = with_children(&["valid", "invalid"]);
+        assert_eq!(names_in_zookeeper_order(&s, p), ["valid", "invalid"]);
+    }
+
+    #[test]
+    fn the_child_table_grows_like_a_java_hash_set_and_never_shrinks() {
+        let names: Vec<String> = (0..13).map(|i| format!("c{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (mut s, p) = with_children(&refs[..6]);
+        assert_eq!(s.get(p).child_table_bits(), 3, "6 fit in 8 buckets");
+        let (s7, p7) = with_children(&refs[..7]);
+        assert_eq!(s7.get(p7).child_table_bits(), 4, "the 7th doubles the table");
+        let (s13, p13) = with_children(&refs);
+        assert_eq!(s13.get(p13).child_table_bits(), 5);
+        for name in &refs[6..] {
+            s.insert(p, name, value(None));
+        }
+        for name in &refs[1..] {
+            let id = s.lookup(&format!("/p/{name}")).expect("child");
+            s.remove(id);
+        }
+        assert_eq!(s.get(p).child_table_bits(), 5, "deleting children keeps the table");
+    }
+
     #[test]
     fn node_stays_small() {
         assert!(std::mem::size_of::<Node>() <= 96, "Node is {} bytes", std::mem::size_of::<Node>());
@@ -425,7 +537,9 @@ mod tests {
     fn name_and_data_come_back_apart_including_null_and_long_names() {
         let mut s = store();
         let long = "x".repeat(300);
-        for (name, data) in [("a", Some(&b"12"[..])), ("e", Some(&b""[..])), (long.as_str(), Some(&b"d"[..])), ("n", None)] {
+        for (name, data) in
+            [("a", Some(&b"12"[..])), ("e", Some(&b""[..])), (long.as_str(), Some(&b"d"[..])), ("n", None)]
+        {
             let id = s.insert(ROOT, name, value(data));
             let node = s.get(id);
             assert_eq!(s.name(node), name);

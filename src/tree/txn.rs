@@ -32,9 +32,15 @@ pub struct Txn {
 pub enum TxnOp {
     /// Registers a new session. `session_id` is chosen by the proposer; apply fails
     /// with `NodeExists`-like `BadArguments` if the id is taken.
-    CreateSession { session_id: i64, timeout_ms: i32, password: [u8; 16] },
+    CreateSession {
+        session_id: i64,
+        timeout_ms: i32,
+        password: [u8; 16],
+    },
     /// Closes (or expires) a session and deletes all of its ephemeral nodes in one zxid.
-    CloseSession { session_id: i64 },
+    CloseSession {
+        session_id: i64,
+    },
     /// Covers create (1), create2 (15), createContainer (19) and createTTL (21).
     Create {
         path: String,
@@ -46,19 +52,31 @@ pub enum TxnOp {
         /// Only for the TTL modes.
         ttl_ms: Option<i64>,
     },
-    Delete { path: String, version: i32 },
+    Delete {
+        path: String,
+        version: i32,
+    },
     /// Server-internal reaping of an empty container or an expired TTL node.
     /// Applies only if the node is still reapable at apply time.
-    DeleteContainer { path: String },
+    DeleteContainer {
+        path: String,
+    },
     SetData {
         path: String,
         #[serde(with = "serde_bytes")]
         data: Option<Vec<u8>>,
         version: i32,
     },
-    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
     /// Version check; only valid inside a multi.
-    Check { path: String, version: i32 },
+    Check {
+        path: String,
+        version: i32,
+    },
     /// Atomic multi: all sub-ops apply with one zxid, or none.
     Multi(Vec<TxnOp>),
     /// Installs a new ensemble configuration in `/zookeeper/config` (reconfig, or the
@@ -66,12 +84,35 @@ pub enum TxnOp {
     /// `server.N=...` lines, each ending in a newline) followed by `version=<hex zxid>`,
     /// the stat version -1, as ZooKeeper's reconfig does. No ACL check: the proposer
     /// checked the caller's right before proposing.
-    SetConfig { members: String },
+    SetConfig {
+        members: String,
+    },
     /// The first leader records the initial configuration (from zoo.cfg). ZooKeeper does
     /// this outside its txn log (`initConfigInZKDatabase`), so it takes no zxid: the
     /// version and mzxid are the epoch's first zxid (`term << 32`, the NEWLEADER zxid),
     /// and it does nothing when a configuration is installed already.
-    InitConfig { members: String },
+    InitConfig {
+        members: String,
+    },
+    /// A session expiry decided by the leader of `term`. It closes the session as
+    /// `CloseSession` does, but only if its log entry belongs to that same term: a leader
+    /// deposed while it decided must not have the decision carried out by its successor,
+    /// which would expire a session whose client kept it alive through another member.
+    /// (Last in the enum so that logs written before it still decode.)
+    ExpireSession {
+        session_id: i64,
+        term: u64,
+    },
+}
+
+impl TxnOp {
+    /// The session this op ends when it applies: a client's close or an expiry.
+    pub fn ended_session(&self) -> Option<i64> {
+        match *self {
+            TxnOp::CloseSession { session_id } | TxnOp::ExpireSession { session_id, .. } => Some(session_id),
+            _ => None,
+        }
+    }
 }
 
 /// A batch of txns carried by one consensus log entry.
@@ -94,13 +135,19 @@ pub enum OpResult {
     SessionCreated,
     SessionClosed,
     /// The final path (with sequence suffix) and the new node's stat.
-    Created { path: String, stat: Stat },
+    Created {
+        path: String,
+        stat: Stat,
+    },
     Deleted,
     /// setData / setACL: the node's stat after the change.
     Stat(Stat),
     Checked,
     /// SetConfig: the new `/zookeeper/config` data and stat.
-    Config { data: Vec<u8>, stat: Stat },
+    Config {
+        data: Vec<u8>,
+        stat: Stat,
+    },
     /// One entry per sub-op, ZooKeeper's 0 / error / -2 pattern already applied:
     /// on failure, earlier ops are `Err(ErrorCode::Ok)`, the failing op its code,
     /// later ops `Err(ErrorCode::RuntimeInconsistency)`.

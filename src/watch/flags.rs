@@ -54,18 +54,12 @@ pub fn effect(kind: ChangeKind) -> Effect {
     let data_table = DATA | PERSISTENT | RECURSIVE;
     let child_table = CHILD | PERSISTENT;
     match kind {
-        ChangeKind::Created => Effect {
-            event: EventType::NodeCreated,
-            fires: data_table,
-            consumes: DATA,
-            reaches_ancestors: true,
-        },
-        ChangeKind::DataChanged => Effect {
-            event: EventType::NodeDataChanged,
-            fires: data_table,
-            consumes: DATA,
-            reaches_ancestors: true,
-        },
+        ChangeKind::Created => {
+            Effect { event: EventType::NodeCreated, fires: data_table, consumes: DATA, reaches_ancestors: true }
+        }
+        ChangeKind::DataChanged => {
+            Effect { event: EventType::NodeDataChanged, fires: data_table, consumes: DATA, reaches_ancestors: true }
+        }
         ChangeKind::Deleted => Effect {
             event: EventType::NodeDeleted,
             fires: data_table | child_table,
@@ -122,12 +116,7 @@ mod tests {
 
     #[test]
     fn firing_never_consumes_persistent_modes() {
-        for k in [
-            ChangeKind::Created,
-            ChangeKind::Deleted,
-            ChangeKind::DataChanged,
-            ChangeKind::ChildrenChanged,
-        ] {
+        for k in [ChangeKind::Created, ChangeKind::Deleted, ChangeKind::DataChanged, ChangeKind::ChildrenChanged] {
             assert_eq!(effect(k).consumes & (PERSISTENT | RECURSIVE), 0, "{k:?}");
         }
     }

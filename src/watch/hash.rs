@@ -55,11 +55,7 @@ mod tests {
         // hashbrown groups by the top 7 bits; sequential ids must not all share them.
         let b = ConnBuild::default();
         let tops: HashSet<u64> = (0..1000u64).map(|i| b.hash_one(i) >> 57).collect();
-        assert!(
-            tops.len() > 64,
-            "only {} distinct top-7-bit values",
-            tops.len()
-        );
+        assert!(tops.len() > 64, "only {} distinct top-7-bit values", tops.len());
     }
 
     #[test]

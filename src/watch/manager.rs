@@ -55,10 +55,8 @@ pub(super) struct Counters {
 impl Counters {
     fn transition(&mut self, old: u8, new: u8) {
         self.pairs = self.pairs + usize::from(new != 0) - usize::from(old != 0);
-        self.table_entries =
-            self.table_entries + flags::table_entries(new) - flags::table_entries(old);
-        self.recursive =
-            self.recursive + usize::from(new & RECURSIVE != 0) - usize::from(old & RECURSIVE != 0);
+        self.table_entries = self.table_entries + flags::table_entries(new) - flags::table_entries(old);
+        self.recursive = self.recursive + usize::from(new & RECURSIVE != 0) - usize::from(old & RECURSIVE != 0);
     }
 }
 
@@ -181,19 +179,12 @@ impl WatchManager {
         if effect.reaches_ancestors && self.counters.recursive > 0 {
             self.fire_ancestors(path, &mut conns);
         }
-        Fired {
-            event: effect.event,
-            conns,
-        }
+        Fired { event: effect.event, conns }
     }
 
     /// The watch kinds (bits of [`flags`]) `conn` holds on `path`.
     pub(super) fn bits(&self, path: &str, conn: ConnId) -> u8 {
-        self.by_path
-            .get(path)
-            .and_then(|entry| entry.conns.get(&conn))
-            .copied()
-            .unwrap_or(0)
+        self.by_path.get(path).and_then(|entry| entry.conns.get(&conn)).copied().unwrap_or(0)
     }
 
     pub(super) fn add(&mut self, path: &str, conn: ConnId, kind: u8) -> bool {
@@ -266,10 +257,7 @@ impl WatchManager {
                 Some((key, _)) => Arc::clone(key),
                 None => PathKey::from(path),
             };
-            self.by_conn
-                .entry(conn)
-                .or_default()
-                .insert(Arc::clone(&key));
+            self.by_conn.entry(conn).or_default().insert(Arc::clone(&key));
             let entry = self.by_path.entry(key).or_default();
             entry.conns.insert(conn, new);
             if new & RECURSIVE != 0 {

@@ -52,13 +52,12 @@ impl WatchManager {
     ) -> Vec<(EventType, String)> {
         let rel = lists.relative_zxid;
         let mut events = Vec::new();
-        let mut fire_or_add =
-            |this: &mut Self, path: &String, event: Option<EventType>, kind: u8| match event {
-                Some(event) => events.push((event, path.clone())),
-                None => {
-                    this.add(path, conn, kind);
-                }
-            };
+        let mut fire_or_add = |this: &mut Self, path: &String, event: Option<EventType>, kind: u8| match event {
+            Some(event) => events.push((event, path.clone())),
+            None => {
+                this.add(path, conn, kind);
+            }
+        };
         for path in lists.data {
             let event = match lookup(path) {
                 None => Some(EventType::NodeDeleted),
@@ -103,22 +102,8 @@ mod tests {
     /// /old: mzxid 5, pzxid 5. /new: mzxid 20, pzxid 30.
     fn tree() -> impl Fn(&str) -> Option<Stat> {
         let mut nodes = HashMap::new();
-        nodes.insert(
-            "/old".to_string(),
-            Stat {
-                mzxid: 5,
-                pzxid: 5,
-                ..Stat::default()
-            },
-        );
-        nodes.insert(
-            "/new".to_string(),
-            Stat {
-                mzxid: 20,
-                pzxid: 30,
-                ..Stat::default()
-            },
-        );
+        nodes.insert("/old".to_string(), Stat { mzxid: 5, pzxid: 5, ..Stat::default() });
+        nodes.insert("/new".to_string(), Stat { mzxid: 20, pzxid: 30, ..Stat::default() });
         move |p: &str| nodes.get(p).copied()
     }
 
@@ -126,18 +111,11 @@ mod tests {
     fn data_list_rows() {
         let mut w = WatchManager::new();
         let data = strings(&["/gone", "/new", "/old"]);
-        let lists = SetWatchesLists {
-            relative_zxid: 10,
-            data: &data,
-            ..Default::default()
-        };
+        let lists = SetWatchesLists { relative_zxid: 10, data: &data, ..Default::default() };
         let events = w.set_watches(1, &lists, tree());
         assert_eq!(
             events,
-            vec![
-                (EventType::NodeDeleted, "/gone".to_string()),
-                (EventType::NodeDataChanged, "/new".to_string()),
-            ]
+            vec![(EventType::NodeDeleted, "/gone".to_string()), (EventType::NodeDataChanged, "/new".to_string()),]
         );
         assert!(w.check("/old", 1, WatcherType::Data));
         assert!(!w.check("/gone", 1, WatcherType::Any));
@@ -149,11 +127,7 @@ mod tests {
     fn data_list_equal_zxid_is_not_a_change() {
         let mut w = WatchManager::new();
         let data = strings(&["/new"]);
-        let lists = SetWatchesLists {
-            relative_zxid: 20,
-            data: &data,
-            ..Default::default()
-        };
+        let lists = SetWatchesLists { relative_zxid: 20, data: &data, ..Default::default() };
         assert!(w.set_watches(1, &lists, tree()).is_empty());
         assert!(w.check("/new", 1, WatcherType::Data));
     }
@@ -163,11 +137,7 @@ mod tests {
         let mut w = WatchManager::new();
         let exist = strings(&["/gone", "/old"]);
         // relative zxid far in the future: NodeCreated fires regardless.
-        let lists = SetWatchesLists {
-            relative_zxid: 1000,
-            exist: &exist,
-            ..Default::default()
-        };
+        let lists = SetWatchesLists { relative_zxid: 1000, exist: &exist, ..Default::default() };
         let events = w.set_watches(1, &lists, tree());
         assert_eq!(events, vec![(EventType::NodeCreated, "/old".to_string())]);
         assert!(w.check("/gone", 1, WatcherType::Data));
@@ -179,18 +149,11 @@ mod tests {
         let mut w = WatchManager::new();
         let child = strings(&["/gone", "/new", "/old"]);
         // /new: mzxid 20 <= 25 but pzxid 30 > 25, so the child row must use pzxid.
-        let lists = SetWatchesLists {
-            relative_zxid: 25,
-            child: &child,
-            ..Default::default()
-        };
+        let lists = SetWatchesLists { relative_zxid: 25, child: &child, ..Default::default() };
         let events = w.set_watches(1, &lists, tree());
         assert_eq!(
             events,
-            vec![
-                (EventType::NodeDeleted, "/gone".to_string()),
-                (EventType::NodeChildrenChanged, "/new".to_string()),
-            ]
+            vec![(EventType::NodeDeleted, "/gone".to_string()), (EventType::NodeChildrenChanged, "/new".to_string()),]
         );
         assert!(w.check("/old", 1, WatcherType::Children));
         assert!(!w.check("/old", 1, WatcherType::Data));
@@ -202,12 +165,8 @@ mod tests {
         let mut w = WatchManager::new();
         let persistent = strings(&["/gone", "/new"]);
         let recursive = strings(&["/gone", "/old"]);
-        let lists = SetWatchesLists {
-            relative_zxid: 0,
-            persistent: &persistent,
-            recursive: &recursive,
-            ..Default::default()
-        };
+        let lists =
+            SetWatchesLists { relative_zxid: 0, persistent: &persistent, recursive: &recursive, ..Default::default() };
         assert!(w.set_watches(7, &lists, tree()).is_empty());
         assert!(w.check("/gone", 7, WatcherType::Persistent));
         assert!(w.check("/new", 7, WatcherType::Persistent));

@@ -23,11 +23,7 @@ impl fmt::Display for WatchSummary {
     /// ZooKeeper's text without the trailing newline the 4lw adds:
     /// `<n> connections watching <m> paths\nTotal watches:<k>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} connections watching {} paths\nTotal watches:{}",
-            self.connections, self.paths, self.watches
-        )
+        write!(f, "{} connections watching {} paths\nTotal watches:{}", self.connections, self.paths, self.watches)
     }
 }
 
@@ -61,11 +57,7 @@ impl WatchManager {
     }
 
     pub fn summary(&self) -> WatchSummary {
-        WatchSummary {
-            connections: self.connection_count(),
-            paths: self.path_count(),
-            watches: self.watch_count(),
-        }
+        WatchSummary { connections: self.connection_count(), paths: self.path_count(), watches: self.watch_count() }
     }
 
     /// `wchc`: each connection with its watched paths, both sorted. The caller maps
@@ -106,15 +98,8 @@ mod tests {
 
     #[test]
     fn summary_text_matches_zookeeper() {
-        let s = WatchSummary {
-            connections: 2,
-            paths: 3,
-            watches: 4,
-        };
-        assert_eq!(
-            s.to_string(),
-            "2 connections watching 3 paths\nTotal watches:4"
-        );
+        let s = WatchSummary { connections: 2, paths: 3, watches: 4 };
+        assert_eq!(s.to_string(), "2 connections watching 3 paths\nTotal watches:4");
     }
 
     #[test]
@@ -125,14 +110,7 @@ mod tests {
         w.add_persistent("/a", 1);
         w.add_child_watch("/b", 1);
         w.add_data_watch("/a", 2);
-        assert_eq!(
-            w.summary(),
-            WatchSummary {
-                connections: 2,
-                paths: 2,
-                watches: 3
-            }
-        );
+        assert_eq!(w.summary(), WatchSummary { connections: 2, paths: 2, watches: 3 });
         // data table: (1,/a) (2,/a); child table: (1,/a) (1,/b)
         assert_eq!(w.table_watch_count(), 4);
     }
@@ -146,18 +124,11 @@ mod tests {
         w.add_persistent_recursive("/a", 3);
         assert_eq!(
             w.by_connection(),
-            vec![
-                (3, vec!["/a".to_string(), "/m".to_string()]),
-                (9, vec!["/a".to_string(), "/z".to_string()]),
-            ]
+            vec![(3, vec!["/a".to_string(), "/m".to_string()]), (9, vec!["/a".to_string(), "/z".to_string()]),]
         );
         assert_eq!(
             w.by_path(),
-            vec![
-                ("/a".to_string(), vec![3, 9]),
-                ("/m".to_string(), vec![3]),
-                ("/z".to_string(), vec![9])
-            ]
+            vec![("/a".to_string(), vec![3, 9]), ("/m".to_string(), vec![3]), ("/z".to_string(), vec![9])]
         );
     }
 }

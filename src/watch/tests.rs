@@ -11,19 +11,11 @@ use super::{ConnId, Fired, WatchManager};
 use crate::proto::types::{EventType, WatcherType};
 use crate::tree::txn::{Change, ChangeKind};
 
-const KINDS: [ChangeKind; 4] = [
-    ChangeKind::Created,
-    ChangeKind::Deleted,
-    ChangeKind::DataChanged,
-    ChangeKind::ChildrenChanged,
-];
+const KINDS: [ChangeKind; 4] =
+    [ChangeKind::Created, ChangeKind::Deleted, ChangeKind::DataChanged, ChangeKind::ChildrenChanged];
 
 fn change(path: &str, kind: ChangeKind) -> Change {
-    Change {
-        path: path.to_string(),
-        kind,
-        acl: Vec::new(),
-    }
+    Change { path: path.to_string(), kind, acl: Vec::new() }
 }
 
 fn fire(w: &mut WatchManager, path: &str, kind: ChangeKind) -> Fired {
@@ -119,11 +111,7 @@ fn trigger_matrix() {
         assert_eq!(fired.event, expected_event, "{kind:?} {holding:?}");
         let expected_conns: Vec<ConnId> = if fires { vec![1] } else { vec![] };
         assert_eq!(fired.conns, expected_conns, "{kind:?} {holding:?}");
-        assert_eq!(
-            w.watch_count(),
-            usize::from(survives),
-            "{kind:?} {holding:?}"
-        );
+        assert_eq!(w.watch_count(), usize::from(survives), "{kind:?} {holding:?}");
         assert_consistent(&w);
     }
 }
@@ -137,11 +125,7 @@ fn unrelated_paths_do_not_fire() {
     w.add_persistent_recursive("/p/c/d", 4); // recursive below the change
     w.add_persistent_recursive("/p/cx", 5); // string prefix, not an ancestor
     w.add_persistent_recursive("/p/c/", 6); // not a normalized ancestor either
-    for kind in [
-        ChangeKind::Created,
-        ChangeKind::Deleted,
-        ChangeKind::DataChanged,
-    ] {
+    for kind in [ChangeKind::Created, ChangeKind::Deleted, ChangeKind::DataChanged] {
         assert!(fire(&mut w, "/p/c", kind).is_empty(), "{kind:?}");
     }
     assert_eq!(w.watch_count(), 6);
@@ -151,16 +135,10 @@ fn unrelated_paths_do_not_fire() {
 fn one_shot_fires_once_then_is_gone() {
     let mut w = WatchManager::new();
     assert!(w.add_data_watch("/a", 1));
-    assert!(
-        !w.add_data_watch("/a", 1),
-        "one data watch per connection and path"
-    );
+    assert!(!w.add_data_watch("/a", 1), "one data watch per connection and path");
     assert_eq!(fire(&mut w, "/a", ChangeKind::DataChanged).conns, vec![1]);
     assert!(fire(&mut w, "/a", ChangeKind::DataChanged).is_empty());
-    assert_eq!(
-        (w.connection_count(), w.path_count(), w.watch_count()),
-        (0, 0, 0)
-    );
+    assert_eq!((w.connection_count(), w.path_count(), w.watch_count()), (0, 0, 0));
     assert_consistent(&w);
 }
 
@@ -181,21 +159,10 @@ fn recursive_reaches_all_descendants_but_never_children_changed() {
     w.add_persistent_recursive("/a", 1);
     w.add_persistent_recursive("/", 2);
     for path in ["/a", "/a/b", "/a/b/c/d/e"] {
-        for kind in [
-            ChangeKind::Created,
-            ChangeKind::DataChanged,
-            ChangeKind::Deleted,
-        ] {
-            assert_eq!(
-                fire(&mut w, path, kind).conns,
-                vec![1, 2],
-                "{path} {kind:?}"
-            );
+        for kind in [ChangeKind::Created, ChangeKind::DataChanged, ChangeKind::Deleted] {
+            assert_eq!(fire(&mut w, path, kind).conns, vec![1, 2], "{path} {kind:?}");
         }
-        assert!(
-            fire(&mut w, path, ChangeKind::ChildrenChanged).is_empty(),
-            "{path}"
-        );
+        assert!(fire(&mut w, path, ChangeKind::ChildrenChanged).is_empty(), "{path}");
     }
     assert_eq!(fire(&mut w, "/other", ChangeKind::Created).conns, vec![2]);
     assert!(fire(&mut w, "/", ChangeKind::ChildrenChanged).is_empty());
@@ -226,11 +193,7 @@ fn one_event_per_connection_across_all_matching_watches() {
     w.add_persistent_recursive("/", 1);
     w.add_persistent_recursive("/a", 2);
     w.add_persistent_recursive("/", 2);
-    for kind in [
-        ChangeKind::Created,
-        ChangeKind::DataChanged,
-        ChangeKind::Deleted,
-    ] {
+    for kind in [ChangeKind::Created, ChangeKind::DataChanged, ChangeKind::Deleted] {
         assert_eq!(fire(&mut w, "/a/b", kind).conns, vec![1, 2], "{kind:?}");
     }
     assert_consistent(&w);
@@ -257,10 +220,7 @@ fn modes_on_one_path_coexist() {
     // Removing the persistent mode leaves the recursive one and the child watch.
     assert!(w.remove("/a", 1, WatcherType::Persistent));
     assert!(w.check("/a", 1, WatcherType::PersistentRecursive));
-    assert_eq!(
-        fire(&mut w, "/a", ChangeKind::ChildrenChanged).conns,
-        vec![1]
-    );
+    assert_eq!(fire(&mut w, "/a", ChangeKind::ChildrenChanged).conns, vec![1]);
     // The child watch is consumed; recursive ignores children changes.
     assert!(fire(&mut w, "/a", ChangeKind::ChildrenChanged).is_empty());
     assert_eq!(fire(&mut w, "/a", ChangeKind::DataChanged).conns, vec![1]);
@@ -292,10 +252,7 @@ fn check_uses_the_3_9_meaning_of_each_type() {
         for (ty, want) in types.iter().zip(row) {
             assert_eq!(w.check(path, 1, *ty), want, "{path} {ty:?}");
         }
-        assert!(
-            !w.check(path, 2, WatcherType::Any),
-            "other connection, {path}"
-        );
+        assert!(!w.check(path, 2, WatcherType::Any), "other connection, {path}");
     }
 }
 
@@ -307,10 +264,7 @@ fn remove_reports_no_watcher_cases() {
     assert!(!w.remove("/a", 1, WatcherType::Data));
     assert!(!w.remove("/a", 1, WatcherType::Children));
     assert!(!w.remove("/a", 1, WatcherType::PersistentRecursive));
-    assert!(
-        !w.remove("/a", 2, WatcherType::Any),
-        "another connection's watch"
-    );
+    assert!(!w.remove("/a", 2, WatcherType::Any), "another connection's watch");
     assert!(!w.remove("/b", 1, WatcherType::Any), "unwatched path");
     assert!(w.check("/a", 1, WatcherType::Persistent));
 
@@ -326,10 +280,7 @@ fn remove_reports_no_watcher_cases() {
     w.add_persistent_recursive("/a", 1);
     assert!(w.remove("/a", 1, WatcherType::Any));
     assert!(!w.remove("/a", 1, WatcherType::Any));
-    assert_eq!(
-        (w.connection_count(), w.path_count(), w.watch_count()),
-        (0, 0, 0)
-    );
+    assert_eq!((w.connection_count(), w.path_count(), w.watch_count()), (0, 0, 0));
     assert_eq!(w.recursive_watch_count(), 0);
     assert_consistent(&w);
 }
@@ -360,10 +311,7 @@ fn remove_connection_cleans_every_index() {
     for conn in 2..=4 {
         w.remove_connection(conn);
     }
-    assert_eq!(
-        (w.connection_count(), w.path_count(), w.watch_count()),
-        (0, 0, 0)
-    );
+    assert_eq!((w.connection_count(), w.path_count(), w.watch_count()), (0, 0, 0));
     assert_eq!((w.table_watch_count(), w.recursive_watch_count()), (0, 0));
     assert!(w.by_connection().is_empty() && w.by_path().is_empty());
     for kind in KINDS {
@@ -383,10 +331,7 @@ fn ten_thousand_watchers_on_one_path() {
     assert_eq!(fired.conns.len(), 10_000);
     let unique: HashSet<ConnId> = fired.conns.iter().copied().collect();
     assert_eq!(unique.len(), 10_000);
-    assert_eq!(
-        (w.connection_count(), w.path_count(), w.watch_count()),
-        (0, 0, 0)
-    );
+    assert_eq!((w.connection_count(), w.path_count(), w.watch_count()), (0, 0, 0));
     assert_consistent(&w);
 }
 
@@ -398,12 +343,7 @@ fn ten_thousand_persistent_watchers_stay() {
     }
     w.add_persistent_recursive("/", 10_000);
     for _ in 0..3 {
-        assert_eq!(
-            w.trigger(&change("/hot", ChangeKind::DataChanged))
-                .conns
-                .len(),
-            10_001
-        );
+        assert_eq!(w.trigger(&change("/hot", ChangeKind::DataChanged)).conns.len(), 10_001);
     }
     assert_eq!(w.watch_count(), 10_001);
 }

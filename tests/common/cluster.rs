@@ -145,7 +145,15 @@ impl Cluster {
             );
             std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
             let server_line = format!("server.{id}=127.0.0.1:{q}:{e}:{peer_type};127.0.0.1:{client_port}");
-            members.push(Member { id, client_port: *client_port, http_port, dir, server_line, child: None, stopped: false });
+            members.push(Member {
+                id,
+                client_port: *client_port,
+                http_port,
+                dir,
+                server_line,
+                child: None,
+                stopped: false,
+            });
         }
         let mut cluster = Cluster { members, links, _tmp: tmp };
         for i in (0..running).rev() {
@@ -315,17 +323,6 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            // The tail of every member's log, to tell why the test failed.
-            for m in &self.members {
-                let log = m.log();
-                let lines: Vec<&str> = log.lines().collect();
-                eprintln!("=== member {} (last 40 log lines) ===", m.id);
-                for l in &lines[lines.len().saturating_sub(40)..] {
-                    eprintln!("{l}");
-                }
-            }
-        }
         for i in 0..self.members.len() {
             self.kill9(i);
         }
@@ -333,14 +330,12 @@ impl Drop for Cluster {
         // the whole directory kept when ROOST_KEEP_FAILED names a place for it.
         if std::thread::panicking() {
             for m in &self.members {
-                let log = m.log();
-                let lines: Vec<&str> = log.lines().collect();
-                let tail = &lines[lines.len().saturating_sub(40)..];
-                eprintln!("=== member {} server.log (last {} lines) ===\n{}", m.id, tail.len(), tail.join("\n"));
+                super::print_log_tail(&format!("member {}", m.id), &m.log());
             }
             if let Some(keep) = std::env::var_os("ROOST_KEEP_FAILED") {
                 let dest = PathBuf::from(keep).join(format!("cluster-{}", std::process::id()));
-                let ok = Command::new("cp").arg("-a").arg(self._tmp.path()).arg(&dest).status().is_ok_and(|s| s.success());
+                let ok =
+                    Command::new("cp").arg("-a").arg(self._tmp.path()).arg(&dest).status().is_ok_and(|s| s.success());
                 eprintln!("cluster data {} to {}", if ok { "copied" } else { "NOT copied" }, dest.display());
             }
         }

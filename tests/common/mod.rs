@@ -42,6 +42,7 @@ pub fn free_port() -> u16 {
 /// One roost server process.
 pub struct Server {
     pub port: u16,
+    pub http_port: u16,
     pub data_dir: PathBuf,
     extra: Vec<String>,
     child: Option<Child>,
@@ -55,6 +56,7 @@ impl Server {
         let data_dir = tmp.path().to_path_buf();
         let mut s = Server {
             port: free_port(),
+            http_port: free_port(),
             data_dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
@@ -69,6 +71,11 @@ impl Server {
         let child = self.command().spawn().expect("spawn roost");
         self.child = Some(child);
         wait_for_port(self.addr(), Duration::from_secs(30));
+        // The port answers from the moment it is bound; a server that fails later in its
+        // start (another port taken, say) must fail the test here, with its log.
+        if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            panic!("roost exited while starting ({status}):\n{}", self.log());
+        }
     }
 
     /// Starts on the same data directory and waits for the process to exit on its own
@@ -98,7 +105,7 @@ impl Server {
         cmd.arg("--client-port")
             .arg(self.port.to_string())
             .arg("--http-port")
-            .arg(free_port().to_string())
+            .arg(self.http_port.to_string())
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.extra)
@@ -114,6 +121,21 @@ impl Server {
 
     pub fn connect_string(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// The server process's resident set size in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.pid().expect("server running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS line")
     }
 
     /// SIGKILL: no shutdown code runs, like a power cut for the process.
@@ -136,7 +158,17 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        if std::thread::panicking() {
+            print_log_tail("server", &self.log());
+        }
     }
+}
+
+/// Prints the last lines of a server's log to stderr, to tell why a test failed.
+pub fn print_log_tail(name: &str, log: &str) {
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(40)..];
+    eprintln!("=== {name} server.log (last {} lines) ===\n{}", tail.len(), tail.join("\n"));
 }
 
 /// Waits until something accepts connections on `addr`.
@@ -164,13 +196,25 @@ pub fn four_letter_word(addr: SocketAddr, word: &str) -> String {
 /// One HTTP/1.1 request (`Connection: close`) with an optional JSON body; returns the
 /// status code and the response body.
 pub fn http(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
+    http_with_headers(addr, method, path, json, &[])
+}
+
+/// [`http`] with extra request headers.
+pub fn http_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect to the HTTP port");
     s.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
     let body = json.unwrap_or("");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
+         {extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(request.as_bytes()).expect("send the HTTP request");

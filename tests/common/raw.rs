@@ -11,6 +11,11 @@ pub const CREATE: i32 = 1;
 pub const EXISTS: i32 = 3;
 pub const GET_DATA: i32 = 4;
 pub const SET_DATA: i32 = 5;
+pub const GET_CHILDREN: i32 = 8;
+pub const SYNC: i32 = 9;
+pub const CHECK_WATCHES: i32 = 17;
+pub const SET_WATCHES: i32 = 101;
+pub const CLOSE_SESSION: i32 = -11;
 
 /// `body` with its length prefix.
 pub fn frame(body: &[u8]) -> Vec<u8> {
@@ -64,13 +69,18 @@ pub struct Session {
 impl Session {
     /// A new session of 30 s on `addr`.
     pub fn open(addr: SocketAddr) -> Session {
-        Self::attach(addr, 0, &[0; 16], 0)
+        Self::open_with_timeout(addr, 30_000)
+    }
+
+    /// A new session asking for `timeout_ms` on `addr`.
+    pub fn open_with_timeout(addr: SocketAddr, timeout_ms: i32) -> Session {
+        Self::attach(addr, 0, &[0; 16], 0, timeout_ms)
     }
 
     /// Attaches this session on `addr` over a new connection, as a client that moves
     /// does (this connection stays open).
     pub fn reattach(&self, addr: SocketAddr) -> Session {
-        let s = Self::attach(addr, self.session_id, &self.password, self.last_zxid);
+        let s = Self::attach(addr, self.session_id, &self.password, self.last_zxid, 30_000);
         assert_eq!(s.session_id, self.session_id);
         s
     }
@@ -78,9 +88,9 @@ impl Session {
     /// Attaches `session_id` with `password` on `addr` (0: a new session). A server that
     /// has not applied `last_zxid` yet closes without an answer; that is retried for a
     /// while. Panics if the session is not established.
-    fn attach(addr: SocketAddr, session_id: i64, password: &[u8; 16], last_zxid: i64) -> Session {
+    fn attach(addr: SocketAddr, session_id: i64, password: &[u8; 16], last_zxid: i64, timeout_ms: i32) -> Session {
         let start = std::time::Instant::now();
-        let body = connect_body(last_zxid, 30_000, session_id, password, Some(false));
+        let body = connect_body(last_zxid, timeout_ms, session_id, password, Some(false));
         let (stream, resp) = loop {
             let (stream, resp) = connect(addr, &body);
             if !resp.is_empty() || start.elapsed() > Duration::from_secs(5) {
@@ -154,7 +164,9 @@ pub fn closed_by_server(s: &mut TcpStream) -> bool {
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return false,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false
+            }
             Err(_) => return true,
         }
     }
@@ -171,14 +183,61 @@ fn buffer(out: &mut Vec<u8>, b: &[u8]) {
 
 /// create(path, data) of a persistent node anyone may use.
 pub fn create_body(path: &str, data: &[u8]) -> Vec<u8> {
+    create_body_with_perms(path, data, 0x1f)
+}
+
+/// create(path, data) of a persistent node with one ACL entry: `world:anyone` with `perms`
+/// (READ 1, WRITE 2, CREATE 4, DELETE 8, ADMIN 16).
+pub fn create_body_with_perms(path: &str, data: &[u8], perms: i32) -> Vec<u8> {
     let mut b = Vec::new();
     string(&mut b, path);
     buffer(&mut b, data);
     b.extend_from_slice(&1i32.to_be_bytes()); // one ACL entry
-    b.extend_from_slice(&0x1fi32.to_be_bytes()); // all permissions
+    b.extend_from_slice(&perms.to_be_bytes());
     string(&mut b, "world");
     string(&mut b, "anyone");
     b.extend_from_slice(&0i32.to_be_bytes()); // persistent
+    b
+}
+
+/// create(path) of an empty ephemeral node anyone may use.
+pub fn create_ephemeral_body(path: &str) -> Vec<u8> {
+    let mut b = create_body(path, b"");
+    let flags = b.len() - 4;
+    b[flags..].copy_from_slice(&1i32.to_be_bytes());
+    b
+}
+
+/// A request body that is just a path (sync).
+pub fn path_only_body(path: &str) -> Vec<u8> {
+    let mut b = Vec::new();
+    string(&mut b, path);
+    b
+}
+
+/// exists(path) or getData(path) with a watch.
+pub fn watch_body(path: &str) -> Vec<u8> {
+    let mut b = path_only_body(path);
+    b.push(1);
+    b
+}
+
+/// checkWatches(path, type): type 1 child, 2 data, 3 any.
+pub fn check_watches_body(path: &str, watcher_type: i32) -> Vec<u8> {
+    let mut b = path_only_body(path);
+    b.extend_from_slice(&watcher_type.to_be_bytes());
+    b
+}
+
+/// setWatches(relativeZxid, dataWatches, existWatches, childWatches).
+pub fn set_watches_body(relative_zxid: i64, data: &[&str], exist: &[&str], child: &[&str]) -> Vec<u8> {
+    let mut b = relative_zxid.to_be_bytes().to_vec();
+    for list in [data, exist, child] {
+        b.extend_from_slice(&(list.len() as i32).to_be_bytes());
+        for path in list {
+            string(&mut b, path);
+        }
+    }
     b
 }
 

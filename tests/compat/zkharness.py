@@ -245,7 +245,7 @@ def start_server(kind: str, config: Optional[Dict[str, str]] = None,
         if not java:
             raise HarnessError("java not found")
         argv = [java, "-cp", zk_classpath(), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-Dzookeeper.root.logger=INFO,CONSOLE", "-Dlog4j.configuration=file:" + str(_log4j(workdir))]
+                "-Dzookeeper.root.logger=INFO,CONSOLE", "-Dlog4j.configuration=file:" + str(console_log4j(workdir))]
         argv += [f"-D{k}={v}" for k, v in sysprops.items()]
         argv += ["org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg_path)]
     elif real_kind == "roost":
@@ -268,7 +268,8 @@ def start_server(kind: str, config: Optional[Dict[str, str]] = None,
     return server
 
 
-def _log4j(workdir: Path) -> Path:
+def console_log4j(workdir: Path) -> Path:
+    """Writes a log4j.properties that logs to the console (the server.log capture); returns it."""
     path = workdir / "log4j.properties"
     path.write_text(
         "log4j.rootLogger=INFO, CONSOLE\n"

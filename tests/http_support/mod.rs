@@ -58,9 +58,7 @@ fn allowed(acl: &[Acl], auth: &[Id], perm: i32) -> bool {
     if auth.iter().any(|i| i.scheme == "super") || acl.is_empty() {
         return true;
     }
-    acl.iter().any(|a| {
-        a.perms & perm != 0 && ((a.id.scheme == "world" && a.id.id == "anyone") || auth.contains(&a.id))
-    })
+    acl.iter().any(|a| a.perms & perm != 0 && ((a.id.scheme == "world" && a.id.id == "anyone") || auth.contains(&a.id)))
 }
 
 impl Tree {
@@ -68,12 +66,22 @@ impl Tree {
         self.nodes.get(path).ok_or(ErrorCode::NoNode)
     }
 
-    fn apply(&mut self, op: &TxnOp, auth: &[Id], zxid: i64, events: &mut Vec<ChangeEvent>) -> Result<OpResult, ErrorCode> {
+    fn apply(
+        &mut self,
+        op: &TxnOp,
+        auth: &[Id],
+        zxid: i64,
+        events: &mut Vec<ChangeEvent>,
+    ) -> Result<OpResult, ErrorCode> {
         let now = 1_700_000_000_000 + zxid * 1000;
         match op {
             TxnOp::Create { path, data, acl, mode, .. } => {
                 let parent_path = parent_of(path.trim_end_matches('/')).to_owned();
-                let parent_path = if path.ends_with('/') && mode.is_sequential() { path.trim_end_matches('/').to_owned() } else { parent_path };
+                let parent_path = if path.ends_with('/') && mode.is_sequential() {
+                    path.trim_end_matches('/').to_owned()
+                } else {
+                    parent_path
+                };
                 let parent = self.node(&parent_path)?;
                 if !allowed(&parent.acl, auth, perms::CREATE) {
                     return Err(ErrorCode::NoAuth);
@@ -81,7 +89,8 @@ impl Tree {
                 if parent.stat.ephemeral_owner != 0 {
                     return Err(ErrorCode::NoChildrenForEphemerals);
                 }
-                let final_path = if mode.is_sequential() { format!("{path}{:010}", parent.stat.cversion) } else { path.clone() };
+                let final_path =
+                    if mode.is_sequential() { format!("{path}{:010}", parent.stat.cversion) } else { path.clone() };
                 if self.nodes.contains_key(&final_path) {
                     return Err(ErrorCode::NodeExists);
                 }
@@ -89,7 +98,15 @@ impl Tree {
                     return Err(ErrorCode::InvalidAcl);
                 }
                 let len = data.as_ref().map_or(0, |d| d.len()) as i32;
-                let stat = Stat { czxid: zxid, mzxid: zxid, ctime: now, mtime: now, pzxid: zxid, data_length: len, ..Stat::default() };
+                let stat = Stat {
+                    czxid: zxid,
+                    mzxid: zxid,
+                    ctime: now,
+                    mtime: now,
+                    pzxid: zxid,
+                    data_length: len,
+                    ..Stat::default()
+                };
                 self.nodes.insert(
                     final_path.clone(),
                     Node { data: data.clone(), acl: acl.clone(), stat, children: BTreeSet::new() },
@@ -100,8 +117,22 @@ impl Tree {
                 p.stat.pzxid = zxid;
                 p.stat.num_children += 1;
                 let (pstat, pacl) = (p.stat, p.acl.clone());
-                events.push(ChangeEvent { zxid, path: final_path.clone(), kind: ChangeKind::Created, stat: Some(stat), data: data.clone(), acl: acl.clone() });
-                events.push(ChangeEvent { zxid, path: parent_path, kind: ChangeKind::ChildrenChanged, stat: Some(pstat), data: None, acl: pacl });
+                events.push(ChangeEvent {
+                    zxid,
+                    path: final_path.clone(),
+                    kind: ChangeKind::Created,
+                    stat: Some(stat),
+                    data: data.clone(),
+                    acl: acl.clone(),
+                });
+                events.push(ChangeEvent {
+                    zxid,
+                    path: parent_path,
+                    kind: ChangeKind::ChildrenChanged,
+                    stat: Some(pstat),
+                    data: None,
+                    acl: pacl,
+                });
                 let _ = CreateMode::Persistent;
                 Ok(OpResult::Created { path: final_path, stat })
             }
@@ -125,8 +156,22 @@ impl Tree {
                 p.stat.pzxid = zxid;
                 p.stat.num_children -= 1;
                 let (pstat, pacl) = (p.stat, p.acl.clone());
-                events.push(ChangeEvent { zxid, path: path.clone(), kind: ChangeKind::Deleted, stat: None, data: None, acl });
-                events.push(ChangeEvent { zxid, path: parent_path, kind: ChangeKind::ChildrenChanged, stat: Some(pstat), data: None, acl: pacl });
+                events.push(ChangeEvent {
+                    zxid,
+                    path: path.clone(),
+                    kind: ChangeKind::Deleted,
+                    stat: None,
+                    data: None,
+                    acl,
+                });
+                events.push(ChangeEvent {
+                    zxid,
+                    path: parent_path,
+                    kind: ChangeKind::ChildrenChanged,
+                    stat: Some(pstat),
+                    data: None,
+                    acl: pacl,
+                });
                 Ok(OpResult::Deleted)
             }
             TxnOp::SetData { path, data, version } => {
@@ -142,7 +187,14 @@ impl Tree {
                 node.stat.mzxid = zxid;
                 node.stat.mtime = now;
                 node.stat.data_length = data.as_ref().map_or(0, |d| d.len()) as i32;
-                events.push(ChangeEvent { zxid, path: path.clone(), kind: ChangeKind::DataChanged, stat: Some(node.stat), data: data.clone(), acl: node.acl.clone() });
+                events.push(ChangeEvent {
+                    zxid,
+                    path: path.clone(),
+                    kind: ChangeKind::DataChanged,
+                    stat: Some(node.stat),
+                    data: data.clone(),
+                    acl: node.acl.clone(),
+                });
                 Ok(OpResult::Stat(node.stat))
             }
             TxnOp::SetAcl { path, acl, version } => {
@@ -172,7 +224,8 @@ impl Tree {
                     match scratch.apply(op, auth, zxid, &mut evs) {
                         Ok(r) => results.push(Ok(r)),
                         Err(code) => {
-                            let mut out: Vec<Result<OpResult, ErrorCode>> = (0..i).map(|_| Err(ErrorCode::Ok)).collect();
+                            let mut out: Vec<Result<OpResult, ErrorCode>> =
+                                (0..i).map(|_| Err(ErrorCode::Ok)).collect();
                             out.push(Err(code));
                             out.extend((i + 1..ops.len()).map(|_| Err(ErrorCode::RuntimeInconsistency)));
                             return Ok(OpResult::Multi(out));
@@ -196,7 +249,12 @@ impl TestBackend {
             Node { data: Some(Vec::new()), acl: Acl::open_unsafe(), stat: Stat::default(), children: BTreeSet::new() },
         );
         let (tx, _) = broadcast::channel(100_000);
-        Arc::new(TestBackend { tree: Mutex::new(Tree { nodes, zxid: 0 }), tx, sessions: Mutex::new(Vec::new()), watches: Mutex::new(Vec::new()) })
+        Arc::new(TestBackend {
+            tree: Mutex::new(Tree { nodes, zxid: 0 }),
+            tx,
+            sessions: Mutex::new(Vec::new()),
+            watches: Mutex::new(Vec::new()),
+        })
     }
 
     /// Applies a write synchronously (for test setup), as `super`.
@@ -225,7 +283,10 @@ impl TestBackend {
         for i in 0..n {
             let name = format!("child-{i:06}");
             let path = format!("{}/{name}", parent.trim_end_matches('/'));
-            t.nodes.insert(path, Node { data: Some(Vec::new()), acl: Acl::open_unsafe(), stat, children: BTreeSet::new() });
+            t.nodes.insert(
+                path,
+                Node { data: Some(Vec::new()), acl: Acl::open_unsafe(), stat, children: BTreeSet::new() },
+            );
             if let Some(p) = t.nodes.get_mut(parent) {
                 p.children.insert(name);
                 p.stat.num_children += 1;
@@ -290,10 +351,11 @@ impl Backend for TestBackend {
         Box::pin(async move { self.apply(op, &auth) })
     }
 
-    fn search(&self, query: &SearchQuery, auth: &[Id], limit: usize) -> Vec<String> {
+    fn search(&self, query: &SearchQuery, auth: &[Id], limit: usize) -> roost::http::SearchResult {
         let t = self.tree.lock();
         let re = if query.regex { regex::Regex::new(&query.text).ok() } else { None };
-        t.nodes
+        let paths = t
+            .nodes
             .iter()
             .filter(|(p, _)| p.starts_with(&query.root))
             .filter(|(_, n)| allowed(&n.acl, auth, perms::READ))
@@ -307,7 +369,8 @@ impl Backend for TestBackend {
             })
             .map(|(p, _)| p.clone())
             .take(limit)
-            .collect()
+            .collect();
+        roost::http::SearchResult { paths, stopped: None }
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
@@ -343,8 +406,13 @@ impl Backend for TestBackend {
         }
     }
 
-    fn sessions(&self) -> Vec<SessionInfo> {
-        self.sessions.lock().clone()
+    fn sessions(&self, auth: &[Id]) -> Vec<SessionInfo> {
+        let tree = self.tree.lock();
+        let mut list = self.sessions.lock().clone();
+        for s in &mut list {
+            s.ephemerals.retain(|e| tree.nodes.get(parent_of(e)).is_some_and(|p| allowed(&p.acl, auth, perms::READ)));
+        }
+        list
     }
 
     fn watches_by_path(&self) -> Vec<(String, Vec<i64>)> {

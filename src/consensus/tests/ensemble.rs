@@ -29,9 +29,8 @@ fn free_port() -> u16 {
 }
 
 fn configs(root: &Path, n: u64) -> Vec<ConsensusConfig> {
-    let members: Vec<Member> = (1..=n)
-        .map(|id| Member { id, raft_addr: format!("127.0.0.1:{}", free_port()), voter: true })
-        .collect();
+    let members: Vec<Member> =
+        (1..=n).map(|id| Member { id, raft_addr: format!("127.0.0.1:{}", free_port()), voter: true }).collect();
     members
         .iter()
         .map(|m| {

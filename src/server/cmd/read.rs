@@ -7,8 +7,8 @@
 use crate::db::Db;
 use crate::proto::request::Request;
 use crate::proto::response::{encode_reply, ReplyHeader, Response};
-use crate::proto::MultiResult;
 use crate::proto::types::{ErrorCode, Id, OpCode};
+use crate::proto::MultiResult;
 use crate::tree::DataTree;
 use crate::watch::ConnId;
 
@@ -38,9 +38,11 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
                 if has_nul(&path) {
                     return (tree.last_zxid(), Err(ErrorCode::BadArguments));
                 }
-                let result = tree.exists(&path, auth);
+                // No ACL check: ZooKeeper answers exists with the stat whatever the node's
+                // ACL (Curator's checkExists relies on it); only data and children need READ.
+                let result = tree.stat(&path).ok_or(ErrorCode::NoNode);
                 // exists leaves a watch even when the node is missing: that is how NodeCreated works.
-                if watch && matches!(result, Ok(_) | Err(ErrorCode::NoNode)) {
+                if watch {
                     watches.add_data_watch(&path, r.conn);
                 }
                 (tree.last_zxid(), result)
@@ -67,7 +69,7 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
         }
         Request::GetChildren { path, watch } => {
             let (zxid, result) = db.read_and_watch(|tree, watches| {
-                let result = tree.get_children(&path, auth);
+                let result = tree.get_children_in_zookeeper_order(&path, auth);
                 if watch && result.is_ok() {
                     watches.add_child_watch(&path, r.conn);
                 }
@@ -93,7 +95,8 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
             reply(out, zxid, result.map(Response::AllChildrenNumber));
         }
         Request::GetEphemerals { prefix } => {
-            let (zxid, list) = db.read(|tree| (tree.last_zxid(), tree.ephemerals(r.session_id, prefix.as_deref().unwrap_or(""))));
+            let (zxid, list) =
+                db.read(|tree| (tree.last_zxid(), tree.ephemerals(r.session_id, prefix.as_deref().unwrap_or(""))));
             reply(out, zxid, Ok(Response::GetEphemerals(&list)));
         }
         Request::WhoAmI => {
@@ -116,7 +119,7 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
                             Err(code) => Owned::Failed(code),
                         },
                         Request::GetChildren { path, .. } if sub_op == OpCode::GetChildren => {
-                            match tree.get_children(&path, auth) {
+                            match tree.get_children_in_zookeeper_order(&path, auth) {
                                 Ok((children, _)) => Owned::Children(children),
                                 Err(code) => Owned::Failed(code),
                             }
@@ -145,11 +148,8 @@ fn who_am_i(auth: &[Id]) -> Vec<(String, String)> {
     auth.iter()
         .filter(|id| id.scheme != "super")
         .map(|id| {
-            let user = if id.scheme == "digest" {
-                id.id.split(':').next().unwrap_or("").to_string()
-            } else {
-                id.id.clone()
-            };
+            let user =
+                if id.scheme == "digest" { id.id.split(':').next().unwrap_or("").to_string() } else { id.id.clone() };
             (id.scheme.clone(), user)
         })
         .collect()

@@ -4,7 +4,7 @@
 use crate::db::Db;
 use crate::proto::request::Request;
 use crate::proto::response::{encode_reply, ReplyHeader, Response};
-use crate::proto::types::{xid, AddWatchMode, ErrorCode, WatcherType};
+use crate::proto::types::{AddWatchMode, ErrorCode, WatcherType};
 use crate::watch::{ConnId, SetWatchesLists};
 
 /// Executes a watch request and encodes its reply frame into `out`.
@@ -54,7 +54,9 @@ pub fn execute(db: &Db, conn: ConnId, req_xid: i32, req: Request, out: &mut Vec<
                     db.deliver_event(&[conn], event, &path, None);
                 }
             });
-            encode_reply(out, &ReplyHeader { xid: xid::SET_WATCHES, zxid, err: 0 }, None);
+            // Answered with the request's own xid, like every request: the Java client sends -8,
+            // go-zookeeper and aiozk send an ordinary xid and match the reply by it.
+            encode_reply(out, &header(ErrorCode::Ok), None);
         }
         _ => encode_reply(out, &header(ErrorCode::Unimplemented), None),
     }

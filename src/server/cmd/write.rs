@@ -6,8 +6,8 @@
 
 use crate::proto::request::Request;
 use crate::proto::response::{encode_reply, ReplyHeader, Response};
-use crate::proto::MultiResult;
 use crate::proto::types::{CreateMode, ErrorCode, OpCode};
+use crate::proto::MultiResult;
 use crate::tree::txn::{OpResult, TxnOp, TxnOutcome};
 
 /// Settings that change how writes are validated.
@@ -113,7 +113,13 @@ fn multi_result(kind: OpCode, r: &Result<OpResult, ErrorCode>) -> MultiResult<'_
 
 /// Encodes the reply to a write of `op` from its txn outcome; returns the reply's
 /// zxid and error code.
-pub fn encode_outcome(out: &mut Vec<u8>, xid: i32, op: OpCode, multi_kinds: &[OpCode], outcome: &TxnOutcome) -> (i64, ErrorCode) {
+pub fn encode_outcome(
+    out: &mut Vec<u8>,
+    xid: i32,
+    op: OpCode,
+    multi_kinds: &[OpCode],
+    outcome: &TxnOutcome,
+) -> (i64, ErrorCode) {
     let zxid = outcome.zxid;
     let result = match &outcome.result {
         Err(code) => {

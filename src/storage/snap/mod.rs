@@ -246,7 +246,8 @@ fn decode(id: &SnapshotId, bytes: &[u8]) -> Result<StoredSnapshot, SnapCorruptio
     if version != VERSION {
         return Err(SnapCorruption::UnsupportedVersion(version));
     }
-    let (term, index, meta_len, data_len) = (u64_at(bytes, 12), u64_at(bytes, 20), u64_at(bytes, 28), u64_at(bytes, 36));
+    let (term, index, meta_len, data_len) =
+        (u64_at(bytes, 12), u64_at(bytes, 20), u64_at(bytes, 28), u64_at(bytes, 36));
     let body = (bytes.len() - HEADER_LEN - CRC_LEN) as u64;
     if meta_len.checked_add(data_len) != Some(body) {
         return Err(SnapCorruption::BadLength);
@@ -259,11 +260,7 @@ fn decode(id: &SnapshotId, bytes: &[u8]) -> Result<StoredSnapshot, SnapCorruptio
         return Err(SnapCorruption::IdMismatch);
     }
     let meta_end = HEADER_LEN + meta_len as usize;
-    Ok(StoredSnapshot {
-        id: *id,
-        meta: content[HEADER_LEN..meta_end].to_vec(),
-        data: content[meta_end..].to_vec(),
-    })
+    Ok(StoredSnapshot { id: *id, meta: content[HEADER_LEN..meta_end].to_vec(), data: content[meta_end..].to_vec() })
 }
 
 #[cfg(test)]

@@ -18,12 +18,7 @@ impl Header {
         let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
         let mut idx = [0u8; 8];
         idx.copy_from_slice(&h[8..16]);
-        Some(Header {
-            crc: u32_at(0),
-            len: u32_at(4) as usize,
-            index: u64::from_le_bytes(idx),
-            batch_pos: u32_at(16),
-        })
+        Some(Header { crc: u32_at(0), len: u32_at(4) as usize, index: u64::from_le_bytes(idx), batch_pos: u32_at(16) })
     }
 
     /// The first index of the append() call that wrote this record.
@@ -94,11 +89,7 @@ pub(super) fn scan(buf: &[u8], first_index: u64) -> Scan {
         match decode(&buf[pos..]) {
             Err(fault) => break Some(Stop::Bad { offset: pos as u64, fault }),
             Ok(rec) if rec.header.index != expected => {
-                break Some(Stop::WrongIndex {
-                    offset: pos as u64,
-                    expected,
-                    found: rec.header.index,
-                })
+                break Some(Stop::WrongIndex { offset: pos as u64, expected, found: rec.header.index })
             }
             Ok(rec) => {
                 offsets.push(pos as u64);

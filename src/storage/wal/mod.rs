@@ -37,13 +37,13 @@
 //! a failed fsync the page cache cannot be trusted), so the `Wal` becomes poisoned: every further
 //! mutating call returns [`WalError::Poisoned`] and the caller must reopen (i.e. restart).
 
+#[cfg(test)]
+mod crash_tests;
 mod decoder;
 mod encoder;
 mod repair;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod crash_tests;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -200,8 +200,7 @@ impl Segment {
                 let expected = first_index + scan.offsets.len() as u64;
                 match repair::classify_tail(&buf, offset as usize, expected) {
                     repair::Verdict::Torn => {
-                        repair::cut_tail(&file, &path, offset, buf.len() as u64, fault)
-                            .map_err(io_err(&path))?;
+                        repair::cut_tail(&file, &path, offset, buf.len() as u64, fault).map_err(io_err(&path))?;
                         buf.truncate(offset as usize);
                     }
                     repair::Verdict::Corrupt { offset: next_offset, index } => {
@@ -522,12 +521,7 @@ impl Wal {
                 prev.seal()?;
             }
             let path = segment_path(&self.dir, first_index);
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .map_err(io_err(&path))?;
+            let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io_err(&path))?;
             atomic::fsync_dir(&self.dir)?;
             // Should the write below fail, the log is poisoned, and reopening removes an
             // empty last segment.

@@ -76,14 +76,8 @@ fn append_read_reopen() {
     assert_contents(&wal, 1, 10);
     let sub = wal.read_range(3, 6).unwrap();
     assert_eq!(sub.iter().map(|e| e.0).collect::<Vec<_>>(), vec![3, 4, 5]);
-    assert!(matches!(
-        wal.append(&[(12, b"x")]),
-        Err(WalError::NonContiguous { expected: 11, got: 12 })
-    ));
-    assert!(matches!(
-        wal.append(&[(11, b"x"), (13, b"y")]),
-        Err(WalError::NonContiguous { expected: 12, got: 13 })
-    ));
+    assert!(matches!(wal.append(&[(12, b"x")]), Err(WalError::NonContiguous { expected: 11, got: 12 })));
+    assert!(matches!(wal.append(&[(11, b"x"), (13, b"y")]), Err(WalError::NonContiguous { expected: 12, got: 13 })));
     assert_eq!(wal.last_index(), Some(10), "a rejected batch writes nothing");
     let bytes = wal.disk_bytes();
     assert!(bytes > 10 * encoder::HEADER_LEN as u64);
@@ -281,8 +275,7 @@ fn torn_tail_at_every_byte_recovers_exactly_the_complete_records() {
                 _ => bytes.extend_from_slice(&noise),
             }
             fs::write(&seg, &bytes).unwrap();
-            let mut wal = Wal::open(dir.path(), plain())
-                .unwrap_or_else(|e| panic!("cut {cut} variant {variant}: {e}"));
+            let mut wal = Wal::open(dir.path(), plain()).unwrap_or_else(|e| panic!("cut {cut} variant {variant}: {e}"));
             assert_contents(&wal, 1, 5);
             // Nothing but zeros after the last complete record is preallocated room, kept;
             // anything else there is a torn tail, cut off.
