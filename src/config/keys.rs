@@ -6,138 +6,73 @@
 //! `zookeeper.DigestAuthenticationProvider.superDigest`. Roost accepts both spellings in every source
 //! (zoo.cfg, `-D`, `ZOO_CFG_EXTRA`): a leading `zookeeper.` is dropped before the lookup.
 
-/// A setting Roost reads. `name()` is the canonical (zoo.cfg) spelling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Key {
-    ClientPort,
-    ClientPortAddress,
-    SecureClientPort,
-    DataDir,
-    DataLogDir,
-    TickTime,
-    InitLimit,
-    SyncLimit,
-    MinSessionTimeout,
-    MaxSessionTimeout,
-    MaxClientCnxns,
-    ClientPortListenBacklog,
-    FourLetterWhitelist,
-    JuteMaxBuffer,
-    AdminServerPort,
-    AdminServerAddress,
-    AdminEnableServer,
-    AutopurgeSnapRetainCount,
-    AutopurgePurgeInterval,
-    SnapCount,
-    CommitLogCount,
-    ReadOnlyModeEnabled,
-    SuperDigest,
-    ExtendedTypesEnabled,
-    ReconfigEnabled,
-    StandaloneEnabled,
-    LocalSessionsEnabled,
-    LocalSessionsUpgradingEnabled,
-    PeerType,
-    ContainerCheckIntervalMs,
-    ContainerMaxNeverUsedIntervalMs,
-    GlobalOutstandingLimit,
-    SessionlessCnxnTimeout,
-    HttpReadOnly,
-    HttpToken,
-    HttpBasePath,
-    HttpAllowedHosts,
-    HttpUsers,
+/// Declares [`Key`] from one table of `Variant => "zoo.cfg name"` rows, so a key is named once.
+macro_rules! keys {
+    ($($variant:ident => $name:literal,)*) => {
+        /// A setting Roost reads. `name()` is the canonical (zoo.cfg) spelling.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Key {
+            $($variant,)*
+        }
+
+        impl Key {
+            /// Every key, for lookups and tests.
+            pub const ALL: &'static [Key] = &[$(Key::$variant,)*];
+
+            /// The zoo.cfg spelling (without any `zookeeper.` prefix).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Key::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+keys! {
+    ClientPort => "clientPort",
+    ClientPortAddress => "clientPortAddress",
+    SecureClientPort => "secureClientPort",
+    DataDir => "dataDir",
+    DataLogDir => "dataLogDir",
+    TickTime => "tickTime",
+    InitLimit => "initLimit",
+    SyncLimit => "syncLimit",
+    MinSessionTimeout => "minSessionTimeout",
+    MaxSessionTimeout => "maxSessionTimeout",
+    MaxClientCnxns => "maxClientCnxns",
+    ClientPortListenBacklog => "clientPortListenBacklog",
+    FourLetterWhitelist => "4lw.commands.whitelist",
+    JuteMaxBuffer => "jute.maxbuffer",
+    AdminServerPort => "admin.serverPort",
+    AdminServerAddress => "admin.serverAddress",
+    AdminEnableServer => "admin.enableServer",
+    AutopurgeSnapRetainCount => "autopurge.snapRetainCount",
+    AutopurgePurgeInterval => "autopurge.purgeInterval",
+    SnapCount => "snapCount",
+    CommitLogCount => "commitLogCount",
+    ReadOnlyModeEnabled => "readonlymode.enabled",
+    SuperDigest => "DigestAuthenticationProvider.superDigest",
+    ExtendedTypesEnabled => "extendedTypesEnabled",
+    ReconfigEnabled => "reconfigEnabled",
+    StandaloneEnabled => "standaloneEnabled",
+    LocalSessionsEnabled => "localSessionsEnabled",
+    LocalSessionsUpgradingEnabled => "localSessionsUpgradingEnabled",
+    PeerType => "peerType",
+    ContainerCheckIntervalMs => "znode.container.checkIntervalMs",
+    ContainerMaxNeverUsedIntervalMs => "znode.container.maxNeverUsedIntervalMs",
+    GlobalOutstandingLimit => "globalOutstandingLimit",
+    SessionlessCnxnTimeout => "nio.sessionlessCnxnTimeout",
+    HttpReadOnly => "http.readOnly",
+    HttpToken => "http.token",
+    HttpBasePath => "http.basePath",
+    HttpAllowedHosts => "http.allowedHosts",
+    HttpUsers => "http.users",
 }
 
 impl Key {
-    /// Every key, for lookups and tests.
-    pub const ALL: [Key; 38] = [
-        Key::ClientPort,
-        Key::ClientPortAddress,
-        Key::SecureClientPort,
-        Key::DataDir,
-        Key::DataLogDir,
-        Key::TickTime,
-        Key::InitLimit,
-        Key::SyncLimit,
-        Key::MinSessionTimeout,
-        Key::MaxSessionTimeout,
-        Key::MaxClientCnxns,
-        Key::ClientPortListenBacklog,
-        Key::FourLetterWhitelist,
-        Key::JuteMaxBuffer,
-        Key::AdminServerPort,
-        Key::AdminServerAddress,
-        Key::AdminEnableServer,
-        Key::AutopurgeSnapRetainCount,
-        Key::AutopurgePurgeInterval,
-        Key::SnapCount,
-        Key::CommitLogCount,
-        Key::ReadOnlyModeEnabled,
-        Key::SuperDigest,
-        Key::ExtendedTypesEnabled,
-        Key::ReconfigEnabled,
-        Key::StandaloneEnabled,
-        Key::LocalSessionsEnabled,
-        Key::LocalSessionsUpgradingEnabled,
-        Key::PeerType,
-        Key::ContainerCheckIntervalMs,
-        Key::ContainerMaxNeverUsedIntervalMs,
-        Key::GlobalOutstandingLimit,
-        Key::SessionlessCnxnTimeout,
-        Key::HttpReadOnly,
-        Key::HttpToken,
-        Key::HttpBasePath,
-        Key::HttpAllowedHosts,
-        Key::HttpUsers,
-    ];
-
-    /// The zoo.cfg spelling (without any `zookeeper.` prefix).
-    pub fn name(self) -> &'static str {
-        match self {
-            Key::ClientPort => "clientPort",
-            Key::ClientPortAddress => "clientPortAddress",
-            Key::SecureClientPort => "secureClientPort",
-            Key::DataDir => "dataDir",
-            Key::DataLogDir => "dataLogDir",
-            Key::TickTime => "tickTime",
-            Key::InitLimit => "initLimit",
-            Key::SyncLimit => "syncLimit",
-            Key::MinSessionTimeout => "minSessionTimeout",
-            Key::MaxSessionTimeout => "maxSessionTimeout",
-            Key::MaxClientCnxns => "maxClientCnxns",
-            Key::ClientPortListenBacklog => "clientPortListenBacklog",
-            Key::FourLetterWhitelist => "4lw.commands.whitelist",
-            Key::JuteMaxBuffer => "jute.maxbuffer",
-            Key::AdminServerPort => "admin.serverPort",
-            Key::AdminServerAddress => "admin.serverAddress",
-            Key::AdminEnableServer => "admin.enableServer",
-            Key::AutopurgeSnapRetainCount => "autopurge.snapRetainCount",
-            Key::AutopurgePurgeInterval => "autopurge.purgeInterval",
-            Key::SnapCount => "snapCount",
-            Key::CommitLogCount => "commitLogCount",
-            Key::ReadOnlyModeEnabled => "readonlymode.enabled",
-            Key::SuperDigest => "DigestAuthenticationProvider.superDigest",
-            Key::ExtendedTypesEnabled => "extendedTypesEnabled",
-            Key::ReconfigEnabled => "reconfigEnabled",
-            Key::StandaloneEnabled => "standaloneEnabled",
-            Key::LocalSessionsEnabled => "localSessionsEnabled",
-            Key::LocalSessionsUpgradingEnabled => "localSessionsUpgradingEnabled",
-            Key::PeerType => "peerType",
-            Key::ContainerCheckIntervalMs => "znode.container.checkIntervalMs",
-            Key::ContainerMaxNeverUsedIntervalMs => "znode.container.maxNeverUsedIntervalMs",
-            Key::GlobalOutstandingLimit => "globalOutstandingLimit",
-            Key::SessionlessCnxnTimeout => "nio.sessionlessCnxnTimeout",
-            Key::HttpReadOnly => "http.readOnly",
-            Key::HttpToken => "http.token",
-            Key::HttpBasePath => "http.basePath",
-            Key::HttpAllowedHosts => "http.allowedHosts",
-            Key::HttpUsers => "http.users",
-        }
-    }
-
     fn by_name(name: &str) -> Option<Key> {
-        Key::ALL.into_iter().find(|k| k.name() == name)
+        Key::ALL.iter().copied().find(|k| k.name() == name)
     }
 }
 
