@@ -40,13 +40,13 @@ impl Config {
     /// `QuorumZooKeeperServer.dumpConf` for an ensemble member), in ZooKeeper's order. The directory
     /// sizes are measured by the caller.
     ///
-    /// Deviations: `secureClientPort` is always -1 (no TLS listener); directories are printed as
+    /// Deviations: directories are printed as
     /// absolute paths without ZooKeeper's `version-2` suffix; a standalone server prints its real
     /// `serverId` (ZooKeeper prints 0).
     pub fn to_conf_lines(&self, data_dir_size: u64, data_log_size: u64) -> Vec<(&'static str, String)> {
         let mut lines = vec![
             ("clientPort", self.client_port.to_string()),
-            ("secureClientPort", "-1".to_string()),
+            ("secureClientPort", self.security.secure_client_port.map_or_else(|| "-1".to_string(), |p| p.to_string())),
             ("dataDir", absolute(&self.data_dir)),
             ("dataDirSize", data_dir_size.to_string()),
             ("dataLogDir", absolute(&self.data_log_dir)),

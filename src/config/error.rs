@@ -75,6 +75,8 @@ pub enum ValueProblem {
     NotAServerId,
     #[error("is not key=value")]
     NotKeyValue,
+    #[error("is not one of {expected}")]
+    NotOneOf { expected: &'static str },
     #[error("is not host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]: {0}")]
     BadServerSpec(ServerSpecProblem),
 }

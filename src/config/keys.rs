@@ -68,6 +68,59 @@ keys! {
     HttpBasePath => "http.basePath",
     HttpAllowedHosts => "http.allowedHosts",
     HttpUsers => "http.users",
+    // Security (docs/SECURITY.md). The `ssl.quorum.` keys mirror the `ssl.` ones for the peer port
+    // (and, as in ZooKeeper, for HTTPS on the admin port).
+    SecureClientPortAddress => "secureClientPortAddress",
+    ClientPortUnification => "client.portUnification",
+    ClientCertReload => "client.certReload",
+    ServerCnxnFactory => "serverCnxnFactory",
+    SslKeyStoreLocation => "ssl.keyStore.location",
+    SslKeyStorePassword => "ssl.keyStore.password",
+    SslKeyStorePasswordPath => "ssl.keyStore.passwordPath",
+    SslKeyStoreType => "ssl.keyStore.type",
+    SslTrustStoreLocation => "ssl.trustStore.location",
+    SslTrustStorePassword => "ssl.trustStore.password",
+    SslTrustStorePasswordPath => "ssl.trustStore.passwordPath",
+    SslTrustStoreType => "ssl.trustStore.type",
+    SslClientAuth => "ssl.clientAuth",
+    SslProtocol => "ssl.protocol",
+    SslEnabledProtocols => "ssl.enabledProtocols",
+    SslCipherSuites => "ssl.ciphersuites",
+    SslHostnameVerification => "ssl.hostnameVerification",
+    SslAuthProvider => "ssl.authProvider",
+    SslQuorum => "sslQuorum",
+    QuorumPortUnification => "portUnification",
+    SslQuorumReloadCertFiles => "sslQuorumReloadCertFiles",
+    SslQuorumKeyStoreLocation => "ssl.quorum.keyStore.location",
+    SslQuorumKeyStorePassword => "ssl.quorum.keyStore.password",
+    SslQuorumKeyStorePasswordPath => "ssl.quorum.keyStore.passwordPath",
+    SslQuorumKeyStoreType => "ssl.quorum.keyStore.type",
+    SslQuorumTrustStoreLocation => "ssl.quorum.trustStore.location",
+    SslQuorumTrustStorePassword => "ssl.quorum.trustStore.password",
+    SslQuorumTrustStorePasswordPath => "ssl.quorum.trustStore.passwordPath",
+    SslQuorumTrustStoreType => "ssl.quorum.trustStore.type",
+    SslQuorumClientAuth => "ssl.quorum.clientAuth",
+    SslQuorumProtocol => "ssl.quorum.protocol",
+    SslQuorumEnabledProtocols => "ssl.quorum.enabledProtocols",
+    SslQuorumCipherSuites => "ssl.quorum.ciphersuites",
+    SslQuorumHostnameVerification => "ssl.quorum.hostnameVerification",
+    X509SuperUser => "X509AuthenticationProvider.superUser",
+    SuperUser => "superUser",
+    JaasConfigFile => "java.security.auth.login.config",
+    SaslServerSection => "sasl.serverconfig",
+    SaslSuperPassword => "SASLAuthenticationProvider.superPassword",
+    AuthToLocal => "security.auth_to_local",
+    KerberosRemoveHost => "kerberos.removeHostFromPrincipal",
+    KerberosRemoveRealm => "kerberos.removeRealmFromPrincipal",
+    AllowSaslFailedClients => "allowSaslFailedClients",
+    SessionRequireClientSaslAuth => "sessionRequireClientSASLAuth",
+    EnforceAuthEnabled => "enforce.auth.enabled",
+    EnforceAuthSchemes => "enforce.auth.schemes",
+    AuditEnable => "audit.enable",
+    AuditFile => "audit.file",
+    AdminForceHttps => "admin.forceHttps",
+    AdminPortUnification => "admin.portUnification",
+    AdminNeedClientAuth => "admin.needClientAuth",
 }
 
 impl Key {
@@ -84,6 +137,8 @@ pub enum KeyClass {
     Server(String),
     /// A ZooKeeper feature Roost does not implement (TLS, SASL, pluggable factories...): warn.
     Unsupported,
+    /// A key that may be given many times with different suffixes (`authProvider.1`, `superUser.ops`).
+    Indexed(IndexedKey, String),
     /// JVM and logging properties the `java` command line of ZooKeeper's scripts and kazoo's harness
     /// always pass; they mean nothing to Roost, so they are dropped without a warning.
     JvmOnly,
@@ -91,19 +146,8 @@ pub enum KeyClass {
 }
 
 /// Prefixes of keys for features Roost knowingly does not implement.
-const UNSUPPORTED_PREFIXES: &[&str] = &[
-    "ssl.",
-    "ssl.quorum.",
-    "serverCnxnFactory",
-    "authProvider.",
-    "sslQuorum",
-    "secureClientPortAddress",
-    "client.secure",
-    "quorum.auth.",
-    "kerberos.",
-    "dynamicConfigFile",
-    "metricsProvider.",
-];
+const UNSUPPORTED_PREFIXES: &[&str] =
+    &["ssl.", "client.secure", "quorum.auth.", "kerberos.", "dynamicConfigFile", "metricsProvider."];
 
 /// Java system properties that only configure the JVM or log4j.
 const JVM_ONLY_PREFIXES: &[&str] = &[
@@ -121,14 +165,43 @@ const JVM_ONLY_PREFIXES: &[&str] = &[
     "zookeeper.jmx.",
 ];
 
+/// Families of keys that take a free suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IndexedKey {
+    /// `authProvider.<n>=<class>`: an authentication provider (only the SASL one means anything here).
+    AuthProvider,
+    /// `superUser.<suffix>=<sasl id>`: more SASL super users besides `superUser`.
+    SuperUser,
+}
+
+impl IndexedKey {
+    const ALL: [IndexedKey; 2] = [IndexedKey::AuthProvider, IndexedKey::SuperUser];
+
+    fn prefix(self) -> &'static str {
+        match self {
+            IndexedKey::AuthProvider => "authProvider.",
+            IndexedKey::SuperUser => "superUser.",
+        }
+    }
+}
+
 /// Classifies a raw key (already trimmed).
 pub fn classify(raw: &str) -> KeyClass {
+    // A few Roost keys are Java system properties without the `zookeeper.` prefix (the JAAS file).
+    if let Some(key) = Key::by_name(raw) {
+        return KeyClass::Known(key);
+    }
     if JVM_ONLY_PREFIXES.iter().any(|p| raw.starts_with(p)) {
         return KeyClass::JvmOnly;
     }
     let name = raw.strip_prefix("zookeeper.").unwrap_or(raw);
     if let Some(key) = Key::by_name(name) {
         return KeyClass::Known(key);
+    }
+    for family in IndexedKey::ALL {
+        if let Some(suffix) = name.strip_prefix(family.prefix()).filter(|s| !s.is_empty()) {
+            return KeyClass::Indexed(family, suffix.to_string());
+        }
     }
     if let Some(id) = name.strip_prefix("server.") {
         return KeyClass::Server(id.to_string());
@@ -158,12 +231,17 @@ mod tests {
     #[test]
     fn harness_extras_are_classified() {
         assert_eq!(classify("server.3"), KeyClass::Server("3".into()));
-        assert_eq!(classify("ssl.keyStore.location"), KeyClass::Unsupported);
-        assert_eq!(classify("serverCnxnFactory"), KeyClass::Unsupported);
-        assert_eq!(classify("authProvider.1"), KeyClass::Unsupported);
+        assert_eq!(classify("ssl.keyStore.location"), KeyClass::Known(Key::SslKeyStoreLocation));
+        assert_eq!(classify("zookeeper.ssl.quorum.keyStore.type"), KeyClass::Known(Key::SslQuorumKeyStoreType));
+        assert_eq!(classify("ssl.noSuchThing"), KeyClass::Unsupported);
+        assert_eq!(classify("serverCnxnFactory"), KeyClass::Known(Key::ServerCnxnFactory));
+        assert_eq!(classify("authProvider.1"), KeyClass::Indexed(IndexedKey::AuthProvider, "1".into()));
+        assert_eq!(classify("zookeeper.superUser.ops"), KeyClass::Indexed(IndexedKey::SuperUser, "ops".into()));
+        assert_eq!(classify("zookeeper.superUser"), KeyClass::Known(Key::SuperUser));
         assert_eq!(classify("zookeeper.log.dir"), KeyClass::JvmOnly);
         assert_eq!(classify("file.encoding"), KeyClass::JvmOnly);
-        assert_eq!(classify("java.security.auth.login.config"), KeyClass::JvmOnly);
+        assert_eq!(classify("java.security.auth.login.config"), KeyClass::Known(Key::JaasConfigFile));
+        assert_eq!(classify("java.security.krb5.conf"), KeyClass::JvmOnly);
         assert_eq!(classify("noSuchKey"), KeyClass::Unknown);
     }
 

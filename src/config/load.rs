@@ -6,6 +6,7 @@ use super::cli::Cli;
 use super::docker_env;
 use super::error::{ConfigError, ConfigWarning, Origin, ValueProblem};
 use super::keys::Key;
+use super::security::{self, SecurityConfig};
 use super::servers::{PeerRole, ServerSpec};
 use super::settings::{Settings, Sourced};
 use super::values;
@@ -49,8 +50,8 @@ pub struct Config {
     pub client_port: u16,
     /// Client bind address (`clientPortAddress`, `--bind`, or the host of this server's `;host:port`).
     pub bind: String,
-    /// `secureClientPort`: parsed but not served (Roost has no TLS listener; a warning was logged).
-    pub secure_client_port: Option<u16>,
+    /// TLS, SASL, x509, audit (see [`SecurityConfig`]).
+    pub security: SecurityConfig,
     pub http_port: u16,
     /// HTTP bind address (`admin.serverAddress`, else `bind`).
     pub http_bind: String,
@@ -287,13 +288,14 @@ fn resolve(
     }
 
     let read_only_enabled = s.get_or(Key::ReadOnlyModeEnabled, false, values::boolean)?.value;
+    let security = security::resolve(s)?;
     let whitelist = s.get(Key::FourLetterWhitelist, text)?.map(|w| w.value);
 
     Ok(Config {
         config_file,
         client_port: client_port.value,
         bind,
-        secure_client_port: s.get(Key::SecureClientPort, values::port)?.map(|p| p.value),
+        security,
         http_port: http_port.value,
         http_bind,
         http_enabled,

@@ -111,7 +111,15 @@ fn kazoo_harness_config_with_myid() {
     assert_eq!(c.my_id, 1);
     assert_eq!(c.client_port, 20000);
     assert_eq!(c.http_port, 20003);
-    assert_eq!(c.secure_client_port, Some(20004));
+    assert_eq!(c.security.secure_client_port, Some(20004));
+    let tls = &c.security.client_tls;
+    let key_store = tls.key_store.as_ref().unwrap();
+    assert!(key_store.location.ends_with("keystore.jks"));
+    assert_eq!(key_store.password.as_ref().map(|p| p.expose()), Some("apassword"));
+    assert!(!format!("{c:?}").contains("apassword"), "a password reached Debug output");
+    assert!(tls.trust_store.as_ref().unwrap().location.ends_with("truststore.jks"));
+    assert_eq!(tls.client_auth, None);
+    assert_eq!(c.security.auth_providers, vec!["org.apache.zookeeper.server.auth.SASLAuthenticationProvider"]);
     assert_eq!(c.data_dir, dir.path().join("data"));
     assert_eq!(c.max_client_cnxns, 0);
     assert_eq!(c.max_client_cnxns_limit(), None);
@@ -132,29 +140,7 @@ fn kazoo_harness_config_with_myid() {
     assert_eq!(c.clamp_session_timeout(1000), 4000);
     assert_eq!(c.clamp_session_timeout(100_000), 40000);
 
-    let ignored: Vec<(&str, usize)> = c
-        .warnings
-        .iter()
-        .filter_map(|w| match w {
-            ConfigWarning::Unsupported { key, origin: Origin::File { line, .. } } => Some((key.as_str(), *line)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        ignored,
-        vec![
-            ("secureClientPort", 4),
-            ("serverCnxnFactory", 7),
-            ("authProvider.1", 8),
-            ("ssl.keyStore.location", 9),
-            ("ssl.keyStore.password", 10),
-            ("ssl.trustStore.location", 11),
-            ("ssl.trustStore.password", 12),
-        ]
-    );
-    assert_eq!(c.warnings.len(), ignored.len(), "JVM-only -D properties must not warn: {:?}", c.warnings);
-    let shown = c.warnings[1].to_string();
-    assert!(shown.contains("zoo.cfg:7") && shown.contains("serverCnxnFactory"), "{shown}");
+    assert!(c.warnings.is_empty(), "the harness's TLS keys and JVM-only -D properties must not warn: {:?}", c.warnings);
 }
 
 #[test]
@@ -195,7 +181,7 @@ fn conf_output_for_quorum_member() {
     assert_eq!(get("peerType"), "0");
     assert_eq!(get("clientPortListenBacklog"), "-1");
     let text = c.conf_text(0, 0, &c.quorum_config_text(0x100000000));
-    assert!(text.starts_with("clientPort=20000\nsecureClientPort=-1\n"), "{text}");
+    assert!(text.starts_with("clientPort=20000\nsecureClientPort=20004\n"), "{text}");
     assert!(
         text.ends_with(
             "peerType=0\nmembership: \nserver.1=localhost:20002:20001:participant\n\

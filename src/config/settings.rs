@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use super::error::{ConfigError, ConfigWarning, Origin, ValueProblem};
-use super::keys::{classify, Key, KeyClass};
+use super::keys::{classify, IndexedKey, Key, KeyClass};
 use super::servers::ServerSpec;
 use super::values;
 
@@ -46,6 +46,8 @@ pub struct ServerList {
 #[derive(Debug, Default)]
 pub struct Settings {
     values: HashMap<Key, RawEntry>,
+    /// `authProvider.N`, `superUser.X`: by family and suffix; a later layer replaces the same suffix.
+    indexed: std::collections::BTreeMap<(IndexedKey, String), RawEntry>,
     servers: ServerList,
     pub warnings: Vec<ConfigWarning>,
 }
@@ -57,10 +59,10 @@ impl Settings {
         for entry in entries {
             match classify(&entry.key) {
                 KeyClass::Known(key) => {
-                    if key == Key::SecureClientPort {
-                        self.warn(ConfigWarning::Unsupported { key: entry.key.clone(), origin: entry.origin.clone() });
-                    }
                     self.values.insert(key, entry);
+                }
+                KeyClass::Indexed(family, suffix) => {
+                    self.indexed.insert((family, suffix), entry);
                 }
                 KeyClass::Server(id) => add_server(&mut layer_servers, &id, entry)?,
                 KeyClass::Unsupported => self.warn(ConfigWarning::Unsupported { key: entry.key, origin: entry.origin }),
@@ -84,6 +86,11 @@ impl Settings {
     /// The ensemble list (empty when no layer had server lines).
     pub fn servers(&self) -> &ServerList {
         &self.servers
+    }
+
+    /// The values of one family of indexed keys, ordered by suffix.
+    pub fn indexed(&self, family: IndexedKey) -> impl Iterator<Item = &RawEntry> {
+        self.indexed.iter().filter(move |((f, _), _)| *f == family).map(|(_, entry)| entry)
     }
 
     /// Parses the value of `key` if any layer set it.
@@ -195,7 +202,7 @@ mod tests {
         let mut s = Settings::default();
         s.apply_layer(vec![
             RawEntry::new("bogus", "1", file(1)),
-            RawEntry::new("ssl.keyStore.password", "apassword", file(2)),
+            RawEntry::new("quorum.auth.enableSasl", "true", file(2)),
             RawEntry::new("java.awt.headless", "true", Origin::Property),
         ])
         .unwrap();
@@ -203,7 +210,7 @@ mod tests {
             s.warnings,
             vec![
                 ConfigWarning::UnknownKey { key: "bogus".into(), origin: file(1) },
-                ConfigWarning::Unsupported { key: "ssl.keyStore.password".into(), origin: file(2) },
+                ConfigWarning::Unsupported { key: "quorum.auth.enableSasl".into(), origin: file(2) },
             ]
         );
         assert_eq!(s.warnings[0].to_string(), "zoo.cfg:1: unknown configuration key \"bogus\" ignored");
