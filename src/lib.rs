@@ -11,6 +11,7 @@ pub mod http;
 pub mod node;
 pub mod proto;
 pub mod reconfig;
+pub mod security;
 pub mod server;
 pub mod session;
 pub mod storage;

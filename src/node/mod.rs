@@ -26,6 +26,8 @@ pub enum StartError {
     Listen { addr: String, source: std::io::Error },
     #[error("consensus: {0}")]
     Consensus(#[from] ConsensusError),
+    #[error("security settings: {0}")]
+    Security(#[from] crate::security::SecurityError),
 }
 
 /// Consensus settings from the node configuration: a single voter for a standalone
@@ -94,7 +96,7 @@ impl ClientPort {
 
     fn serve(ctx: Arc<ServerContext>, listener: TcpListener) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            if let Err(e) = server::run(listener, ctx).await {
+            if let Err(e) = server::run(listener, ctx, server::PortKind::Plain).await {
                 tracing::error!(error = %e, "client port failed");
             }
         })
@@ -143,6 +145,8 @@ impl Node {
         for dir in [&config.data_dir, &config.data_log_dir] {
             std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir { path: dir.clone(), source })?;
         }
+        // Stores and the JAAS file are read before anything listens: a bad one stops the start.
+        let security = Arc::new(crate::security::Security::load(&config.security, &config.data_log_dir)?);
         let db = Arc::new(Db::new());
         let consensus_cfg = consensus_config(&config);
         let ensemble = consensus_cfg.is_ensemble();
@@ -178,13 +182,27 @@ impl Node {
         let listener =
             listen(&addr, CLIENT_BACKLOG).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
         let client_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
+        let secure_listener = match config.security.secure_client_port {
+            Some(port) => {
+                let host = config.security.secure_client_bind.as_deref().unwrap_or(&config.bind);
+                let addr = crate::config::HostPort { host: host.to_string(), port }.to_string();
+                Some(listen(&addr, CLIENT_BACKLOG).await.map_err(|source| StartError::Listen { addr, source })?)
+            }
+            None => None,
+        };
 
         let reconfigurer = ensemble.then(|| {
             let r = Reconfigurer::new(db.clone(), &consensus, config.clone());
             consensus.set_reconfig_handler(r.handler());
             r
         });
-        let ctx = Arc::new(ServerContext::new(config.clone(), db.clone(), consensus.clone(), sessions.clone()));
+        let ctx = Arc::new(ServerContext::new(
+            config.clone(),
+            db.clone(),
+            consensus.clone(),
+            sessions.clone(),
+            security.clone(),
+        ));
         let tick = Duration::from_millis(u64::from(config.tick_time_ms / 2).max(10));
         let reap_every = Duration::from_millis(config.container_check_interval_ms.max(100));
         let mut tasks = vec![
@@ -193,6 +211,17 @@ impl Node {
             tokio::spawn(expiry::run_reaper(db.clone(), consensus.clone(), reap_every)),
         ];
         let client_port = ClientPort::new(ctx.clone(), addr, listener);
+        if let Some(listener) = secure_listener {
+            let ctx = ctx.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = server::run(listener, ctx, server::PortKind::Secure).await {
+                    tracing::error!(error = %e, "secure client port failed");
+                }
+            }));
+        }
+        if let Some(tls) = &security.client_tls {
+            tasks.push(tokio::spawn(crate::security::tls::reload_forever(tls.clone(), "the client port's TLS")));
+        }
         if let Some(r) = reconfigurer {
             tasks.push(tokio::spawn(r.reconcile_forever()));
             let port = client_port.clone();

@@ -79,8 +79,8 @@ pub enum Response<'a> {
     AllChildrenNumber(i32),
     /// `vector<ClientInfo{authScheme, user}>`.
     WhoAmI(&'a [(String, String)]),
-    /// `SetSASLResponse{token}`.
-    Sasl(&'a [u8]),
+    /// `SetSASLResponse{token}`; `None` is the null buffer (length -1).
+    Sasl(Option<&'a [u8]>),
 }
 
 impl Response<'_> {
@@ -119,7 +119,7 @@ impl Response<'_> {
                     w.write_str(user);
                 }
             }
-            Response::Sasl(token) => w.write_buffer(Some(token)),
+            Response::Sasl(token) => w.write_buffer(*token),
         }
     }
 }
@@ -138,6 +138,17 @@ pub fn encode_reply(out: &mut Vec<u8>, header: &ReplyHeader, body: Option<&Respo
                 body.write(w);
             }
         }
+    });
+}
+
+/// Appends a SASL reply: unlike every other reply, a failed SASL step still carries its
+/// `SetSASLResponse` body (a null token), and clients read it (`ZooKeeperServer.processSasl`).
+pub fn encode_sasl_reply(out: &mut Vec<u8>, header: &ReplyHeader, token: Option<&[u8]>) {
+    write_frame(out, |w| {
+        w.write_i32(header.xid);
+        w.write_i64(header.zxid);
+        w.write_i32(header.err);
+        w.write_buffer(token);
     });
 }
 
@@ -225,7 +236,7 @@ mod tests {
             ("getchildren2", Response::GetChildren2 { children: &children, stat }),
             ("sync", Response::Sync { path: "/s" }),
             ("reconfig", Response::Reconfig { data: b"server.1=h:1:2:participant;2181\nversion=100000000", stat }),
-            ("sasl", Response::Sasl(b"chal")),
+            ("sasl", Response::Sasl(Some(b"chal"))),
         ];
         let mut got = Vec::new();
         for (name, resp) in &cases {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use parking_lot::RwLock;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -34,7 +34,7 @@ use crate::proto::connect::ConnectRequest;
 use crate::proto::frame::{four_letter_word, FourLetterWord};
 use crate::proto::jute::Reader as JuteReader;
 use crate::proto::request::{decode_request, Request};
-use crate::proto::response::{encode_reply, ReplyHeader, Response};
+use crate::proto::response::{encode_reply, encode_sasl_reply, ReplyHeader, Response};
 use crate::proto::types::{xid, ErrorCode, Id, OpCode};
 use crate::proto::DecodeError;
 use crate::tree::txn::{Txn, TxnOp, TxnOutcome};
@@ -96,6 +96,11 @@ enum Pending {
         xid: i32,
         scheme: String,
         auth: Vec<u8>,
+    },
+    /// One step of a SASL exchange (opcode 102, an ordinary xid).
+    Sasl {
+        xid: i32,
+        token: Vec<u8>,
     },
     Read {
         xid: i32,
@@ -194,7 +199,7 @@ enum Opening {
     Closed,
 }
 
-async fn read_opening(reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>) -> Result<Opening, ReadError> {
+async fn read_opening<R: AsyncRead + Unpin>(reader: &mut FrameReader<R>) -> Result<Opening, ReadError> {
     // A four-letter word is recognised only as the very first bytes of a connection.
     if !reader.fill_at_least(4).await? {
         return Ok(Opening::Closed);
@@ -207,15 +212,22 @@ async fn read_opening(reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>) 
     Ok(Opening::Connect(reader.next_frame().await?))
 }
 
-/// Serves one accepted socket until it closes.
-pub async fn serve(
+/// Serves one accepted connection (its two halves, plain or TLS) until it closes.
+/// `identities` are what the connection is before any auth packet: its address, and the
+/// subject of a verified client certificate.
+pub async fn serve<R, W>(
     ctx: Arc<ServerContext>,
     conn: ConnId,
-    sock: TcpStream,
+    rd: R,
+    wr: W,
     remote: SocketAddr,
     stats: Arc<ConnStats>,
-) -> Result<(), ReadError> {
-    let (rd, wr) = sock.into_split();
+    identities: Vec<Id>,
+) -> Result<(), ReadError>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let mut reader = FrameReader::new(rd, ctx.config.max_buffer as usize);
 
     let payload = match tokio::time::timeout(ctx.limits.handshake_timeout, read_opening(&mut reader)).await {
@@ -251,7 +263,11 @@ pub async fn serve(
     let (out, out_rx) = OutboundQueue::new(ctx.limits.event_bytes);
     let handle = Arc::new(ConnHandle {
         session_id: std::sync::atomic::AtomicI64::new(0),
-        auth: RwLock::new(vec![Id::new("ip", remote.ip().to_string())]),
+        auth: RwLock::new({
+            let mut auth = Vec::with_capacity(identities.len());
+            cmd::auth::add_identities(&mut auth, identities);
+            auth
+        }),
         out,
         closing: std::sync::atomic::AtomicBool::new(false),
     });
@@ -352,7 +368,7 @@ async fn read_requests(
     handle: &ConnHandle,
     stats: &ConnStats,
     gate: &ReadGate,
-    reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    reader: &mut FrameReader<impl AsyncRead + Unpin>,
     pending: &RequestQueue,
     mut mode: ConnMode,
 ) -> Result<(), ReadError> {
@@ -420,6 +436,16 @@ async fn read_requests(
             (Some(op), Ok(req)) => (op, req),
         };
 
+        if ctx.security.sasl_required && !matches!(req, Request::Auth { .. } | Request::Sasl { .. }) {
+            let authenticated = handle.auth.read().iter().any(|id| id.scheme == "sasl");
+            if !authenticated {
+                // `AuthenticationHelper.enforceAuthentication`: answer, then close.
+                let err = ErrorCode::SessionClosedRequireSaslAuth;
+                pending.push(Pending::Reply { xid: req_xid, op, err, body: None, at }, cost);
+                pending.close();
+                return Ok(());
+            }
+        }
         let item = match req {
             Request::Ping => Pending::Ping,
             Request::Auth { scheme, auth, .. } => Pending::Auth { xid: req_xid, scheme, auth },
@@ -443,7 +469,7 @@ async fn read_requests(
                     }
                 }
             }
-            Request::Sasl { .. } => Pending::Reply { xid: req_xid, op, err: ErrorCode::Unimplemented, body: None, at },
+            Request::Sasl { token } => Pending::Sasl { xid: req_xid, token },
             Request::AddWatch { .. }
             | Request::CheckWatches { .. }
             | Request::RemoveWatches { .. }
@@ -537,6 +563,46 @@ async fn propose(ctx: &ServerContext, session_id: i64, handle: &ConnHandle, op: 
     }
 }
 
+/// Answers one SASL request (`ZooKeeperServer.processSasl`); returns whether the connection closes.
+fn answer_sasl(
+    ctx: &ServerContext,
+    handle: &ConnHandle,
+    exchange: &mut Option<crate::security::sasl::SaslExchange>,
+    xid: i32,
+    token: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
+    use crate::security::sasl::SaslOutcome;
+    let ok = ReplyHeader { xid, zxid: 0, err: 0 };
+    let Some(setup) = &ctx.security.sasl else {
+        // No JAAS Server section: ZooKeeper answers success with a null token.
+        encode_sasl_reply(out, &ok, None);
+        return false;
+    };
+    let outcome = exchange.get_or_insert_with(|| setup.exchange()).step(setup, token);
+    match outcome {
+        SaslOutcome::Continue(token) => {
+            encode_sasl_reply(out, &ok, Some(&token));
+            false
+        }
+        SaslOutcome::Done { token, identities } => {
+            cmd::auth::add_identities(&mut handle.auth.write(), identities);
+            encode_sasl_reply(out, &ok, Some(&token));
+            false
+        }
+        SaslOutcome::Failed => {
+            let err = if ctx.security.sasl_required {
+                ErrorCode::SessionClosedRequireSaslAuth
+            } else {
+                ErrorCode::AuthFailed
+            };
+            encode_sasl_reply(out, &ReplyHeader { xid, zxid: 0, err: err.as_i32() }, None);
+            // `allowSaslFailedClients` keeps the connection, unauthenticated, unless SASL is required.
+            !ctx.security.allow_sasl_failed_clients || ctx.security.sasl_required
+        }
+    }
+}
+
 /// Starting capacity of a connection's reply buffer: a reply with 1 KiB of data fits.
 const REPLY_BUFFER: usize = 4096;
 
@@ -551,6 +617,8 @@ async fn respond(
     mut requests: RequestReceiver,
 ) {
     let super_digest = ctx.config.super_digest.clone();
+    // This connection's SASL exchange, begun by its first SASL request.
+    let mut sasl: Option<crate::security::sasl::SaslExchange> = None;
     // Replies are encoded into this one buffer and sent as exact-size copies, instead of
     // a fresh vector per reply growing by doubling.
     let mut out = Vec::with_capacity(REPLY_BUFFER);
@@ -586,6 +654,9 @@ async fn respond(
                         close = true;
                     }
                 }
+            }
+            Pending::Sasl { xid, token } => {
+                close = answer_sasl(&ctx, &handle, &mut sasl, xid, &token, &mut out);
             }
             Pending::Read { xid, op, req, at } => {
                 ctx.consensus.settle_heard_commits().await;

@@ -27,6 +27,7 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::consensus::Consensus;
 use crate::db::Db;
+use crate::security::{self, Security};
 use crate::session::{SessionIdGenerator, SessionTracker};
 use crate::watch::ConnId;
 use stats::{ConnStats, ServerStats};
@@ -47,12 +48,20 @@ pub struct ServerContext {
     pub limits: flow::Limits,
     /// Requests outstanding on the whole server (`globalOutstandingLimit`).
     pub outstanding: Arc<flow::GlobalOutstanding>,
+    /// TLS contexts, SASL and the audit log.
+    pub security: Arc<Security>,
     next_conn: AtomicU64,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl ServerContext {
-    pub fn new(config: Arc<Config>, db: Arc<Db>, consensus: Arc<Consensus>, sessions: Arc<SessionTracker>) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        db: Arc<Db>,
+        consensus: Arc<Consensus>,
+        sessions: Arc<SessionTracker>,
+        security: Arc<Security>,
+    ) -> Self {
         let ids = SessionIdGenerator::new(config.my_id);
         let read_only = readonly::ReadOnlyMode::new(config.read_only_enabled);
         let limits = flow::Limits::from_config(&config);
@@ -65,6 +74,7 @@ impl ServerContext {
             db,
             consensus,
             sessions,
+            security,
             ids,
             stats: ServerStats::default(),
             conn_stats: RwLock::new(HashMap::new()),
@@ -100,9 +110,16 @@ impl ServerContext {
     }
 }
 
+/// Whether a listener is the plain client port (TLS only with port unification) or the secure one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortKind {
+    Plain,
+    Secure,
+}
+
 /// Accepts client connections until the listener fails.
-pub async fn run(listener: TcpListener, ctx: Arc<ServerContext>) -> std::io::Result<()> {
-    info!(addr = %listener.local_addr()?, "client port listening");
+pub async fn run(listener: TcpListener, ctx: Arc<ServerContext>, kind: PortKind) -> std::io::Result<()> {
+    info!(addr = %listener.local_addr()?, ?kind, "client port listening");
     let _monitor = (!ctx.config.is_standalone()).then(|| AbortOnDrop(tokio::spawn(readonly::run_monitor(ctx.clone()))));
     loop {
         let (sock, remote) = match listener.accept().await {
@@ -123,7 +140,7 @@ pub async fn run(listener: TcpListener, ctx: Arc<ServerContext>) -> std::io::Res
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let id = ctx.next_conn_id();
-            serve_one(&ctx, id, sock, remote).await;
+            serve_one(&ctx, id, sock, remote, kind).await;
             ctx.release(remote.ip());
         });
     }
@@ -138,10 +155,48 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn serve_one(ctx: &Arc<ServerContext>, id: ConnId, sock: tokio::net::TcpStream, remote: SocketAddr) {
+async fn serve_one(
+    ctx: &Arc<ServerContext>,
+    id: ConnId,
+    sock: tokio::net::TcpStream,
+    remote: SocketAddr,
+    kind: PortKind,
+) {
+    let tls = match (kind, &ctx.security.client_tls) {
+        (PortKind::Secure, Some(tls)) => Some(tls.clone()),
+        (PortKind::Plain, Some(tls)) if ctx.security.port_unification => {
+            match security::tls::starts_with_tls(&sock, ctx.limits.handshake_timeout).await {
+                None => return,
+                Some(true) => Some(tls.clone()),
+                Some(false) => None,
+            }
+        }
+        _ => None,
+    };
     let stats = Arc::new(ConnStats::new(remote));
     ctx.conn_stats.write().insert(id, stats.clone());
-    if let Err(e) = client::serve(ctx.clone(), id, sock, remote, stats).await {
+    let mut identities = vec![crate::proto::types::Id::new("ip", remote.ip().to_string())];
+    let served = match tls {
+        None => {
+            let (rd, wr) = sock.into_split();
+            client::serve(ctx.clone(), id, rd, wr, remote, stats, identities).await
+        }
+        Some(tls) => match security::tls::accept(&tls, sock, ctx.limits.handshake_timeout).await {
+            Err(e) => {
+                // ZooKeeper counts a failed handshake as an authentication failure and closes.
+                info!(conn = id, %remote, error = %e, "TLS handshake failed; closing");
+                Ok(())
+            }
+            Ok(stream) => {
+                if let Some(subject) = security::tls::peer_subject(stream.get_ref().1) {
+                    identities.extend(ctx.security.x509_identities(&subject));
+                }
+                let (rd, wr) = tokio::io::split(stream);
+                client::serve(ctx.clone(), id, rd, wr, remote, stats, identities).await
+            }
+        },
+    };
+    if let Err(e) = served {
         debug!(conn = id, %remote, error = %e, "connection closed");
     }
     ctx.conn_stats.write().remove(&id);

@@ -1,9 +1,8 @@
 //! ACL logic: digest ids, permission checks, and the `fixupACL` rules applied
 //! on create and setACL.
 //!
-//! Only the providers a stock ZooKeeper server registers are valid inside an
-//! ACL: `world` (id `anyone`), `auth` (expanded), `digest` and `ip`. The caller's
-//! ids may carry other schemes (for example `sasl`), which match exactly.
+//! Valid inside an ACL: `world` (id `anyone`), `auth` (expanded), `digest`, `ip`, and the ids
+//! of the `x509` and `sasl` providers, which match the caller's ids exactly.
 
 use std::collections::HashSet;
 use std::net::Ipv6Addr;
@@ -67,6 +66,9 @@ pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             }
             "digest" if digest_id_valid(&id.id) => out.push(entry.clone()),
             "ip" if ip_acl_valid(&id.id) => out.push(entry.clone()),
+            // The x509 and SASL providers: ZooKeeper accepts them when registered; Roost always
+            // has them (apply must not depend on one member's settings). Ids are matched exactly.
+            "x509" | "sasl" if !id.id.is_empty() => out.push(entry.clone()),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
@@ -230,10 +232,18 @@ mod tests {
             acl(31, "ip", "1.2.3.256"),
             acl(31, "ip", "1.2.3.4/33"),
             acl(31, "ip", "nonsense"),
+            acl(31, "sasl", ""),
+            acl(31, "x509", ""),
         ] {
             assert_eq!(fixup_acl(std::slice::from_ref(&bad), &[]), Err(ErrorCode::InvalidAcl), "{bad:?}");
         }
-        for good in [acl(31, "digest", "bob:abc="), acl(1, "ip", "10.0.0.0/8"), acl(1, "ip", "::1")] {
+        for good in [
+            acl(31, "digest", "bob:abc="),
+            acl(1, "ip", "10.0.0.0/8"),
+            acl(1, "ip", "::1"),
+            acl(31, "sasl", "jaasuser"),
+            acl(31, "x509", "CN=client"),
+        ] {
             assert_eq!(fixup_acl(std::slice::from_ref(&good), &[]).unwrap(), vec![good]);
         }
     }

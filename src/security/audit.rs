@@ -1,0 +1,217 @@
+//! The audit log (`audit.enable=true`): one line per write and per ephemeral removed with its
+//! session, in ZooKeeper's format, so the tools that read `zookeeper_audit.log` read ours.
+//!
+//! A line is `<ISO8601 time> <LEVEL> audit.Slf4jAuditLogger: ` followed by `key=value` pairs joined
+//! by tabs in ZooKeeper's order (`AuditEvent.toString`), absent fields left out. Failures are
+//! logged at ERROR, everything else at INFO, as `Slf4jAuditLogger` does.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use parking_lot::Mutex;
+
+use crate::proto::types::{perms, Acl, Id};
+
+/// `result=` of an audit line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditResult {
+    Success,
+    Failure,
+    Invoked,
+}
+
+impl AuditResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuditResult::Success => "success",
+            AuditResult::Failure => "failure",
+            AuditResult::Invoked => "invoked",
+        }
+    }
+}
+
+/// One audit event; `None` fields are left out of the line.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEvent {
+    pub session: Option<i64>,
+    pub user: Option<String>,
+    pub ip: Option<String>,
+    pub operation: &'static str,
+    pub znode: Option<String>,
+    pub znode_type: Option<&'static str>,
+    pub acl: Option<String>,
+}
+
+impl AuditEvent {
+    /// The `key=value` part of the line.
+    pub fn format(&self, result: AuditResult) -> String {
+        let mut line = String::with_capacity(128);
+        let mut field = |key: &str, value: &str| {
+            if !line.is_empty() {
+                line.push('\t');
+            }
+            let _ = write!(line, "{key}={}", escape_controls(value));
+        };
+        if let Some(session) = self.session {
+            field("session", &format!("0x{session:x}"));
+        }
+        if let Some(user) = &self.user {
+            field("user", user);
+        }
+        if let Some(ip) = &self.ip {
+            field("ip", ip);
+        }
+        field("operation", self.operation);
+        if let Some(znode) = &self.znode {
+            field("znode", znode);
+        }
+        if let Some(kind) = self.znode_type {
+            field("znode_type", kind);
+        }
+        if let Some(acl) = &self.acl {
+            field("acl", acl);
+        }
+        field("result", result.as_str());
+        line
+    }
+}
+
+/// Control characters from clients (paths, user names) are escaped, so no one can forge a line.
+fn escape_controls(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.chars().any(char::is_control) {
+        return value.into();
+    }
+    value.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// `AuthUtil.getUsers`: the user names of a connection's ids, comma-separated; ids without a
+/// user (`super`, `world`) are left out. `None` when nothing is left.
+pub fn users(ids: &[Id]) -> Option<String> {
+    let names: Vec<&str> = ids
+        .iter()
+        .filter_map(|id| match id.scheme.as_str() {
+            "digest" => id.id.split(':').next(),
+            "ip" | "x509" | "sasl" => Some(id.id.as_str()),
+            _ => None,
+        })
+        .filter(|n| !n.is_empty())
+        .collect();
+    (!names.is_empty()).then(|| names.join(","))
+}
+
+/// `ZKUtil.aclToString`: `scheme:id:perms` per entry with perms in `cdrwa` order, no separator.
+pub fn acl_string(acl: &[Acl]) -> String {
+    let mut out = String::new();
+    for entry in acl {
+        let _ = write!(out, "{}:{}:", entry.id.scheme, entry.id.id);
+        for (bit, letter) in
+            [(perms::CREATE, 'c'), (perms::DELETE, 'd'), (perms::READ, 'r'), (perms::WRITE, 'w'), (perms::ADMIN, 'a')]
+        {
+            if entry.perms & bit != 0 {
+                out.push(letter);
+            }
+        }
+    }
+    out
+}
+
+/// The audit log file. Lines are appended whole, one write each, so concurrent writers never
+/// interleave within a line.
+pub struct AuditLog {
+    file: Mutex<std::fs::File>,
+}
+
+impl AuditLog {
+    pub fn open(path: &Path) -> std::io::Result<AuditLog> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        tracing::info!(file = %path.display(), "audit log enabled");
+        Ok(AuditLog { file: Mutex::new(file) })
+    }
+
+    pub fn log(&self, event: &AuditEvent, result: AuditResult) {
+        let level = if result == AuditResult::Failure { "ERROR" } else { "INFO" };
+        let now = chrono_like_now();
+        let line = format!("{now} {level} audit.Slf4jAuditLogger: {}\n", event.format(result));
+        if let Err(e) = self.file.lock().write_all(line.as_bytes()) {
+            tracing::warn!(error = %e, "cannot write the audit log");
+        }
+    }
+}
+
+/// Local time as log4j/logback's ISO8601 pattern prints it: `2026-12-04 16:40:01,123` (UTC here).
+fn chrono_like_now() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02},{:03}", rem / 3600, rem / 60 % 60, rem % 60, now.subsec_millis())
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's civil calendar algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_has_zookeepers_fields_in_order() {
+        let event = AuditEvent {
+            session: Some(0x19344730000),
+            user: users(&[Id::new("ip", "192.168.1.2"), Id::new("sasl", "zkcli@HADOOP.COM")]),
+            ip: Some("192.168.1.2".into()),
+            operation: "create",
+            znode: Some("/a".into()),
+            znode_type: Some("persistent"),
+            acl: None,
+        };
+        assert_eq!(
+            event.format(AuditResult::Success),
+            "session=0x19344730000\tuser=192.168.1.2,zkcli@HADOOP.COM\tip=192.168.1.2\toperation=create\tznode=/a\tznode_type=persistent\tresult=success"
+        );
+    }
+
+    #[test]
+    fn users_drop_super_and_keep_digest_names() {
+        let ids = [Id::new("super", ""), Id::new("digest", "bob:abc="), Id::new("x509", "CN=client")];
+        assert_eq!(users(&ids).as_deref(), Some("bob,CN=client"));
+        assert_eq!(users(&[Id::new("super", "")]), None);
+    }
+
+    #[test]
+    fn acl_string_is_zkutil_format() {
+        let acl = vec![
+            Acl { perms: perms::ALL, id: Id::new("world", "anyone") },
+            Acl { perms: perms::READ | perms::ADMIN, id: Id::new("digest", "bob:x") },
+        ];
+        assert_eq!(acl_string(&acl), "world:anyone:cdrwadigest:bob:x:ra");
+    }
+
+    #[test]
+    fn control_characters_cannot_forge_lines() {
+        let event = AuditEvent { operation: "create", znode: Some("/a\nresult=success".into()), ..Default::default() };
+        assert_eq!(event.format(AuditResult::Failure), "operation=create\tznode=/a\\nresult=success\tresult=failure");
+    }
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_426), (2025, 12, 4));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -1,0 +1,137 @@
+//! SASL on the client port (opcode 102), as ZooKeeper runs it: the JAAS `Server` section's
+//! `user_<name>` entries are the DIGEST-MD5 users, each connection runs its own exchange, and a
+//! completed one adds `sasl:<id>` (and `super` for the configured super users).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use roost_sasl::{DigestMd5Server, JaasConfig, SaslIdOptions, Step};
+
+use super::SecurityError;
+use crate::config::SaslConfig;
+use crate::proto::types::Id;
+
+/// DIGEST-MD5's protocol and server name on ZooKeeper's client port (`SecurityUtils.createSaslServer`).
+const PROTOCOL: &str = "zookeeper";
+const SERVER_NAME: &str = "zk-sasl-md5";
+/// The JAAS section ZooKeeper reads when `zookeeper.sasl.serverconfig` is not set.
+const DEFAULT_SECTION: &str = "Server";
+
+/// The server's SASL setup, shared by all connections.
+pub struct SaslServer {
+    users: Arc<BTreeMap<String, String>>,
+    ids: SaslIdOptions,
+    super_users: Vec<String>,
+}
+
+impl std::fmt::Debug for SaslServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslServer").field("users", &self.users.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
+}
+
+impl SaslServer {
+    /// Reads the JAAS file. `Ok(None)` when no SASL is configured: no file, or a file without the
+    /// section while its name was left at the default (kazoo's harness always passes an empty file).
+    pub fn load(cfg: &SaslConfig) -> Result<Option<SaslServer>, SecurityError> {
+        let Some(path) = &cfg.jaas_file else {
+            return Ok(None);
+        };
+        let text = read_bounded(path)?;
+        let jaas = JaasConfig::parse(&text).map_err(|source| SecurityError::Jaas { path: path.clone(), source })?;
+        let name = cfg.section.as_deref().unwrap_or(DEFAULT_SECTION);
+        let Some(section) = jaas.section(name) else {
+            if cfg.section.is_some() {
+                return Err(SecurityError::JaasSection {
+                    path: path.clone(),
+                    problem: format!("no section named {name:?} (zookeeper.sasl.serverconfig)"),
+                });
+            }
+            tracing::info!(file = %path.display(), "no JAAS {DEFAULT_SECTION:?} section: SASL is off");
+            return Ok(None);
+        };
+        if section.modules.iter().any(|m| m.class.contains("Krb5LoginModule")) {
+            return Err(SecurityError::JaasSection {
+                path: path.clone(),
+                problem: format!("section {name:?} uses Kerberos (GSSAPI), which Roost does not support yet"),
+            });
+        }
+        let mut users = section.digest_users();
+        if let Some(password) = &cfg.super_password {
+            users.insert("super".to_string(), password.expose().to_string());
+        }
+        let rules = roost_sasl::AuthToLocal::parse(cfg.auth_to_local.as_deref().unwrap_or("DEFAULT"), None)
+            .map_err(SecurityError::AuthToLocal)?;
+        tracing::info!(users = users.len(), "SASL DIGEST-MD5 enabled on the client port");
+        Ok(Some(SaslServer {
+            users: Arc::new(users),
+            ids: SaslIdOptions {
+                rules,
+                remove_host: cfg.remove_host_from_principal,
+                remove_realm: cfg.remove_realm_from_principal,
+            },
+            super_users: cfg.super_users.clone(),
+        }))
+    }
+
+    /// A new exchange for one connection.
+    pub fn exchange(&self) -> SaslExchange {
+        SaslExchange { server: DigestMd5Server::new(PROTOCOL, SERVER_NAME, self.users.clone()) }
+    }
+
+    /// The identities a completed exchange gives: `sasl:<id>`, plus `super` for a super user.
+    fn identities(&self, authentication_id: &str) -> Result<Vec<Id>, roost_sasl::SaslError> {
+        let id = roost_sasl::sasl_identity(authentication_id, &self.ids)?;
+        let mut ids = Vec::with_capacity(2);
+        if roost_sasl::is_super_user(&id, &self.super_users) {
+            ids.push(Id::new("super", ""));
+        }
+        ids.push(Id::new("sasl", id));
+        Ok(ids)
+    }
+}
+
+/// The JAAS file is small; a huge one is a mistake, not a configuration.
+fn read_bounded(path: &Path) -> Result<String, SecurityError> {
+    let len = std::fs::metadata(path).map_err(|source| SecurityError::Read { path: path.into(), source })?.len();
+    if len > roost_sasl::MAX_JAAS_FILE_LEN as u64 {
+        return Err(SecurityError::JaasSection { path: path.into(), problem: format!("{len} bytes is too large") });
+    }
+    std::fs::read_to_string(path).map_err(|source| SecurityError::Read { path: path.into(), source })
+}
+
+/// What one SASL request leads to.
+pub enum SaslOutcome {
+    /// Send this token; the exchange goes on.
+    Continue(Vec<u8>),
+    /// Authenticated: send the token, add the identities.
+    Done { token: Vec<u8>, identities: Vec<Id> },
+    /// Authentication failed (AuthFailed, null token, then the connection closes).
+    Failed,
+}
+
+/// One connection's SASL exchange.
+pub struct SaslExchange {
+    server: DigestMd5Server,
+}
+
+impl SaslExchange {
+    pub fn step(&mut self, setup: &SaslServer, token: &[u8]) -> SaslOutcome {
+        match self.server.step(token) {
+            Ok(Step::Challenge(token)) => SaslOutcome::Continue(token),
+            Ok(Step::Success { token, authentication_id }) => match setup.identities(&authentication_id) {
+                Ok(identities) => SaslOutcome::Done { token, identities },
+                Err(e) => {
+                    tracing::warn!(error = %e, "SASL: no identity for an authenticated user");
+                    SaslOutcome::Failed
+                }
+            },
+            Err(e) => {
+                // Never the token: it could carry what a client mistook for a password.
+                tracing::warn!(error = %e, "SASL authentication failed");
+                SaslOutcome::Failed
+            }
+        }
+    }
+}
