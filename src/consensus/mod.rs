@@ -24,6 +24,7 @@ pub mod network;
 pub mod owners;
 pub mod rpc;
 pub mod state_machine;
+pub mod transport;
 pub mod types;
 pub mod wire;
 
@@ -81,6 +82,8 @@ pub struct ConsensusConfig {
     pub members: Vec<Member>,
     /// Where the quorum-port listener binds (ensemble only).
     pub listen_addr: Option<String>,
+    /// How peer connections are opened and authenticated (quorum TLS).
+    pub transport: Arc<transport::PeerTransport>,
     pub heartbeat_ms: u64,
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
@@ -106,6 +109,7 @@ impl ConsensusConfig {
             raft_addr: String::new(),
             members: Vec::new(),
             listen_addr: None,
+            transport: transport::PeerTransport::plain(),
             heartbeat_ms: 100,
             election_timeout_min_ms: 300,
             election_timeout_max_ms: 600,
@@ -319,7 +323,7 @@ impl Consensus {
 
         let configured =
             cfg.members.iter().filter(|m| m.id != cfg.node_id).map(|m| (m.id, m.raft_addr.clone())).collect();
-        let peers = Peers::with_addresses(cfg.node_id, configured);
+        let peers = Peers::with_addresses(cfg.node_id, configured, cfg.transport.clone());
         let dead_leader = Arc::new(failover::DeadLeader::default());
         let network = NetworkFactory::new(peers.clone(), dead_leader.clone());
         let raft = match RaftHandle::new(cfg.node_id, raft_config, network, log_store, sm).await {
@@ -345,6 +349,9 @@ impl Consensus {
             )),
             tokio::spawn(trigger_snapshots(raft.clone(), txn_counter, cfg.snapshot_every.max(1))),
         ];
+        if let Some(reloading) = cfg.transport.reloading() {
+            tasks.push(tokio::spawn(crate::security::tls::reload_forever(reloading, "the peer port's TLS")));
+        }
         let core = Arc::new(Core {
             raft: raft.clone(),
             dead_leader,

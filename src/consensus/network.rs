@@ -31,6 +31,8 @@ use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
 use parking_lot::Mutex;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
+
+use super::transport::PeerTransport;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -87,16 +89,38 @@ pub struct Peers {
     /// win over `configured`, as ZooKeeper then dials the members of its dynamic
     /// configuration (which reconfig rewrote) instead of its static lines.
     reconfigured: Mutex<HashMap<NodeId, String>>,
+    /// How connections are opened and authenticated, both ways.
+    transport: Arc<PeerTransport>,
 }
 
 impl Peers {
     pub fn new(me: NodeId) -> Arc<Peers> {
-        Self::with_addresses(me, HashMap::new())
+        Self::with_addresses(me, HashMap::new(), PeerTransport::plain())
     }
 
     /// Peers dialled at `configured` addresses where one is given.
-    pub fn with_addresses(me: NodeId, configured: HashMap<NodeId, String>) -> Arc<Peers> {
-        Arc::new(Peers { me, conns: Mutex::new(HashMap::new()), configured, reconfigured: Mutex::new(HashMap::new()) })
+    pub fn with_addresses(
+        me: NodeId,
+        configured: HashMap<NodeId, String>,
+        transport: Arc<PeerTransport>,
+    ) -> Arc<Peers> {
+        Arc::new(Peers {
+            me,
+            conns: Mutex::new(HashMap::new()),
+            configured,
+            reconfigured: Mutex::new(HashMap::new()),
+            transport,
+        })
+    }
+
+    pub fn transport(&self) -> &Arc<PeerTransport> {
+        &self.transport
+    }
+
+    /// The address of `member` in this node's configuration (reconfigured or static), if any.
+    pub fn address_of(&self, member: NodeId) -> Option<String> {
+        let addr = self.dial_addr(member, "");
+        (!addr.is_empty()).then_some(addr)
     }
 
     /// Where this node dials `target`: its reconfigured address, else its configured one,
@@ -113,7 +137,9 @@ impl Peers {
     pub fn conn(&self, target: NodeId, addr: &str) -> Arc<PeerConn> {
         let addr = self.dial_addr(target, addr);
         let mut conns = self.conns.lock();
-        let conn = conns.entry(target).or_insert_with(|| Arc::new(PeerConn::new(self.me, target, &addr)));
+        let conn = conns
+            .entry(target)
+            .or_insert_with(|| Arc::new(PeerConn::new(self.me, target, &addr, self.transport.clone())));
         conn.set_addr(&addr);
         conn.clone()
     }
@@ -147,6 +173,7 @@ impl Peers {
 #[derive(Debug)]
 pub struct PeerConn {
     me: NodeId,
+    transport: Arc<PeerTransport>,
     target: NodeId,
     addr: Mutex<String>,
     link: tokio::sync::Mutex<Option<Link>>,
@@ -249,9 +276,10 @@ impl PendingCall {
 }
 
 impl PeerConn {
-    fn new(me: NodeId, target: NodeId, addr: &str) -> PeerConn {
+    fn new(me: NodeId, target: NodeId, addr: &str, transport: Arc<PeerTransport>) -> PeerConn {
         PeerConn {
             me,
+            transport,
             target,
             addr: Mutex::new(addr.to_string()),
             link: tokio::sync::Mutex::new(None),
@@ -363,7 +391,7 @@ impl PeerConn {
             return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "connected to itself (peer not listening)"));
         }
         sock.set_nodelay(true)?;
-        let (mut rd, wr) = sock.into_split();
+        let (mut rd, wr) = self.transport.connect(sock, addr).await?;
         let mut wr = BufWriter::new(wr);
         wire::write_value(&mut wr, &Hello { magic: wire::MAGIC, from: self.me }).await?;
 

@@ -52,12 +52,22 @@ pub async fn serve(listener: TcpListener, core: Arc<Core>) {
 }
 
 async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
-    let (mut rd, wr) = sock.into_split();
+    let remote = sock.peer_addr().ok();
+    let transport = core.peers.transport().clone();
+    let accepted = transport.accept(sock).await?;
+    let (mut rd, wr) = (accepted.reader, accepted.writer);
     let hello: Hello = tokio::time::timeout(HELLO_TIMEOUT, wire::read_value(&mut rd))
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     if hello.magic != wire::MAGIC {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a roost raft peer"));
+    }
+    // Nothing a connection sends is acted on before it is bound to the member it claims to be.
+    if let Err(why) =
+        transport.authorize(accepted.certificate.as_ref(), hello.from, core.peers.address_of(hello.from).as_deref())
+    {
+        tracing::warn!(?remote, claimed = hello.from, "peer connection refused: {why}");
+        return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, why));
     }
     tracing::debug!(peer = hello.from, "raft peer connected");
 

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::{Config, PeerRole};
+use crate::consensus::transport::{PeerTls, PeerTransport};
 use crate::consensus::{Consensus, ConsensusConfig, ConsensusError, Member};
 use crate::db::Db;
 use crate::reconfig::{follow, Reconfigurer};
@@ -33,13 +34,14 @@ pub enum StartError {
 /// Consensus settings from the node configuration: a single voter for a standalone
 /// server, otherwise every `server.N` line as a member (observers as learners), with the
 /// quorum port of this server's own line as the raft listener.
-fn consensus_config(config: &Config) -> ConsensusConfig {
+fn consensus_config(config: &Config) -> Result<ConsensusConfig, crate::security::SecurityError> {
     let mut cfg = ConsensusConfig::standalone(config.my_id, config.data_log_dir.join("raft"));
     cfg.snapshot_every = config.snap_count;
     cfg.log_keep_after_snapshot = config.commit_log_count;
     if config.is_standalone() {
-        return cfg;
+        return Ok(cfg);
     }
+    cfg.transport = peer_transport(config)?;
     cfg.members = config
         .servers
         .iter()
@@ -52,7 +54,23 @@ fn consensus_config(config: &Config) -> ConsensusConfig {
     cfg.heartbeat_ms = ENSEMBLE_HEARTBEAT_MS;
     cfg.election_timeout_min_ms = ENSEMBLE_ELECTION_MIN_MS;
     cfg.election_timeout_max_ms = ENSEMBLE_ELECTION_MAX_MS;
-    cfg
+    Ok(cfg)
+}
+
+/// The peer port's transport: mutual TLS with the `ssl.quorum.*` stores when `sslQuorum` or
+/// `portUnification` is set, plain TCP otherwise.
+fn peer_transport(config: &Config) -> Result<Arc<PeerTransport>, crate::security::SecurityError> {
+    let security = &config.security;
+    if !security.ssl_quorum && !security.quorum_port_unification {
+        return Ok(PeerTransport::plain());
+    }
+    const WHAT: &str = "the peer port (sslQuorum)";
+    let mut settings = crate::security::tls::settings(&security.quorum_tls, WHAT, None)?;
+    // Members always authenticate each other: a peer without a certificate is never let in over TLS.
+    settings.client_auth = roost_tls::ClientAuth::Need;
+    let tls = PeerTls { settings, hostname_verification: security.quorum_tls.hostname_verification };
+    PeerTransport::secured(tls, security.ssl_quorum, security.quorum_port_unification)
+        .map_err(|source| crate::security::SecurityError::Tls { what: WHAT, source })
 }
 
 /// Raft timing of an ensemble. ZooKeeper detects a dead leader after about
@@ -148,7 +166,7 @@ impl Node {
         // Stores and the JAAS file are read before anything listens: a bad one stops the start.
         let security = Arc::new(crate::security::Security::load(&config.security, &config.data_log_dir)?);
         let db = Arc::new(Db::new());
-        let consensus_cfg = consensus_config(&config);
+        let consensus_cfg = consensus_config(&config)?;
         let ensemble = consensus_cfg.is_ensemble();
         let consensus = Arc::new(Consensus::start(consensus_cfg, db.clone()).await?);
         if ensemble {
