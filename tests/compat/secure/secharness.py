@@ -133,6 +133,12 @@ class Pki:
                       "-out", self.rich_cert)
         self._openssl("pkcs12", "-export", "-passout", f"pass:{PW}", "-inkey", self.rich_key, "-in", self.rich_cert,
                       "-name", "rich", "-out", self.rich_p12)
+        # A PEM key store for the Java client (key + certificate in one file). The fixture
+        # client-keystore.pem holds a PKCS#1 "RSA PRIVATE KEY", which ZooKeeper's PemReader
+        # cannot read ("algid parse error"), so build one from the PKCS#8 client.key.
+        self.client_pem_keystore = str(self.dir / "client-keystore-p8.pem")
+        Path(self.client_pem_keystore).write_text(Path(fixture("client.key")).read_text()
+                                                  + Path(fixture("client.pem")).read_text())
 
     def _openssl(self, *args: str) -> None:
         proc = subprocess.run(["openssl", *args], capture_output=True, text=True)
