@@ -5,8 +5,8 @@ Server pairs (one ZooKeeper, one roost; identical zoo.cfg and -D properties; por
   tls_need    secureClientPort, kazoo-style JKS stores (fixtures keystore.jks/truststore.jks:
               X.509 v1 server cert without SAN), ssl.clientAuth unset (= need)
   tls_unified client.portUnification=true on the plain port, PKCS12 stores made by keytool
-              (server cert with SAN IP:127.0.0.1, so hostname verification stays on),
-              X509AuthenticationProvider.superUser=CN=client
+              (server cert with SAN IP:127.0.0.1, so hostname verification stays on)
+  tls_super   secureClientPort, keytool's JKS stores, X509AuthenticationProvider.superUser=CN=client
   tls_want    secureClientPort, PEM stores (key+chain PEM, CA PEM), ssl.clientAuth=want
   sasl        JAAS Server section with users bob and carol, SASLAuthenticationProvider,
               zookeeper.superUser=carol
@@ -79,11 +79,21 @@ def tls_unified():
         "ssl.keyStore.password": s.PW,
         "ssl.trustStore.location": F("keytool-truststore.p12"),
         "ssl.trustStore.password": s.PW,
-        "X509AuthenticationProvider.superUser": "CN=client",
         # ZooKeeper 3.8.0 registers the x509 provider only when secureClientPort is set; with port
         # unification alone it refuses every TLS client ("X509 Auth provider not found: x509").
         "authProvider.x509": "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
     }, secure_port=False)
+
+
+@pytest.fixture(scope="module")
+def tls_super():
+    yield from _pair({
+        "ssl.keyStore.location": F("keytool-keystore.jks"),
+        "ssl.keyStore.password": s.PW,
+        "ssl.trustStore.location": F("keytool-truststore.jks"),
+        "ssl.trustStore.password": s.PW,
+        "X509AuthenticationProvider.superUser": "CN=client",
+    })
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +217,11 @@ def test_zkcli_tls_port_unification(tls_unified, pki):
     """client.portUnification: TLS (PKCS12 stores, host name verified against the SAN) and
     plaintext sessions on the same plain port; a many-part subject DN as the x509 id."""
     ref, cand = tls_unified
+    # the same scenario as on the secure port (host name verified: the server cert has SANs)
+    _compare(ref, cand, TLS_SCENARIO, ref.address, cand.address,
+             s.tls_client_flags(F("client.jks"), F("truststore.jks"), hostname_verification=True),
+             "zkCli over TLS (port unification, CN=client)",
+             must_contain=["x509: CN=client", "'x509,'CN=client", "Insufficient permission : /tls/kid"])
     flags = s.tls_client_flags(pki.rich_p12, F("keytool-truststore.p12"), hostname_verification=True)
     _compare(ref, cand, UNIFIED_TLS, ref.address, cand.address, flags, "zkCli over TLS (port unification)",
              must_contain=[f"x509: {RICH_DN}", f"'x509,'{RICH_DN_ACL}", "Insufficient permission : /pu/open"])
@@ -216,27 +231,48 @@ def test_zkcli_tls_port_unification(tls_unified, pki):
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. x509 super user (X509AuthenticationProvider.superUser=CN=client on tls_unified)
+# 4. x509 super user (X509AuthenticationProvider.superUser=CN=client on tls_super)
 
-SUPER_X509 = [
-    "whoami",
-    "get /pu",
-    "getAcl /pu",
-    "get /pu/open",
-    "create /pu/by-super s",
-    "setAcl /pu/by-super auth::r",
-    "getAcl /pu/by-super",
-    "delete /pu/by-super",
+SUPER_SETUP = [  # as the rich client: a node only it may touch
+    "create /su data",
+    "setAcl /su auth::cdrwa",
+    "create /su/kid k",
+    "setAcl /su/kid x509:CN=somebody-else:cdrwa",
+    "get /su/kid",
+]
+
+SUPER_X509 = [  # as CN=client, the super user
+    "get /su",
+    "getAcl /su",
+    "set /su by-super",
+    "get /su/kid",
+    "create /su/by-super s",
+    "setAcl /su/by-super auth::r",
+    "getAcl /su/by-super",
+    "delete /su/by-super",
+    "delete /su/kid",
+    "ls /su",
 ]
 
 
-def test_zkcli_x509_super_user(tls_unified, pki):
-    """CN=client is the x509 super user: it reads /pu, whose ACL names only the rich client.
-    Runs after test_zkcli_tls_port_unification made /pu (same module, file order)."""
-    ref, cand = tls_unified
+def test_zkcli_x509_super_user(tls_super, pki):
+    """CN=client is the x509 super user: it reads and writes /su, whose ACL names only the rich
+    client (which itself is refused /su/kid: the negative control)."""
+    ref, cand = tls_super
+    rich = s.tls_client_flags(pki.rich_p12, F("keytool-truststore.jks"), hostname_verification=True)
+    _compare(ref, cand, SUPER_SETUP, s.secure_address(ref), s.secure_address(cand), rich,
+             "zkCli x509 super user: setup", must_contain=["Insufficient permission : /su/kid"])
     flags = s.tls_client_flags(F("client.jks"), F("truststore.jks"), hostname_verification=True)
-    _compare(ref, cand, SUPER_X509, ref.address, cand.address, flags, "zkCli x509 super user",
-             must_contain=["\nsuper:\nx509: CN=client\n", f"'x509,'{RICH_DN_ACL}", "$ get /pu\ndata\n"])
+    _compare(ref, cand, SUPER_X509, s.secure_address(ref), s.secure_address(cand), flags, "zkCli x509 super user",
+             must_contain=[f"'x509,'{RICH_DN_ACL}", "$ get /su/kid\nk\n"])
+
+
+def test_zkcli_x509_super_user_whoami(tls_super):
+    """whoami of the x509 super user lists the super id too (ZooKeeper: `super:` above `x509: CN=client`)."""
+    ref, cand = tls_super
+    flags = s.tls_client_flags(F("client.jks"), F("truststore.jks"), hostname_verification=True)
+    _compare(ref, cand, ["whoami"], s.secure_address(ref), s.secure_address(cand), flags,
+             "zkCli x509 super user: whoami", must_contain=["\nsuper:\nx509: CN=client\n"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,6 +326,14 @@ EXPECTED = {
 }
 
 
+def _good_client_accepted(ref, cand):
+    """Positive control for a refusal: the same port accepts the CA's client certificate, so the
+    refusal is the server's verdict on the certificate, not a port that is closed or plaintext."""
+    good = _kazoo_both(s.secure_address(ref), s.secure_address(cand), certfile=F("client.pem"),
+                       keyfile=F("client.key"), ca=F("ca.pem"), timeout=5.0, fn=_create_and_read)
+    assert good == (("ok", b"v"), ("ok", b"v")), f"control (good certificate): {good}\n{cand.log_tail(30)}"
+
+
 @pytest.mark.parametrize("mode,cert", sorted(EXPECTED))
 def test_kazoo_client_certificate(mode, cert, request):
     ref, cand = request.getfixturevalue("tls_need" if mode == "need" else "tls_want")
@@ -298,6 +342,8 @@ def test_kazoo_client_certificate(mode, cert, request):
                                     certfile=certfile and F(certfile), keyfile=keyfile and F(keyfile),
                                     ca=F("ca.pem"), timeout=3.0, fn=_create_and_read)
     expected = EXPECTED[(mode, cert)]
+    if expected == "failed" and cert != "good":
+        _good_client_accepted(ref, cand)
     assert got_ref[0] == expected, f"ZooKeeper itself: {got_ref} (harness problem?)\n{ref.log_tail(20)}"
     if expected == "ok":
         assert got_ref == ("ok", b"v"), got_ref
@@ -336,6 +382,7 @@ def test_plaintext_client_on_secure_port_refused(tls_need):
                                     ca=None, timeout=3.0, use_ssl=False)
     assert got_ref[0] == "failed", got_ref
     assert got_cand == got_ref
+    _good_client_accepted(ref, cand)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,7 +446,6 @@ def test_zkcli_sasl_wrong_password(sasl):
 
 
 SASL_SUPER = [
-    "whoami",
     "create /sasl-super x sasl:bob:cdrwa",
     "get /sasl-super",
     "getAcl /sasl-super",
@@ -413,7 +459,14 @@ def test_zkcli_sasl_super_user(sasl):
     """zookeeper.superUser=carol: carol gets the super id and passes an ACL naming only bob."""
     ref, cand, d = sasl
     _compare(ref, cand, SASL_SUPER, ref.address, cand.address, _jaas_flags(d, "carol", "carolsecret"),
-             "zkCli SASL super user", must_contain=["sasl: carol", "super:", "by-carol"])
+             "zkCli SASL super user", must_contain=["by-carol"])
+
+
+def test_zkcli_sasl_super_user_whoami(sasl):
+    """whoami of the SASL super user lists the super id too (ZooKeeper: `super:` below `sasl: carol`)."""
+    ref, cand, d = sasl
+    _compare(ref, cand, ["whoami"], ref.address, cand.address, _jaas_flags(d, "carol", "carolsecret"),
+             "zkCli SASL super user: whoami", must_contain=["sasl: carol\nsuper:\n"])
 
 
 def test_zkcli_no_sasl_is_anonymous(sasl):
