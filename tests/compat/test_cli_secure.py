@@ -8,6 +8,7 @@ Server pairs (one ZooKeeper, one roost; identical zoo.cfg and -D properties; por
               (server cert with SAN IP:127.0.0.1, so hostname verification stays on)
   tls_super   secureClientPort, keytool's JKS stores, X509AuthenticationProvider.superUser=CN=client
   tls_want    secureClientPort, PEM stores (key+chain PEM, CA PEM), ssl.clientAuth=want
+  tls_none    the same with ssl.clientAuth=none
   sasl        JAAS Server section with users bob and carol, SASLAuthenticationProvider,
               zookeeper.superUser=carol
 
@@ -102,6 +103,15 @@ def tls_want():
         "ssl.keyStore.location": F("server-keystore.pem"),
         "ssl.trustStore.location": F("ca.pem"),
         "ssl.clientAuth": "want",
+    })
+
+
+@pytest.fixture(scope="module")
+def tls_none():
+    yield from _pair({
+        "ssl.keyStore.location": F("server-keystore.pem"),
+        "ssl.trustStore.location": F("ca.pem"),
+        "ssl.clientAuth": "none",
     })
 
 
@@ -323,6 +333,8 @@ EXPECTED = {
     ("want", "good"): "ok",
     ("want", "none"): "ok",
     ("want", "unrelated-ca"): "failed",
+    ("none", "none"): "ok",
+    ("none", "unrelated-ca"): "ok",  # not asked for, so never checked
 }
 
 
@@ -336,7 +348,7 @@ def _good_client_accepted(ref, cand):
 
 @pytest.mark.parametrize("mode,cert", sorted(EXPECTED))
 def test_kazoo_client_certificate(mode, cert, request):
-    ref, cand = request.getfixturevalue("tls_need" if mode == "need" else "tls_want")
+    ref, cand = request.getfixturevalue(f"tls_{mode}")
     certfile, keyfile = CERTS[cert]
     got_ref, got_cand = _kazoo_both(s.secure_address(ref), s.secure_address(cand),
                                     certfile=certfile and F(certfile), keyfile=keyfile and F(keyfile),
@@ -373,6 +385,16 @@ def test_zkcli_want_with_certificate(tls_want, pki):
     commands = ["whoami", "create /want2 w", "setAcl /want2 auth::cdrwa", "getAcl /want2", "get /want2"]
     _compare(ref, cand, commands, s.secure_address(ref), s.secure_address(cand), flags,
              "zkCli TLS with certificate (clientAuth=want)", must_contain=["x509: CN=client", "'x509,'CN=client"])
+
+
+def test_zkcli_clientauth_none(tls_none):
+    """clientAuth=none: the server does not ask for the certificate zkCli has, so no x509 id."""
+    ref, cand = tls_none
+    flags = s.tls_client_flags(F("client.jks"), F("truststore.jks"))
+    golden = _compare(ref, cand, ["whoami", "create /none n", "getAcl /none"], s.secure_address(ref),
+                      s.secure_address(cand), flags, "zkCli TLS (clientAuth=none)",
+                      must_contain=["ip: 127.0.0.1", "Created /none"])
+    assert "x509" not in golden, golden
 
 
 def test_plaintext_client_on_secure_port_refused(tls_need):
