@@ -14,6 +14,11 @@ Server pairs (one ZooKeeper, one roost; identical zoo.cfg and -D properties; por
 
 cli_mt is not used: Debian's C client (zookeeper-bin 3.8.0) is built without OpenSSL (and
 without SASL) -- see test_cli_mt_has_no_tls, which records the evidence and skips.
+
+Run:  ROOST_BIN=/path/to/roost python3 -m pytest tests/compat/test_cli_secure.py   (about 1 minute)
+      ROOST_BIN=zookeeper ... is the self-check (two ZooKeepers; everything must pass).
+zkCli.sh gets the harness classpath as a second -cp (Debian's zookeeper.jar manifest lacks
+netty-codec, without which ClientCnxnSocketNetty never connects); see secure/secharness.py.
 """
 
 import re
