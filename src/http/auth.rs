@@ -208,6 +208,10 @@ pub fn resolve_caller(state: &State, parts: &Parts) -> Result<Caller, ApiError> 
     if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
         ids.push(Id::new("ip", addr.ip().to_string()));
     }
+    // An HTTPS client certificate verified against the trust store: `x509:<subject>`.
+    if let Some(super::ClientCertificate(subject)) = parts.extensions.get::<super::ClientCertificate>() {
+        ids.push(Id::new("x509", subject.clone()));
+    }
     let session = cookie(&parts.headers, COOKIE).and_then(|sid| state.sessions.get(&sid).map(|s| (sid, s)));
     if let Some((_, s)) = &session {
         ids.extend(s.ids.iter().map(|(_, id)| id.clone()));

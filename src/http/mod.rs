@@ -237,6 +237,31 @@ impl Default for ConnLimits {
 /// slow or silent clients are closed by the header and body timeouts, and one address
 /// cannot take the file descriptors every other client needs.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router, limits: ConnLimits) -> std::io::Result<()> {
+    serve_with_tls(listener, router, limits, None).await
+}
+
+/// HTTPS on the HTTP port (`admin.forceHttps`, `admin.portUnification`).
+#[derive(Clone)]
+pub struct Https {
+    pub config: Arc<roost_tls::ReloadingServerConfig>,
+    /// Only HTTPS (`admin.forceHttps`); otherwise HTTP and HTTPS, told apart by the first byte.
+    pub force: bool,
+}
+
+/// The subject of an HTTPS client's verified certificate: the caller's `x509` identity.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate(pub String);
+
+/// HSTS for HTTPS responses, as ZooKeeper's AdminServer sends it (one day, subdomains).
+const HSTS: &str = "max-age=86400; includeSubDomains";
+
+/// [`serve`], with HTTPS when `tls` is given.
+pub async fn serve_with_tls(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ConnLimits,
+    tls: Option<Https>,
+) -> std::io::Result<()> {
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_timeout));
     let per_address = Arc::new(AddressCounts::default());
     loop {
@@ -253,24 +278,65 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router, limits: Co
             tracing::debug!(%remote, limit = limits.per_address, "too many HTTP connections from this address");
             continue;
         };
-        let service = tower::ServiceExt::map_request(router.clone(), move |mut req: axum::extract::Request<_>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(remote));
-            req
-        });
+        let (router, tls) = (router.clone(), tls.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
-            let conn = http
-                .serve_connection(
-                    hyper_util::rt::TokioIo::new(sock),
-                    hyper_util::service::TowerToHyperService::new(service),
-                )
-                .with_upgrades();
-            if let Err(e) = conn.await {
-                tracing::debug!(%remote, error = %e, "HTTP connection ended");
+            let https = match &tls {
+                None => None,
+                Some(https) if https.force => Some(https.config.clone()),
+                Some(https) => match crate::security::tls::starts_with_tls(&sock, limits.header_timeout).await {
+                    None => return,
+                    Some(true) => Some(https.config.clone()),
+                    Some(false) => None,
+                },
+            };
+            match https {
+                None => serve_connection(hyper_util::rt::TokioIo::new(sock), router, remote, None, limits).await,
+                Some(config) => match crate::security::tls::accept(&config, sock, limits.header_timeout).await {
+                    Ok(stream) => {
+                        let subject = crate::security::tls::peer_subject(stream.get_ref().1);
+                        let cert = Some(subject.map(ClientCertificate));
+                        serve_connection(hyper_util::rt::TokioIo::new(stream), router, remote, cert, limits).await
+                    }
+                    Err(e) => tracing::debug!(%remote, error = %e, "HTTPS handshake failed"),
+                },
             }
         });
+    }
+}
+
+/// Serves one HTTP/1.1 connection (with upgrades). `tls`: `Some` for HTTPS, holding the
+/// client certificate's subject if one was verified.
+async fn serve_connection<I>(
+    io: I,
+    router: Router,
+    remote: std::net::SocketAddr,
+    tls: Option<Option<ClientCertificate>>,
+    limits: ConnLimits,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let https = tls.is_some();
+    let certificate = tls.flatten();
+    let service = tower::ServiceExt::map_request(router, move |mut req: axum::extract::Request<_>| {
+        req.extensions_mut().insert(axum::extract::ConnectInfo(remote));
+        if let Some(cert) = &certificate {
+            req.extensions_mut().insert(cert.clone());
+        }
+        req
+    });
+    let service = tower::ServiceExt::map_response(service, move |mut res: axum::response::Response| {
+        if https {
+            res.headers_mut()
+                .insert(axum::http::header::STRICT_TRANSPORT_SECURITY, axum::http::HeaderValue::from_static(HSTS));
+        }
+        res
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    let conn = http.serve_connection(io, hyper_util::service::TowerToHyperService::new(service)).with_upgrades();
+    if let Err(e) = conn.await {
+        tracing::debug!(%remote, error = %e, "HTTP connection ended");
     }
 }
 

@@ -57,6 +57,23 @@ fn consensus_config(config: &Config) -> Result<ConsensusConfig, crate::security:
     Ok(cfg)
 }
 
+/// HTTPS on the HTTP port: ZooKeeper's AdminServer uses the `ssl.quorum.*` stores; a server
+/// without them (standalone) uses the client port's `ssl.*` stores.
+fn https_config(config: &Config) -> Result<Option<crate::http::Https>, crate::security::SecurityError> {
+    let security = &config.security;
+    if !security.admin_https() {
+        return Ok(None);
+    }
+    const WHAT: &str = "HTTPS on the HTTP port";
+    let stores = if security.quorum_tls.key_store.is_some() { &security.quorum_tls } else { &security.client_tls };
+    let mut settings = crate::security::tls::settings(stores, WHAT, None)?;
+    settings.client_auth =
+        if security.admin_need_client_auth { roost_tls::ClientAuth::Need } else { roost_tls::ClientAuth::None };
+    let config = roost_tls::ReloadingServerConfig::new(settings)
+        .map_err(|source| crate::security::SecurityError::Tls { what: WHAT, source })?;
+    Ok(Some(crate::http::Https { config: Arc::new(config), force: security.admin_force_https }))
+}
+
 /// The peer port's transport: mutual TLS with the `ssl.quorum.*` stores when `sslQuorum` or
 /// `portUnification` is set, plain TCP otherwise.
 fn peer_transport(config: &Config) -> Result<Arc<PeerTransport>, crate::security::SecurityError> {
@@ -250,6 +267,10 @@ impl Node {
             tasks.push(tokio::spawn(follow::follow_forever(db, Arc::downgrade(&consensus), config.my_id, rebind)));
         }
         if let Some(listener) = http_listener {
+            let https = https_config(&config)?;
+            if let Some(https) = &https {
+                tasks.push(tokio::spawn(crate::security::tls::reload_forever(https.config.clone(), "HTTPS")));
+            }
             let opts = crate::http::HttpOptions::from_config(&config);
             info!("{}", opts.protection_summary());
             let router = crate::http::router(Arc::new(http_backend::NodeBackend::new(ctx.clone())), opts);
@@ -257,7 +278,8 @@ impl Node {
                 info!(%addr, "HTTP port listening (navigator UI at /ui/, REST at /api/v1)");
             }
             tasks.push(tokio::spawn(async move {
-                if let Err(e) = crate::http::serve(listener, router, crate::http::ConnLimits::default()).await {
+                let limits = crate::http::ConnLimits::default();
+                if let Err(e) = crate::http::serve_with_tls(listener, router, limits, https).await {
                     tracing::error!(error = %e, "HTTP port failed");
                 }
             }));
