@@ -68,7 +68,8 @@ pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             "ip" if ip_acl_valid(&id.id) => out.push(entry.clone()),
             // The x509 and SASL providers: ZooKeeper accepts them when registered; Roost always
             // has them (apply must not depend on one member's settings). Ids are matched exactly.
-            "x509" | "sasl" if !id.id.is_empty() => out.push(entry.clone()),
+            "x509" if x500_name_valid(&id.id) => out.push(entry.clone()),
+            "sasl" if !id.id.is_empty() => out.push(entry.clone()),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
@@ -100,6 +101,74 @@ fn digest_id_valid(id: &str) -> bool {
         parts.pop();
     }
     parts.len() == 2
+}
+
+/// Attribute keywords Java's `X500Principal` parses (RFC 1779 / 2253 and its own additions).
+const X500_KEYWORDS: &[&str] = &[
+    "CN",
+    "C",
+    "L",
+    "S",
+    "ST",
+    "O",
+    "OU",
+    "T",
+    "IP",
+    "STREET",
+    "DC",
+    "DNQUALIFIER",
+    "DNQ",
+    "SURNAME",
+    "GIVENNAME",
+    "INITIALS",
+    "GENERATION",
+    "EMAIL",
+    "EMAILADDRESS",
+    "UID",
+    "SERIALNUMBER",
+];
+
+/// `X509AuthenticationProvider.isValid`: the id parses as an X.500 name (`new X500Principal(id)`):
+/// attribute-value pairs separated by `,` `;` or `+` (outside quotes and escapes), each a known
+/// keyword or a dotted OID, then `=`.
+fn x500_name_valid(name: &str) -> bool {
+    if name.trim().is_empty() {
+        return true; // the empty name
+    }
+    let mut avas = Vec::new();
+    let (mut current, mut quoted, mut escaped) = (String::new(), false, false);
+    for c in name.chars() {
+        if escaped {
+            current.push(c);
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => {
+                current.push(c);
+                escaped = true;
+            }
+            '"' => {
+                current.push(c);
+                quoted = !quoted;
+            }
+            ',' | ';' | '+' if !quoted => avas.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    if quoted || escaped {
+        return false;
+    }
+    avas.push(current);
+    avas.iter().all(|ava| {
+        let Some((key, _value)) = ava.split_once('=') else { return false };
+        let key = key.trim();
+        let key = key.strip_prefix("OID.").or_else(|| key.strip_prefix("oid.")).unwrap_or(key);
+        let oid = !key.is_empty()
+            && key.split('.').count() >= 2
+            && key.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+        oid || X500_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(key))
+    })
 }
 
 /// Parses `a.b.c.d` the way `IPAuthenticationProvider` does (four decimal ints
@@ -233,7 +302,10 @@ mod tests {
             acl(31, "ip", "1.2.3.4/33"),
             acl(31, "ip", "nonsense"),
             acl(31, "sasl", ""),
-            acl(31, "x509", ""),
+            acl(31, "x509", "garbage"),
+            acl(31, "x509", "also-garbage"),
+            acl(31, "x509", "NOPE=x"),
+            acl(31, "x509", "CN=\"unterminated"),
         ] {
             assert_eq!(fixup_acl(std::slice::from_ref(&bad), &[]), Err(ErrorCode::InvalidAcl), "{bad:?}");
         }
@@ -243,6 +315,8 @@ mod tests {
             acl(1, "ip", "::1"),
             acl(31, "sasl", "jaasuser"),
             acl(31, "x509", "CN=client"),
+            acl(1, "x509", "UID=u1+CN=x"),
+            acl(1, "x509", "CN=a\\,b,O=Acme,1.2.840.113549.1.9.1=#16076140782e6f7267"),
         ] {
             assert_eq!(fixup_acl(std::slice::from_ref(&good), &[]).unwrap(), vec![good]);
         }

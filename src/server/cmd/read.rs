@@ -143,13 +143,16 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
     }
 }
 
-/// whoAmI: one (scheme, user) pair per identity; digest ids show their user name only.
+/// whoAmI: one (scheme, user) pair per identity (`AuthUtil.getClientInfos`); digest ids show
+/// their user name only, and `super`, which has no provider to name a user, an empty one.
 fn who_am_i(auth: &[Id]) -> Vec<(String, String)> {
     auth.iter()
-        .filter(|id| id.scheme != "super")
         .map(|id| {
-            let user =
-                if id.scheme == "digest" { id.id.split(':').next().unwrap_or("").to_string() } else { id.id.clone() };
+            let user = match id.scheme.as_str() {
+                "digest" => id.id.split(':').next().unwrap_or("").to_string(),
+                "super" => String::new(),
+                _ => id.id.clone(),
+            };
             (id.scheme.clone(), user)
         })
         .collect()
@@ -161,10 +164,14 @@ mod tests {
 
     #[test]
     fn who_am_i_shows_digest_user_names_not_hashes() {
-        let auth = vec![Id::new("ip", "127.0.0.1"), Id::new("digest", "bob:abc="), Id::new("super", "")];
+        let auth = vec![Id::new("ip", "127.0.0.1"), Id::new("digest", "bob:abc="), Id::new("super", "CN=admin")];
         assert_eq!(
             who_am_i(&auth),
-            vec![("ip".to_string(), "127.0.0.1".to_string()), ("digest".to_string(), "bob".to_string())]
+            vec![
+                ("ip".to_string(), "127.0.0.1".to_string()),
+                ("digest".to_string(), "bob".to_string()),
+                ("super".to_string(), String::new())
+            ]
         );
     }
 }
