@@ -7,7 +7,9 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tag="${1:-roost:latest}"
 bin="${ROOST_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/roost}"
 if [ ! -x "$bin" ] || [ -z "${ROOST_BIN:-}" ]; then
-    (cd "$repo" && cargo build --release --bin roost)
+    # ROOST_CARGO_FEATURES: the features the test command builds with (one build, not two).
+    # shellcheck disable=SC2086
+    (cd "$repo" && cargo build --release --bin roost ${ROOST_CARGO_FEATURES:-})
 fi
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use roost_sasl::{DigestMd5Server, JaasConfig, SaslIdOptions, Step};
+use roost_sasl::{DigestMd5Server, JaasConfig, JaasSection, SaslIdOptions, Step};
 
 use super::SecurityError;
 use crate::config::SaslConfig;
@@ -18,16 +18,29 @@ const SERVER_NAME: &str = "zk-sasl-md5";
 /// The JAAS section ZooKeeper reads when `zookeeper.sasl.serverconfig` is not set.
 const DEFAULT_SECTION: &str = "Server";
 
+/// The one mechanism a server offers, as in ZooKeeper: GSSAPI when the JAAS section logs in
+/// with Kerberos, DIGEST-MD5 otherwise.
+enum Mechanism {
+    Digest(Arc<BTreeMap<String, String>>),
+    #[cfg(feature = "gssapi")]
+    Gssapi(roost_sasl::gssapi::GssapiCredentials),
+}
+
 /// The server's SASL setup, shared by all connections.
 pub struct SaslServer {
-    users: Arc<BTreeMap<String, String>>,
+    mechanism: Mechanism,
     ids: SaslIdOptions,
     super_users: Vec<String>,
 }
 
 impl std::fmt::Debug for SaslServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SaslServer").field("users", &self.users.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+        let mechanism = match &self.mechanism {
+            Mechanism::Digest(users) => format!("DIGEST-MD5 ({} users)", users.len()),
+            #[cfg(feature = "gssapi")]
+            Mechanism::Gssapi(creds) => format!("GSSAPI ({})", creds.principal()),
+        };
+        f.debug_struct("SaslServer").field("mechanism", &mechanism).finish_non_exhaustive()
     }
 }
 
@@ -51,21 +64,20 @@ impl SaslServer {
             tracing::info!(file = %path.display(), "no JAAS {DEFAULT_SECTION:?} section: SASL is off");
             return Ok(None);
         };
-        if section.modules.iter().any(|m| m.class.contains("Krb5LoginModule")) {
-            return Err(SecurityError::JaasSection {
-                path: path.clone(),
-                problem: format!("section {name:?} uses Kerberos (GSSAPI), which Roost does not support yet"),
-            });
-        }
-        let mut users = section.digest_users();
-        if let Some(password) = &cfg.super_password {
-            users.insert("super".to_string(), password.expose().to_string());
-        }
-        let rules = roost_sasl::AuthToLocal::parse(cfg.auth_to_local.as_deref().unwrap_or("DEFAULT"), None)
+        let (mechanism, default_realm) = if section.modules.iter().any(|m| m.class.contains("Krb5LoginModule")) {
+            kerberos(path, name, section)?
+        } else {
+            let mut users = section.digest_users();
+            if let Some(password) = &cfg.super_password {
+                users.insert("super".to_string(), password.expose().to_string());
+            }
+            tracing::info!(users = users.len(), "SASL DIGEST-MD5 enabled on the client port");
+            (Mechanism::Digest(Arc::new(users)), None)
+        };
+        let rules = roost_sasl::AuthToLocal::parse(cfg.auth_to_local.as_deref().unwrap_or("DEFAULT"), default_realm)
             .map_err(SecurityError::AuthToLocal)?;
-        tracing::info!(users = users.len(), "SASL DIGEST-MD5 enabled on the client port");
         Ok(Some(SaslServer {
-            users: Arc::new(users),
+            mechanism,
             ids: SaslIdOptions {
                 rules,
                 remove_host: cfg.remove_host_from_principal,
@@ -77,7 +89,14 @@ impl SaslServer {
 
     /// A new exchange for one connection.
     pub fn exchange(&self) -> SaslExchange {
-        SaslExchange { server: DigestMd5Server::new(PROTOCOL, SERVER_NAME, self.users.clone()) }
+        let server = match &self.mechanism {
+            Mechanism::Digest(users) => Exchange::Digest(DigestMd5Server::new(PROTOCOL, SERVER_NAME, users.clone())),
+            #[cfg(feature = "gssapi")]
+            Mechanism::Gssapi(creds) => {
+                Exchange::Gssapi(Box::new(roost_sasl::gssapi::GssapiServer::with_credentials(creds)))
+            }
+        };
+        SaslExchange { server }
     }
 
     /// The identities a completed exchange gives: `sasl:<id>`, plus `super` for a super user.
@@ -90,6 +109,27 @@ impl SaslServer {
         ids.push(Id::new("sasl", id));
         Ok(ids)
     }
+}
+
+/// GSSAPI from a Kerberos login section (`principal` and `keyTab`, as the JDK's Krb5LoginModule
+/// reads them); the Kerberos configuration's default realm is `auth_to_local`'s DEFAULT realm.
+#[cfg(feature = "gssapi")]
+fn kerberos(path: &Path, name: &str, section: &JaasSection) -> Result<(Mechanism, Option<String>), SecurityError> {
+    let problem = |problem: String| SecurityError::JaasSection { path: path.into(), problem };
+    let principal = section.option("principal").ok_or_else(|| problem(format!("section {name:?} has no principal")))?;
+    let keytab = section.option("keyTab").map(Path::new);
+    let creds = roost_sasl::gssapi::GssapiCredentials::acquire(principal, keytab)
+        .map_err(|e| problem(format!("Kerberos credentials of {principal}: {e}")))?;
+    tracing::info!(principal, "SASL GSSAPI (Kerberos) enabled on the client port");
+    Ok((Mechanism::Gssapi(creds), roost_sasl::gssapi::default_realm()))
+}
+
+#[cfg(not(feature = "gssapi"))]
+fn kerberos(path: &Path, name: &str, _section: &JaasSection) -> Result<(Mechanism, Option<String>), SecurityError> {
+    Err(SecurityError::JaasSection {
+        path: path.into(),
+        problem: format!("section {name:?} uses Kerberos (GSSAPI); this build has no GSSAPI (cargo feature gssapi)"),
+    })
 }
 
 /// The JAAS file is small; a huge one is a mistake, not a configuration.
@@ -105,20 +145,31 @@ fn read_bounded(path: &Path) -> Result<String, SecurityError> {
 pub enum SaslOutcome {
     /// Send this token; the exchange goes on.
     Continue(Vec<u8>),
-    /// Authenticated: send the token, add the identities.
-    Done { token: Vec<u8>, identities: Vec<Id> },
+    /// Authenticated: send the token (GSSAPI ends with none), add the identities.
+    Done { token: Option<Vec<u8>>, identities: Vec<Id> },
     /// Authentication failed (AuthFailed, null token, then the connection closes).
     Failed,
 }
 
+enum Exchange {
+    Digest(DigestMd5Server),
+    #[cfg(feature = "gssapi")]
+    Gssapi(Box<roost_sasl::gssapi::GssapiServer>),
+}
+
 /// One connection's SASL exchange.
 pub struct SaslExchange {
-    server: DigestMd5Server,
+    server: Exchange,
 }
 
 impl SaslExchange {
     pub fn step(&mut self, setup: &SaslServer, token: &[u8]) -> SaslOutcome {
-        match self.server.step(token) {
+        let step = match &mut self.server {
+            Exchange::Digest(server) => server.step(token),
+            #[cfg(feature = "gssapi")]
+            Exchange::Gssapi(server) => server.step(token),
+        };
+        match step {
             Ok(Step::Challenge(token)) => SaslOutcome::Continue(token),
             Ok(Step::Success { token, authentication_id }) => match setup.identities(&authentication_id) {
                 Ok(identities) => SaslOutcome::Done { token, identities },

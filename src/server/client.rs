@@ -587,7 +587,7 @@ fn answer_sasl(
         }
         SaslOutcome::Done { token, identities } => {
             cmd::auth::add_identities(&mut handle.auth.write(), identities);
-            encode_sasl_reply(out, &ok, Some(&token));
+            encode_sasl_reply(out, &ok, token.as_deref());
             false
         }
         SaslOutcome::Failed => {

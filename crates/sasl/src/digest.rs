@@ -20,6 +20,7 @@ use md5::{Digest as _, Md5};
 use rand::RngCore as _;
 
 use crate::error::SaslError;
+pub use crate::Step;
 
 /// The largest token either side accepts. The JDK server refuses responses over 4096 bytes
 /// (RFC 2831 says 4096 for responses, 2048 for challenges), and every honest token is far
@@ -31,15 +32,6 @@ const MAX_DIRECTIVES: usize = 64;
 
 /// RFC 2831 fixes the nonce count of the first (and, without reauthentication, only) response.
 const NONCE_COUNT: &str = "00000001";
-
-/// The outcome of a server step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// Send this token to the client and wait for its reply.
-    Challenge(Vec<u8>),
-    /// The client is authenticated. Send `token` (the `rspauth`) as the final message.
-    Success { token: Vec<u8>, authentication_id: String },
-}
 
 /// One parsed directive of a DIGEST-MD5 token.
 struct Directive {
@@ -391,7 +383,10 @@ impl DigestMd5Server {
             }
         }
         let rspauth = inputs.response_value("");
-        Ok(Step::Success { token: format!("rspauth={rspauth}").into_bytes(), authentication_id: username.to_owned() })
+        Ok(Step::Success {
+            token: Some(format!("rspauth={rspauth}").into_bytes()),
+            authentication_id: username.to_owned(),
+        })
     }
 }
 

@@ -49,4 +49,13 @@ pub enum SaslError {
     /// No auth_to_local rule produced a simple name for the principal.
     #[error("no auth_to_local rule applies to {0}")]
     NoMatchingRule(String),
+    /// A GSS-API call failed: acquiring the acceptor's credentials, accepting the client's context
+    /// token, or unwrapping its messages. The text names the step and GSS-API's status messages
+    /// (which may name principals and key table files, never keys or tokens).
+    #[error("GSSAPI: {0}")]
+    Gssapi(String),
+    /// A well-formed GSSAPI exchange asking for something Roost does not grant: a security layer,
+    /// or an authorization id other than the authenticated principal.
+    #[error("GSSAPI: {0}")]
+    GssapiRejected(String),
 }
