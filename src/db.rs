@@ -65,6 +65,9 @@ pub struct Db {
     owners: Mutex<HashMap<i64, ConnId>>,
     /// Every applied change, for the HTTP layer.
     changes: broadcast::Sender<ChangeEvent>,
+    /// The audit log (`audit.enable`): ephemerals removed with their session are audited on
+    /// every member that applies the close, as ZooKeeper's DataTree does.
+    audit: std::sync::OnceLock<Arc<crate::security::audit::AuditLog>>,
 }
 
 impl Default for Db {
@@ -81,6 +84,24 @@ impl Db {
             conns: RwLock::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
             changes: broadcast::channel(CHANGE_FEED_CAPACITY).0,
+            audit: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Turns on the audit of ephemerals removed with their session.
+    pub fn set_audit(&self, log: Arc<crate::security::audit::AuditLog>) {
+        let _ = self.audit.set(log);
+    }
+
+    fn audit_ephemerals(&self, session_id: i64, changes: &[Change]) {
+        let Some(log) = self.audit.get() else { return };
+        for change in changes.iter().filter(|c| c.kind == crate::tree::txn::ChangeKind::Deleted) {
+            log.log_server(
+                "ephemeralZNodeDeletionOnSessionCloseOrExpire",
+                Some(session_id),
+                Some(&change.path),
+                crate::security::audit::AuditResult::Success,
+            );
         }
     }
 
@@ -241,6 +262,7 @@ impl Apply for Db {
                 // session expired. The connection that sent the closeSession is skipped in
                 // `close_session_conn`: it answers first and closes itself.
                 if let (Some(session_id), Ok(OpResult::SessionClosed)) = (txn.op.ended_session(), &outcome.result) {
+                    self.audit_ephemerals(session_id, &changes);
                     closed.push(session_id);
                 }
                 outcomes.push(outcome);

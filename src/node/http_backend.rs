@@ -157,10 +157,19 @@ impl Backend for NodeBackend {
     fn write(&self, op: TxnOp, auth: Vec<Id>) -> BoxFuture<'_, Result<OpResult, ErrorCode>> {
         // HTTP callers have no ZooKeeper session: their writes are session-less (id 0),
         // so they cannot create ephemerals; the HTTP layer refuses those modes.
+        let audit = self.ctx.security.audit.clone().and_then(|log| {
+            crate::security::audit::WriteAudit::describe(crate::security::audit::Actor::new(None, &auth), &op)
+                .map(|a| (log, a))
+        });
         let txn = Txn { session_id: 0, time_ms: now_ms(), auth, op };
         Box::pin(async move {
             match self.ctx.consensus.propose(txn).await {
-                Ok(outcome) => outcome.result,
+                Ok(outcome) => {
+                    if let Some((log, audit)) = audit {
+                        audit.log(&log, &outcome.result);
+                    }
+                    outcome.result
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "HTTP write failed in consensus");
                     Err(ErrorCode::ConnectionLoss)

@@ -183,6 +183,10 @@ impl Node {
         // Stores and the JAAS file are read before anything listens: a bad one stops the start.
         let security = Arc::new(crate::security::Security::load(&config.security, &config.data_log_dir)?);
         let db = Arc::new(Db::new());
+        if let Some(log) = &security.audit {
+            db.set_audit(log.clone());
+            log.log_server("serverStart", None, None, crate::security::audit::AuditResult::Success);
+        }
         let consensus_cfg = consensus_config(&config)?;
         let ensemble = consensus_cfg.is_ensemble();
         let consensus = Arc::new(Consensus::start(consensus_cfg, db.clone()).await?);
@@ -289,6 +293,9 @@ impl Node {
 
     /// Stops serving and shuts consensus down cleanly.
     pub async fn shutdown(self) {
+        if let Some(log) = &self.ctx.security.audit {
+            log.log_server("serverStop", None, None, crate::security::audit::AuditResult::Invoked);
+        }
         for t in &self.tasks {
             t.abort();
         }

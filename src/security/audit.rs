@@ -11,7 +11,8 @@ use std::path::Path;
 
 use parking_lot::Mutex;
 
-use crate::proto::types::{perms, Acl, Id};
+use crate::proto::types::{perms, Acl, CreateMode, ErrorCode, Id};
+use crate::tree::txn::{OpResult, TxnOp};
 
 /// `result=` of an audit line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +117,146 @@ pub fn acl_string(acl: &[Acl]) -> String {
     out
 }
 
+/// `znode_type=`: ZooKeeper's `CreateMode` in lower case.
+fn znode_type(mode: CreateMode) -> &'static str {
+    match mode {
+        CreateMode::Persistent => "persistent",
+        CreateMode::Ephemeral => "ephemeral",
+        CreateMode::PersistentSequential => "persistent_sequential",
+        CreateMode::EphemeralSequential => "ephemeral_sequential",
+        CreateMode::Container => "container",
+        CreateMode::PersistentWithTtl => "persistent_with_ttl",
+        CreateMode::PersistentSequentialWithTtl => "persistent_sequential_with_ttl",
+    }
+}
+
+/// Who made a change: the connection's session, user names and address.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub session: Option<i64>,
+    pub user: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// From a connection's identities (its address is its `ip` id).
+    pub fn new(session: Option<i64>, ids: &[Id]) -> Actor {
+        let ip = ids.iter().find(|id| id.scheme == "ip").map(|id| id.id.clone());
+        Actor { session, user: users(ids), ip }
+    }
+
+    pub fn event(&self, operation: &'static str) -> AuditEvent {
+        AuditEvent {
+            session: self.session,
+            user: self.user.clone(),
+            ip: self.ip.clone(),
+            operation,
+            ..Default::default()
+        }
+    }
+}
+
+/// The audit lines a write will produce, decided before it is proposed (`AuditHelper.addAuditLog`).
+#[derive(Debug, Clone)]
+pub struct WriteAudit {
+    actor: Actor,
+    /// One per audited op with its index among the multi's ops (checks are not audited).
+    ops: Vec<(usize, AuditEvent)>,
+    multi: bool,
+}
+
+impl WriteAudit {
+    /// `None` for ops ZooKeeper does not audit.
+    pub fn describe(actor: Actor, op: &TxnOp) -> Option<WriteAudit> {
+        let (ops, multi) = match op {
+            TxnOp::Multi(sub) => {
+                (sub.iter().enumerate().filter_map(|(i, o)| Some((i, Self::one(&actor, o)?))).collect(), true)
+            }
+            other => (vec![(0, Self::one(&actor, other)?)], false),
+        };
+        Some(WriteAudit { actor, ops, multi })
+    }
+
+    fn one(actor: &Actor, op: &TxnOp) -> Option<AuditEvent> {
+        let event = match op {
+            TxnOp::Create { path, mode, .. } => {
+                let mut e = actor.event("create");
+                e.znode = Some(path.clone());
+                e.znode_type = Some(znode_type(*mode));
+                e
+            }
+            TxnOp::Delete { path, .. } | TxnOp::DeleteContainer { path } => {
+                let mut e = actor.event("delete");
+                e.znode = Some(path.clone());
+                e
+            }
+            TxnOp::SetData { path, .. } => {
+                let mut e = actor.event("setData");
+                e.znode = Some(path.clone());
+                e
+            }
+            TxnOp::SetAcl { path, acl, .. } => {
+                let mut e = actor.event("setAcl");
+                e.znode = Some(path.clone());
+                e.acl = Some(acl_string(acl));
+                e
+            }
+            TxnOp::SetConfig { .. } => {
+                let mut e = actor.event("reconfig");
+                e.znode = Some("/zookeeper/config".to_string());
+                e
+            }
+            _ => return None,
+        };
+        Some(event)
+    }
+
+    /// Logs the outcome: a successful multi as one line per sub-op, a failed one as a single
+    /// `multiOperation` failure; anything else as one line with its result.
+    pub fn log(&self, log: &AuditLog, result: &Result<OpResult, ErrorCode>) {
+        let failed = match result {
+            Ok(OpResult::Multi(results)) => results.iter().any(|r| matches!(r, Err(code) if *code != ErrorCode::Ok)),
+            Ok(_) => false,
+            Err(_) => true,
+        };
+        if self.multi && failed {
+            log.log(&self.actor.event("multiOperation"), AuditResult::Failure);
+            return;
+        }
+        let outcome = if failed { AuditResult::Failure } else { AuditResult::Success };
+        for (index, event) in &self.ops {
+            // A sequential create is audited with the path it got.
+            let created = match result {
+                Ok(OpResult::Created { path, .. }) => Some(path),
+                Ok(OpResult::Multi(results)) => match results.get(*index) {
+                    Some(Ok(OpResult::Created { path, .. })) => Some(path),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match created {
+                Some(path) => log.log(&AuditEvent { znode: Some(path.clone()), ..event.clone() }, outcome),
+                None => log.log(event, outcome),
+            }
+        }
+    }
+}
+
+/// The user a server acts as: the owner of the process, as ZooKeeper names the OS user.
+pub fn server_user() -> String {
+    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
+        status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next().map(String::from))
+    });
+    let from_passwd = uid.and_then(|uid| {
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() > 2 && fields[2] == uid).then(|| fields[0].to_string())
+        })
+    });
+    from_passwd.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_string())
+}
+
 /// The audit log file. Lines are appended whole, one write each, so concurrent writers never
 /// interleave within a line.
 pub struct AuditLog {
@@ -130,6 +271,19 @@ impl AuditLog {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
         tracing::info!(file = %path.display(), "audit log enabled");
         Ok(AuditLog { file: Mutex::new(file) })
+    }
+
+    /// A server-side event with no client: `serverStart`, `serverStop`, and the ephemerals a
+    /// closed or expired session loses (`ephemeralZNodeDeletionOnSessionCloseOrExpire`).
+    pub fn log_server(&self, operation: &'static str, session: Option<i64>, znode: Option<&str>, result: AuditResult) {
+        let event = AuditEvent {
+            session,
+            user: Some(server_user()),
+            operation,
+            znode: znode.map(str::to_string),
+            ..Default::default()
+        };
+        self.log(&event, result);
     }
 
     pub fn log(&self, event: &AuditEvent, result: AuditResult) {
@@ -206,6 +360,40 @@ mod tests {
     fn control_characters_cannot_forge_lines() {
         let event = AuditEvent { operation: "create", znode: Some("/a\nresult=success".into()), ..Default::default() };
         assert_eq!(event.format(AuditResult::Failure), "operation=create\tznode=/a\\nresult=success\tresult=failure");
+    }
+
+    #[test]
+    fn a_failed_multi_is_one_multi_operation_line() {
+        let actor = Actor::new(Some(0x10), &[Id::new("ip", "10.0.0.1")]);
+        let multi = TxnOp::Multi(vec![
+            TxnOp::Create { path: "/a".into(), data: None, acl: vec![], mode: CreateMode::Persistent, ttl_ms: None },
+            TxnOp::Check { path: "/b".into(), version: 1 },
+            TxnOp::SetData { path: "/c".into(), data: None, version: -1 },
+        ]);
+        let audit = WriteAudit::describe(actor, &multi).unwrap();
+        assert_eq!(audit.ops.len(), 2, "the check is not audited");
+        assert_eq!(audit.ops[0].1.format(AuditResult::Success), "session=0x10\tuser=10.0.0.1\tip=10.0.0.1\toperation=create\tznode=/a\tznode_type=persistent\tresult=success");
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&dir.path().join("audit.log")).unwrap();
+        audit.log(
+            &log,
+            &Ok(OpResult::Multi(vec![
+                Err(ErrorCode::Ok),
+                Err(ErrorCode::BadVersion),
+                Err(ErrorCode::RuntimeInconsistency),
+            ])),
+        );
+        audit
+            .log(&log, &Ok(OpResult::Multi(vec![Ok(OpResult::Deleted), Ok(OpResult::Checked), Ok(OpResult::Deleted)])));
+        let text = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].contains(" ERROR audit.Slf4jAuditLogger: session=0x10\tuser=10.0.0.1\tip=10.0.0.1\toperation=multiOperation\tresult=failure"), "{text}");
+        assert!(lines[1].ends_with("operation=create\tznode=/a\tznode_type=persistent\tresult=success"), "{text}");
+        assert!(
+            lines[2].contains(" INFO ") && lines[2].ends_with("operation=setData\tznode=/c\tresult=success"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct Security {
     pub sasl_required: bool,
     pub allow_sasl_failed_clients: bool,
     /// `audit.enable`: where audit lines go.
-    pub audit: Option<audit::AuditLog>,
+    pub audit: Option<Arc<audit::AuditLog>>,
 }
 
 impl Security {
@@ -76,7 +76,7 @@ impl Security {
         let sasl = sasl::SaslServer::load(&cfg.sasl)?;
         let audit = if cfg.audit_enabled {
             let path = cfg.audit_file.clone().unwrap_or_else(|| default_audit_dir.join("zookeeper_audit.log"));
-            Some(audit::AuditLog::open(&path).map_err(|source| SecurityError::Audit { path, source })?)
+            Some(Arc::new(audit::AuditLog::open(&path).map_err(|source| SecurityError::Audit { path, source })?))
         } else {
             None
         };

@@ -37,6 +37,7 @@ use crate::proto::request::{decode_request, Request};
 use crate::proto::response::{encode_reply, encode_sasl_reply, ReplyHeader, Response};
 use crate::proto::types::{xid, ErrorCode, Id, OpCode};
 use crate::proto::DecodeError;
+use crate::security::audit::{Actor, AuditResult, WriteAudit};
 use crate::tree::txn::{Txn, TxnOp, TxnOutcome};
 use crate::watch::ConnId;
 
@@ -120,6 +121,8 @@ enum Pending {
         multi_kinds: Vec<OpCode>,
         proposal: Proposal,
         at: Instant,
+        /// What the audit log says about it (`audit.enable`).
+        audit: Option<Box<WriteAudit>>,
     },
     Sync {
         xid: i32,
@@ -464,8 +467,9 @@ async fn read_requests(
                     Ok(()) => {
                         gate.wait_idle().await;
                         let auth = handle.auth.read().clone();
+                        let audit = audit_write(ctx, session_id, &auth, &TxnOp::SetConfig { members: String::new() });
                         let proposal = Box::pin(cmd::reconfig::start(ctx.consensus.clone(), session_id, auth, req));
-                        Pending::Write { xid: req_xid, op, multi_kinds: Vec::new(), proposal, at }
+                        Pending::Write { xid: req_xid, op, multi_kinds: Vec::new(), proposal, at, audit }
                     }
                 }
             }
@@ -547,11 +551,26 @@ async fn write_item(
     }
     match cmd::write::to_txn_op(op, req, policy) {
         Ok(txn_op) => {
+            let audit = audit_write(ctx, session_id, &handle.auth.read(), &txn_op);
             let proposal = propose(ctx, session_id, handle, txn_op).await;
-            Pending::Write { xid: req_xid, op, multi_kinds, proposal, at }
+            Pending::Write { xid: req_xid, op, multi_kinds, proposal, at, audit }
         }
         Err(err) => Pending::Reply { xid: req_xid, op, err, body: None, at },
     }
+}
+
+/// Audits an authentication attempt (a Roost addition: ZooKeeper audits writes only), with the
+/// connection's identities after it (a rejected name is not logged: it was never verified).
+fn audit_auth(ctx: &ServerContext, session_id: i64, ids: &[Id], result: AuditResult) {
+    if let Some(log) = &ctx.security.audit {
+        log.log(&Actor::new(Some(session_id), ids).event("auth"), result);
+    }
+}
+
+/// The audit lines of a write, when the audit log is on.
+fn audit_write(ctx: &ServerContext, session_id: i64, auth: &[Id], op: &TxnOp) -> Option<Box<WriteAudit>> {
+    ctx.security.audit.as_ref()?;
+    WriteAudit::describe(Actor::new(Some(session_id), auth), op).map(Box::new)
 }
 
 /// Submits a txn now (fixing its place in the log) and returns its outcome's future.
@@ -567,6 +586,7 @@ async fn propose(ctx: &ServerContext, session_id: i64, handle: &ConnHandle, op: 
 fn answer_sasl(
     ctx: &ServerContext,
     handle: &ConnHandle,
+    session_id: i64,
     exchange: &mut Option<crate::security::sasl::SaslExchange>,
     xid: i32,
     token: &[u8],
@@ -587,10 +607,12 @@ fn answer_sasl(
         }
         SaslOutcome::Done { token, identities } => {
             cmd::auth::add_identities(&mut handle.auth.write(), identities);
+            audit_auth(ctx, session_id, &handle.auth.read(), AuditResult::Success);
             encode_sasl_reply(out, &ok, token.as_deref());
             false
         }
         SaslOutcome::Failed => {
+            audit_auth(ctx, session_id, &handle.auth.read(), AuditResult::Failure);
             let err = if ctx.security.sasl_required {
                 ErrorCode::SessionClosedRequireSaslAuth
             } else {
@@ -647,16 +669,18 @@ async fn respond(
                 match cmd::auth::authenticate(&scheme, &auth, super_digest.as_deref()) {
                     Ok(ids) => {
                         cmd::auth::add_identities(&mut handle.auth.write(), ids);
+                        audit_auth(&ctx, session_id, &handle.auth.read(), AuditResult::Success);
                         encode_reply(&mut out, &ReplyHeader { xid, zxid: 0, err: 0 }, None);
                     }
                     Err(code) => {
+                        audit_auth(&ctx, session_id, &handle.auth.read(), AuditResult::Failure);
                         encode_reply(&mut out, &ReplyHeader { xid, zxid: 0, err: code.as_i32() }, None);
                         close = true;
                     }
                 }
             }
             Pending::Sasl { xid, token } => {
-                close = answer_sasl(&ctx, &handle, &mut sasl, xid, &token, &mut out);
+                close = answer_sasl(&ctx, &handle, session_id, &mut sasl, xid, &token, &mut out);
             }
             Pending::Read { xid, op, req, at } => {
                 ctx.consensus.settle_heard_commits().await;
@@ -672,8 +696,12 @@ async fn respond(
                 gate.executed();
                 done = Some((xid, op, ctx.db.last_zxid(), at));
             }
-            Pending::Write { xid, op, multi_kinds, proposal, at } => {
-                match proposal.await {
+            Pending::Write { xid, op, multi_kinds, proposal, at, audit } => {
+                let outcome = proposal.await;
+                if let (Some(audit), Some(log), Ok(outcome)) = (&audit, &ctx.security.audit, &outcome) {
+                    audit.log(log, &outcome.result);
+                }
+                match outcome {
                     Ok(outcome) if outcome.result == Err(ErrorCode::SessionMoved) => {
                         // The client attached its session to another server since: this
                         // connection is stale. ZooKeeper closes it without an answer, so the
