@@ -11,7 +11,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let filter =
         EnvFilter::try_new(cli.log.clone().unwrap_or_else(|| "info".into())).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: logs written to files stay greppable text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 
     let env = |k: &str| std::env::var(k).ok();
     let config = match Config::load(cli, &env) {

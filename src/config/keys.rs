@@ -121,6 +121,7 @@ keys! {
     AdminForceHttps => "admin.forceHttps",
     AdminPortUnification => "admin.portUnification",
     AdminNeedClientAuth => "admin.needClientAuth",
+    QuorumAuthEnableSasl => "quorum.auth.enableSasl",
 }
 
 impl Key {

@@ -50,6 +50,9 @@ pub struct Config {
     pub client_port: u16,
     /// Client bind address (`clientPortAddress`, `--bind`, or the host of this server's `;host:port`).
     pub bind: String,
+    /// Whether the plain client port is served: not when only `secureClientPort` is configured
+    /// (ZooKeeper then serves TLS only).
+    pub client_port_plain: bool,
     /// TLS, SASL, x509, audit (see [`SecurityConfig`]).
     pub security: SecurityConfig,
     pub http_port: u16,
@@ -289,12 +292,14 @@ fn resolve(
 
     let read_only_enabled = s.get_or(Key::ReadOnlyModeEnabled, false, values::boolean)?.value;
     let security = security::resolve(s)?;
+    let client_port_plain = port_key.is_some() || line_port.is_some() || security.secure_client_port.is_none();
     let whitelist = s.get(Key::FourLetterWhitelist, text)?.map(|w| w.value);
 
     Ok(Config {
         config_file,
         client_port: client_port.value,
         bind,
+        client_port_plain,
         security,
         http_port: http_port.value,
         http_bind,

@@ -231,8 +231,23 @@ fn java_flag(value: &str) -> Result<bool, ValueProblem> {
     Ok(value.trim().eq_ignore_ascii_case("true"))
 }
 
+/// `ssl.authProvider`: only ZooKeeper's own x509 provider exists here.
+fn x509_provider(value: &str) -> Result<String, ValueProblem> {
+    match value.trim() {
+        "" | "x509" => Ok("x509".to_string()),
+        _ => Err(ValueProblem::NotOneOf { expected: "x509 (custom X509 authentication providers are Java classes)" }),
+    }
+}
+
 /// Resolves the security settings from the merged layers.
 pub(crate) fn resolve(s: &Settings) -> Result<SecurityConfig, ConfigError> {
+    s.get(Key::SslAuthProvider, x509_provider)?;
+    // Quorum SASL is not implemented: refuse to start rather than run with an open peer port
+    // that the operator believes authenticated. sslQuorum gives mutual authentication.
+    s.get(Key::QuorumAuthEnableSasl, |v| match java_flag(v)? {
+        true => Err(ValueProblem::NotOneOf { expected: "false (quorum SASL is not supported; use sslQuorum=true)" }),
+        false => Ok(()),
+    })?;
     let enforce = s.get_or(Key::EnforceAuthEnabled, false, java_flag)?.value
         && s.get(Key::EnforceAuthSchemes, list)?.is_some_and(|l| l.value.iter().any(|x| x == "sasl"));
     let mut super_users: Vec<String> = s.get(Key::SuperUser, text)?.map(|u| u.value).into_iter().collect();

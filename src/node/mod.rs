@@ -27,7 +27,7 @@ pub enum StartError {
     Listen { addr: String, source: std::io::Error },
     #[error("consensus: {0}")]
     Consensus(#[from] ConsensusError),
-    #[error("security settings: {0}")]
+    #[error("security settings")]
     Security(#[from] crate::security::SecurityError),
 }
 
@@ -119,19 +119,21 @@ async fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
 /// The client port's accept loop, which a reconfig may move to another address.
 struct ClientPort {
     ctx: Arc<ServerContext>,
+    /// Plain, or TLS only when the server has no plain client port.
+    kind: server::PortKind,
     /// The address it listens on and the accept loop's task.
     current: tokio::sync::Mutex<(String, tokio::task::JoinHandle<()>)>,
 }
 
 impl ClientPort {
-    fn new(ctx: Arc<ServerContext>, addr: String, listener: TcpListener) -> Arc<ClientPort> {
-        let task = Self::serve(ctx.clone(), listener);
-        Arc::new(ClientPort { ctx, current: tokio::sync::Mutex::new((addr, task)) })
+    fn new(ctx: Arc<ServerContext>, addr: String, listener: TcpListener, kind: server::PortKind) -> Arc<ClientPort> {
+        let task = Self::serve(ctx.clone(), listener, kind);
+        Arc::new(ClientPort { ctx, kind, current: tokio::sync::Mutex::new((addr, task)) })
     }
 
-    fn serve(ctx: Arc<ServerContext>, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+    fn serve(ctx: Arc<ServerContext>, listener: TcpListener, kind: server::PortKind) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            if let Err(e) = server::run(listener, ctx, server::PortKind::Plain).await {
+            if let Err(e) = server::run(listener, ctx, kind).await {
                 tracing::error!(error = %e, "client port failed");
             }
         })
@@ -149,12 +151,12 @@ impl ClientPort {
         match listen(&addr, CLIENT_BACKLOG).await {
             Ok(listener) => {
                 info!(from = %current.0, to = %addr, "client port moved");
-                *current = (addr, Self::serve(self.ctx.clone(), listener));
+                *current = (addr, Self::serve(self.ctx.clone(), listener, self.kind));
                 Ok(())
             }
             Err(e) => {
                 let old = listen(&current.0, CLIENT_BACKLOG).await?;
-                current.1 = Self::serve(self.ctx.clone(), old);
+                current.1 = Self::serve(self.ctx.clone(), old, self.kind);
                 Err(e)
             }
         }
@@ -217,14 +219,20 @@ impl Node {
         } else {
             None
         };
-        let addr = config.client_listen_addr();
+        let secure_addr = config.security.secure_client_port.map(|port| {
+            let host = config.security.secure_client_bind.as_deref().unwrap_or(&config.bind);
+            crate::config::HostPort { host: host.to_string(), port }.to_string()
+        });
+        // With only `secureClientPort` configured, the TLS port is the client port.
+        let (addr, kind, secure_addr) = match secure_addr {
+            Some(secure) if !config.client_port_plain => (secure, server::PortKind::Secure, None),
+            secure => (config.client_listen_addr(), server::PortKind::Plain, secure),
+        };
         let listener =
             listen(&addr, CLIENT_BACKLOG).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
         let client_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
-        let secure_listener = match config.security.secure_client_port {
-            Some(port) => {
-                let host = config.security.secure_client_bind.as_deref().unwrap_or(&config.bind);
-                let addr = crate::config::HostPort { host: host.to_string(), port }.to_string();
+        let secure_listener = match secure_addr {
+            Some(addr) => {
                 Some(listen(&addr, CLIENT_BACKLOG).await.map_err(|source| StartError::Listen { addr, source })?)
             }
             None => None,
@@ -249,7 +257,7 @@ impl Node {
             tokio::spawn(expiry::run_session_reporter(sessions, consensus.clone(), tick)),
             tokio::spawn(expiry::run_reaper(db.clone(), consensus.clone(), reap_every)),
         ];
-        let client_port = ClientPort::new(ctx.clone(), addr, listener);
+        let client_port = ClientPort::new(ctx.clone(), addr, listener, kind);
         if let Some(listener) = secure_listener {
             let ctx = ctx.clone();
             tasks.push(tokio::spawn(async move {

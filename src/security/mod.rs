@@ -16,19 +16,20 @@ use crate::proto::types::Id;
 /// Why the security settings could not be put to use.
 #[derive(Debug, thiserror::Error)]
 pub enum SecurityError {
-    #[error("{what}: {source}")]
+    // Messages leave out their source: the start error prints the whole chain once.
+    #[error("{what}")]
     Tls { what: &'static str, source: roost_tls::TlsError },
     #[error("{what} needs {key}")]
     Missing { what: &'static str, key: &'static str },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read { path: std::path::PathBuf, source: std::io::Error },
-    #[error("JAAS file {path}: {source}")]
+    #[error("JAAS file {path}")]
     Jaas { path: std::path::PathBuf, source: roost_sasl::JaasError },
     #[error("JAAS file {path}: {problem}")]
     JaasSection { path: std::path::PathBuf, problem: String },
-    #[error("security.auth_to_local: {0}")]
-    AuthToLocal(roost_sasl::SaslError),
-    #[error("audit log {path}: {source}")]
+    #[error("security.auth_to_local")]
+    AuthToLocal(#[source] roost_sasl::SaslError),
+    #[error("audit log {path}")]
     Audit { path: std::path::PathBuf, source: std::io::Error },
 }
 

@@ -46,6 +46,9 @@ pub fn settings(
         None | Some("") => ClientAuth::Need,
         Some(text) => text.parse().map_err(|source| SecurityError::Tls { what, source })?,
     };
+    if cfg.trust_store.is_none() && client_auth != ClientAuth::None {
+        tracing::warn!("{what}: no trust store is configured, so every client certificate will be refused");
+    }
     Ok(TlsSettings {
         key_store: store_spec(key_store)?,
         trust_store: cfg.trust_store.as_ref().map(store_spec).transpose()?,

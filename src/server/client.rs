@@ -613,14 +613,17 @@ fn answer_sasl(
         }
         SaslOutcome::Failed => {
             audit_auth(ctx, session_id, &handle.auth.read(), AuditResult::Failure);
-            let err = if ctx.security.sasl_required {
-                ErrorCode::SessionClosedRequireSaslAuth
-            } else {
-                ErrorCode::AuthFailed
-            };
+            let security = &ctx.security;
+            if security.allow_sasl_failed_clients && !security.sasl_required {
+                // `allowSaslFailedClients`: ZooKeeper answers success with no token and keeps
+                // the connection, unauthenticated.
+                encode_sasl_reply(out, &ok, None);
+                return false;
+            }
+            let err =
+                if security.sasl_required { ErrorCode::SessionClosedRequireSaslAuth } else { ErrorCode::AuthFailed };
             encode_sasl_reply(out, &ReplyHeader { xid, zxid: 0, err: err.as_i32() }, None);
-            // `allowSaslFailedClients` keeps the connection, unauthenticated, unless SASL is required.
-            !ctx.security.allow_sasl_failed_clients || ctx.security.sasl_required
+            true
         }
     }
 }

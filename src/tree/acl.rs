@@ -35,6 +35,8 @@ fn id_matches(acl_id: &Id, auth: &[Id]) -> bool {
         "world" => acl_id.id == "anyone",
         "ip" => auth.iter().any(|a| a.scheme == "ip" && ip_matches(&a.id, &acl_id.id)),
         "super" | "auth" => false,
+        // `SASLAuthenticationProvider.matches`: the SASL user `super` matches every sasl entry.
+        "sasl" => auth.iter().any(|a| a.scheme == "sasl" && (a.id == acl_id.id || a.id == "super")),
         _ => auth.iter().any(|a| a == acl_id),
     }
 }
@@ -283,6 +285,15 @@ mod tests {
         assert!(check_acl(&v6, perms::READ, &[Id::new("ip", "fe80:0:0:0:1:2:3:4%eth0")]));
         assert!(!check_acl(&v6, perms::READ, &[Id::new("ip", "::1")]));
         assert!(!check_acl(&v6, perms::READ, &[Id::new("ip", "10.0.0.1")]));
+    }
+
+    #[test]
+    fn the_sasl_user_super_matches_every_sasl_entry() {
+        let bob_only = vec![acl(31, "sasl", "bob")];
+        assert!(check_acl(&bob_only, perms::READ, &[Id::new("sasl", "super")]));
+        assert!(check_acl(&bob_only, perms::READ, &[Id::new("sasl", "bob")]));
+        assert!(!check_acl(&bob_only, perms::READ, &[Id::new("sasl", "alice")]));
+        assert!(!check_acl(&bob_only, perms::READ, &[Id::new("digest", "super")]));
     }
 
     #[test]

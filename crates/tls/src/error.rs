@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Messages name the file and the problem; no variant ever carries a password.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("unable to read {path}: {source}")]
+    #[error("unable to read {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -35,6 +35,6 @@ pub enum TlsError {
     NoUsable { what: &'static str, names: Vec<String> },
     #[error("invalid ssl.clientAuth value {0:?} (expected none, want or need)")]
     InvalidClientAuth(String),
-    #[error("TLS configuration rejected: {0}")]
+    #[error("TLS configuration rejected")]
     Rustls(#[from] rustls::Error),
 }
