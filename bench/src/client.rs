@@ -473,6 +473,45 @@ mod tests {
         assert_eq!((head.xid, head.op), (xid::PING, OpCode::Ping as i32));
     }
 
+    /// A TLS server built from the same fixtures `bench/compare --tls` uses (v1 certificates, JKS
+    /// stores): the bench's TLS transport completes the TLS and ZooKeeper handshakes with it.
+    #[tokio::test]
+    async fn tls_transport_completes_the_zookeeper_handshake() {
+        use roost_tls::{StoreSpec, TlsSettings};
+        let fx = |n: &str| format!("{}/../crates/tls/tests/fixtures/{n}", env!("CARGO_MANIFEST_DIR"));
+        let jks = |n: &str| StoreSpec::new(fx(n), Some("apassword"));
+        let server =
+            roost_tls::server_config(&TlsSettings::new(jks("keystore.jks"), Some(jks("truststore.jks")))).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let srv = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = tokio_rustls::TlsAcceptor::from(server).accept(tcp).await.unwrap();
+            let mut len = [0u8; 4];
+            tls.read_exact(&mut len).await.unwrap();
+            let mut req = vec![0u8; i32::from_be_bytes(len) as usize];
+            tls.read_exact(&mut req).await.unwrap();
+            let mut out = Vec::new();
+            write_frame(&mut out, |w| {
+                w.write_i32(0);
+                w.write_i32(4000);
+                w.write_i64(42);
+                w.write_buffer(Some(&[0u8; 16]));
+            });
+            tls.write_all(&out).await.unwrap();
+            tls.flush().await.unwrap();
+            req
+        });
+        let pem = |n: &str| StoreSpec::new(fx(n), None);
+        let client = roost_tls::client_config(&TlsSettings::new(pem("client-keystore.pem"), Some(pem("ca.pem"))), None);
+        let conn =
+            Conn::connect(addr, &Transport::tls(client.unwrap()), 30_000, Duration::from_secs(10)).await.unwrap();
+        assert_eq!((conn.session_id, conn.timeout_ms), (42, 4000));
+        assert!(conn.tls.as_deref().is_some_and(|t| t.starts_with("TLSv1_")), "{:?}", conn.tls);
+        let req = srv.await.unwrap();
+        assert_eq!(roost::proto::ConnectRequest::decode(&req).unwrap().timeout_ms, 30_000);
+    }
+
     #[test]
     fn notification_payload_parses() {
         let mut out = Vec::new();
