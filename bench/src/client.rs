@@ -6,15 +6,27 @@
 //! closeSession) and leaves reply bodies unparsed except for watch events. Encoding uses
 //! the server's own jute primitives (`roost::proto`), which are tested against real
 //! ZooKeeper clients.
+//!
+//! A connection is plain TCP or TLS ([`Transport`]); either way the workloads see one
+//! reader half and one writer half ([`ReadHalf`], [`WriteHalf`]), so every workload runs
+//! unchanged over both.
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use roost::proto::types::{xid, OpCode};
 use roost::proto::{parse_frame, write_frame, DecodeError, FrameError, Reader, Writer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use roost_tls::rustls::pki_types::ServerName;
+use roost_tls::rustls::ClientConfig;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 
 /// Largest reply frame accepted (ZooKeeper's default `jute.maxbuffer` plus headroom).
 const MAX_FRAME: usize = 4 << 20;
@@ -36,6 +48,121 @@ pub enum ClientError {
     Timeout(Duration),
     #[error("reply xid {got} does not match the oldest outstanding request {want}")]
     OutOfOrder { got: i32, want: i32 },
+    #[error("TLS handshake: {0}")]
+    Tls(io::Error),
+}
+
+/// How connections are made: plain TCP, or TLS over TCP with one client config for all.
+#[derive(Clone, Default)]
+pub struct Transport {
+    tls: Option<TlsConnector>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_tls() { "Transport(tls)" } else { "Transport(tcp)" })
+    }
+}
+
+impl Transport {
+    pub fn plain() -> Transport {
+        Transport { tls: None }
+    }
+
+    pub fn tls(config: Arc<ClientConfig>) -> Transport {
+        Transport { tls: Some(TlsConnector::from(config)) }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// TCP connect (no Nagle) and, for TLS, the full TLS handshake. The server name sent to
+    /// the verifier is the dialled IP; the client config decides whether it is checked.
+    pub async fn open(&self, addr: SocketAddr) -> Result<Stream, ClientError> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let Some(tls) = &self.tls else {
+            let (rd, wr) = tcp.into_split();
+            return Ok(Stream { reader: ReadHalf::Tcp(rd), writer: WriteHalf::Tcp(wr), tls: None });
+        };
+        let stream = tls.connect(ServerName::from(addr.ip()), tcp).await.map_err(ClientError::Tls)?;
+        let (_, session) = stream.get_ref();
+        let desc = format!(
+            "{} {}",
+            session.protocol_version().and_then(|v| v.as_str()).unwrap_or("?"),
+            session.negotiated_cipher_suite().and_then(|c| c.suite().as_str()).unwrap_or("?")
+        );
+        let (rd, wr) = tokio::io::split(stream);
+        Ok(Stream { reader: ReadHalf::Tls(rd), writer: WriteHalf::Tls(wr), tls: Some(desc) })
+    }
+}
+
+/// An open connection, before the ZooKeeper handshake.
+pub struct Stream {
+    pub reader: ReadHalf,
+    pub writer: WriteHalf,
+    /// Negotiated TLS version and cipher suite ("TLSv1_3 TLS13_AES_256_GCM_SHA384"); `None` for TCP.
+    pub tls: Option<String>,
+}
+
+type TlsConn = TlsStream<TcpStream>;
+
+/// The receiving half of a connection.
+pub enum ReadHalf {
+    Tcp(OwnedReadHalf),
+    Tls(tokio::io::ReadHalf<TlsConn>),
+}
+
+/// The sending half of a connection. Use [`WriteHalf::send`]: TLS may keep written bytes in
+/// its record buffer until flushed.
+pub enum WriteHalf {
+    Tcp(OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<TlsConn>),
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Tls(r) => Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            WriteHalf::Tcp(w) => Pin::new(w).poll_write(cx, buf),
+            WriteHalf::Tls(w) => Pin::new(w).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteHalf::Tcp(w) => Pin::new(w).poll_flush(cx),
+            WriteHalf::Tls(w) => Pin::new(w).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteHalf::Tcp(w) => Pin::new(w).poll_shutdown(cx),
+            WriteHalf::Tls(w) => Pin::new(w).poll_shutdown(cx),
+        }
+    }
+}
+
+impl WriteHalf {
+    /// Writes all of `buf` and, for TLS, flushes the record buffer to the socket (a no-op
+    /// flush is skipped for TCP, which has no buffer of its own).
+    pub async fn send(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.write_all(buf).await?;
+        if let WriteHalf::Tls(w) = self {
+            w.flush().await?;
+        }
+        Ok(())
+    }
 }
 
 /// One request the workloads can send. Paths and data are borrowed: the generator
@@ -141,13 +268,13 @@ impl ReplyHead {
 
 /// Reads length-prefixed frames from the socket, buffering partial ones.
 pub struct FrameReader {
-    rd: OwnedReadHalf,
+    rd: ReadHalf,
     buf: Vec<u8>,
     pos: usize,
 }
 
 impl FrameReader {
-    fn new(rd: OwnedReadHalf) -> Self {
+    fn new(rd: ReadHalf) -> Self {
         FrameReader { rd, buf: Vec::with_capacity(64 * 1024), pos: 0 }
     }
 
@@ -178,26 +305,32 @@ impl FrameReader {
 /// An established session, before it is split into reader and writer halves.
 pub struct Conn {
     pub reader: FrameReader,
-    pub writer: OwnedWriteHalf,
+    pub writer: WriteHalf,
     pub session_id: i64,
     pub timeout_ms: i32,
+    /// See [`Stream::tls`].
+    pub tls: Option<String>,
 }
 
 impl Conn {
-    /// Connects and completes the handshake within `limit`.
-    pub async fn connect(addr: SocketAddr, timeout_ms: i32, limit: Duration) -> Result<Conn, ClientError> {
-        tokio::time::timeout(limit, Self::connect_inner(addr, timeout_ms))
+    /// Connects (TCP or TLS, per `transport`) and completes the handshake within `limit`.
+    pub async fn connect(
+        addr: SocketAddr,
+        transport: &Transport,
+        timeout_ms: i32,
+        limit: Duration,
+    ) -> Result<Conn, ClientError> {
+        tokio::time::timeout(limit, async { Self::handshake(transport.open(addr).await?, timeout_ms).await })
             .await
             .map_err(|_| ClientError::Timeout(limit))?
     }
 
-    async fn connect_inner(addr: SocketAddr, timeout_ms: i32) -> Result<Conn, ClientError> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        let (rd, mut writer) = stream.into_split();
+    /// The ZooKeeper handshake (ConnectRequest, ConnectResponse) on an open connection.
+    pub async fn handshake(stream: Stream, timeout_ms: i32) -> Result<Conn, ClientError> {
+        let Stream { reader: rd, mut writer, tls } = stream;
         let mut out = Vec::with_capacity(64);
         encode_connect(&mut out, timeout_ms);
-        writer.write_all(&out).await?;
+        writer.send(&out).await?;
         let mut reader = FrameReader::new(rd);
         let payload = reader.next_frame().await?;
         let mut r = Reader::new(payload);
@@ -207,14 +340,14 @@ impl Conn {
         if negotiated <= 0 {
             return Err(ClientError::Refused(negotiated));
         }
-        Ok(Conn { reader, writer, session_id, timeout_ms: negotiated })
+        Ok(Conn { reader, writer, session_id, timeout_ms: negotiated, tls })
     }
 
     /// Sends one request and waits for its reply, skipping pings and notifications.
     pub async fn call(&mut self, xid_value: i32, op: &Op<'_>) -> Result<ReplyHead, ClientError> {
         let mut out = Vec::with_capacity(128);
         encode_request(&mut out, xid_value, op);
-        self.writer.write_all(&out).await?;
+        self.writer.send(&out).await?;
         loop {
             let head = ReplyHead::parse(self.reader.next_frame().await?)?;
             if !head.is_notification() && !head.is_ping() {
@@ -240,7 +373,7 @@ impl Conn {
                 encode_request(&mut out, sent, &op);
             }
             if !out.is_empty() {
-                self.writer.write_all(&out).await?;
+                self.writer.send(&out).await?;
                 out.clear();
             }
             if codes.len() == sent as usize {
@@ -263,8 +396,12 @@ impl Conn {
     pub async fn close(mut self) {
         let mut out = Vec::with_capacity(16);
         encode_request(&mut out, i32::MAX, &Op::CloseSession);
-        if self.writer.write_all(&out).await.is_ok() {
+        if self.writer.send(&out).await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(5), self.reader.next_frame()).await;
+        }
+        // TLS: a close_notify, so the server sees an orderly end rather than a truncation.
+        if let WriteHalf::Tls(w) = &mut self.writer {
+            let _ = tokio::time::timeout(Duration::from_secs(1), w.shutdown()).await;
         }
     }
 }
@@ -334,6 +471,45 @@ mod tests {
         encode_request(&mut out, 42, &Op::Ping);
         let (head, _) = roost::proto::RequestHeader::parse(&out[4..]).unwrap();
         assert_eq!((head.xid, head.op), (xid::PING, OpCode::Ping as i32));
+    }
+
+    /// A TLS server built from the same fixtures `bench/compare --tls` uses (v1 certificates, JKS
+    /// stores): the bench's TLS transport completes the TLS and ZooKeeper handshakes with it.
+    #[tokio::test]
+    async fn tls_transport_completes_the_zookeeper_handshake() {
+        use roost_tls::{StoreSpec, TlsSettings};
+        let fx = |n: &str| format!("{}/../crates/tls/tests/fixtures/{n}", env!("CARGO_MANIFEST_DIR"));
+        let jks = |n: &str| StoreSpec::new(fx(n), Some("apassword"));
+        let server =
+            roost_tls::server_config(&TlsSettings::new(jks("keystore.jks"), Some(jks("truststore.jks")))).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let srv = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = tokio_rustls::TlsAcceptor::from(server).accept(tcp).await.unwrap();
+            let mut len = [0u8; 4];
+            tls.read_exact(&mut len).await.unwrap();
+            let mut req = vec![0u8; i32::from_be_bytes(len) as usize];
+            tls.read_exact(&mut req).await.unwrap();
+            let mut out = Vec::new();
+            write_frame(&mut out, |w| {
+                w.write_i32(0);
+                w.write_i32(4000);
+                w.write_i64(42);
+                w.write_buffer(Some(&[0u8; 16]));
+            });
+            tls.write_all(&out).await.unwrap();
+            tls.flush().await.unwrap();
+            req
+        });
+        let pem = |n: &str| StoreSpec::new(fx(n), None);
+        let client = roost_tls::client_config(&TlsSettings::new(pem("client-keystore.pem"), Some(pem("ca.pem"))), None);
+        let conn =
+            Conn::connect(addr, &Transport::tls(client.unwrap()), 30_000, Duration::from_secs(10)).await.unwrap();
+        assert_eq!((conn.session_id, conn.timeout_ms), (42, 4000));
+        assert!(conn.tls.as_deref().is_some_and(|t| t.starts_with("TLSv1_")), "{:?}", conn.tls);
+        let req = srv.await.unwrap();
+        assert_eq!(roost::proto::ConnectRequest::decode(&req).unwrap().timeout_ms, 30_000);
     }
 
     #[test]

@@ -12,12 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, Notify, Semaphore, TryAcquireError};
 
-use crate::client::{encode_request, ClientError, Conn, FrameReader, Op, ReplyHead};
+use crate::client::{encode_request, ClientError, Conn, FrameReader, Op, ReplyHead, Transport, WriteHalf};
 use crate::pace::{self, Schedule};
 use crate::report::{self, Counters, ErrorCounts};
 
@@ -62,6 +60,8 @@ pub struct LoadSpec {
     pub keys: usize,
     pub session_timeout_ms: i32,
     pub connect_concurrency: usize,
+    /// Plain TCP or TLS.
+    pub transport: Transport,
 }
 
 /// Merged result of all sessions.
@@ -72,12 +72,14 @@ pub struct LoadResult {
     pub reads: Histogram<u64>,
     pub writes: Histogram<u64>,
     pub errors: ErrorCounts,
+    /// Negotiated TLS version and cipher suite of the first session (`None`: plain TCP).
+    pub tls: Option<String>,
 }
 
 /// Creates the benchmark's parent znodes and, for key-based workloads, `keys` znodes of
 /// `value_size` bytes. Existing znodes are kept.
 pub async fn prepare(addr: SocketAddr, spec: &LoadSpec) -> Result<(), ClientError> {
-    let mut conn = Conn::connect(addr, spec.session_timeout_ms, Duration::from_secs(30)).await?;
+    let mut conn = Conn::connect(addr, &spec.transport, spec.session_timeout_ms, Duration::from_secs(30)).await?;
     let parents: Vec<String> = ["", "/churn", "/fill", "/watch"].iter().map(|s| format!("{ROOT}{s}")).collect();
     let data = vec![b'x'; spec.value_size];
     let keys: Vec<String> = match spec.kind {
@@ -202,6 +204,7 @@ struct SessionResult {
 /// at once, and merges the results.
 pub async fn run(spec: &LoadSpec, servers: &[SocketAddr], counters: Arc<Counters>) -> Result<LoadResult, ClientError> {
     let conns = connect_all(spec, servers).await?;
+    let tls = conns.first().and_then(|c| c.tls.clone());
     let start = Instant::now() + Duration::from_millis(20);
     let window = match spec.limit_per_session {
         Some(_) => Window { start, end: None },
@@ -232,6 +235,7 @@ pub async fn run(spec: &LoadSpec, servers: &[SocketAddr], counters: Arc<Counters
         reads: report::new_histogram(),
         writes: report::new_histogram(),
         errors: ErrorCounts::new(),
+        tls,
     };
     for task in tasks {
         let Ok(s) = task.await else {
@@ -258,10 +262,10 @@ async fn connect_all(spec: &LoadSpec, servers: &[SocketAddr]) -> Result<Vec<Conn
     let mut tasks = Vec::with_capacity(spec.sessions);
     for i in 0..spec.sessions {
         let addr = servers[i % servers.len()];
-        let (gate, timeout) = (gate.clone(), spec.session_timeout_ms);
+        let (gate, timeout, transport) = (gate.clone(), spec.session_timeout_ms, spec.transport.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
-            Conn::connect(addr, timeout, Duration::from_secs(60)).await
+            Conn::connect(addr, &transport, timeout, Duration::from_secs(60)).await
         }));
     }
     let mut conns = Vec::with_capacity(spec.sessions);
@@ -282,7 +286,7 @@ async fn run_session(
     window: Window,
     counters: &Counters,
 ) -> SessionResult {
-    let Conn { reader, writer, session_id, timeout_ms } = conn;
+    let Conn { reader, writer, session_id, timeout_ms, tls } = conn;
     let sem = Arc::new(Semaphore::new(spec.inflight.max(1)));
     let writer_done = Arc::new(Notify::new());
     let (tx, rx) = mpsc::unbounded_channel();
@@ -291,7 +295,7 @@ async fn run_session(
     let (reader, mut result) = read_loop(reader, rx, &sem, &writer_done, window, counters).await;
     sem.close();
     if let Ok(writer) = w.await {
-        Conn { reader, writer, session_id, timeout_ms }.close().await;
+        Conn { reader, writer, session_id, timeout_ms, tls }.close().await;
     }
     result.errors.retain(|_, v| *v > 0);
     result
@@ -306,13 +310,13 @@ struct WriteShape {
 }
 
 async fn write_loop(
-    mut wr: OwnedWriteHalf,
+    mut wr: WriteHalf,
     mut gen: Generator,
     mut shape: WriteShape,
     sem: Arc<Semaphore>,
     tx: mpsc::UnboundedSender<Pending>,
     done: Arc<Notify>,
-) -> OwnedWriteHalf {
+) -> WriteHalf {
     let mut out = Vec::with_capacity(FLUSH_BYTES * 2);
     tokio::time::sleep_until(shape.start.into()).await;
     let mut i = 0u64;
@@ -372,9 +376,9 @@ async fn write_loop(
     wr
 }
 
-async fn flush(wr: &mut OwnedWriteHalf, out: &mut Vec<u8>) -> std::io::Result<()> {
+async fn flush(wr: &mut WriteHalf, out: &mut Vec<u8>) -> std::io::Result<()> {
     if !out.is_empty() {
-        wr.write_all(out).await?;
+        wr.send(out).await?;
         out.clear();
     }
     Ok(())
@@ -471,6 +475,7 @@ mod tests {
             keys: 10,
             session_timeout_ms: 10_000,
             connect_concurrency: 1,
+            transport: Transport::plain(),
         }
     }
 

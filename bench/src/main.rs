@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::client::Transport;
 use crate::load::{Kind, LoadSpec};
 use crate::report::{Counters, Outcome, Percentiles, Progress};
 use crate::scenarios::ScenarioSpec;
@@ -40,6 +41,10 @@ enum Workload {
     Probe,
     /// one writer for `--duration`, reconnecting on failure; reports the longest write gap.
     Failover,
+    /// `--sessions` connectors each repeat connect (+ TLS handshake with `--tls-*`) +
+    /// ConnectRequest/Response + closeSession + close for `--warmup` + `--duration`;
+    /// reports new sessions per second and connect-to-ConnectResponse latency.
+    Handshakes,
     /// no ZooKeeper server: one 40-byte message to each of `--count` loopback connections
     /// from a child process; time to the last one read (the TCP floor of `watch`).
     Floor,
@@ -110,6 +115,29 @@ struct Args {
     /// Tokio worker threads (default: the number of CPUs).
     #[arg(long)]
     threads: Option<usize>,
+    /// Connect over TLS, presenting this key store (key + certificate chain) as the client
+    /// certificate. Needs --tls-truststore.
+    #[arg(long, requires = "tls_truststore")]
+    tls_keystore: Option<PathBuf>,
+    /// Certificates that verify the server (its chain or CA). The server's name is not
+    /// checked (test certificates often have no SAN), only its chain.
+    #[arg(long, requires = "tls_keystore")]
+    tls_truststore: Option<PathBuf>,
+    /// Password of both stores (JKS needs one; PKCS12/encrypted PEM may).
+    #[arg(long)]
+    tls_password: Option<String>,
+    /// Trust store password, if it differs from --tls-password.
+    #[arg(long)]
+    tls_truststore_password: Option<String>,
+    /// Store type of both stores: PEM, JKS or PKCS12 (default: from the file suffix).
+    #[arg(long)]
+    tls_store_type: Option<String>,
+    /// Trust store type, if it differs from --tls-store-type.
+    #[arg(long)]
+    tls_truststore_type: Option<String>,
+    /// Let new connections resume earlier TLS sessions (off: every handshake is a full one).
+    #[arg(long)]
+    tls_resume: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +146,8 @@ enum BenchError {
     Server(String),
     #[error(transparent)]
     Client(#[from] client::ClientError),
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] roost_tls::TlsError),
     #[error("writing the result: {0}")]
     Io(#[from] std::io::Error),
     #[error("encoding the result: {0}")]
@@ -132,6 +162,26 @@ fn parse_servers(list: &str) -> Result<Vec<SocketAddr>, BenchError> {
         })
         .collect::<Result<Vec<_>, _>>()
         .and_then(|v| if v.is_empty() { Err(BenchError::Server(list.into())) } else { Ok(v) })
+}
+
+/// Plain TCP, or TLS from the `--tls-*` options: the key store is the client certificate, the
+/// trust store verifies the server with roost-tls' verifier (which accepts X.509 v1
+/// certificates), and no host name is checked.
+fn transport(args: &Args) -> Result<Transport, BenchError> {
+    let (Some(key), Some(trust)) = (&args.tls_keystore, &args.tls_truststore) else {
+        return Ok(Transport::plain());
+    };
+    let mut key_store = roost_tls::StoreSpec::new(key, args.tls_password.as_deref());
+    key_store.store_type = args.tls_store_type.clone();
+    let trust_password = args.tls_truststore_password.as_deref().or(args.tls_password.as_deref());
+    let mut trust_store = roost_tls::StoreSpec::new(trust, trust_password);
+    trust_store.store_type = args.tls_truststore_type.clone().or_else(|| args.tls_store_type.clone());
+    let settings = roost_tls::TlsSettings::new(key_store, Some(trust_store));
+    let mut config = roost_tls::client_config(&settings, None)?.as_ref().clone();
+    if !args.tls_resume {
+        config.resumption = roost_tls::rustls::client::Resumption::disabled();
+    }
+    Ok(Transport::tls(Arc::new(config)))
 }
 
 fn main() -> std::process::ExitCode {
@@ -155,6 +205,7 @@ async fn run(args: &Args) -> Result<(), BenchError> {
         return Ok(floor::serve(args.count).await?);
     }
     let servers = parse_servers(&args.servers)?;
+    let transport = transport(args)?;
     let counters = Arc::new(Counters::default());
     let progress = Progress::start(format!("{} {:?}", args.label, args.workload).to_lowercase(), counters.clone());
     let mut outcome = Outcome {
@@ -182,9 +233,9 @@ async fn run(args: &Args) -> Result<(), BenchError> {
         _ => None,
     };
     if let Some(kind) = kind {
-        run_load(args, kind, &servers, counters, &mut outcome).await?;
+        run_load(args, kind, &servers, transport, counters, &mut outcome).await?;
     } else {
-        run_scenario(args, &servers, counters, &mut outcome).await?;
+        run_scenario(args, &servers, transport, counters, &mut outcome).await?;
     }
     drop(progress);
     outcome.errors = outcome.error_codes.values().sum();
@@ -202,6 +253,7 @@ async fn run_load(
     args: &Args,
     kind: Kind,
     servers: &[SocketAddr],
+    transport: Transport,
     counters: Arc<Counters>,
     outcome: &mut Outcome,
 ) -> Result<(), BenchError> {
@@ -219,6 +271,7 @@ async fn run_load(
         keys: args.keys,
         session_timeout_ms: args.session_timeout_ms,
         connect_concurrency: args.connect_concurrency,
+        transport,
     };
     if !args.no_setup {
         load::prepare(servers[0], &spec).await?;
@@ -229,6 +282,9 @@ async fn run_load(
     outcome.throughput = r.measured_ops as f64 / r.elapsed.as_secs_f64().max(1e-9);
     outcome.error_codes = r.errors;
     outcome.latency_us = (!r.all.is_empty()).then(|| Percentiles::of(&r.all));
+    if let Some(tls) = &r.tls {
+        outcome.extra.insert("tls".into(), serde_json::json!(tls));
+    }
     if matches!(kind, Kind::Mix { .. }) {
         outcome.extra.insert("read_latency_us".into(), serde_json::to_value(Percentiles::of(&r.reads))?);
         outcome.extra.insert("write_latency_us".into(), serde_json::to_value(Percentiles::of(&r.writes))?);
@@ -243,6 +299,7 @@ async fn run_load(
 async fn run_scenario(
     args: &Args,
     servers: &[SocketAddr],
+    transport: Transport,
     counters: Arc<Counters>,
     outcome: &mut Outcome,
 ) -> Result<(), BenchError> {
@@ -254,6 +311,9 @@ async fn run_scenario(
         duration: Duration::from_secs_f64(args.duration),
         probe_timeout: Duration::from_secs_f64(args.probe_timeout),
         fire_pause: Duration::from_secs_f64(args.fire_pause.max(0.0)),
+        connectors: args.sessions.max(1),
+        warmup: Duration::from_secs_f64(args.warmup.max(0.0)),
+        transport: transport.clone(),
     };
     let needs_root = matches!(args.workload, Workload::Watch | Workload::Failover);
     if needs_root && !args.no_setup {
@@ -269,6 +329,7 @@ async fn run_scenario(
             keys: 0,
             session_timeout_ms: args.session_timeout_ms,
             connect_concurrency: 1,
+            transport,
         };
         load::prepare(servers[0], &prep).await?;
     }
@@ -277,10 +338,12 @@ async fn run_scenario(
         Workload::Storm => scenarios::session_storm(&spec, servers, counters).await?,
         Workload::Probe => scenarios::probe(&spec, servers, &args.probe_path).await?,
         Workload::Floor => floor::tcp_floor(&spec).await?,
+        Workload::Handshakes => scenarios::handshakes(&spec, servers, counters).await?,
         _ => scenarios::failover(&spec, servers, counters).await?,
     };
     outcome.sessions = match args.workload {
         Workload::Watch | Workload::Storm | Workload::Floor => args.count,
+        Workload::Handshakes => spec.connectors,
         _ => 1,
     };
     outcome.inflight = 1;

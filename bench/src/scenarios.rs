@@ -1,5 +1,6 @@
 //! The event-shaped workloads: watch fan-out, session storm, the readiness probe used for
-//! restart recovery, and the write-gap writer used for leader failover.
+//! restart recovery, the write-gap writer used for leader failover, and the session
+//! (TLS handshake) rate.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,10 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::client::{encode_request, parse_event, ClientError, Conn, Op, ReplyHead};
+use crate::client::{encode_request, parse_event, ClientError, Conn, Op, ReplyHead, Transport};
 use crate::load::ROOT;
 use crate::report::{self, Counters, Percentiles};
 
@@ -29,6 +29,11 @@ pub struct ScenarioSpec {
     pub probe_timeout: Duration,
     /// watch: pause between "all armed" and the setData, so a profiler can be switched on.
     pub fire_pause: Duration,
+    /// handshakes: concurrent connectors, and the unmeasured lead-in.
+    pub connectors: usize,
+    pub warmup: Duration,
+    /// Plain TCP or TLS.
+    pub transport: Transport,
 }
 
 /// What a scenario reports: a latency distribution (if any) and named numbers.
@@ -57,7 +62,8 @@ pub async fn watch_fanout(
     counters: Arc<Counters>,
 ) -> Result<ScenarioResult, ClientError> {
     let path = format!("{ROOT}/watch/target");
-    let mut setter = Conn::connect(servers[0], spec.session_timeout_ms, Duration::from_secs(30)).await?;
+    let mut setter =
+        Conn::connect(servers[0], &spec.transport, spec.session_timeout_ms, Duration::from_secs(30)).await?;
     setter.call(1, &Op::Create { path: &path, data: b"0" }).await?;
     let armed = Arc::new(AtomicUsize::new(0));
     // Watchers re-arm for round r only once round r-1 is over, so re-arming does not load
@@ -71,10 +77,10 @@ pub async fn watch_fanout(
         let (addr, path, armed, ev_tx, gate) =
             (servers[i % servers.len()], path.clone(), armed.clone(), ev_tx.clone(), gate.clone());
         let rearm = rearm_rx.clone();
-        let (rounds, timeout) = (spec.rounds, spec.session_timeout_ms);
+        let (rounds, timeout, transport) = (spec.rounds, spec.session_timeout_ms, spec.transport.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
-            let conn = Conn::connect(addr, timeout, Duration::from_secs(120)).await?;
+            let conn = Conn::connect(addr, &transport, timeout, Duration::from_secs(120)).await?;
             drop(permit);
             watcher(conn, &path, rounds, &armed, &ev_tx, rearm).await
         }));
@@ -165,7 +171,7 @@ async fn watcher(
                 _ = tokio::time::sleep(ping_every) => {
                     out.clear();
                     encode_request(&mut out, 0, &Op::Ping);
-                    conn.writer.write_all(&out).await?;
+                    conn.writer.send(&out).await?;
                 }
             }
         }
@@ -177,7 +183,7 @@ async fn watcher(
                 Err(_) => {
                     out.clear();
                     encode_request(&mut out, 0, &Op::Ping);
-                    conn.writer.write_all(&out).await?;
+                    conn.writer.send(&out).await?;
                 }
                 Ok(payload) => {
                     let payload = payload?;
@@ -204,8 +210,9 @@ pub async fn session_storm(
     let mut tasks = Vec::with_capacity(spec.count);
     for i in 0..spec.count {
         let (addr, timeout, counters) = (servers[i % servers.len()], spec.session_timeout_ms, counters.clone());
+        let transport = spec.transport.clone();
         tasks.push(tokio::spawn(async move {
-            let r = Conn::connect(addr, timeout, Duration::from_secs(120)).await;
+            let r = Conn::connect(addr, &transport, timeout, Duration::from_secs(120)).await;
             counters.done(r.is_ok());
             r.map(|c| (c, t0.elapsed()))
         }));
@@ -250,7 +257,8 @@ pub async fn probe(spec: &ScenarioSpec, servers: &[SocketAddr], path: &str) -> R
                 }
                 attempts += 1;
                 let (addr, timeout, path) = (servers[0], spec.session_timeout_ms, path.to_string());
-                running.spawn(async move { probe_once(addr, timeout, &path).await });
+                let transport = spec.transport.clone();
+                running.spawn(async move { probe_once(addr, &transport, timeout, &path).await });
             }
             Some(done) = running.join_next() => {
                 if let Ok(Some(unix_ms)) = done {
@@ -266,8 +274,8 @@ pub async fn probe(spec: &ScenarioSpec, servers: &[SocketAddr], path: &str) -> R
 }
 
 /// One probe attempt: the Unix ms at which getData(`path`) succeeded, or `None`.
-async fn probe_once(addr: SocketAddr, timeout_ms: i32, path: &str) -> Option<u64> {
-    let mut conn = Conn::connect(addr, timeout_ms, Duration::from_secs(10)).await.ok()?;
+async fn probe_once(addr: SocketAddr, transport: &Transport, timeout_ms: i32, path: &str) -> Option<u64> {
+    let mut conn = Conn::connect(addr, transport, timeout_ms, Duration::from_secs(10)).await.ok()?;
     let head = tokio::time::timeout(Duration::from_secs(10), conn.call(1, &Op::GetData { path, watch: false }))
         .await
         .ok()?
@@ -299,7 +307,8 @@ pub async fn failover(
     let mut xid = 0i32;
     while t0.elapsed() < spec.duration {
         if conn.is_none() {
-            match Conn::connect(servers[idx % servers.len()], spec.session_timeout_ms, Duration::from_secs(2)).await {
+            let addr = servers[idx % servers.len()];
+            match Conn::connect(addr, &spec.transport, spec.session_timeout_ms, Duration::from_secs(2)).await {
                 Ok(mut c) => {
                     let _ = c.call(1, &Op::Create { path: &path, data: b"" }).await;
                     conn = Some(c);
@@ -339,6 +348,121 @@ pub async fn failover(
     extra.insert("max_write_gap_ms".into(), json!(ms(gap)));
     extra.insert("gap_started_at_s".into(), json!(gap_at.as_secs_f64()));
     Ok(ScenarioResult { ops: hist.len(), elapsed: t0.elapsed(), latency: Some(hist), errors, extra })
+}
+
+/// Session rate: `connectors` tasks each repeat, for `warmup` + `duration`, one full session
+/// cycle: TCP connect, the TLS handshake (a full one: the bench's TLS config keeps no session
+/// cache unless `--tls-resume`), ConnectRequest/ConnectResponse, then closeSession (waiting for
+/// its reply, so the server is not left with sessions to expire later) and close. Over plain
+/// TCP the same code runs without the TLS step, so the TLS cost is the difference.
+///
+/// Cycles started inside the measured window count; `latency` is connect start until the
+/// ConnectResponse, `extra.connect_us` connect start until the TLS handshake is done (TCP
+/// connect alone for plain TCP).
+pub async fn handshakes(
+    spec: &ScenarioSpec,
+    servers: &[SocketAddr],
+    counters: Arc<Counters>,
+) -> Result<ScenarioResult, ClientError> {
+    let start = Instant::now() + Duration::from_millis(20);
+    let (from, until) = (start + spec.warmup, start + spec.warmup + spec.duration);
+    let mut tasks = Vec::with_capacity(spec.connectors.max(1));
+    for i in 0..spec.connectors.max(1) {
+        let (addr, timeout_ms, counters) = (servers[i % servers.len()], spec.session_timeout_ms, counters.clone());
+        let transport = spec.transport.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(start.into()).await;
+            connector(addr, &transport, timeout_ms, from, until, &counters).await
+        }));
+    }
+    let (mut session, mut connect) = (report::new_histogram(), report::new_histogram());
+    let mut errors = report::ErrorCounts::new();
+    let mut tls = None;
+    for t in tasks {
+        let Ok(c) = t.await else {
+            *errors.entry("task-panic".into()).or_default() += 1;
+            continue;
+        };
+        // Histograms share bounds, so adding cannot fail.
+        let _ = session.add(&c.session);
+        let _ = connect.add(&c.connect);
+        report::add_errors(&mut errors, &c.errors);
+        tls = tls.or(c.tls);
+    }
+    errors.retain(|_, v| *v > 0);
+    let mut extra = serde_json::Map::new();
+    extra.insert("connectors".into(), json!(spec.connectors.max(1)));
+    extra.insert("transport".into(), json!(if spec.transport.is_tls() { "tls" } else { "tcp" }));
+    extra.insert("tls".into(), json!(tls));
+    extra.insert("sessions_per_s".into(), json!(session.len() as f64 / spec.duration.as_secs_f64().max(1e-9)));
+    extra.insert("connect_us".into(), json!(percentiles(&Some(connect))));
+    Ok(ScenarioResult { ops: session.len(), elapsed: spec.duration, latency: Some(session), errors, extra })
+}
+
+/// What one handshake connector measured.
+struct ConnectorResult {
+    session: Histogram<u64>,
+    connect: Histogram<u64>,
+    errors: report::ErrorCounts,
+    tls: Option<String>,
+}
+
+async fn connector(
+    addr: SocketAddr,
+    transport: &Transport,
+    timeout_ms: i32,
+    from: Instant,
+    until: Instant,
+    counters: &Counters,
+) -> ConnectorResult {
+    const LIMIT: Duration = Duration::from_secs(10);
+    let mut res = ConnectorResult {
+        session: report::new_histogram(),
+        connect: report::new_histogram(),
+        errors: report::ErrorCounts::new(),
+        tls: None,
+    };
+    loop {
+        let t0 = Instant::now();
+        if t0 >= until {
+            break;
+        }
+        let measured = t0 >= from;
+        let attempt = tokio::time::timeout(LIMIT, async {
+            let stream = transport.open(addr).await?;
+            let connected = t0.elapsed();
+            let conn = Conn::handshake(stream, timeout_ms).await?;
+            Ok::<_, ClientError>((conn, connected, t0.elapsed()))
+        })
+        .await;
+        let failure = match attempt {
+            Ok(Ok((conn, connected, established))) => {
+                if measured {
+                    report::record(&mut res.connect, connected);
+                    report::record(&mut res.session, established);
+                }
+                if res.tls.is_none() {
+                    res.tls = conn.tls.clone();
+                }
+                conn.close().await;
+                None
+            }
+            Ok(Err(ClientError::Tls(_))) => Some("tls"),
+            Ok(Err(ClientError::Refused(_))) => Some("refused"),
+            Ok(Err(ClientError::Io(_))) => Some("conn"),
+            Ok(Err(_)) => Some("handshake"),
+            Err(_) => Some("timeout"),
+        };
+        counters.done(failure.is_none());
+        if let Some(what) = failure {
+            if measured {
+                *res.errors.entry(what.into()).or_default() += 1;
+            }
+            // A refused connect fails in microseconds: do not spin on it.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    res
 }
 
 /// Percentiles of an optional histogram, for the JSON record.
