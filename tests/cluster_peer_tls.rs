@@ -245,3 +245,52 @@ async fn quorum_tls_is_switched_on_member_by_member_without_downtime() {
     plain.write_all(&[0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9]).unwrap();
     assert!(closed_without_answer(plain, Duration::from_secs(10)), "plain accepted after the switch");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_joins_by_reconfig_over_tls_and_another_leaves() {
+    let tls = quorum_tls(&fixture("san-ip-keystore.pem"), true);
+    let extra: &'static str = Box::leak(
+        format!(
+            "{tls}reconfigEnabled=true\nDigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n"
+        )
+        .into_boxed_str(),
+    );
+    let mut cluster = Cluster::start_opts(4, Options { running: Some(3), extra, ..Options::default() });
+    let leader = cluster.wait_leader(Duration::from_secs(30));
+    let admin = zookeeper_client::Client::connector()
+        .with_auth("digest", b"super:test")
+        .connect(&cluster.members[leader].connect_string())
+        .await
+        .unwrap();
+    cluster.restart(3);
+    let joiner = cluster.members[3].server_line.clone();
+    let joinings = vec![joiner.as_str()];
+    let update = zookeeper_client::EnsembleUpdate::Incremental {
+        joinings: joinings.into_iter(),
+        leavings: Vec::<&str>::new().into_iter(),
+    };
+    admin.update_ensemble(update, None).await.unwrap_or_else(|e| panic!("reconfig add: {e:?}\n{}", cluster.logs()));
+    // The new member replicates over TLS and takes writes (forwarded to the leader over TLS).
+    let fourth = client(&cluster.members[3].connect_string()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while tokio::time::timeout(Duration::from_secs(5), fourth.create("/from-4", b"", &open()))
+        .await
+        .map_or(true, |r| r.is_err())
+    {
+        assert!(std::time::Instant::now() < deadline, "member 4 takes no writes:\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cluster.wait_converged(Duration::from_secs(30));
+    // A follower leaves; the rest keep taking writes.
+    let gone = (0..3).find(|&i| i != leader).unwrap();
+    let gone_id = cluster.members[gone].id.to_string();
+    let leavings = vec![gone_id.as_str()];
+    let update = zookeeper_client::EnsembleUpdate::Incremental {
+        joinings: Vec::<&str>::new().into_iter(),
+        leavings: leavings.into_iter(),
+    };
+    admin.update_ensemble(update, None).await.unwrap_or_else(|e| panic!("reconfig remove: {e:?}"));
+    cluster.kill9(gone);
+    let c = client(&cluster.members[3].connect_string()).await;
+    c.create("/after-removal", b"", &open()).await.unwrap();
+}
