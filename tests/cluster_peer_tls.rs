@@ -111,11 +111,16 @@ async fn an_ensemble_over_mutual_tls_replicates_fails_over_and_refuses_rogue_pee
 
     // A client certificate from an unrelated CA, and a valid certificate naming another host.
     assert!(tls_handshake(peer, &fixture("other-client-keystore.pem")).await.is_err(), "a foreign CA was accepted");
+    // The server logs a refusal just after the client sees it: give the log a moment.
+    let logged = |log: &str| {
+        log.contains("plain connection to the peer port refused") && log.contains("peer TLS handshake failed")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !logged(&cluster.members[target].log()) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let log = cluster.members[target].log();
-    assert!(
-        log.contains("plain connection to the peer port refused") && log.contains("peer TLS handshake failed"),
-        "rogue connections were not logged:\n{log}"
-    );
+    assert!(logged(&log), "rogue connections were not logged:\n{log}");
     assert_eq!(cluster.wait_leader(Duration::from_secs(10)), leader, "a rogue connection moved the leadership");
     assert_eq!(cluster.wait_converged(Duration::from_secs(20)), tree_before, "a rogue connection changed the tree");
 
