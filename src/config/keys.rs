@@ -122,6 +122,10 @@ keys! {
     AdminPortUnification => "admin.portUnification",
     AdminNeedClientAuth => "admin.needClientAuth",
     QuorumAuthEnableSasl => "quorum.auth.enableSasl",
+    QuorumAuthLearnerRequireSasl => "quorum.auth.learnerRequireSasl",
+    QuorumAuthServerRequireSasl => "quorum.auth.serverRequireSasl",
+    QuorumAuthLearnerLoginContext => "quorum.auth.learner.saslLoginContext",
+    QuorumAuthServerLoginContext => "quorum.auth.server.saslLoginContext",
 }
 
 impl Key {

@@ -44,6 +44,6 @@ pub use load::{
     DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_HTTP_PORT, DEFAULT_MAX_BUFFER, DEFAULT_MAX_CLIENT_CNXNS, DEFAULT_SNAP_COUNT,
     DEFAULT_TICK_TIME_MS,
 };
-pub use security::{SaslConfig, Secret, SecurityConfig, StoreConfig, TlsConfig};
+pub use security::{QuorumSaslConfig, SaslConfig, Secret, SecurityConfig, StoreConfig, TlsConfig};
 pub use servers::{HostPort, PeerRole, ServerSpec, MAX_SERVER_ID, MIN_SERVER_ID};
 pub use whitelist::FourLetterWhitelist;

@@ -80,6 +80,19 @@ pub struct SaslConfig {
     pub super_users: Vec<String>,
 }
 
+/// `quorum.auth.enableSasl=true` and its companions (ZooKeeper's `QuorumAuth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumSaslConfig {
+    /// `learnerRequireSasl`: a member dialling another must authenticate or give up.
+    pub learner_required: bool,
+    /// `serverRequireSasl`: members that do not authenticate are refused (else let in and logged).
+    pub server_required: bool,
+    /// `quorum.auth.learner.saslLoginContext` (default `QuorumLearner`): `username`, `password`.
+    pub learner_section: String,
+    /// `quorum.auth.server.saslLoginContext` (default `QuorumServer`): `user_<name>` entries.
+    pub server_section: String,
+}
+
 /// Every security setting of a server.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SecurityConfig {
@@ -95,6 +108,8 @@ pub struct SecurityConfig {
     pub quorum_tls: TlsConfig,
     /// `sslQuorum`: mutual TLS between members.
     pub ssl_quorum: bool,
+    /// `quorum.auth.*`: SASL (DIGEST-MD5) between members.
+    pub quorum_sasl: Option<QuorumSaslConfig>,
     /// `portUnification`: the peer port accepts TLS and plain connections (rolling enablement).
     pub quorum_port_unification: bool,
     /// `X509AuthenticationProvider.superUser`: the certificate subject that is a super user.
@@ -239,15 +254,53 @@ fn x509_provider(value: &str) -> Result<String, ValueProblem> {
     }
 }
 
+/// The quorum SASL settings, with ZooKeeper's start-up checks (`QuorumPeerConfig.parseProperties`).
+fn quorum_sasl(s: &Settings) -> Result<Option<QuorumSaslConfig>, ConfigError> {
+    let enabled = s.get_or(Key::QuorumAuthEnableSasl, false, java_flag)?;
+    let learner = s.get_or(Key::QuorumAuthLearnerRequireSasl, false, java_flag)?;
+    let server = s.get_or(Key::QuorumAuthServerRequireSasl, false, java_flag)?;
+    let refuse = |key: Key, origin, problem: &'static str| ConfigError::BadValue {
+        origin,
+        key: key.name().to_string(),
+        value: "true".to_string(),
+        problem: ValueProblem::NotOneOf { expected: problem },
+    };
+    if !enabled.value {
+        if learner.value {
+            return Err(refuse(
+                Key::QuorumAuthLearnerRequireSasl,
+                learner.origin,
+                "false without quorum.auth.enableSasl",
+            ));
+        }
+        if server.value {
+            return Err(refuse(
+                Key::QuorumAuthServerRequireSasl,
+                server.origin,
+                "false without quorum.auth.enableSasl",
+            ));
+        }
+        return Ok(None);
+    }
+    if server.value && !learner.value {
+        return Err(refuse(Key::QuorumAuthServerRequireSasl, server.origin, "false while learnerRequireSasl is false"));
+    }
+    Ok(Some(QuorumSaslConfig {
+        learner_required: learner.value,
+        server_required: server.value,
+        learner_section: s
+            .get(Key::QuorumAuthLearnerLoginContext, text)?
+            .map_or_else(|| "QuorumLearner".to_string(), |v| v.value),
+        server_section: s
+            .get(Key::QuorumAuthServerLoginContext, text)?
+            .map_or_else(|| "QuorumServer".to_string(), |v| v.value),
+    }))
+}
+
 /// Resolves the security settings from the merged layers.
 pub(crate) fn resolve(s: &Settings) -> Result<SecurityConfig, ConfigError> {
     s.get(Key::SslAuthProvider, x509_provider)?;
-    // Quorum SASL is not implemented: refuse to start rather than run with an open peer port
-    // that the operator believes authenticated. sslQuorum gives mutual authentication.
-    s.get(Key::QuorumAuthEnableSasl, |v| match java_flag(v)? {
-        true => Err(ValueProblem::NotOneOf { expected: "false (quorum SASL is not supported; use sslQuorum=true)" }),
-        false => Ok(()),
-    })?;
+    let quorum_sasl = quorum_sasl(s)?;
     let enforce = s.get_or(Key::EnforceAuthEnabled, false, java_flag)?.value
         && s.get(Key::EnforceAuthSchemes, list)?.is_some_and(|l| l.value.iter().any(|x| x == "sasl"));
     let mut super_users: Vec<String> = s.get(Key::SuperUser, text)?.map(|u| u.value).into_iter().collect();
@@ -271,6 +324,7 @@ pub(crate) fn resolve(s: &Settings) -> Result<SecurityConfig, ConfigError> {
         client_tls: tls(s, &CLIENT_TLS_KEYS)?,
         quorum_tls: tls(s, &QUORUM_TLS_KEYS)?,
         ssl_quorum: s.get_or(Key::SslQuorum, false, java_flag)?.value,
+        quorum_sasl,
         quorum_port_unification: s.get_or(Key::QuorumPortUnification, false, java_flag)?.value,
         x509_super_user: s.get(Key::X509SuperUser, text)?.map(|u| u.value).filter(|u| !u.is_empty()),
         auth_providers: s.indexed(IndexedKey::AuthProvider).map(|e| e.value.trim().to_string()).collect(),

@@ -202,7 +202,7 @@ mod tests {
         let mut s = Settings::default();
         s.apply_layer(vec![
             RawEntry::new("bogus", "1", file(1)),
-            RawEntry::new("quorum.auth.learnerRequireSasl", "true", file(2)),
+            RawEntry::new("quorum.auth.kerberos.servicePrincipal", "true", file(2)),
             RawEntry::new("java.awt.headless", "true", Origin::Property),
         ])
         .unwrap();
@@ -210,7 +210,7 @@ mod tests {
             s.warnings,
             vec![
                 ConfigWarning::UnknownKey { key: "bogus".into(), origin: file(1) },
-                ConfigWarning::Unsupported { key: "quorum.auth.learnerRequireSasl".into(), origin: file(2) },
+                ConfigWarning::Unsupported { key: "quorum.auth.kerberos.servicePrincipal".into(), origin: file(2) },
             ]
         );
         assert_eq!(s.warnings[0].to_string(), "zoo.cfg:1: unknown configuration key \"bogus\" ignored");

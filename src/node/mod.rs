@@ -75,18 +75,27 @@ fn https_config(config: &Config) -> Result<Option<crate::http::Https>, crate::se
 }
 
 /// The peer port's transport: mutual TLS with the `ssl.quorum.*` stores when `sslQuorum` or
-/// `portUnification` is set, plain TCP otherwise.
+/// `portUnification` is set, quorum SASL when `quorum.auth.enableSasl` is, plain TCP otherwise.
 fn peer_transport(config: &Config) -> Result<Arc<PeerTransport>, crate::security::SecurityError> {
     let security = &config.security;
-    if !security.ssl_quorum && !security.quorum_port_unification {
+    let sasl = match &security.quorum_sasl {
+        Some(quorum) => Some(crate::security::sasl::quorum(&security.sasl, quorum)?),
+        None => None,
+    };
+    let tls_on = security.ssl_quorum || security.quorum_port_unification;
+    if !tls_on && sasl.is_none() {
         return Ok(PeerTransport::plain());
     }
     const WHAT: &str = "the peer port (sslQuorum)";
-    let mut settings = crate::security::tls::settings(&security.quorum_tls, WHAT, None)?;
-    // Members always authenticate each other: a peer without a certificate is never let in over TLS.
-    settings.client_auth = roost_tls::ClientAuth::Need;
-    let tls = PeerTls { settings, hostname_verification: security.quorum_tls.hostname_verification };
-    PeerTransport::secured(tls, security.ssl_quorum, security.quorum_port_unification)
+    let tls = if tls_on {
+        let mut settings = crate::security::tls::settings(&security.quorum_tls, WHAT, None)?;
+        // Members always authenticate each other: a peer without a certificate is never let in over TLS.
+        settings.client_auth = roost_tls::ClientAuth::Need;
+        Some(PeerTls { settings, hostname_verification: security.quorum_tls.hostname_verification })
+    } else {
+        None
+    };
+    PeerTransport::secured(tls, security.ssl_quorum, security.quorum_port_unification, sasl)
         .map_err(|source| crate::security::SecurityError::Tls { what: WHAT, source })
 }
 

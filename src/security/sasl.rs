@@ -132,6 +132,50 @@ fn kerberos(path: &Path, name: &str, _section: &JaasSection) -> Result<(Mechanis
     })
 }
 
+/// Quorum SASL from the JAAS file: `username`/`password` of the learner section and the
+/// `user_<name>` entries of the server section (ZooKeeper's `QuorumLearner`/`QuorumServer`).
+pub fn quorum(
+    cfg: &SaslConfig,
+    quorum: &crate::config::QuorumSaslConfig,
+) -> Result<crate::consensus::transport::PeerSasl, SecurityError> {
+    let Some(path) = &cfg.jaas_file else {
+        return Err(SecurityError::Missing {
+            what: "quorum.auth.enableSasl",
+            key: "a JAAS file (java.security.auth.login.config)",
+        });
+    };
+    let text = read_bounded(path)?;
+    let jaas = JaasConfig::parse(&text).map_err(|source| SecurityError::Jaas { path: path.clone(), source })?;
+    let missing = |name: &str| SecurityError::JaasSection {
+        path: path.clone(),
+        problem: format!("no section named {name:?} (quorum SASL)"),
+    };
+    let server = jaas.section(&quorum.server_section).ok_or_else(|| missing(&quorum.server_section))?;
+    let learner = jaas.section(&quorum.learner_section).ok_or_else(|| missing(&quorum.learner_section))?;
+    if [server, learner].iter().any(|s| s.modules.iter().any(|m| m.class.contains("Krb5LoginModule"))) {
+        return Err(SecurityError::JaasSection {
+            path: path.clone(),
+            problem: "Kerberos between members is not supported (quorum SASL is DIGEST-MD5)".to_string(),
+        });
+    }
+    let credentials = match (learner.option("username"), learner.option("password")) {
+        (Some(user), Some(password)) => Some((user.to_string(), password.to_string())),
+        _ => {
+            return Err(SecurityError::JaasSection {
+                path: path.clone(),
+                problem: format!("section {:?} needs username and password", quorum.learner_section),
+            })
+        }
+    };
+    tracing::info!(users = server.digest_users().len(), "quorum SASL (DIGEST-MD5) enabled on the peer port");
+    Ok(crate::consensus::transport::PeerSasl {
+        learner: credentials,
+        learner_required: quorum.learner_required,
+        users: Arc::new(server.digest_users()),
+        server_required: quorum.server_required,
+    })
+}
+
 /// The JAAS file is small; a huge one is a mistake, not a configuration.
 fn read_bounded(path: &Path) -> Result<String, SecurityError> {
     let len = std::fs::metadata(path).map_err(|source| SecurityError::Read { path: path.into(), source })?.len();
