@@ -223,6 +223,7 @@ pub fn resolve_caller(state: &State, parts: &Parts) -> Result<Caller, ApiError> 
             return Err(ApiError::bad_request("ZK-Auth must be `digest user:password`"));
         }
         ids.extend(state.backend.login_ids(cred.trim()));
+        state.backend.audit_auth(&ids, true);
     }
     let csrf_cookie =
         cookie(&parts.headers, CSRF_COOKIE).filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -359,6 +360,7 @@ pub fn add_login(state: &State, caller: &Caller, req: &LoginRequest) -> Result<(
         let expected =
             state.opts.login_token.as_deref().ok_or_else(|| ApiError::bad_request("no login token is configured"))?;
         if !constant_eq(token, expected) {
+            state.backend.audit_auth(&caller.ids, false);
             return Err(ApiError::Unauthorized);
         }
     }
@@ -372,8 +374,12 @@ pub fn add_login(state: &State, caller: &Caller, req: &LoginRequest) -> Result<(
     // The port opens with its token or as one of its configured users.
     let as_user = req.digest.as_deref().map(str::trim).is_some_and(|d| state.opts.is_user(d));
     if state.opts.locked() && req.token.is_none() && !as_user {
+        state.backend.audit_auth(&caller.ids, false);
         return Err(ApiError::Unauthorized);
     }
+    let mut after = caller.ids.clone();
+    after.extend(digest.iter().flat_map(|(_, ids)| ids.iter().cloned()));
+    state.backend.audit_auth(&after, true);
     let token_ok = req.token.is_some() || as_user;
     let (sid, _) = state.sessions.rotate(caller.session.as_ref().map(|(sid, _)| sid.as_str()), caller.address());
     state.sessions.update(&sid, |s| {

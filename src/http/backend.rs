@@ -157,6 +157,10 @@ pub trait Backend: Send + Sync + 'static {
         vec![self.digest_id(user_password)]
     }
 
+    /// Records an authentication attempt in the audit log (`audit.enable`), with the caller's
+    /// identities after it. No-op by default.
+    fn audit_auth(&self, _ids: &[Id], _success: bool) {}
+
     /// True while the server is in ZooKeeper's read-only mode (cut off from the quorum):
     /// writes are refused at once with NotReadOnly instead of waiting for consensus.
     fn read_only(&self) -> bool {

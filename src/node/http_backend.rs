@@ -336,6 +336,14 @@ impl Backend for NodeBackend {
         .unwrap_or_else(|_| vec![self.digest_id(user_password)])
     }
 
+    fn audit_auth(&self, ids: &[Id], success: bool) {
+        if let Some(log) = &self.ctx.security.audit {
+            use crate::security::audit::{Actor, AuditResult};
+            let result = if success { AuditResult::Success } else { AuditResult::Failure };
+            log.log(&Actor::new(None, ids).event("auth"), result);
+        }
+    }
+
     fn read_only(&self) -> bool {
         self.ctx.read_only.is_active()
     }

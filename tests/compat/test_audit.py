@@ -126,3 +126,35 @@ def test_auth_attempts_are_audited():
     assert auth and ("user=127.0.0.1,alice" in auth[0] or "user=alice,127.0.0.1" in auth[0]), lines
     assert auth[0].endswith("result=success"), lines
     assert "pw" not in "\n".join(lines), "a password reached the audit log"
+
+
+def test_http_logins_are_audited():
+    if h.roost_bin() == h.SELF_CHECK:
+        pytest.skip("a Roost addition: the HTTP port's logins")
+    import requests
+
+    http_port = h.free_port()
+    server = h.start_server("roost", {"audit.enable": "true", "admin.enableServer": "true",
+                                      "admin.serverPort": str(http_port)})
+    try:
+        base = f"http://127.0.0.1:{http_port}"
+        deadline = time.time() + 20
+        while True:
+            try:
+                requests.get(base + "/api/v1/cluster", timeout=2)
+                break
+            except requests.RequestException:
+                assert time.time() < deadline, "HTTP port never answered"
+                time.sleep(0.2)
+        r = requests.post(base + "/api/v1/auth", json={"digest": "carol:secret-pw"}, timeout=5)
+        assert r.status_code == 200, r.text
+        r = requests.get(base + "/api/v1/znodes/", headers={"ZK-Auth": "digest dave:other-pw"}, timeout=5)
+        assert r.status_code == 200, r.text
+        time.sleep(0.3)
+        lines = audit_lines(server)
+    finally:
+        h.destroy(server)
+    auth = [x for x in lines if "operation=auth" in x]
+    assert any("carol" in x and "ip=127.0.0.1" in x and x.endswith("result=success") for x in auth), lines
+    assert any("dave" in x for x in auth), lines
+    assert "secret-pw" not in "\n".join(lines) and "other-pw" not in "\n".join(lines)
