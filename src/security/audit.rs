@@ -11,6 +11,7 @@ use std::path::Path;
 
 use parking_lot::Mutex;
 
+use crate::http::format::civil_from_days;
 use crate::proto::types::{perms, Acl, CreateMode, ErrorCode, Id};
 use crate::tree::txn::{OpResult, TxnOp};
 
@@ -303,20 +304,6 @@ fn chrono_like_now() -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02},{:03}", rem / 3600, rem / 60 % 60, rem % 60, now.subsec_millis())
-}
-
-/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's civil calendar algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -45,6 +45,26 @@ enum RawEntry {
     TrustedCert,
 }
 
+/// Reads the magic, version and entry count every key store starts with.
+fn read_header(r: &mut Reader<'_>, path: &Path) -> Result<(u32, u32), TlsError> {
+    let magic = r.u32()?;
+    if magic == JCEKS_MAGIC {
+        return Err(TlsError::JceksNotSupported { path: path.to_path_buf() });
+    }
+    if magic != JKS_MAGIC {
+        return Err(r.err(format!("bad magic 0x{magic:08x}, not a Java key store")));
+    }
+    let version = r.u32()?;
+    if version != 1 && version != 2 {
+        return Err(r.err(format!("unsupported version {version}")));
+    }
+    let count = r.u32()?;
+    if count > MAX_ENTRIES {
+        return Err(r.err(format!("implausible entry count {count}")));
+    }
+    Ok((version, count))
+}
+
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
@@ -114,21 +134,7 @@ fn password_bytes(password: &str) -> Vec<u8> {
 /// with `password` too, since ZooKeeper uses one password for store and key.
 pub(crate) fn parse(data: &[u8], password: Option<&str>, path: &Path) -> Result<Vec<JksEntry>, TlsError> {
     let mut r = Reader { data, pos: 0, path };
-    let magic = r.u32()?;
-    if magic == JCEKS_MAGIC {
-        return Err(TlsError::JceksNotSupported { path: path.to_path_buf() });
-    }
-    if magic != JKS_MAGIC {
-        return Err(r.err(format!("bad magic 0x{magic:08x}, not a Java key store")));
-    }
-    let version = r.u32()?;
-    if version != 1 && version != 2 {
-        return Err(r.err(format!("unsupported version {version}")));
-    }
-    let count = r.u32()?;
-    if count > MAX_ENTRIES {
-        return Err(r.err(format!("implausible entry count {count}")));
-    }
+    let (version, count) = read_header(&mut r, path)?;
     let mut raw = Vec::new();
     for _ in 0..count {
         let tag = r.u32()?;
@@ -199,21 +205,7 @@ pub(crate) fn certificates(data: &[u8], password: Option<&str>, path: &Path) -> 
 
 fn parse_unverified(data: &[u8], path: &Path) -> Result<Vec<Vec<u8>>, TlsError> {
     let mut r = Reader { data, pos: 0, path };
-    let magic = r.u32()?;
-    if magic == JCEKS_MAGIC {
-        return Err(TlsError::JceksNotSupported { path: path.to_path_buf() });
-    }
-    if magic != JKS_MAGIC {
-        return Err(r.err(format!("bad magic 0x{magic:08x}, not a Java key store")));
-    }
-    let version = r.u32()?;
-    if version != 1 && version != 2 {
-        return Err(r.err(format!("unsupported version {version}")));
-    }
-    let count = r.u32()?;
-    if count > MAX_ENTRIES {
-        return Err(r.err(format!("implausible entry count {count}")));
-    }
+    let (version, count) = read_header(&mut r, path)?;
     let mut certs = Vec::new();
     for _ in 0..count {
         let tag = r.u32()?;
