@@ -34,9 +34,6 @@ pub type PeerReader = Box<dyn AsyncRead + Send + Unpin>;
 /// The writing half of a peer connection, plain or TLS.
 pub type PeerWriter = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// First byte of a TLS handshake record; a peer's plain `Hello` frame starts with a length.
-const TLS_HANDSHAKE_RECORD: u8 = 0x16;
-
 /// How long a connection may take to show whether it speaks TLS, and to finish the handshake
 /// (ZooKeeper's `ssl.quorum.handshakeDetectionTimeoutMillis` is 5 s).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -241,10 +238,8 @@ impl PeerTransport {
             return Ok(Accepted { reader: Box::new(rd), writer: Box::new(wr), certificate: None });
         };
         let remote = sock.peer_addr().ok();
-        let mut first = [0u8; 1];
-        let speaks_tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, sock.peek(&mut first)).await {
-            Ok(Ok(1)) => first[0] == TLS_HANDSHAKE_RECORD,
-            _ => return Err(self.refuse(io::Error::new(io::ErrorKind::TimedOut, "no first byte in time"))),
+        let Some(speaks_tls) = crate::security::tls::starts_with_tls(&sock, HANDSHAKE_TIMEOUT).await else {
+            return Err(self.refuse(io::Error::new(io::ErrorKind::TimedOut, "no first byte in time")));
         };
         if !speaks_tls {
             if !self.accept_plain {
@@ -256,14 +251,12 @@ impl PeerTransport {
             let (rd, wr) = sock.into_split();
             return Ok(Accepted { reader: Box::new(rd), writer: Box::new(wr), certificate: None });
         }
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.current());
-        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
+        let stream = match crate::security::tls::accept(&tls.server, sock, HANDSHAKE_TIMEOUT).await {
+            Ok(stream) => stream,
+            Err(e) => {
                 tracing::warn!(?remote, error = %e, "peer TLS handshake failed");
                 return Err(self.refuse(e));
             }
-            Err(_) => return Err(self.refuse(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))),
         };
         let certificate =
             stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.clone().into_owned());
