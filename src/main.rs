@@ -1,5 +1,6 @@
 //! `roost`: run one node. With no arguments: a standalone node on client port 2181,
 //! HTTP port 8080, data in ./data. `roost --config zoo.cfg` reads a ZooKeeper config.
+//! `roost <command>` runs a command instead (`roost --help` lists them).
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -14,6 +15,9 @@ fn main() -> std::process::ExitCode {
     // Colours only on a terminal: logs written to files stay greppable text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    if let Some(command) = cli.command {
+        return command.run();
+    }
 
     let env = |k: &str| std::env::var(k).ok();
     let config = match Config::load(cli, &env) {
