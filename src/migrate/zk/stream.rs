@@ -174,7 +174,7 @@ mod tests {
     fn back_references_decode_including_overlapping_runs() {
         // "abcd" then copy(len 8, offset 4) with a 1-byte offset tag, then copy(len 5, offset 1)
         // with a 2-byte offset tag: an overlapping run of 'd'.
-        let block = [17, 3 << 2, b'a', b'b', b'c', b'd', 0b000_100_01, 4, (4 << 2) | 2, 1, 0];
+        let block = [17, 3 << 2, b'a', b'b', b'c', b'd', (4 << 2) | 1, 4, (4 << 2) | 2, 1, 0];
         let mut out = Vec::new();
         raw_snappy_decode(&block, &mut out).unwrap();
         assert_eq!(out, b"abcdabcdabcdddddd");
@@ -185,7 +185,7 @@ mod tests {
         let good = snappy_java_literals(b"hello, world");
         assert!(snappy_java_decode(&good[..good.len() - 1]).is_err());
         let mut bad_offset = Vec::from(&good[..16]);
-        let block = [4u8, 0b000_000_01, 9]; // a copy before anything was produced
+        let block = [4u8, 1, 9]; // a copy before anything was produced
         bad_offset.extend_from_slice(&(block.len() as u32).to_be_bytes());
         bad_offset.extend_from_slice(&block);
         let (offset, what) = snappy_java_decode(&bad_offset).unwrap_err();
