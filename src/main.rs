@@ -38,7 +38,7 @@ fn main() -> std::process::ExitCode {
         let node = match Node::start(config).await {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("roost: {}", error_chain(&e));
+                eprintln!("roost: {}", roost::subcommand::error_chain(&e));
                 return std::process::ExitCode::from(1);
             }
         };
@@ -48,18 +48,6 @@ fn main() -> std::process::ExitCode {
         node.shutdown().await;
         std::process::ExitCode::SUCCESS
     })
-}
-
-/// An error with all of its causes, so a refusal to start names the file and the fault.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 async fn wait_for_signal() {

@@ -55,8 +55,8 @@ fn progress_printer() -> impl FnMut(&str) {
     move |step: &str| eprintln!("[{:7.1}s] {step}", started.elapsed().as_secs_f64())
 }
 
-/// An error with all of its causes.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with all of its causes (each once), so a refusal names the file and the fault.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
