@@ -323,3 +323,16 @@ fn orphan_ephemerals_are_dropped_and_the_parent_pzxid_moves() {
     assert!(tree.node("/app/e").is_none());
     assert_eq!(tree.node("/app").unwrap().stat.pzxid, 0x9);
 }
+
+#[test]
+fn logs_kept_in_a_separate_data_log_dir_are_replayed() {
+    let snaps = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(snap_dir_of(snaps.path())).unwrap();
+    std::fs::create_dir_all(log_dir_of(logs.path())).unwrap();
+    std::fs::write(snap_dir_of(snaps.path()).join("snapshot.10"), base_snapshot()).unwrap();
+    std::fs::write(log_dir_of(logs.path()).join("log.d"), txnlog::build(&log_entries(), 0)).unwrap();
+    let (tree, report) = load(snaps.path(), Some(logs.path()), &mut |_| {}).unwrap();
+    check_standard_result(&tree);
+    assert_eq!(report.logs, vec![log_dir_of(logs.path()).join("log.d")]);
+}
