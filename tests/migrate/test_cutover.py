@@ -111,7 +111,7 @@ def ensemble_cfgs(workdir: Path):
 
 
 def test_ensemble_started_from_one_imported_member_converges(workdir):
-    zk_data, before = zookeeper_filled(workdir)
+    zk_data, before, sessions = zookeeper_filled(workdir, with_sessions=True)
     cfgs = ensemble_cfgs(workdir)
     # The import runs on member 1 with its own zoo.cfg (members and id come from it).
     port1, servers, data1 = cfgs[1]
@@ -132,6 +132,22 @@ def test_ensemble_started_from_one_imported_member_converges(workdir):
             problems = [p for p in m.diff_dumps(before, dict(after, sessions=before["sessions"]))]
             assert not problems, "\n".join(problems[:60])
         assert any(d["sessions"] == before["sessions"] for d in dumps), [d["sessions"] for d in dumps]
+        # The sessions ZooKeeper handed out resume on any member, with their ephemerals.
+        for i, (proc, (sid, password)) in enumerate(zip(procs, sessions)):
+            resumed = m.KazooClient(hosts=f"127.0.0.1:{proc.port}", client_id=(sid, password), timeout=60.0)
+            resumed.start(timeout=30)
+            try:
+                assert resumed.client_id[0] == sid, f"member {i + 1} did not resume 0x{sid:x}"
+                _, stat = resumed.get(f"/app/eph-{i}")
+                assert stat.owner_session_id == sid
+            finally:
+                resumed.stop()  # closes the session: its ephemerals go
+            checker = m.connect(procs[(i + 1) % 3].port)
+            try:
+                checker.sync("/")
+                assert checker.exists(f"/app/eph-{i}") is None
+            finally:
+                checker.stop()
         # A write through member 3 reaches all of them.
         client = m.connect(procs[2].port)
         try:

@@ -11,17 +11,19 @@ import migrate_harness as m
 import zkharness as h
 
 
-def zookeeper_filled(workdir: Path, sysprops=None, snap_count: int = 200):
+def zookeeper_filled(workdir: Path, sysprops=None, snap_count: int = 200, with_sessions: bool = False):
     """A ZooKeeper data dir with open sessions, several snapshots and a long log after the last one;
-    returns (data dir, dump taken just before the stop)."""
+    returns (data dir, dump taken just before the stop), plus the open sessions' (id, password)
+    as ZooKeeper gave them to the clients if `with_sessions`."""
     port = h.free_port()
     data = workdir / "zk-data"
     zk = m.start_zookeeper(workdir / "zk", port, data, {"snapCount": str(snap_count)}, sysprops)
     holders = m.fill(port)
+    sessions = [c.client_id for c in holders]
     before = m.dump(port)
     zk.stop()
     m.stop_clients_without_closing(holders)
-    return data, before
+    return (data, before, sessions) if with_sessions else (data, before)
 
 
 def import_and_serve(workdir: Path, zk_data: Path, port=None):
