@@ -136,7 +136,8 @@ pub fn read(raft: &Path) -> Result<StoredState, RoostDirError> {
     let single_voter = meta.last_membership.membership().voter_ids().count() <= 1;
     let last = wal.last_index().unwrap_or(0);
     let upto = if single_voter { last } else { committed.map_or(0, |c| c.index).min(last) };
-    let (mut applied, mut skipped) = (0, last.saturating_sub(upto.max(snapshot.index)));
+    let skipped = last.saturating_sub(upto.max(snapshot.index));
+    let mut applied = 0;
     let mut next = snapshot.index + 1;
     while next <= upto {
         let chunk_end = (next + 1024).min(upto + 1);
@@ -153,10 +154,8 @@ pub fn read(raft: &Path) -> Result<StoredState, RoostDirError> {
         }
         next = chunk_end;
     }
-    if skipped > 0 && !single_voter {
+    if skipped > 0 {
         tracing::warn!(skipped, "log entries after the committed id were left out");
-    } else {
-        skipped = 0;
     }
     Ok(StoredState { tree, snapshot, entries_applied: applied, entries_skipped: skipped })
 }
