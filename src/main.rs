@@ -1,5 +1,6 @@
 //! `roost`: run one node. With no arguments: a standalone node on client port 2181,
 //! HTTP port 8080, data in ./data. `roost --config zoo.cfg` reads a ZooKeeper config.
+//! `roost <command>` runs a command instead (`roost --help` lists them).
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -14,6 +15,9 @@ fn main() -> std::process::ExitCode {
     // Colours only on a terminal: logs written to files stay greppable text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    if let Some(command) = cli.command {
+        return command.run();
+    }
 
     let env = |k: &str| std::env::var(k).ok();
     let config = match Config::load(cli, &env) {
@@ -34,7 +38,7 @@ fn main() -> std::process::ExitCode {
         let node = match Node::start(config).await {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("roost: {}", error_chain(&e));
+                eprintln!("roost: {}", roost::subcommand::error_chain(&e));
                 return std::process::ExitCode::from(1);
             }
         };
@@ -44,18 +48,6 @@ fn main() -> std::process::ExitCode {
         node.shutdown().await;
         std::process::ExitCode::SUCCESS
     })
-}
-
-/// An error with all of its causes, so a refusal to start names the file and the fault.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 async fn wait_for_signal() {

@@ -112,6 +112,10 @@ pub struct Cli {
     /// Log filter in `tracing` EnvFilter syntax, e.g. `info,roost::server=debug`.
     #[arg(long, env = "ROOST_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+
+    /// A command to run instead of serving (see `roost <command> --help`).
+    #[command(subcommand)]
+    pub command: Option<crate::subcommand::Command>,
 }
 
 impl Cli {

@@ -42,11 +42,7 @@ fn consensus_config(config: &Config) -> Result<ConsensusConfig, crate::security:
         return Ok(cfg);
     }
     cfg.transport = peer_transport(config)?;
-    cfg.members = config
-        .servers
-        .iter()
-        .map(|s| Member { id: s.id, raft_addr: s.quorum_addr().to_string(), voter: s.role == PeerRole::Participant })
-        .collect();
+    cfg.members = members(config);
     if let Some(me) = config.my_server() {
         cfg.raft_addr = me.quorum_addr().to_string();
         cfg.listen_addr = Some(cfg.raft_addr.clone());
@@ -55,6 +51,15 @@ fn consensus_config(config: &Config) -> Result<ConsensusConfig, crate::security:
     cfg.election_timeout_min_ms = ENSEMBLE_ELECTION_MIN_MS;
     cfg.election_timeout_max_ms = ENSEMBLE_ELECTION_MAX_MS;
     Ok(cfg)
+}
+
+/// The configured `server.N` lines as raft members: participants vote, observers are learners.
+pub fn members(config: &Config) -> Vec<Member> {
+    config
+        .servers
+        .iter()
+        .map(|s| Member { id: s.id, raft_addr: s.quorum_addr().to_string(), voter: s.role == PeerRole::Participant })
+        .collect()
 }
 
 /// HTTPS on the HTTP port: ZooKeeper's AdminServer uses the `ssl.quorum.*` stores; a server

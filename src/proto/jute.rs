@@ -78,6 +78,16 @@ impl<'a> Reader<'a> {
         self.remaining() == 0
     }
 
+    /// Bytes consumed so far (the offset of the next read within the buffer).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The whole buffer, consumed part included.
+    pub fn whole(&self) -> &'a [u8] {
+        self.buf
+    }
+
     /// The unconsumed tail, without consuming it.
     pub fn rest(&self) -> &'a [u8] {
         &self.buf[self.pos..]

@@ -38,8 +38,10 @@ pub use node::MAX_TTL_MS;
 
 /// The node holding the ensemble configuration (`ZooDefs.CONFIG_NODE`).
 pub const CONFIG_PATH: &str = "/zookeeper/config";
-use node::{AclTable, PersistedStat};
+use node::AclTable;
+pub(crate) use node::PersistedStat;
 pub use snapshot::SnapshotError;
+pub(crate) use snapshot::TreeBuilder;
 use store::{Detached, Node, NodeStore};
 
 /// A replicated session: what the tree needs to keep a session alive across

@@ -205,7 +205,8 @@ impl DataTree {
         let mut parent_cache = (String::new(), ROOT);
         for i in 0..header.nodes {
             let rec: NodeRecord<'_> = take(&mut body)?;
-            tree.load_node(i == 0, &rec, &acls, &mut parent_cache)?;
+            let acl = acls.get(rec.acl as usize).ok_or(SnapshotError::BadAclIndex)?.clone();
+            tree.load_node(i == 0, rec.path, rec.data, acl, rec.stat, &mut parent_cache)?;
         }
         if tree.nodes.is_empty() {
             return Err(SnapshotError::MissingRoot);
@@ -230,22 +231,23 @@ impl DataTree {
     fn load_node(
         &mut self,
         first: bool,
-        rec: &NodeRecord<'_>,
-        acls: &[SharedAcl],
+        path: &str,
+        data: Option<&[u8]>,
+        acl: SharedAcl,
+        stat: PersistedStat,
         parent_cache: &mut (String, NodeId),
     ) -> Result<(), SnapshotError> {
-        if first != (rec.path == "/") {
+        if first != (path == "/") {
             return Err(SnapshotError::MissingRoot);
         }
-        let acl = acls.get(rec.acl as usize).ok_or(SnapshotError::BadAclIndex)?.clone();
-        let data_len = rec.data.map_or(0, <[u8]>::len);
+        let data_len = data.map_or(0, <[u8]>::len);
         if first {
-            self.nodes.insert_root(Detached::new(rec.data.map(Bytes::copy_from_slice), acl, rec.stat));
+            self.nodes.insert_root(Detached::new(data.map(Bytes::copy_from_slice), acl, stat));
         } else {
             // The parent is in the tree, so it was valid: checking the last segment
             // makes the whole path valid (a full check per node costs more than the rest
             // of loading it).
-            let (parent, name) = split_parent(rec.path).ok_or(SnapshotError::InvalidPath)?;
+            let (parent, name) = split_parent(path).ok_or(SnapshotError::InvalidPath)?;
             if !is_valid_segment(name) {
                 return Err(SnapshotError::InvalidPath);
             }
@@ -259,12 +261,59 @@ impl DataTree {
                 parent_cache.1 = id;
                 id
             };
-            self.nodes
-                .try_insert(parent_id, name, rec.data, acl, rec.stat)
-                .map_err(|_| SnapshotError::DuplicateNode)?;
+            self.nodes.try_insert(parent_id, name, data, acl, stat).map_err(|_| SnapshotError::DuplicateNode)?;
         }
-        self.index_add(rec.path, rec.stat.ephemeral_owner, data_len);
+        self.index_add(path, stat.ephemeral_owner, data_len);
         Ok(())
+    }
+
+    /// Visits every node, parents first, with what a snapshot of another format needs: path,
+    /// data, ACL and the persisted stat (an export to ZooKeeper's files).
+    pub(crate) fn for_each_node(&self, mut visit: impl FnMut(&str, Option<&[u8]>, &[Acl], PersistedStat)) {
+        self.walk_preorder(|path, node| visit(path, self.nodes.data(node), &node.acl, node.stat));
+    }
+}
+
+/// Builds a tree node by node from another system's state (an import of ZooKeeper's files),
+/// with the checks snapshot loading makes: the root first, every parent before its children,
+/// no node twice, sessions with usable ids.
+pub(crate) struct TreeBuilder {
+    tree: DataTree,
+    parent_cache: (String, NodeId),
+}
+
+impl TreeBuilder {
+    pub(crate) fn new() -> TreeBuilder {
+        TreeBuilder { tree: DataTree::empty(), parent_cache: (String::new(), ROOT) }
+    }
+
+    /// Adds a node; the first one must be the root, `/`.
+    pub(crate) fn add_node(
+        &mut self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: Vec<Acl>,
+        stat: PersistedStat,
+    ) -> Result<(), SnapshotError> {
+        let first = self.tree.nodes.is_empty();
+        let acl = self.tree.acls.intern(acl);
+        self.tree.load_node(first, path, data, acl, stat, &mut self.parent_cache)
+    }
+
+    pub(crate) fn add_session(&mut self, id: i64, entry: SessionEntry) -> Result<(), SnapshotError> {
+        let usable = matches!(NodeKind::from_owner(id), NodeKind::Ephemeral(_));
+        if !usable || self.tree.sessions.insert(id, entry).is_some() {
+            return Err(SnapshotError::BadSession);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self, last_zxid: i64) -> Result<DataTree, SnapshotError> {
+        if self.tree.nodes.is_empty() {
+            return Err(SnapshotError::MissingRoot);
+        }
+        self.tree.last_zxid = last_zxid;
+        Ok(self.tree)
     }
 }
 
