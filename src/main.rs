@@ -4,11 +4,16 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use roost::config::{Cli, Config};
+use roost::config::{Cli, Config, Tool};
 use roost::node::Node;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    match cli.tool.take() {
+        Some(Tool::Backup(args)) => return roost::backup::backup_cmd::run(args),
+        Some(Tool::Restore(args)) => return roost::backup::restore_cmd::run(args),
+        None => {}
+    }
     let filter =
         EnvFilter::try_new(cli.log.clone().unwrap_or_else(|| "info".into())).unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only on a terminal: logs written to files stay greppable text.

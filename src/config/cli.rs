@@ -112,6 +112,17 @@ pub struct Cli {
     /// Log filter in `tracing` EnvFilter syntax, e.g. `info,roost::server=debug`.
     #[arg(long, env = "ROOST_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+
+    /// A tool to run instead of the server.
+    #[command(subcommand)]
+    pub tool: Option<Tool>,
+}
+
+/// The tools `roost` runs instead of the server (each in its own module).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Tool {
+    Backup(crate::backup::backup_cmd::BackupArgs),
+    Restore(crate::backup::restore_cmd::RestoreArgs),
 }
 
 impl Cli {

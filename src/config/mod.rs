@@ -36,7 +36,7 @@ mod zoocfg;
 #[cfg(test)]
 mod load_tests;
 
-pub use cli::{Cli, Property, PropertyError};
+pub use cli::{Cli, Property, PropertyError, Tool};
 pub use dynamic::{DynamicConfig, DynamicConfigError};
 pub use error::{ConfigError, ConfigWarning, Origin, ServerSpecProblem, ValueProblem};
 pub use load::{
