@@ -248,6 +248,13 @@ async fn online_restore_into_a_running_ensemble_needs_all_on_root_refuses_damage
     let http = cluster.members[1].http_addr();
     let c = superuser(&cluster.connect_string(), Duration::from_secs(10)).await;
     let holder = superuser(&cluster.members[0].connect_string(), Duration::from_secs(30)).await;
+    // The first leader records the ensemble in /zookeeper/config shortly after it is elected;
+    // the backup is taken after that, like any backup of a live ensemble.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.get_data("/zookeeper/config").await.unwrap().0.is_empty() {
+        assert!(Instant::now() < deadline, "no initial configuration");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     populate(&c, &holder).await;
     // Only admin holds ALL on /; everyone may read it.
     let root_acl = [
