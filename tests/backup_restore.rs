@@ -125,8 +125,11 @@ async fn populate(c: &zk::Client, holder: &zk::Client) {
     }
 }
 
+/// Every load write: path, data, and the stat it left.
+type WriteLog = Arc<Mutex<Vec<(String, Vec<u8>, zk::Stat)>>>;
+
 /// A write load on `/load/k0..k9` until `stop`; every write's data and resulting stat.
-async fn write_load(c: zk::Client, stop: Arc<AtomicBool>, log: Arc<Mutex<Vec<(String, Vec<u8>, zk::Stat)>>>) {
+async fn write_load(c: zk::Client, stop: Arc<AtomicBool>, log: WriteLog) {
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let path = format!("/load/k{}", i % 10);
@@ -177,7 +180,7 @@ async fn a_backup_taken_under_load_seeds_a_fresh_ensemble_with_the_tree_as_of_it
     let mut expected = dump(&c).await;
     for k in 0..10 {
         let path = format!("/load/k{k}");
-        let before_backup = writes.iter().filter(|(p, _, s)| *p == path && s.mzxid <= zxid).last();
+        let before_backup = writes.iter().rfind(|(p, _, s)| *p == path && s.mzxid <= zxid);
         if let Some((_, data, stat)) = before_backup {
             let entry = expected.get_mut(&path).unwrap();
             entry.0 = data.clone();

@@ -31,7 +31,7 @@ pub enum SeedError {
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
     #[error("restoring the pending backup {path}: {source}")]
-    Restore { path: PathBuf, source: RestoreFailure },
+    Restore { path: PathBuf, source: Box<RestoreFailure> },
 }
 
 /// Reads a backup file and decodes it whole.
@@ -89,7 +89,7 @@ pub async fn apply_pending(
         nodes = info.nodes,
         "a backup waits to be restored; restoring it through the log once the ensemble is ready"
     );
-    let restore_err = |source| SeedError::Restore { path: path.clone(), source };
+    let restore_err = |source| SeedError::Restore { path: path.clone(), source: Box::new(source) };
     consensus.wait_ready(ready_timeout).await.map_err(|e| restore_err(RestoreFailure::Consensus(e)))?;
     let suffix = match restore_through_log(consensus, bytes, true).await {
         Ok(report) => {

@@ -97,22 +97,23 @@ fn refusal(status: StatusCode, command: &str, error: impl Into<String>) -> Respo
     answer(status, command, Some(error.into()), json!({}))
 }
 
-/// Authentication, authorization, the feature switch and the rate limit, in ZooKeeper's order.
-fn admit(state: &State, parts: &Parts, command: &str, enabled: bool, limiter: &RateLimiter) -> Result<(), Response> {
+/// Authentication, authorization, the feature switch and the rate limit, in ZooKeeper's
+/// order: the answer refusing the command, if one does.
+fn refusal_of(state: &State, parts: &Parts, command: &str, enabled: bool, limiter: &RateLimiter) -> Option<Response> {
     if let Err(refused) = require_all_on_root(state, parts) {
-        return Err(refusal(refused.status(), command, refused.to_string()));
+        return Some(refusal(refused.status(), command, refused.to_string()));
     }
     if !enabled {
-        return Err(refusal(StatusCode::SERVICE_UNAVAILABLE, command, format!("the {command} command is disabled")));
+        return Some(refusal(StatusCode::SERVICE_UNAVAILABLE, command, format!("the {command} command is disabled")));
     }
     if !limiter.allow(state.opts.backup.rate_limit_interval) {
-        return Err(refusal(
+        return Some(refusal(
             StatusCode::TOO_MANY_REQUESTS,
             command,
             format!("{command} runs at most once per admin.rateLimiterIntervalInMS; try again later"),
         ));
     }
-    Ok(())
+    None
 }
 
 /// `GET /commands/snapshot`
@@ -122,7 +123,9 @@ pub async fn snapshot(
     parts: Parts,
 ) -> Response {
     const COMMAND: &str = "snapshot";
-    if let Err(refused) = admit(&state, &parts, COMMAND, state.opts.backup.snapshot_enabled, &state.limiters.snapshot) {
+    if let Some(refused) =
+        refusal_of(&state, &parts, COMMAND, state.opts.backup.snapshot_enabled, &state.limiters.snapshot)
+    {
         return refused;
     }
     // Java's Boolean.parseBoolean: only "true" (any case) is true; absent means streaming.
@@ -163,7 +166,9 @@ pub async fn restore(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     const COMMAND: &str = "restore";
-    if let Err(refused) = admit(&state, &parts, COMMAND, state.opts.backup.restore_enabled, &state.limiters.restore) {
+    if let Some(refused) =
+        refusal_of(&state, &parts, COMMAND, state.opts.backup.restore_enabled, &state.limiters.restore)
+    {
         return refused;
     }
     let body = match body {
