@@ -7,9 +7,11 @@
 //! replicated log. See `docs` in the OpenAPI spec (`static/openapi.json`) for the API.
 
 pub mod admin;
+pub mod admin_auth;
 pub mod assets;
 pub mod auth;
 pub mod backend;
+pub mod backup;
 pub mod codec;
 pub mod error;
 pub mod format;
@@ -29,7 +31,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use backend::{
-    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, SearchQuery, SearchResult, SessionInfo,
+    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, RestoreReport, SearchQuery, SearchResult,
+    SessionInfo, SnapshotImage,
 };
 
 /// Settings of the HTTP port.
@@ -61,6 +64,8 @@ pub struct HttpOptions {
     /// Users who may log in to the port (`user:<digest>`, ZooKeeper's digest format): a
     /// UI or API login with a matching `user:password`, or HTTP Basic auth, opens the port.
     pub users: Vec<String>,
+    /// The AdminServer `snapshot` and `restore` commands.
+    pub backup: backup::BackupOptions,
 }
 
 impl Default for HttpOptions {
@@ -77,6 +82,7 @@ impl Default for HttpOptions {
             max_subtree_ops: 10_000,
             allowed_hosts: Vec::new(),
             users: Vec::new(),
+            backup: backup::BackupOptions::default(),
         }
     }
 }
@@ -91,6 +97,11 @@ impl HttpOptions {
             max_data_bytes: config.max_buffer as usize,
             allowed_hosts: config.http_allowed_hosts.clone(),
             users: config.http_users.clone(),
+            backup: backup::BackupOptions {
+                snapshot_enabled: config.admin_snapshot_enabled,
+                restore_enabled: config.admin_restore_enabled,
+                rate_limit_interval: config.admin_rate_limit_interval,
+            },
             ..HttpOptions::default()
         }
     }
@@ -156,6 +167,8 @@ pub struct AppState {
     pub base: String,
     pub sessions: auth::SessionStore,
     pub hub: hub::Hub,
+    /// The rate limits of `snapshot` and `restore`.
+    pub limiters: backup::Limiters,
 }
 
 pub type State = Arc<AppState>;
@@ -165,8 +178,16 @@ pub type State = Arc<AppState>;
 pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
     let base = opts.normalized_base();
     let hub = hub::Hub::start(backend.clone(), opts.ring_capacity, opts.ws_queue);
-    let state: State =
-        Arc::new(AppState { backend, base: base.clone(), sessions: auth::SessionStore::default(), hub, opts });
+    let state: State = Arc::new(AppState {
+        backend,
+        base: base.clone(),
+        sessions: auth::SessionStore::default(),
+        hub,
+        opts,
+        limiters: backup::Limiters::default(),
+    });
+    // A restore's body is a whole snapshot: far above the API's usual body limit.
+    let restore = post(backup::restore).layer(DefaultBodyLimit::max(backup::MAX_RESTORE_BYTES));
     let api = Router::new()
         .route(
             "/api/v1/znodes",
@@ -193,6 +214,10 @@ pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
         .route("/api/v1/sessions", get(admin::sessions))
         .route("/api/v1/openapi.json", get(assets::openapi))
         .route("/commands", get(admin::command_list))
+        .route("/commands/snapshot", get(backup::snapshot))
+        .route("/commands/snap", get(backup::snapshot))
+        .route("/commands/restore", restore.clone())
+        .route("/commands/rest", restore)
         .route("/commands/{name}", get(admin::command))
         .route("/metrics", get(admin::metrics));
     let app = api

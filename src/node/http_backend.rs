@@ -10,7 +10,8 @@ use parking_lot::RwLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::http::{
-    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, SearchQuery, SearchResult, SessionInfo,
+    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, RestoreReport, SearchQuery, SearchResult,
+    SessionInfo, SnapshotImage,
 };
 use crate::proto::types::{perms, Acl, ErrorCode, Id, Stat};
 use crate::server::{fourlw, handshake::now_ms, ServerContext};
@@ -346,6 +347,23 @@ impl Backend for NodeBackend {
 
     fn read_only(&self) -> bool {
         self.ctx.read_only.is_active()
+    }
+
+    fn snapshot_image(&self) -> Result<SnapshotImage, String> {
+        // One read lock: the bytes and the zxid describe the same tree.
+        let (bytes, last_zxid) = self.ctx.db.read(|t| (t.serialize(), t.last_zxid()));
+        Ok(SnapshotImage { bytes, last_zxid })
+    }
+
+    fn restore_image(&self, image: Vec<u8>) -> BoxFuture<'_, Result<RestoreReport, String>> {
+        Box::pin(async move {
+            let report = crate::backup::restore_through_log(&self.ctx.consensus, image, false)
+                .await
+                .map_err(|e| e.to_string())?;
+            // Sessions are the backup's now: each gets a full timeout, the others are forgotten.
+            crate::session::expiry::track_all(&self.ctx.db, &self.ctx.sessions);
+            Ok(report)
+        })
     }
 }
 
