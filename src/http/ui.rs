@@ -1,5 +1,5 @@
 //! The navigator's pages, server-rendered with askama (templates/). Every page works
-//! for reading without JS; `static/app.js` adds editing, paging, the tree and live
+//! for reading without JS; `static/js/` (native ES modules) adds editing, paging, the tree and live
 //! updates through the REST API and the WebSocket stream.
 
 use askama::Template;
