@@ -10,6 +10,7 @@ pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod backend;
+pub mod cluster_feed;
 pub mod codec;
 pub mod error;
 pub mod format;
@@ -156,17 +157,19 @@ pub struct AppState {
     pub base: String,
     pub sessions: auth::SessionStore,
     pub hub: hub::Hub,
+    pub cluster: cluster_feed::ClusterFeed,
 }
 
 pub type State = Arc<AppState>;
 
 /// Builds the whole HTTP application. Must be called inside a tokio runtime (it starts
-/// the task that feeds the WebSocket ring buffer).
+/// the tasks that feed the WebSocket ring buffer and the live cluster view).
 pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
     let base = opts.normalized_base();
     let hub = hub::Hub::start(backend.clone(), opts.ring_capacity, opts.ws_queue);
+    let cluster = cluster_feed::ClusterFeed::start(backend.clone());
     let state: State =
-        Arc::new(AppState { backend, base: base.clone(), sessions: auth::SessionStore::default(), hub, opts });
+        Arc::new(AppState { backend, base: base.clone(), sessions: auth::SessionStore::default(), hub, cluster, opts });
     let api = Router::new()
         .route(
             "/api/v1/znodes",
@@ -190,6 +193,7 @@ pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
         .route("/api/v1/auth", get(auth::whoami).post(auth::login_api).delete(auth::logout_api))
         .route("/api/v1/watch", get(ws::upgrade))
         .route("/api/v1/cluster", get(admin::cluster))
+        .route("/api/v1/cluster/stream", get(cluster_feed::stream))
         .route("/api/v1/sessions", get(admin::sessions))
         .route("/api/v1/openapi.json", get(assets::openapi))
         .route("/commands", get(admin::command_list))

@@ -49,6 +49,13 @@ const actions = {
     setDirty(false);
     location.href = uiHref(parentOf(state.path));
   }),
+  // On a NoNode page: create the missing node itself (and its missing parents), then show it.
+  "create-here": async () => {
+    try {
+      await api("POST", apiNode(state.path), { data: "", mode: "persistent", createParents: true });
+      location.reload();
+    } catch (e) { toast("Not created: " + errText(e), true, 8000); }
+  },
   copy: () => pathDialog("Duplicate to", "/copy"),
   move: () => pathDialog("Move to", "/move"),
   import: () => openDialog("dlg-import", async (f) => {

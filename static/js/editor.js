@@ -1,7 +1,7 @@
 // The node's Data tab (editor, modes, save, conflicts) and its Stat tab.
 import { $, el, toast } from "./dom.js";
 import { state } from "./state.js";
-import { api, apiNode, apiUrl, ApiError, errText } from "./api.js";
+import { api, apiNode, apiUrl, ApiError, NetworkError, errText } from "./api.js";
 import { fmtTime, fmtSize, hex } from "./format.js";
 import {
   b64ToBytes, bytesToB64, toHex, reformatJson, HAS_GZIP, isGzip, gunzip, gzip, render, parse, guessMode,
@@ -84,7 +84,10 @@ async function save(version) {
     toast(`Saved (version ${r.stat.version})`);
   } catch (e) {
     if (e instanceof ApiError && e.body.error === "BadVersion") return showConflict();
-    toast("Save failed: " + errText(e), true, 8000);
+    const why = e instanceof NetworkError
+      ? `${e.message}. Nothing was saved; your edits are still here. Save again once it is back, or open this node on another member.`
+      : errText(e);
+    toast("Save failed: " + why, true, 10000);
   }
 }
 

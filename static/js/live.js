@@ -3,6 +3,7 @@
 // their subscription id.
 import { $ } from "./dom.js";
 import { state } from "./state.js";
+import { connectionLost, connectionBack } from "./connection.js";
 
 const subs = new Map(); // id -> { path, mode, data, handler }
 const acked = new Set();
@@ -25,11 +26,14 @@ function open() {
   const badge = $("#live");
   ws.onopen = () => {
     retry = 500;
+    connectionBack();
     badge.textContent = "live"; badge.classList.add("on");
     for (const [id, s] of subs) send({ type: "subscribe", id, path: s.path, mode: s.mode, data: s.data, since_zxid: lastZxid ?? undefined });
   };
   ws.onclose = (e) => {
     acked.clear(); badge.dataset.ready = "false";
+    // A close the server chose (with a reason) is not a lost connection.
+    if (!e.reason) connectionLost();
     badge.textContent = e.reason ? "offline: " + e.reason : "offline"; badge.classList.remove("on");
     setTimeout(open, retry);
     retry = Math.min(retry * 2, 15000);

@@ -10,6 +10,7 @@ import { initEditor, onNodeEvent, reloadData } from "./editor.js";
 import { initChildren, loadChildren, onChildEvent } from "./children.js";
 import { initAcl } from "./acl.js";
 import { initDialogs } from "./dialogs.js";
+import { initLiveTables } from "./cluster.js";
 
 // ---------- theme, address bar, keyboard (every page) ----------
 function initTheme() {
@@ -94,3 +95,5 @@ initTheme();
 initAddressBar();
 document.addEventListener("keydown", onKey);
 if (state.page === "node") nodePage();
+else if (state.page === "cluster") initLiveTables(["cluster", "sessions", "watches"]);
+else if (state.page === "sessions") initLiveTables(["sessions"]);
