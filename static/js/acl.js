@@ -8,7 +8,7 @@ function aclRow(a = { scheme: "world", id: "anyone", perms: "r" }) {
   return el("tr", { "data-testid": "acl-row" },
     el("td", {}, el("input", { class: "acl-scheme", value: a.scheme, "aria-label": "scheme" })),
     el("td", {}, el("input", { class: "acl-id", value: a.id, "aria-label": "id" })),
-    ...["c", "d", "r", "w", "a"].map((l) => el("td", {}, el("input", { type: "checkbox", class: "acl-perm", "data-perm": l, "aria-label": l, checked: a.perms.includes(l) }))),
+    ...["c", "d", "r", "w", "a"].map((l) => el("td", { "data-label": l }, el("input", { type: "checkbox", class: "acl-perm", "data-perm": l, "aria-label": l, checked: a.perms.includes(l) }))),
     el("td", {}, el("button", { type: "button", class: "icon acl-remove", "aria-label": "Remove entry", text: "✕" })));
 }
 

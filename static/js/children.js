@@ -33,6 +33,8 @@ export async function loadChildren() {
         el("span", { class: "size", text: fmtSize(s.dataLength) }))));
   }
   if (!page.items.length) ul.append(el("li", { class: "muted empty", text: list.filter ? "No match" : "No child nodes" }));
+  const cols = $(".cols");
+  if (cols) cols.classList.toggle("leaf", page.totalUnfiltered === 0 && state.path !== "/");
   $("#child-count").textContent = list.filter ? `${page.total} of ${page.totalUnfiltered}` : String(page.total);
   $("#page-info").textContent = page.total ? `${list.offset + 1}–${list.offset + page.items.length} of ${page.total}` : "";
   $("#prev").disabled = list.offset === 0;

@@ -8,15 +8,15 @@ import { connectionLost, connectionBack } from "./connection.js";
 
 function memberRow(m) {
   return el("tr", { class: m.leader ? "leader" : null, "data-testid": "member", "data-id": String(m.id), "data-role": m.role, "data-leader": String(m.leader), "data-state": m.state },
-    el("td", {}, String(m.id), m.this ? " " : null, m.this ? el("span", { class: "badge", text: "this node" }) : null),
-    el("td", {}, el("code", { text: m.address })),
-    el("td", { text: (m.leader ? "★ " : "") + m.role }),
-    el("td", {}, el("code", { text: m.zxid })),
-    el("td", { text: String(m.connections) }),
-    el("td", { text: m.latency }),
-    el("td", { text: String(m.znodes) }),
-    el("td", { text: m.lag }),
-    el("td", {}, el("span", { class: "badge " + (m.state === "up" ? "ok" : "bad"), text: m.state })));
+    el("td", { "data-label": "Id" }, String(m.id), m.this ? " " : null, m.this ? el("span", { class: "badge", text: "this node" }) : null),
+    el("td", { "data-label": "Address" }, el("code", { text: m.address })),
+    el("td", { "data-label": "Role", text: (m.leader ? "★ " : "") + m.role }),
+    el("td", { "data-label": "Last zxid" }, el("code", { text: m.zxid })),
+    el("td", { "data-label": "Connections", text: String(m.connections) }),
+    el("td", { "data-label": "Latency", text: m.latency }),
+    el("td", { "data-label": "Znodes", text: String(m.znodes) }),
+    el("td", { "data-label": "Lag", text: m.lag }),
+    el("td", { "data-label": "State" }, el("span", { class: "badge " + (m.state === "up" ? "ok" : "bad"), text: m.state })));
 }
 
 function renderCluster(v) {
@@ -38,10 +38,10 @@ function renderSessions(rows) {
       ? s.ephemerals.flatMap((e, i) => [i ? el("br") : null, el("a", { href: e.href }, el("code", { text: e.name }))])
       : [onSessionsPage ? null : el("span", { class: "muted", text: "none" })];
     return el("tr", { id: onSessionsPage ? "s-" + s.id : null, "data-session": s.id },
-      el("td", {}, onSessionsPage ? el("code", { text: s.id }) : el("a", { href: sessionHref(s.id) }, el("code", { text: s.id }))),
-      el("td", { text: s.timeout }),
-      el("td", {}, el("code", { text: s.client })),
-      el("td", {}, ...eph));
+      el("td", { "data-label": "Session" }, onSessionsPage ? el("code", { text: s.id }) : el("a", { href: sessionHref(s.id) }, el("code", { text: s.id }))),
+      el("td", { "data-label": "Timeout", text: s.timeout }),
+      el("td", { "data-label": "Client" }, el("code", { text: s.client })),
+      el("td", { "data-label": "Ephemerals" }, ...eph));
   }));
   $("#session-count").textContent = String(rows.length);
   $("#sessions-empty").hidden = rows.length > 0;
@@ -51,8 +51,8 @@ function renderSessions(rows) {
 function renderWatches(rows) {
   const tbody = $("#watch-rows");
   tbody.replaceChildren(...rows.map(([p, ids]) => el("tr", {},
-    el("td", {}, el("a", { href: p.href }, el("code", { text: p.name }))),
-    el("td", {}, ...ids.flatMap((id, i) => [i ? " " : null, el("a", { href: sessionHref(id) }, el("code", { text: id }))])))));
+    el("td", { "data-label": "Path" }, el("a", { href: p.href }, el("code", { text: p.name }))),
+    el("td", { "data-label": "Sessions" }, ...ids.flatMap((id, i) => [i ? " " : null, el("a", { href: sessionHref(id) }, el("code", { text: id }))])))));
   $("#watch-count").textContent = String(rows.length);
   $("#watches-empty").hidden = rows.length > 0;
   tbody.closest("table").hidden = rows.length === 0;

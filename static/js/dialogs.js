@@ -4,6 +4,7 @@ import { state } from "./state.js";
 import { api, apiNode, apiUrl, uiHref, join, parentOf, errText } from "./api.js";
 import { setDirty } from "./editor.js";
 import { loadChildren } from "./children.js";
+import { refreshTreeItem } from "./tree.js";
 
 // Opens a dialog whose form runs onOk on submit; an error stays in the dialog.
 function openDialog(id, onOk) {
@@ -40,6 +41,7 @@ const actions = {
     });
     toast("Created " + r.path);
     loadChildren();
+    refreshTreeItem(state.path);
   }),
   delete: () => openDialog("dlg-delete", async (f) => {
     const rec = f.recursive && f.recursive.checked;
@@ -65,6 +67,7 @@ const actions = {
     const r = await api("POST", apiUrl("/import?path=" + encodeURIComponent(state.path)), new Uint8Array(await file.arrayBuffer()));
     toast(`Imported ${r.created} node(s)`);
     loadChildren();
+    refreshTreeItem(state.path);
   }),
 };
 

@@ -29,6 +29,14 @@ function treeItem(path, name, numChildren) {
   return li;
 }
 
+// The child of `path` on the way to the page's node, when the page's node is below it.
+function stepToCurrent(path) {
+  const prefix = path === "/" ? "/" : path + "/";
+  if (!state.path.startsWith(prefix) || state.path === path) return null;
+  const name = state.path.slice(prefix.length).split("/")[0];
+  return prefix + name;
+}
+
 async function fillTree(li) {
   const path = li.dataset.path;
   let r;
@@ -43,14 +51,39 @@ async function fillTree(li) {
     ul.append(child);
     if (open.has(it.path)) await expand(child);
   }
+  // A deep link past the first page (/big/item-10000): the way to the page's node is
+  // shown anyway, after the page it is not on.
+  const step = stepToCurrent(path);
+  if (step && !r.children.items.some((it) => it.path === step)) {
+    const kids = step === state.path ? state.node.numChildren : 1;
+    const child = treeItem(step, step.slice(step.lastIndexOf("/") + 1), kids);
+    child.classList.add("pinned");
+    ul.append(child);
+    if (open.has(step)) await expand(child);
+  }
   if (r.children.total > TREE_PAGE) ul.append(el("li", { class: "more" }, el("a", { href: uiHref(path), text: `… ${r.children.total - TREE_PAGE} more` })));
   $(".tw", li).textContent = r.children.total ? "▾" : "";
 }
 
+// Marks a collapsed item as having children or not (after an import, a create, a live event).
+async function markExpandable(li) {
+  let r;
+  try { r = await api("GET", apiNode(li.dataset.path) + "?children=true&limit=1"); } catch (_) { return; }
+  const has = r.children.total > 0;
+  if (has) li.setAttribute("aria-expanded", "false"); else li.removeAttribute("aria-expanded");
+  $(".tw", li).textContent = has ? "▸" : "";
+}
+
+// The tree item of `path` changed its children: refill it, or update its arrow.
+export function refreshTreeItem(path) {
+  const li = findItem(path);
+  if (!li) return;
+  if (li.getAttribute("aria-expanded") === "true") fillTree(li); else markExpandable(li);
+}
+
 function onTreeEvent(m) {
   if (m.type !== "NodeChildrenChanged") return;
-  const li = findItem(m.path);
-  if (li && li.getAttribute("aria-expanded") === "true") fillTree(li);
+  refreshTreeItem(m.path);
 }
 
 async function expand(li) {
@@ -81,5 +114,15 @@ export async function initTree() {
     await expand(li);
   }
   const here = findItem(state.path);
-  if (here) here.scrollIntoView({ block: "nearest" });
+  if (here) {
+    here.scrollIntoView({ block: "nearest" });
+    // Deep nodes: scroll sideways so that the whole name shows, from its arrow on.
+    const pane = $("#tree").closest(".tree-pane");
+    const row = $(":scope > div", here);
+    const paneBox = pane.getBoundingClientRect();
+    let box = row.getBoundingClientRect();
+    if (box.right > paneBox.right - 4) pane.scrollLeft += box.right - paneBox.right + 8;
+    box = row.getBoundingClientRect();
+    if (box.left < paneBox.left) pane.scrollLeft -= paneBox.left - box.left + 4;
+  }
 }
