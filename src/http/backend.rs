@@ -69,6 +69,11 @@ pub struct ClusterInfo {
     /// Id of the member answering.
     pub this_id: u64,
     pub leader_id: Option<u64>,
+    /// The consensus term this member is in (0 for a standalone server): there is at most
+    /// one leader per term, so a leader is only shown together with its term.
+    pub term: u64,
+    /// Voting members of the current configuration (changes on reconfig).
+    pub voters: Vec<u64>,
     pub members: Vec<MemberInfo>,
     pub version: String,
 }

@@ -12,6 +12,7 @@ pub mod assets;
 pub mod auth;
 pub mod backend;
 pub mod backup;
+pub mod cluster_feed;
 pub mod codec;
 pub mod error;
 pub mod format;
@@ -169,20 +170,23 @@ pub struct AppState {
     pub hub: hub::Hub,
     /// The rate limits of `snapshot` and `restore`.
     pub limiters: backup::Limiters,
+    pub cluster: cluster_feed::ClusterFeed,
 }
 
 pub type State = Arc<AppState>;
 
 /// Builds the whole HTTP application. Must be called inside a tokio runtime (it starts
-/// the task that feeds the WebSocket ring buffer).
+/// the tasks that feed the WebSocket ring buffer and the live cluster view).
 pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
     let base = opts.normalized_base();
     let hub = hub::Hub::start(backend.clone(), opts.ring_capacity, opts.ws_queue);
+    let cluster = cluster_feed::ClusterFeed::start(backend.clone());
     let state: State = Arc::new(AppState {
         backend,
         base: base.clone(),
         sessions: auth::SessionStore::default(),
         hub,
+        cluster,
         opts,
         limiters: backup::Limiters::default(),
     });
@@ -211,6 +215,7 @@ pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
         .route("/api/v1/auth", get(auth::whoami).post(auth::login_api).delete(auth::logout_api))
         .route("/api/v1/watch", get(ws::upgrade))
         .route("/api/v1/cluster", get(admin::cluster))
+        .route("/api/v1/cluster/stream", get(cluster_feed::stream))
         .route("/api/v1/sessions", get(admin::sessions))
         .route("/api/v1/openapi.json", get(assets::openapi))
         .route("/commands", get(admin::command_list))
