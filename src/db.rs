@@ -19,7 +19,7 @@ use crate::proto::response::encode_notification;
 use crate::proto::types::{perms, Acl, EventType, Id, Stat, KEEPER_STATE_SYNC_CONNECTED};
 use crate::server::outbound::OutboundQueue;
 use crate::tree::acl::check_acl;
-use crate::tree::txn::{BatchOutcome, Change, ChangeKind, OpResult, TxnBatch};
+use crate::tree::txn::{BatchOutcome, Change, ChangeKind, OpResult, TxnBatch, TxnOp};
 use crate::tree::DataTree;
 use crate::watch::{ConnId, WatchManager};
 
@@ -228,6 +228,41 @@ impl Db {
         }
     }
 
+    /// Every watched path with its node's ACL (`None` where no node is), before a restore.
+    fn watched_paths(&self, tree: &DataTree) -> Vec<(String, Option<Vec<Acl>>)> {
+        let paths = self.watches.lock().by_path();
+        paths
+            .into_iter()
+            .map(|(path, _)| {
+                let acl = tree.acl(&path);
+                (path, acl)
+            })
+            .collect()
+    }
+
+    /// A restore may have changed any node, so every watch fires as for a change of its
+    /// path: NodeDataChanged and NodeChildrenChanged where the restored tree has the node,
+    /// NodeDeleted where it does not (seen by those who could read it before). ZooKeeper
+    /// drops its watches silently on restore; firing them tells clients to read again.
+    /// Sessions the restored tree lacks are over: their connections here are closed and
+    /// added to `closed` (their clients learn on reconnect that the session expired).
+    fn after_restore(&self, tree: &DataTree, watched: Vec<(String, Option<Vec<Acl>>)>, closed: &mut Vec<i64>) {
+        let mut watches = self.watches.lock();
+        for (path, acl_before) in watched {
+            let changes: Vec<Change> = match tree.acl(&path) {
+                Some(acl) => vec![
+                    Change { path: path.clone(), kind: ChangeKind::DataChanged, acl: acl.clone() },
+                    Change { path, kind: ChangeKind::ChildrenChanged, acl },
+                ],
+                None => vec![Change { path, kind: ChangeKind::Deleted, acl: acl_before.unwrap_or_default() }],
+            };
+            self.fire(&mut watches, &changes);
+        }
+        drop(watches);
+        let owners: Vec<i64> = self.owners.lock().keys().copied().collect();
+        closed.extend(owners.into_iter().filter(|sid| tree.session(*sid).is_none()));
+    }
+
     /// Closes the local connection of a session that the log just closed or expired,
     /// unless that connection asked for the close itself.
     fn close_session_conn(&self, session_id: i64) {
@@ -249,7 +284,12 @@ impl Apply for Db {
         {
             let mut tree = self.tree.write();
             for txn in &batch.txns {
+                let restoring = matches!(txn.op, TxnOp::Restore { .. });
+                let watched = if restoring { self.watched_paths(&tree) } else { Vec::new() };
                 let (outcome, changes) = tree.apply(term, txn);
+                if restoring && outcome.result.is_ok() {
+                    self.after_restore(&tree, watched, &mut closed);
+                }
                 if !changes.is_empty() {
                     let mut watches = self.watches.lock();
                     self.fire(&mut watches, &changes);

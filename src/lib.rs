@@ -4,6 +4,7 @@
 //! client request (`server`, decoded by `proto`) -> `tree::txn::Txn` -> replicated log
 //! (`consensus`, persisted by `storage`) -> `tree` apply -> `watch` fan-out -> replies.
 
+pub mod backup;
 pub mod config;
 pub mod consensus;
 pub mod db;

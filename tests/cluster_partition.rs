@@ -183,3 +183,30 @@ async fn a_cut_off_member_serves_read_only_clients_until_healed() {
     assert_eq!(back.get_data("/during").await.unwrap().0, b"d");
     cluster.wait_converged(Duration::from_secs(30));
 }
+
+/// A leader that has lost its quorum sends a reconnecting client on at once: it could
+/// neither revalidate the session nor keep it alive. It used to take the client in and hold
+/// it until its cut-off, a grace period later, dropped every client; meanwhile a new leader
+/// was serving (kazoo clients waited 2 s there in tests/faults, writes resumed late).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_lost_its_quorum_refuses_reconnecting_clients_at_once() {
+    let cluster = Cluster::start_opts(3, Options { proxied: true, ..Options::default() });
+    let leader = cluster.wait_leader(Duration::from_secs(30));
+    let addr = cluster.members[leader].addr();
+    let session = raw::Session::open(addr);
+
+    cluster.isolate(leader);
+    // From the moment its quorum lease has run out, which `srvr` shows, and well before the
+    // cut-off closes the connections it already serves.
+    let start = Instant::now();
+    while !common::four_letter_word(addr, "srvr").contains("not currently serving") {
+        assert!(start.elapsed() < Duration::from_secs(10), "the isolated leader kept serving");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let body = raw::connect_body(session.last_zxid, 30_000, session.session_id, &session.password, Some(false));
+    let (_stream, response) = raw::connect(addr, &body);
+    assert!(response.is_empty(), "the isolated leader re-attached the session ({} bytes answered)", response.len());
+    // A new session is refused too.
+    let (_stream, response) = raw_connect(addr, Some(false));
+    assert!(response.is_empty(), "the isolated leader opened a session ({} bytes answered)", response.len());
+}

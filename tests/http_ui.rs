@@ -199,7 +199,7 @@ async fn read_only_mode_hides_edit_controls() {
 #[tokio::test]
 async fn static_assets_are_embedded() {
     let (_, app) = app(HttpOptions::default());
-    let (status, js, _, _) = fetch(&app, "GET", "/static/app.js", None, None).await;
+    let (status, js, _, _) = fetch(&app, "GET", "/static/js/main.js", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(js.contains("/api/v1/watch"));
     assert_eq!(fetch(&app, "GET", "/static/nope.js", None, None).await.0, StatusCode::NOT_FOUND);

@@ -15,6 +15,8 @@ use super::zoocfg;
 
 /// Client port when nothing sets one.
 pub const DEFAULT_CLIENT_PORT: u16 = 2181;
+/// ZooKeeper's `admin.rateLimiterIntervalInMS` default: `snapshot` and `restore` once per 5 minutes.
+const DEFAULT_ADMIN_RATE_LIMIT_MS: u64 = 300_000;
 /// HTTP (AdminServer / navigator) port, ZooKeeper's `admin.serverPort` default.
 pub const DEFAULT_HTTP_PORT: u16 = 8080;
 /// Apache ZooKeeper defaults to 3000 ms when started without any zoo.cfg, but its sample zoo.cfg,
@@ -62,6 +64,13 @@ pub struct Config {
     pub http_enabled: bool,
     /// `http.readOnly`: the HTTP port refuses every change (REST writes, UI edits).
     pub http_read_only: bool,
+    /// `admin.snapshot.enabled`: the AdminServer `snapshot` command runs (docs/BACKUP.md).
+    pub admin_snapshot_enabled: bool,
+    /// `admin.restore.enabled`: the AdminServer `restore` command runs.
+    pub admin_restore_enabled: bool,
+    /// `admin.rateLimiterIntervalInMS`: `snapshot` and `restore` each run at most once per
+    /// this interval (0: no limit).
+    pub admin_rate_limit_interval: std::time::Duration,
     /// `http.token`: the HTTP port requires this bearer token (or a UI login with it).
     pub http_token: Option<String>,
     /// `http.basePath`: prefix under which the HTTP port serves everything (reverse proxies).
@@ -305,6 +314,11 @@ fn resolve(
         http_bind,
         http_enabled,
         http_read_only: s.get_or(Key::HttpReadOnly, false, values::boolean)?.value,
+        admin_snapshot_enabled: s.get_or(Key::AdminSnapshotEnabled, true, values::boolean)?.value,
+        admin_restore_enabled: s.get_or(Key::AdminRestoreEnabled, true, values::boolean)?.value,
+        admin_rate_limit_interval: std::time::Duration::from_millis(
+            s.get_or(Key::AdminRateLimiterInterval, DEFAULT_ADMIN_RATE_LIMIT_MS, values::u64_any)?.value,
+        ),
         http_token: s.get(Key::HttpToken, values::non_empty)?.map(|t| t.value),
         http_base_path: s.get(Key::HttpBasePath, values::non_empty)?.map_or_else(String::new, |b| b.value),
         http_allowed_hosts: s

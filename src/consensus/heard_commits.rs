@@ -12,32 +12,170 @@
 //!
 //! The wait is bounded ([`MAX_WAIT`]) and skipped when the member is far behind
 //! ([`MAX_GAP`]): a lagging member serves reads as before rather than stalling them.
+//!
+//! The notice can also still be *on the socket*: the leader wrote it before it answered the
+//! writer, but this member's reader task has not run yet when the client's read arrives on
+//! another connection (two ready sockets, and the runtime picks an order). So a read first
+//! lets the connections from the current leader hand over what they hold ([`InboundLink`]):
+//! bytes in the kernel's receive queue (`FIONREAD`) or a frame half taken off it. That wait is
+//! bounded too ([`INBOUND_WAIT`]); with quorum TLS, a second frame decrypted together with a
+//! first one sits in the TLS layer where it cannot be seen, and is only covered by the above.
 
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
-use tokio::sync::watch;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::sync::{watch, Notify};
 
-use super::types::TypeConfig;
+use super::types::{NodeId, TypeConfig};
 
 /// Longest a read waits for a commit it heard of to be applied.
 pub const MAX_WAIT: Duration = Duration::from_millis(10);
 /// A member further behind than this many entries does not make reads wait.
 pub const MAX_GAP: u64 = 64;
+/// Longest a read waits for the leader's connections to hand over what is on their sockets.
+pub const INBOUND_WAIT: Duration = Duration::from_millis(2);
+
+/// A connection a peer opened to this member, as far as reads care: whether everything it
+/// delivered has been read and handled (a leader's commit notices announced).
+pub struct InboundLink {
+    from: NodeId,
+    /// A duplicate of the socket's descriptor, to ask the kernel what is queued unread.
+    socket: Option<OwnedFd>,
+    /// Bytes the reader took off the connection.
+    taken: AtomicU64,
+    /// Bytes of the frames the reader has handled.
+    handled: AtomicU64,
+    progress: Notify,
+}
+
+impl InboundLink {
+    /// Something this connection delivered is not handled yet.
+    fn unread(&self) -> bool {
+        if self.taken.load(Ordering::Acquire) > self.handled.load(Ordering::Acquire) {
+            return true;
+        }
+        self.socket.as_ref().is_some_and(|fd| rustix::io::ioctl_fionread(fd).is_ok_and(|queued| queued > 0))
+    }
+
+    /// The reader handled every frame it took off the connection so far.
+    pub fn frame_handled(&self) {
+        self.handled.store(self.taken.load(Ordering::Acquire), Ordering::Release);
+        self.progress.notify_waiters();
+    }
+
+    /// Waits until this connection has nothing unhandled, or `deadline`. False on timeout.
+    async fn drained(&self, deadline: tokio::time::Instant) -> bool {
+        loop {
+            let notified = self.progress.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a frame handled in between still wakes us.
+            notified.as_mut().enable();
+            if !self.unread() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
+}
+
+/// An inbound connection's reader, counting what it takes for its [`InboundLink`].
+pub struct CountedReader<R> {
+    inner: R,
+    link: Arc<InboundLink>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for CountedReader<R> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let took = buf.filled().len().saturating_sub(before) as u64;
+        if took > 0 {
+            self.link.taken.fetch_add(took, Ordering::AcqRel);
+        }
+        polled
+    }
+}
+
+/// Keeps an [`InboundLink`] registered while its connection lives.
+pub struct LinkRegistration {
+    link: Arc<InboundLink>,
+    links: Arc<Mutex<Vec<Arc<InboundLink>>>>,
+}
+
+impl LinkRegistration {
+    pub fn link(&self) -> &Arc<InboundLink> {
+        &self.link
+    }
+}
+
+impl Drop for LinkRegistration {
+    fn drop(&mut self) {
+        self.links.lock().retain(|l| !Arc::ptr_eq(l, &self.link));
+    }
+}
 
 /// The commit index announced to this member next to its applied index.
 pub struct HeardCommits {
     heard: AtomicU64,
     applied: Arc<AtomicU64>,
     applied_watch: watch::Receiver<u64>,
+    /// The peers' connections to this member.
+    links: Arc<Mutex<Vec<Arc<InboundLink>>>>,
 }
 
 impl HeardCommits {
     /// `applied` and `applied_watch` are the state machine's (see `StateMachine::applied_index`).
     pub fn new(applied: Arc<AtomicU64>, applied_watch: watch::Receiver<u64>) -> HeardCommits {
-        HeardCommits { heard: AtomicU64::new(0), applied, applied_watch }
+        HeardCommits { heard: AtomicU64::new(0), applied, applied_watch, links: Arc::default() }
+    }
+
+    /// Registers a connection `from` a peer, wrapping its reader; `socket` is a duplicate of
+    /// its descriptor (`None`: only what the reader took is seen).
+    pub fn register<R>(
+        &self,
+        from: NodeId,
+        socket: Option<OwnedFd>,
+        reader: R,
+    ) -> (CountedReader<R>, LinkRegistration) {
+        let link = Arc::new(InboundLink {
+            from,
+            socket,
+            taken: AtomicU64::new(0),
+            handled: AtomicU64::new(0),
+            progress: Notify::new(),
+        });
+        self.links.lock().push(link.clone());
+        let registration = LinkRegistration { link: link.clone(), links: self.links.clone() };
+        (CountedReader { inner: reader, link }, registration)
+    }
+
+    /// Waits (at most [`INBOUND_WAIT`]) until the connections from `leader` have handed over
+    /// everything already delivered to this member.
+    async fn drain_from(&self, leader: NodeId) {
+        let from_leader: Vec<Arc<InboundLink>> = {
+            let links = self.links.lock();
+            links.iter().filter(|l| l.from == leader).cloned().collect()
+        };
+        let deadline = tokio::time::Instant::now() + INBOUND_WAIT;
+        for link in from_leader {
+            if !link.drained(deadline).await {
+                return;
+            }
+        }
+    }
+
+    /// Whether any peer connection is registered (none on a standalone server).
+    pub fn has_links(&self) -> bool {
+        !self.links.lock().is_empty()
     }
 
     /// The commit index an append announces, as far as the entries it carries or follows
@@ -65,8 +203,12 @@ impl HeardCommits {
     }
 
     /// Waits (at most [`MAX_WAIT`]) until every commit heard of is applied, unless there is
-    /// none pending or this member is more than [`MAX_GAP`] entries behind.
-    pub async fn settle(&self) {
+    /// none pending or this member is more than [`MAX_GAP`] entries behind. With `leader`
+    /// (another member that leads), first lets its connections hand over what they hold.
+    pub async fn settle(&self, leader: Option<NodeId>) {
+        if let Some(leader) = leader {
+            self.drain_from(leader).await;
+        }
         let heard = self.heard.load(Ordering::Acquire);
         let applied = self.applied.load(Ordering::Acquire);
         if heard <= applied || heard - applied > MAX_GAP {
@@ -118,12 +260,12 @@ mod tests {
             tx
         });
         let start = tokio::time::Instant::now();
-        h.settle().await;
+        h.settle(None).await;
         assert_eq!(start.elapsed(), Duration::from_millis(3), "the read waits for the apply, and no longer");
         let _tx = apply.await.unwrap();
         // Nothing pending now: no wait at all.
         let start = tokio::time::Instant::now();
-        h.settle().await;
+        h.settle(None).await;
         assert_eq!(start.elapsed(), Duration::ZERO);
     }
 
@@ -136,21 +278,60 @@ mod tests {
         // An append raft refused: its entries may never come, forget it.
         h.answered(&AppendEntriesResponse::Conflict, 5);
         let start = tokio::time::Instant::now();
-        h.settle().await;
+        h.settle(None).await;
         assert_eq!(start.elapsed(), Duration::ZERO, "waited after a refused append");
         // A member far behind serves its reads at once.
         let (h, _tx, _index) = heard(1);
         h.announced(&append(1, 1 + MAX_GAP + 1, 1 + MAX_GAP + 1));
         let start = tokio::time::Instant::now();
-        h.settle().await;
+        h.settle(None).await;
         assert_eq!(start.elapsed(), Duration::ZERO, "a lagging member made a read wait");
         // ... and a commit not applied in time stalls one read for the bound, not the next.
         let (h, _tx, _index) = heard(4);
         h.announced(&append(4, 6, 6));
         let start = tokio::time::Instant::now();
-        h.settle().await;
+        h.settle(None).await;
         assert_eq!(start.elapsed(), MAX_WAIT);
-        h.settle().await;
+        h.settle(None).await;
         assert_eq!(start.elapsed(), MAX_WAIT, "a second read waited again for the same commit");
+    }
+
+    /// What a peer delivered to this member and its reader has not handled makes a read
+    /// wait; once handled, or once the connection is gone, nothing does.
+    #[tokio::test]
+    async fn a_read_waits_for_what_the_leaders_connection_holds() {
+        use std::os::fd::AsFd;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut leader = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let socket = accepted.as_fd().try_clone_to_owned().ok();
+        let (h, _tx, _index) = heard(4);
+        let (mut reader, registration) = h.register(7, socket, accepted);
+        let link = registration.link().clone();
+        assert!(h.has_links());
+        assert!(!link.unread(), "nothing was sent yet");
+
+        leader.write_all(b"notice").await.unwrap();
+        let start = std::time::Instant::now();
+        while !link.unread() {
+            assert!(start.elapsed() < Duration::from_secs(5), "the kernel never showed the bytes");
+            tokio::task::yield_now().await;
+        }
+        // Queued in the kernel, nobody reading: the read waits its bound for it.
+        let start = tokio::time::Instant::now();
+        h.settle(Some(7)).await;
+        assert!(start.elapsed() >= INBOUND_WAIT, "the read did not wait for the queued notice");
+
+        // Taken off the socket but not handled yet: still unread.
+        let mut buf = [0u8; 6];
+        reader.read_exact(&mut buf).await.unwrap();
+        assert!(link.unread(), "a frame taken and not handled counts as unread");
+        link.frame_handled();
+        assert!(!link.unread());
+
+        drop(registration);
+        assert!(!h.has_links(), "a closed connection stays registered");
     }
 }

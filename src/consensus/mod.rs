@@ -504,7 +504,16 @@ impl Consensus {
     /// Before a client read: waits (briefly) for the commits a leader has announced to this
     /// member to be applied (see [`heard_commits`]).
     pub async fn settle_heard_commits(&self) {
-        self.core.heard_commits.settle().await;
+        let heard = &self.core.heard_commits;
+        // Standalone: no peer connections, nothing to look up.
+        let leader = if heard.has_links() {
+            let metrics = self.core.raft.metrics();
+            let leader = metrics.borrow_watched().current_leader;
+            leader.filter(|l| l != self.core.raft.node_id())
+        } else {
+            None
+        };
+        heard.settle(leader).await;
     }
 
     /// The term this node leads in, or `None` when it does not lead. A decision taken as

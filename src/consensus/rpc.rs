@@ -53,6 +53,8 @@ pub async fn serve(listener: TcpListener, core: Arc<Core>) {
 
 async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
     let remote = sock.peer_addr().ok();
+    // Reads on this member ask the kernel whether a leader's notices wait on this socket.
+    let socket = std::os::fd::AsFd::as_fd(&sock).try_clone_to_owned().ok();
     let transport = core.peers.transport().clone();
     let accepted = transport.accept(sock).await?;
     let (mut rd, wr) = (accepted.reader, accepted.writer);
@@ -70,6 +72,8 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
         return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, why));
     }
     tracing::debug!(peer = hello.from, "raft peer connected");
+    let (mut rd, registration) = core.heard_commits.register(hello.from, socket, rd);
+    let link = registration.link().clone();
 
     let (out, mut responses) = mpsc::unbounded_channel::<ResponseFrame>();
     let writer = tokio::spawn(async move {
@@ -153,9 +157,11 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
                     });
                 }
             }
+            link.frame_handled();
         }
     }
     .await;
+    drop(registration);
     // The leader's connection closing may mean its process died: check and campaign now,
     // not after the writer has drained (requests still being handled hold it open).
     tokio::spawn(failover::peer_disconnected(core.clone(), hello.from));

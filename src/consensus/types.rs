@@ -74,6 +74,7 @@ pub fn txn_bytes(txn: &Txn) -> usize {
             TxnOp::Multi(ops) => OP + ops.iter().map(op_bytes).sum::<usize>(),
             TxnOp::CreateSession { .. } | TxnOp::CloseSession { .. } | TxnOp::ExpireSession { .. } => OP,
             TxnOp::SetConfig { members } | TxnOp::InitConfig { members } => OP + members.len(),
+            TxnOp::Restore { snapshot, .. } => OP + snapshot.len(),
         }
     }
     op_bytes(&txn.op) + txn.auth.len() * 64

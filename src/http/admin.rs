@@ -61,6 +61,9 @@ pub const COMMANDS: &[(&str, &[&str])] = &[
     ("voting_view", &["vview"]),
     ("sessions", &["cons", "connections"]),
     ("watches_by_path", &["wchp"]),
+    // Served by `super::backup` (a stream, and a POST), listed here for `/commands`.
+    ("snapshot", &["snap"]),
+    ("restore", &["rest"]),
 ];
 
 fn canonical(name: &str) -> Option<&'static str> {

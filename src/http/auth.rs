@@ -278,7 +278,11 @@ pub async fn guard(axum::extract::State(state): axum::extract::State<State>, req
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
             .and_then(|b| String::from_utf8(b).ok())
             .is_some_and(|user_password| state.opts.is_user(&user_password));
-        let ok = bearer || basic || session.as_ref().is_some_and(|s| s.token_ok);
+        // ZooKeeper's AdminServer header (`snapshot`, `restore`) opens the port for a configured user too.
+        let digest = authorization
+            .and_then(|v| v.strip_prefix("digest "))
+            .is_some_and(|user_password| state.opts.is_user(user_password.trim()));
+        let ok = bearer || basic || digest || session.as_ref().is_some_and(|s| s.token_ok);
         if !ok && !open_path(&rel) {
             if rel.starts_with("/ui") || rel == "/" {
                 return Redirect::to(&format!("{}/ui/login", state.base)).into_response();

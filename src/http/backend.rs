@@ -69,6 +69,11 @@ pub struct ClusterInfo {
     /// Id of the member answering.
     pub this_id: u64,
     pub leader_id: Option<u64>,
+    /// The consensus term this member is in (0 for a standalone server): there is at most
+    /// one leader per term, so a leader is only shown together with its term.
+    pub term: u64,
+    /// Voting members of the current configuration (changes on reconfig).
+    pub voters: Vec<u64>,
     pub members: Vec<MemberInfo>,
     pub version: String,
 }
@@ -166,4 +171,34 @@ pub trait Backend: Send + Sync + 'static {
     fn read_only(&self) -> bool {
         false
     }
+
+    /// The whole tree as of one zxid, in [`DataTree::serialize`](crate::tree::DataTree::serialize)'s
+    /// encoding, for `/commands/snapshot`. Blocks while it encodes: call it off the runtime.
+    fn snapshot_image(&self) -> Result<SnapshotImage, String> {
+        Err("this server keeps no tree to snapshot".into())
+    }
+
+    /// Replaces the whole tree with `image` (checked beforehand by the caller) through the
+    /// replicated log, so every member ends with the same tree; resolves once it is
+    /// applied here. For `/commands/restore`.
+    fn restore_image(&self, _image: Vec<u8>) -> BoxFuture<'_, Result<RestoreReport, String>> {
+        Box::pin(async { Err("this server cannot restore a snapshot".to_string()) })
+    }
+}
+
+/// A snapshot of the whole tree, as `/commands/snapshot` serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotImage {
+    pub bytes: Vec<u8>,
+    /// The zxid of the last txn it holds.
+    pub last_zxid: i64,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// The zxid the restore took (above both the backup's and the tree's before it).
+    pub zxid: i64,
+    /// The last zxid held by the backup.
+    pub backup_zxid: i64,
 }

@@ -7,9 +7,12 @@
 //! replicated log. See `docs` in the OpenAPI spec (`static/openapi.json`) for the API.
 
 pub mod admin;
+pub mod admin_auth;
 pub mod assets;
 pub mod auth;
 pub mod backend;
+pub mod backup;
+pub mod cluster_feed;
 pub mod codec;
 pub mod error;
 pub mod format;
@@ -29,7 +32,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use backend::{
-    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, SearchQuery, SearchResult, SessionInfo,
+    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, RestoreReport, SearchQuery, SearchResult,
+    SessionInfo, SnapshotImage,
 };
 
 /// Settings of the HTTP port.
@@ -61,6 +65,8 @@ pub struct HttpOptions {
     /// Users who may log in to the port (`user:<digest>`, ZooKeeper's digest format): a
     /// UI or API login with a matching `user:password`, or HTTP Basic auth, opens the port.
     pub users: Vec<String>,
+    /// The AdminServer `snapshot` and `restore` commands.
+    pub backup: backup::BackupOptions,
 }
 
 impl Default for HttpOptions {
@@ -77,6 +83,7 @@ impl Default for HttpOptions {
             max_subtree_ops: 10_000,
             allowed_hosts: Vec::new(),
             users: Vec::new(),
+            backup: backup::BackupOptions::default(),
         }
     }
 }
@@ -91,6 +98,11 @@ impl HttpOptions {
             max_data_bytes: config.max_buffer as usize,
             allowed_hosts: config.http_allowed_hosts.clone(),
             users: config.http_users.clone(),
+            backup: backup::BackupOptions {
+                snapshot_enabled: config.admin_snapshot_enabled,
+                restore_enabled: config.admin_restore_enabled,
+                rate_limit_interval: config.admin_rate_limit_interval,
+            },
             ..HttpOptions::default()
         }
     }
@@ -156,17 +168,30 @@ pub struct AppState {
     pub base: String,
     pub sessions: auth::SessionStore,
     pub hub: hub::Hub,
+    /// The rate limits of `snapshot` and `restore`.
+    pub limiters: backup::Limiters,
+    pub cluster: cluster_feed::ClusterFeed,
 }
 
 pub type State = Arc<AppState>;
 
 /// Builds the whole HTTP application. Must be called inside a tokio runtime (it starts
-/// the task that feeds the WebSocket ring buffer).
+/// the tasks that feed the WebSocket ring buffer and the live cluster view).
 pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
     let base = opts.normalized_base();
     let hub = hub::Hub::start(backend.clone(), opts.ring_capacity, opts.ws_queue);
-    let state: State =
-        Arc::new(AppState { backend, base: base.clone(), sessions: auth::SessionStore::default(), hub, opts });
+    let cluster = cluster_feed::ClusterFeed::start(backend.clone());
+    let state: State = Arc::new(AppState {
+        backend,
+        base: base.clone(),
+        sessions: auth::SessionStore::default(),
+        hub,
+        cluster,
+        opts,
+        limiters: backup::Limiters::default(),
+    });
+    // A restore's body is a whole snapshot: far above the API's usual body limit.
+    let restore = post(backup::restore).layer(DefaultBodyLimit::max(backup::MAX_RESTORE_BYTES));
     let api = Router::new()
         .route(
             "/api/v1/znodes",
@@ -190,9 +215,14 @@ pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
         .route("/api/v1/auth", get(auth::whoami).post(auth::login_api).delete(auth::logout_api))
         .route("/api/v1/watch", get(ws::upgrade))
         .route("/api/v1/cluster", get(admin::cluster))
+        .route("/api/v1/cluster/stream", get(cluster_feed::stream))
         .route("/api/v1/sessions", get(admin::sessions))
         .route("/api/v1/openapi.json", get(assets::openapi))
         .route("/commands", get(admin::command_list))
+        .route("/commands/snapshot", get(backup::snapshot))
+        .route("/commands/snap", get(backup::snapshot))
+        .route("/commands/restore", restore.clone())
+        .route("/commands/rest", restore)
         .route("/commands/{name}", get(admin::command))
         .route("/metrics", get(admin::metrics));
     let app = api

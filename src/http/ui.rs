@@ -1,6 +1,8 @@
 //! The navigator's pages, server-rendered with askama (templates/). Every page works
-//! for reading without JS; `static/app.js` adds editing, paging, the tree and live
+//! for reading without JS; `static/js/` (native ES modules) adds editing, paging, the tree and live
 //! updates through the REST API and the WebSocket stream.
+
+use std::sync::Arc;
 
 use askama::Template;
 use axum::body::Bytes;
@@ -16,6 +18,7 @@ use crate::proto::types::{ErrorCode, Stat};
 
 use super::auth::{add_login, constant_eq, csrf_cookie, random_hex, Caller, LoginRequest};
 use super::backend::SearchQuery;
+use super::cluster_feed::ClusterView;
 use super::codec::{self, encode_data, perms_text, session_hex, Encoding};
 use super::format;
 use super::znode::{list_children, ListOptions};
@@ -48,6 +51,8 @@ pub struct Chrome {
     pub users: Vec<String>,
     pub read_only: bool,
     pub title: String,
+    /// The other ensemble members (id, host), offered when the connection to this one is lost.
+    pub others: Vec<(u64, String)>,
 }
 
 /// The page chrome with the caller's CSRF token: the session's, or for an anonymous
@@ -63,7 +68,22 @@ fn chrome(state: &State, caller: &Caller, title: String) -> (Chrome, Option<Head
             (token, Some(cookie))
         }
     };
-    let c = Chrome { base: state.base.clone(), csrf, users: caller.users(), read_only: state.opts.read_only, title };
+    let others = state
+        .cluster
+        .current()
+        .members
+        .iter()
+        .filter(|m| !m.this)
+        .map(|m| (m.id, m.address.rsplit_once(':').map_or(m.address.as_str(), |(host, _)| host).to_owned()))
+        .collect();
+    let c = Chrome {
+        base: state.base.clone(),
+        csrf,
+        users: caller.users(),
+        read_only: state.opts.read_only,
+        title,
+        others,
+    };
     (c, cookie)
 }
 
@@ -95,6 +115,7 @@ pub fn looks_binary(bytes: &[u8]) -> bool {
 }
 
 /// One breadcrumb link.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Crumb {
     pub name: String,
     pub href: String,
@@ -162,6 +183,24 @@ pub struct NodePage {
     pub acl_error: Option<String>,
     /// "version N · size · modified <time>" above the editor.
     pub meta_line: String,
+    /// For an error page: what the caller can do about it (see [`explain_error`]).
+    pub help: ErrorHelp,
+}
+
+/// What a NoNode or NoAuth page tells beyond the error's name.
+#[derive(Default)]
+pub struct ErrorHelp {
+    /// NoNode: the nearest ancestor that exists, and the first missing path below it.
+    pub nearest: Option<Crumb>,
+    pub first_missing: String,
+    /// NoAuth: the identities the request had (`scheme:id`).
+    pub identities: Vec<String>,
+    /// NoAuth: the ACL entries that grant READ, when the ACL is readable (ADMIN).
+    pub readers: Vec<String>,
+    /// NoAuth: whether the ACL itself could be read.
+    pub acl_readable: bool,
+    /// NoAuth: sentences about the digest identities logged in (a mistyped password).
+    pub notes: Vec<String>,
 }
 
 fn href(base: &str, path: &str) -> String {
@@ -243,6 +282,7 @@ async fn node_page(AxState(state): AxState<State>, caller: Caller, tail: Option<
         acl: Vec::new(),
         acl_error: None,
         meta_line: String::new(),
+        help: ErrorHelp::default(),
     };
     if let Err(e) = codec::validate_path(&path, false) {
         p.error = Some("BadPath".into());
@@ -271,6 +311,7 @@ async fn node_page(AxState(state): AxState<State>, caller: Caller, tail: Option<
                 other => other.to_string(),
             };
             status = if code == ErrorCode::NoNode { StatusCode::NOT_FOUND } else { super::error::zk_status(code) };
+            p.help = explain_error(&state, &caller, &path, code);
             // exists needs READ too (ZooKeeper 3.8): a NoAuth node shows its stat and ACL
             // only when the caller holds ADMIN (getACL needs READ or ADMIN and returns both).
             state.backend.get_acl(&path, &caller.ids).ok().map(|(_, s)| s)
@@ -312,6 +353,68 @@ async fn node_page(AxState(state): AxState<State>, caller: Caller, tail: Option<
         }
     }
     page(status, p.render(), cookie)
+}
+
+/// Which ancestor of a missing node exists, or which identities a NoAuth page was read
+/// with and which the ACL would have let in.
+fn explain_error(state: &State, caller: &Caller, path: &str, code: ErrorCode) -> ErrorHelp {
+    let mut help = ErrorHelp::default();
+    match code {
+        ErrorCode::NoNode => {
+            // getACL answers NoAuth (not NoNode) for a node that exists but is not ours.
+            let exists = |p: &str| !matches!(state.backend.get_acl(p, &caller.ids), Err(ErrorCode::NoNode));
+            let mut missing = path.to_owned();
+            let mut cur = path.to_owned();
+            while cur != "/" {
+                let parent = match cur.rfind('/') {
+                    Some(0) | None => "/".to_owned(),
+                    Some(i) => cur[..i].to_owned(),
+                };
+                if exists(&parent) {
+                    help.nearest = Some(Crumb { href: href(&state.base, &parent), name: parent });
+                    break;
+                }
+                missing = parent.clone();
+                cur = parent;
+            }
+            help.first_missing = missing;
+        }
+        ErrorCode::NoAuth => {
+            help.identities = caller.ids.iter().map(|i| format!("{}:{}", i.scheme, i.id)).collect();
+            let acl = state.backend.get_acl(path, &caller.ids).ok().map(|(acl, _)| acl);
+            for (user, mine) in caller.session.iter().flat_map(|(_, s)| s.ids.iter()) {
+                let prefix = format!("{user}:");
+                let named = acl.as_ref().is_some_and(|acl| {
+                    acl.iter().any(|a| a.id.scheme == "digest" && a.id.id.starts_with(&prefix) && a.id != *mine)
+                });
+                help.notes.push(if named {
+                    format!(
+                        "The ACL names {user}, but with another digest than the password you logged in with \
+                         gives: the password was probably mistyped. Log out and log in again."
+                    )
+                } else {
+                    format!(
+                        "You are logged in as {user} (digest:{}), and that identity is not granted READ here. \
+                         A mistyped password gives another digest; nothing checks it at login.",
+                        mine.id
+                    )
+                });
+            }
+            if let Some(acl) = acl {
+                help.acl_readable = true;
+                help.readers = acl
+                    .iter()
+                    .filter(|a| a.perms & crate::proto::types::perms::READ != 0)
+                    .map(|a| format!("{}:{} ({})", a.id.scheme, a.id.id, perms_text(a.perms)))
+                    .collect();
+            }
+            if help.identities.iter().all(|i| !i.starts_with("digest:")) {
+                help.notes.push("You are not logged in with a digest identity.".into());
+            }
+        }
+        _ => {}
+    }
+    help
 }
 
 #[derive(Template)]
@@ -432,26 +535,11 @@ fn serde_urlencoded_parse<T: serde::de::DeserializeOwned + Default>(body: &[u8])
     .unwrap_or_default()
 }
 
-/// One member row of the cluster page.
-pub struct MemberRow {
-    pub id: u64,
-    pub address: String,
-    pub role: String,
-    pub leader: bool,
-    pub this: bool,
-    pub zxid: String,
-    pub connections: u64,
-    pub latency: String,
-    pub znodes: u64,
-    pub reachable: bool,
-}
-
 #[derive(Template)]
 #[template(path = "cluster.html")]
 pub struct ClusterPage {
     pub c: Chrome,
-    pub version: String,
-    pub members: Vec<MemberRow>,
+    pub view: Arc<ClusterView>,
     pub mntr: Vec<(String, String)>,
     /// Watched paths (links) with the sessions watching them (hex ids).
     pub watches: Vec<(Crumb, Vec<String>)>,
@@ -461,43 +549,30 @@ pub struct ClusterPage {
 
 async fn cluster_page(AxState(state): AxState<State>, caller: Caller) -> Response {
     let (c, cookie) = chrome(&state, &caller, "Cluster".into());
-    let info = state.backend.cluster();
-    let members = info
-        .members
-        .iter()
-        .map(|m| MemberRow {
-            id: m.id,
-            address: m.address.clone(),
-            role: m.role.clone(),
-            leader: Some(m.id) == info.leader_id,
-            this: m.id == info.this_id,
-            zxid: format::zxid(m.zxid),
-            connections: m.connections,
-            latency: format!("{:.1} / {} ms", m.avg_latency_ms, m.max_latency_ms),
-            znodes: m.znode_count,
-            reachable: m.reachable,
-        })
-        .collect();
-    let watches = state
+    let p = ClusterPage {
+        c,
+        view: state.cluster.current(),
+        mntr: state.backend.mntr(),
+        watches: watch_rows(&state),
+        sessions: session_rows(&state, &caller.ids),
+    };
+    page(StatusCode::OK, p.render(), cookie)
+}
+
+/// Watched paths (links) with the sessions watching them (hex ids).
+pub(super) fn watch_rows(state: &State) -> Vec<(Crumb, Vec<String>)> {
+    state
         .backend
         .watches_by_path()
         .into_iter()
         .map(|(path, ids)| {
             (Crumb { href: href(&state.base, &path), name: path }, ids.into_iter().map(session_hex).collect())
         })
-        .collect();
-    let p = ClusterPage {
-        c,
-        version: info.version,
-        members,
-        mntr: state.backend.mntr(),
-        watches,
-        sessions: session_rows(&state, &caller.ids),
-    };
-    page(StatusCode::OK, p.render(), cookie)
+        .collect()
 }
 
 /// One session row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SessionRow {
     pub id: String,
     pub timeout: String,
@@ -517,7 +592,7 @@ async fn sessions_page(AxState(state): AxState<State>, caller: Caller) -> Respon
     page(StatusCode::OK, SessionsPage { c, sessions: session_rows(&state, &caller.ids) }.render(), cookie)
 }
 
-fn session_rows(state: &State, auth: &[crate::proto::types::Id]) -> Vec<SessionRow> {
+pub(super) fn session_rows(state: &State, auth: &[crate::proto::types::Id]) -> Vec<SessionRow> {
     state
         .backend
         .sessions(auth)

@@ -101,6 +101,43 @@ impl ListOptions {
     }
 }
 
+/// Natural order: runs of ASCII digits compare by their value, so `n2` comes before `n10`
+/// (sequential nodes and numbered items read in order); the rest by bytes. Equal values
+/// written differently (`n01`, `n1`) fall back to byte order, so the order is total.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() && j < y.len() {
+        if x[i].is_ascii_digit() && y[j].is_ascii_digit() {
+            let run = |s: &[u8], mut k: usize| {
+                while k < s.len() && s[k].is_ascii_digit() {
+                    k += 1;
+                }
+                k
+            };
+            let (ie, je) = (run(x, i), run(y, j));
+            fn trim(s: &[u8]) -> &[u8] {
+                let z = s.iter().take_while(|&&c| c == b'0').count();
+                &s[z.min(s.len().saturating_sub(1))..]
+            }
+            let (p, q) = (trim(&x[i..ie]), trim(&y[j..je]));
+            let by_value = p.len().cmp(&q.len()).then_with(|| p.cmp(q));
+            if by_value != Ordering::Equal {
+                return by_value;
+            }
+            (i, j) = (ie, je);
+        } else {
+            if x[i] != y[j] {
+                return x[i].cmp(&y[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (x.len() - i).cmp(&(y.len() - j)).then_with(|| x.cmp(y))
+}
+
 /// Lists, filters, sorts and pages the children of `path`; stats only for the page.
 pub fn list_children(
     state: &State,
@@ -122,7 +159,7 @@ pub fn list_children(
             names.retain(|n| n.to_lowercase().contains(&needle));
         }
     }
-    names.sort_unstable();
+    names.sort_unstable_by(|a, b| natural_cmp(a, b));
     if o.descending {
         names.reverse();
     }
@@ -480,4 +517,16 @@ pub async fn delete_node(
     let op = if deleted == 1 { ops.into_iter().next().unwrap_or(TxnOp::Multi(Vec::new())) } else { TxnOp::Multi(ops) };
     run_write(&state, op, &caller.ids).await?;
     Ok(Json(DeleteResult { path, deleted }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_cmp;
+
+    #[test]
+    fn natural_order_reads_numbers_as_numbers() {
+        let mut v = vec!["n10", "n1", "n0", "n2", "a", "n01", "item-10000", "item-9", "b1c10", "b1c9", "n", "n007x"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["a", "b1c9", "b1c10", "item-9", "item-10000", "n", "n0", "n01", "n1", "n2", "n007x", "n10"]);
+    }
 }

@@ -10,7 +10,8 @@ use parking_lot::RwLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::http::{
-    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, SearchQuery, SearchResult, SessionInfo,
+    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, RestoreReport, SearchQuery, SearchResult,
+    SessionInfo, SnapshotImage,
 };
 use crate::proto::types::{perms, Acl, ErrorCode, Id, Stat};
 use crate::server::{fourlw, handshake::now_ms, ServerContext};
@@ -34,8 +35,9 @@ pub struct NodeBackend {
 /// Last known figures of the other ensemble members, by server id.
 type PeerCache = RwLock<HashMap<u64, MemberInfo>>;
 
-/// How often the other members are asked for their figures.
-const PEER_POLL: Duration = Duration::from_secs(2);
+/// How often the other members are asked for their figures: the cluster page shows a
+/// member down within a second of it going.
+const PEER_POLL: Duration = Duration::from_millis(500);
 /// Longest wait for one member's answer.
 const PEER_TIMEOUT: Duration = Duration::from_millis(800);
 
@@ -67,15 +69,18 @@ impl NodeBackend {
 /// [`PEER_POLL`], so that the cluster page never waits on the network.
 async fn poll_peers(cache: Weak<PeerCache>, others: Vec<(u64, String)>) {
     loop {
-        for (id, addr) in &others {
-            let info = match tokio::time::timeout(PEER_TIMEOUT, four_letter(addr, b"srvr")).await {
+        // All at once: one member that hangs must not delay news of the others.
+        let answers = futures::future::join_all(others.iter().map(|(id, addr)| async move {
+            match tokio::time::timeout(PEER_TIMEOUT, four_letter(addr, b"srvr")).await {
                 Ok(Ok(text)) => parse_srvr(*id, addr, &text),
                 _ => None,
             }
-            .unwrap_or_else(|| unreachable_member(*id, addr));
-            let Some(cache) = cache.upgrade() else { return };
-            cache.write().insert(*id, info);
-        }
+            .unwrap_or_else(|| unreachable_member(*id, addr))
+        }))
+        .await;
+        let Some(cache) = cache.upgrade() else { return };
+        cache.write().extend(answers.into_iter().map(|m| (m.id, m)));
+        drop(cache);
         tokio::time::sleep(PEER_POLL).await;
     }
 }
@@ -266,6 +271,8 @@ impl Backend for NodeBackend {
         ClusterInfo {
             this_id: ctx.config.my_id,
             leader_id: status.leader_id,
+            term: status.term,
+            voters: status.voters,
             members,
             version: fourlw::VERSION_LINE.to_string(),
         }
@@ -346,6 +353,23 @@ impl Backend for NodeBackend {
 
     fn read_only(&self) -> bool {
         self.ctx.read_only.is_active()
+    }
+
+    fn snapshot_image(&self) -> Result<SnapshotImage, String> {
+        // One read lock: the bytes and the zxid describe the same tree.
+        let (bytes, last_zxid) = self.ctx.db.read(|t| (t.serialize(), t.last_zxid()));
+        Ok(SnapshotImage { bytes, last_zxid })
+    }
+
+    fn restore_image(&self, image: Vec<u8>) -> BoxFuture<'_, Result<RestoreReport, String>> {
+        Box::pin(async move {
+            let report = crate::backup::restore_through_log(&self.ctx.consensus, image, false)
+                .await
+                .map_err(|e| e.to_string())?;
+            // Sessions are the backup's now: each gets a full timeout, the others are forgotten.
+            crate::session::expiry::track_all(&self.ctx.db, &self.ctx.sessions);
+            Ok(report)
+        })
     }
 }
 

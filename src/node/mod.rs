@@ -29,6 +29,8 @@ pub enum StartError {
     Consensus(#[from] ConsensusError),
     #[error("security settings")]
     Security(#[from] crate::security::SecurityError),
+    #[error("pending restore")]
+    Seed(#[from] crate::backup::seed::SeedError),
 }
 
 /// Consensus settings from the node configuration: a single voter for a standalone
@@ -110,6 +112,9 @@ fn peer_transport(config: &Config) -> Result<Arc<PeerTransport>, crate::security
 const ENSEMBLE_HEARTBEAT_MS: u64 = 50;
 const ENSEMBLE_ELECTION_MIN_MS: u64 = 250;
 const ENSEMBLE_ELECTION_MAX_MS: u64 = 500;
+
+/// How long a member holding a pending restore waits for its ensemble to form.
+const SEED_READY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Pending connections the client port queues. Linux's default of 128 overflowed when
 /// 2,000 sessions connected at once, costing them a 1 s SYN retry.
@@ -271,6 +276,11 @@ impl Node {
             tokio::spawn(expiry::run_session_reporter(sessions, consensus.clone(), tick)),
             tokio::spawn(expiry::run_reaper(db.clone(), consensus.clone(), reap_every)),
         ];
+        // A backup seeded into this data directory (`roost restore --to`) is restored before
+        // any client is accepted here.
+        if crate::backup::seed::apply_pending(&config.data_dir, &consensus, SEED_READY_TIMEOUT).await?.is_some() {
+            expiry::track_all(&ctx.db, &ctx.sessions);
+        }
         let client_port = ClientPort::new(ctx.clone(), addr, listener, kind);
         if let Some(listener) = secure_listener {
             let ctx = ctx.clone();

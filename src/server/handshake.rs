@@ -56,6 +56,13 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, cut_off: bool)
     if ctx.consensus.wait_ready(READY_WAIT).await.is_err() {
         return Handshake::Refuse { reason: "this server has not caught up with the leader yet" };
     }
+    // Lost the quorum, not yet cut off (that waits a grace period, for the connections it
+    // already serves): a new connection could neither revalidate its session nor keep it
+    // alive here, so the client is sent on to another member at once. An isolated leader
+    // held reconnecting clients until the cut-off, after a new leader was already serving.
+    if !ctx.consensus.has_quorum() {
+        return Handshake::Refuse { reason: "this server has no quorum" };
+    }
     // A client that has seen a later zxid than ours must move to a more up-to-date server.
     if req.last_zxid_seen > ctx.db.last_zxid() {
         return Handshake::Refuse { reason: "client has seen a zxid this server has not applied" };

@@ -16,6 +16,8 @@ use crate::consensus::Member;
 pub enum Command {
     ImportZookeeper(import_zookeeper::Args),
     ExportZookeeper(export_zookeeper::Args),
+    Backup(crate::backup::backup_cmd::BackupArgs),
+    Restore(crate::backup::restore_cmd::RestoreArgs),
 }
 
 impl Command {
@@ -24,6 +26,8 @@ impl Command {
         match self {
             Command::ImportZookeeper(args) => import_zookeeper::run(args),
             Command::ExportZookeeper(args) => export_zookeeper::run(args),
+            Command::Backup(args) => crate::backup::backup_cmd::run(args),
+            Command::Restore(args) => crate::backup::restore_cmd::run(args),
         }
     }
 }

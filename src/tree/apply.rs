@@ -36,6 +36,9 @@ impl DataTree {
         if let TxnOp::InitConfig { members } = &txn.op {
             return self.init_config(term, txn.time_ms, members);
         }
+        if let TxnOp::Restore { snapshot, only_if_fresh } = &txn.op {
+            return self.apply_restore(term, snapshot, *only_if_fresh);
+        }
         let zxid = self.next_zxid(term);
         let mut cx = Cx { session_id: txn.session_id, auth: &txn.auth, j: Journal::new(zxid, txn.time_ms) };
         let (result, committed) = match &txn.op {
@@ -83,7 +86,7 @@ impl DataTree {
     }
 
     /// `(epoch << 32) | counter`: a new term starts a new epoch at counter 1.
-    fn next_zxid(&self, term: u64) -> i64 {
+    pub(super) fn next_zxid(&self, term: u64) -> i64 {
         let last = self.last_zxid as u64;
         let next = if (last >> 32) < term { (term << 32) | 1 } else { last.wrapping_add(1) };
         next as i64
@@ -122,7 +125,8 @@ impl DataTree {
             | TxnOp::ExpireSession { .. }
             | TxnOp::Multi(_)
             | TxnOp::SetConfig { .. }
-            | TxnOp::InitConfig { .. } => Err(ErrorCode::Unimplemented),
+            | TxnOp::InitConfig { .. }
+            | TxnOp::Restore { .. } => Err(ErrorCode::Unimplemented),
         }
     }
 

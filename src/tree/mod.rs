@@ -17,6 +17,7 @@ mod mutate;
 mod node;
 pub mod path;
 mod read;
+mod restore;
 mod sessions;
 pub mod snapshot;
 mod store;

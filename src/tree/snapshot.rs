@@ -323,6 +323,22 @@ fn open_envelope(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
         return Err(SnapshotError::TooShort);
     }
     let (head, body) = bytes.split_at(ENVELOPE_LEN);
+    let (crc, len) = read_envelope(head)?;
+    if len != body.len() as u64 {
+        return Err(SnapshotError::LengthMismatch);
+    }
+    if crc32c::crc32c(body) != crc {
+        return Err(SnapshotError::ChecksumMismatch);
+    }
+    Ok(body)
+}
+
+/// The body's checksum and length from an envelope's first [`ENVELOPE_LEN`] bytes, after
+/// checking the magic and the version.
+fn read_envelope(head: &[u8]) -> Result<(u32, u64), SnapshotError> {
+    if head.len() < ENVELOPE_LEN {
+        return Err(SnapshotError::TooShort);
+    }
     if &head[..8] != MAGIC {
         return Err(SnapshotError::BadMagic);
     }
@@ -331,16 +347,64 @@ fn open_envelope(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
     if version != FORMAT_VERSION {
         return Err(SnapshotError::UnsupportedVersion(version));
     }
-    let crc = word(12);
     let mut len_bytes = [0u8; 8];
     len_bytes.copy_from_slice(&head[16..24]);
-    if u64::from_le_bytes(len_bytes) != body.len() as u64 {
-        return Err(SnapshotError::LengthMismatch);
+    Ok((word(12), u64::from_le_bytes(len_bytes)))
+}
+
+/// Checks a snapshot's envelope (magic, version, length, checksum) while its bytes stream
+/// past, holding nothing but the envelope: for a backup being downloaded or written to a
+/// file. The tree structure itself is checked by [`DataTree::deserialize`] at restore.
+#[derive(Debug, Default)]
+pub struct StreamCheck {
+    head: Vec<u8>,
+    /// Expected crc and length of the body, once the envelope is in.
+    expected: Option<(u32, u64)>,
+    crc: u32,
+    body_len: u64,
+}
+
+impl StreamCheck {
+    /// Feeds the next bytes. Fails as soon as the envelope or the length is wrong.
+    pub fn update(&mut self, mut bytes: &[u8]) -> Result<(), SnapshotError> {
+        if self.expected.is_none() {
+            let need = (ENVELOPE_LEN - self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..need]);
+            bytes = &bytes[need..];
+            if self.head.len() < ENVELOPE_LEN {
+                return Ok(());
+            }
+            self.expected = Some(read_envelope(&self.head)?);
+        }
+        self.crc = crc32c::crc32c_append(self.crc, bytes);
+        self.body_len += bytes.len() as u64;
+        match self.expected {
+            Some((_, len)) if self.body_len > len => Err(SnapshotError::LengthMismatch),
+            _ => Ok(()),
+        }
     }
-    if crc32c::crc32c(body) != crc {
-        return Err(SnapshotError::ChecksumMismatch);
+
+    /// After the last bytes: whether the whole snapshot was there and its checksum matched.
+    pub fn finish(&self) -> Result<(), SnapshotError> {
+        let (crc, len) = self.expected.ok_or(SnapshotError::TooShort)?;
+        if self.body_len != len {
+            return Err(SnapshotError::LengthMismatch);
+        }
+        if self.crc != crc {
+            return Err(SnapshotError::ChecksumMismatch);
+        }
+        Ok(())
     }
-    Ok(body)
+
+    /// Bytes seen so far, envelope included.
+    pub fn bytes_seen(&self) -> u64 {
+        self.head.len() as u64 + self.body_len
+    }
+
+    /// The snapshot's total size as its envelope announces it, once the envelope is in.
+    pub fn expected_size(&self) -> Option<u64> {
+        self.expected.map(|(_, len)| len + ENVELOPE_LEN as u64)
+    }
 }
 
 #[cfg(test)]
@@ -468,6 +532,32 @@ mod tests {
         }
         let bad_path = build(&[node("/", 0), node("/a/", 0)]);
         assert!(matches!(DataTree::deserialize(&bad_path), Err(SnapshotError::InvalidPath)));
+    }
+
+    #[test]
+    fn the_stream_check_agrees_with_a_full_decode() {
+        let good = populated().serialize();
+        let check = |bytes: &[u8], piece: usize| -> Result<(), SnapshotError> {
+            let mut c = StreamCheck::default();
+            for chunk in bytes.chunks(piece) {
+                c.update(chunk)?;
+            }
+            c.finish()
+        };
+        for piece in [1, 7, 24, 4096] {
+            assert!(check(&good, piece).is_ok());
+        }
+        assert!(matches!(check(&good[..good.len() - 1], 5), Err(SnapshotError::LengthMismatch)));
+        assert!(matches!(check(&good[..10], 5), Err(SnapshotError::TooShort)));
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(matches!(check(&longer, 5), Err(SnapshotError::LengthMismatch)));
+        for at in [0, 9, 30, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            assert!(check(&bad, 3).is_err(), "flip at {at}");
+            assert!(DataTree::deserialize(&bad).is_err(), "flip at {at}");
+        }
     }
 
     /// Scale check (run with `--ignored`): 200k nodes apply, snapshot and

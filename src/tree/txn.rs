@@ -103,6 +103,20 @@ pub enum TxnOp {
         session_id: i64,
         term: u64,
     },
+    /// Replaces the whole tree (nodes, sessions) with a backup: a snapshot in
+    /// [`DataTree::serialize`](super::DataTree::serialize)'s encoding. Every replica decodes
+    /// the same bytes, so all end with the same tree; bytes that do not decode change
+    /// nothing anywhere. The tree keeps its own `/zookeeper/config` (the backup's names the
+    /// members of the ensemble it came from) and its zxids keep rising: the restore takes
+    /// a zxid above both the tree's and the backup's last one. With `only_if_fresh`, a tree
+    /// that has applied any txn already refuses it (seeding a new ensemble from a backup
+    /// must never overwrite writes made meanwhile). (After `ExpireSession` so that older
+    /// logs still decode.)
+    Restore {
+        #[serde(with = "serde_bytes")]
+        snapshot: Vec<u8>,
+        only_if_fresh: bool,
+    },
 }
 
 impl TxnOp {
@@ -152,6 +166,10 @@ pub enum OpResult {
     /// on failure, earlier ops are `Err(ErrorCode::Ok)`, the failing op its code,
     /// later ops `Err(ErrorCode::RuntimeInconsistency)`.
     Multi(Vec<Result<OpResult, ErrorCode>>),
+    /// Restore: the last zxid of the backup that was installed.
+    Restored {
+        backup_zxid: i64,
+    },
 }
 
 /// The outcomes of one batch, in txn order.

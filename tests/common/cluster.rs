@@ -68,6 +68,9 @@ pub struct Options {
     pub running: Option<usize>,
     /// Extra lines for every zoo.cfg.
     pub extra: &'static str,
+    /// Write every member's configuration and data directory but start none of them (the
+    /// test prepares the data directories, then calls [`Cluster::restart`] for each).
+    pub deferred: bool,
 }
 
 /// The ensemble.
@@ -156,6 +159,9 @@ impl Cluster {
             });
         }
         let mut cluster = Cluster { members, links, _tmp: tmp };
+        if opts.deferred {
+            return cluster;
+        }
         for i in (0..running).rev() {
             cluster.spawn(i);
         }

@@ -301,7 +301,9 @@ def run(args) -> int:
         failed = [n for n, a in assertions.items() if a["enforced"] and not a["ok"]]
         if failed:
             save_logs(cluster, out / f"{stem}-logs")
-            log(f"FAILED: {failed} (server logs in {out / (stem + '-logs')})")
+            # The details go on this last line too: CI keeps only the tail of the output.
+            details = "; ".join(f"{n}: {assertions[n]['detail']}" for n in failed)
+            log(f"FAILED: {details} (server logs in {out / (stem + '-logs')})")
             return 1
         return 0
     finally:

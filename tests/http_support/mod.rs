@@ -401,6 +401,8 @@ impl Backend for TestBackend {
         ClusterInfo {
             this_id: 1,
             leader_id: Some(1),
+            term: 1,
+            voters: vec![1, 2, 3],
             members: vec![member(1, "leader"), member(2, "follower"), member(3, "follower")],
             version: "roost-test".into(),
         }

@@ -56,6 +56,7 @@ def test_schemathesis_finds_no_server_errors_or_schema_mismatches(tmp_path):
             "--request-timeout", "10",
             "--generation-database", "none",
             "--exclude-path", "/api/v1/watch",  # a WebSocket upgrade, tested in test_rest_ws.py
+            "--exclude-path", "/api/v1/cluster/stream",  # endless server-sent events, tested in test_cluster_live.py
             "--suppress-health-check", "all",
             "--no-color",
             "--report", "junit", "--report-junit-path", str(junit),

@@ -1,0 +1,81 @@
+// The node actions' dialogs: create, delete, duplicate/move, import.
+import { $, $$, toast } from "./dom.js";
+import { state } from "./state.js";
+import { api, apiNode, apiUrl, uiHref, join, parentOf, errText } from "./api.js";
+import { setDirty } from "./editor.js";
+import { loadChildren } from "./children.js";
+import { refreshTreeItem } from "./tree.js";
+
+// Opens a dialog whose form runs onOk on submit; an error stays in the dialog.
+function openDialog(id, onOk) {
+  const dlg = $("#" + id), form = $("form", dlg), err = $('[data-role="error"]', dlg);
+  err.hidden = true;
+  if (form.reset) form.reset();
+  dlg.showModal();
+  form.onsubmit = async (e) => {
+    if (e.submitter && e.submitter.value === "cancel") return;
+    e.preventDefault();
+    try { await onOk(form); dlg.close(); }
+    catch (ex) { err.textContent = errText(ex); err.hidden = false; }
+  };
+  return dlg;
+}
+
+function pathDialog(title, endpoint) {
+  const dlg = openDialog("dlg-path", async (f) => {
+    const dest = f.dest.value.trim();
+    await api("POST", apiUrl(endpoint), { source: state.path, destination: dest });
+    setDirty(false);
+    location.href = uiHref(dest);
+  });
+  $("h2", dlg).textContent = title;
+  $('input[name="dest"]', dlg).value = state.path + "-copy";
+}
+
+const actions = {
+  create: () => openDialog("dlg-create", async (f) => {
+    const name = f.name.value.trim().replace(/^\/+/, "");
+    const m = f.mode.value;
+    const r = await api("POST", apiNode(join(state.path, name)), {
+      data: f.data.value, mode: m, ttl: m.includes("ttl") ? Number(f.ttl.value) : undefined, createParents: f.parents.checked,
+    });
+    toast("Created " + r.path);
+    loadChildren();
+    refreshTreeItem(state.path);
+  }),
+  delete: () => openDialog("dlg-delete", async (f) => {
+    const rec = f.recursive && f.recursive.checked;
+    const q = new URLSearchParams({ version: state.node.version });
+    if (rec) q.set("recursive", "true");
+    await api("DELETE", apiNode(state.path) + "?" + q);
+    setDirty(false);
+    location.href = uiHref(parentOf(state.path));
+  }),
+  // On a NoNode page: create the missing node itself (and its missing parents), then show it.
+  "create-here": async () => {
+    try {
+      await api("POST", apiNode(state.path), { data: "", mode: "persistent", createParents: true });
+      location.reload();
+    } catch (e) { toast("Not created: " + errText(e), true, 8000); }
+  },
+  copy: () => pathDialog("Duplicate to", "/copy"),
+  move: () => pathDialog("Move to", "/move"),
+  import: () => openDialog("dlg-import", async (f) => {
+    const file = f.file.files[0];
+    if (!file) throw new Error("choose a file");
+    // Sent as bytes: the server recognises gzip (ZooNavigator's .gz export) by its magic number.
+    const r = await api("POST", apiUrl("/import?path=" + encodeURIComponent(state.path)), new Uint8Array(await file.arrayBuffer()));
+    toast(`Imported ${r.created} node(s)`);
+    loadChildren();
+    refreshTreeItem(state.path);
+  }),
+};
+
+export function initDialogs() {
+  const createDlg = $("#dlg-create");
+  if (createDlg) $('select[name="mode"]', createDlg).addEventListener("change", (e) => createDlg.classList.toggle("show-ttl", e.target.value.includes("ttl")));
+  $$("[data-action]").forEach((b) => b.addEventListener("click", () => actions[b.dataset.action]()));
+  // Cancel is a plain button, so that Enter in a dialog submits it (the first submit
+  // button of a form is the one Enter presses).
+  $$("dialog [data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
+}
