@@ -271,10 +271,25 @@ fn creates_at(dest: &str, snap: &[Snapshot]) -> Vec<TxnOp> {
 
 /// Body of copy and move.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CopyRequest {
     pub source: String,
     /// The new path of the source node itself.
     pub destination: String,
+    /// Create the destination's missing ancestors (persistent, no data, with the source's
+    /// ACL), in the same multi.
+    #[serde(default)]
+    pub create_parents: bool,
+}
+
+/// The creates of a copy or move: missing parents first when asked for, then the subtree.
+fn copy_creates(state: &State, req: &CopyRequest, snap: &[Snapshot], ids: &[Id]) -> Vec<TxnOp> {
+    let mut ops = match (req.create_parents, snap.first()) {
+        (true, Some(root)) => super::znode::missing_parents(state, &req.destination, ids, &root.acl),
+        _ => Vec::new(),
+    };
+    ops.extend(creates_at(&req.destination, snap));
+    ops
 }
 
 fn check_copy(req: &CopyRequest) -> Result<(), ApiError> {
@@ -299,7 +314,7 @@ pub async fn copy(
     let req: CopyRequest = parse_json(&body?)?;
     check_copy(&req)?;
     let snap = snapshot(&state, &req.source, &caller.ids)?;
-    let results = run_ops(&state, creates_at(&req.destination, &snap), &caller.ids).await?;
+    let results = run_ops(&state, copy_creates(&state, &req, &snap, &caller.ids), &caller.ids).await?;
     Ok(Json(serde_json::json!({ "created": results.len(), "path": req.destination })))
 }
 
@@ -312,7 +327,7 @@ pub async fn move_subtree(
     let req: CopyRequest = parse_json(&body?)?;
     check_copy(&req)?;
     let snap = snapshot(&state, &req.source, &caller.ids)?;
-    let mut ops = creates_at(&req.destination, &snap);
+    let mut ops = copy_creates(&state, &req, &snap, &caller.ids);
     ops.extend(snap.iter().rev().map(|s| TxnOp::Delete { path: format!("{}{}", req.source, s.rel), version: -1 }));
     run_ops(&state, ops, &caller.ids).await?;
     Ok(Json(serde_json::json!({ "moved": snap.len(), "path": req.destination })))

@@ -401,35 +401,44 @@ pub fn create_ops(
     };
     let acl = acl_from_json(req.acl.as_deref())?;
     let data = input_data(state, req.data.as_deref(), req.encoding.as_deref())?;
-    let mut ops = Vec::new();
-    if req.create_parents {
-        let target = path.trim_end_matches('/');
-        let mut prefix = String::new();
-        let segments: Vec<&str> = target[1..].split('/').collect();
-        for seg in &segments[..segments.len().saturating_sub(1)] {
-            let parent = if prefix.is_empty() { "/".to_owned() } else { prefix.clone() };
-            prefix = codec::join(&parent, seg);
-            // Below an ancestor being created nothing exists yet. A parent the caller may not
-            // list is taken as existing: the create then fails with ZooKeeper's own answer.
-            let exists = ops.is_empty()
-                && match state.backend.children(&parent, ids) {
-                    Ok((names, _)) => names.iter().any(|n| n == seg),
-                    Err(ErrorCode::NoNode) => false,
-                    Err(_) => true,
-                };
-            if !exists {
-                ops.push(TxnOp::Create {
-                    path: prefix.clone(),
-                    data: None,
-                    acl: acl.clone(),
-                    mode: CreateMode::Persistent,
-                    ttl_ms: None,
-                });
-            }
-        }
-    }
+    let mut ops = if req.create_parents { missing_parents(state, path, ids, &acl) } else { Vec::new() };
     ops.push(TxnOp::Create { path: path.to_owned(), data: data.or(Some(Vec::new())), acl, mode, ttl_ms });
     Ok(ops)
+}
+
+/// Creates (persistent, no data, with `acl`) for the ancestors of `path` that do not exist.
+pub(super) fn missing_parents(
+    state: &State,
+    path: &str,
+    ids: &[crate::proto::types::Id],
+    acl: &[crate::proto::types::Acl],
+) -> Vec<TxnOp> {
+    let mut ops = Vec::new();
+    let target = path.trim_end_matches('/');
+    let mut prefix = String::new();
+    let segments: Vec<&str> = target.get(1..).unwrap_or("").split('/').collect();
+    for seg in &segments[..segments.len().saturating_sub(1)] {
+        let parent = if prefix.is_empty() { "/".to_owned() } else { prefix.clone() };
+        prefix = codec::join(&parent, seg);
+        // Below an ancestor being created nothing exists yet. A parent the caller may not
+        // list is taken as existing: the create then fails with ZooKeeper's own answer.
+        let exists = ops.is_empty()
+            && match state.backend.children(&parent, ids) {
+                Ok((names, _)) => names.iter().any(|n| n == seg),
+                Err(ErrorCode::NoNode) => false,
+                Err(_) => true,
+            };
+        if !exists {
+            ops.push(TxnOp::Create {
+                path: prefix.clone(),
+                data: None,
+                acl: acl.to_vec(),
+                mode: CreateMode::Persistent,
+                ttl_ms: None,
+            });
+        }
+    }
+    ops
 }
 
 /// `POST /api/v1/znodes/<path>`: create (JSON body, or a raw body as data with `?mode=`).

@@ -3,6 +3,7 @@ import { $, $$, el, toast } from "./dom.js";
 import { state } from "./state.js";
 import { api, apiNode, apiUrl, uiHref, parentOf, errText } from "./api.js";
 import { fmtSize } from "./format.js";
+import { askConfirm } from "./dialogs.js";
 
 const list = { offset: 0, limit: 100, total: 0, desc: false, filter: "", regex: false };
 let listTimer = null;
@@ -12,7 +13,14 @@ export async function loadChildren() {
   if (list.filter) { q.set("filter", list.filter); if (list.regex) q.set("regex", "true"); }
   let r;
   try { r = await api("GET", apiNode(state.path) + "?" + q); }
-  catch (e) { $("#filter").setCustomValidity(errText(e)); $("#filter").reportValidity(); return; }
+  catch (e) {
+    // No stale rows under a filter that matched nothing: say why the list is empty.
+    $("#filter").setCustomValidity(errText(e)); $("#filter").reportValidity();
+    const ul = $("#children");
+    ul.replaceChildren(el("li", { class: "error empty", "data-testid": "filter-error", text: errText(e) }));
+    $("#child-count").textContent = "–"; $("#page-info").textContent = "";
+    return;
+  }
   $("#filter").setCustomValidity("");
   const page = r.children;
   list.total = page.total;
@@ -76,7 +84,7 @@ export function initChildren() {
     $("#select-all").addEventListener("change", (e) => { $$("#children .sel").forEach((c) => (c.checked = e.target.checked)); updateBulk(); });
     $("#bulk-delete").addEventListener("click", async () => {
       const paths = $$("#children .sel:checked").map((c) => c.value);
-      if (!paths.length || !confirm(`Delete ${paths.length} node(s)? Nodes with children are refused (NotEmpty); nothing is deleted then.`)) return;
+      if (!paths.length || !(await askConfirm(`Delete ${paths.length} node(s)? Nodes with children are refused (NotEmpty); nothing is deleted then.`, `Delete ${paths.length}`))) return;
       try {
         await api("POST", apiUrl("/multi"), { ops: paths.map((p) => ({ op: "delete", path: p })) });
         toast(`Deleted ${paths.length} node(s)`);

@@ -1,10 +1,32 @@
 // The node actions' dialogs: create, delete, duplicate/move, import.
 import { $, $$, toast } from "./dom.js";
 import { state } from "./state.js";
-import { api, apiNode, apiUrl, uiHref, join, parentOf, errText } from "./api.js";
+import { api, apiNode, apiUrl, uiHref, join, parentOf, errText, ApiError } from "./api.js";
 import { setDirty } from "./editor.js";
 import { loadChildren } from "./children.js";
 import { refreshTreeItem } from "./tree.js";
+
+// A ZooKeeper error of a dialog's action as a sentence that says what to do.
+function readableError(e, dialog) {
+  if (!(e instanceof ApiError)) return errText(e);
+  const sentence = explain(e, dialog);
+  // The ZooKeeper name stays, for searching docs and logs.
+  return sentence ? `${sentence} [${e.body.error}]` : errText(e);
+}
+function explain(e, dialog) {
+  const where = e.body.path ? ` (${e.body.path})` : "";
+  switch (e.body.error) {
+    case "NoNode":
+      return dialog === "dlg-create" || dialog === "dlg-path"
+        ? `A parent of the new node does not exist${where}. Tick “create missing parents” to create it too.`
+        : `The node no longer exists${where}.`;
+    case "NodeExists": return `A node with that path exists already${where}. Choose another name.`;
+    case "NoAuth": return `Not permitted${where}: the node's ACL does not grant your identities this. Log in with one it grants.`;
+    case "NotEmpty": return `The node has children${where}. Tick the subtree box to delete them too.`;
+    case "BadVersion": return `The node changed meanwhile${where}: reload the page and try again.`;
+    default: return null;
+  }
+}
 
 // Opens a dialog whose form runs onOk on submit; an error stays in the dialog.
 function openDialog(id, onOk) {
@@ -16,15 +38,29 @@ function openDialog(id, onOk) {
     if (e.submitter && e.submitter.value === "cancel") return;
     e.preventDefault();
     try { await onOk(form); dlg.close(); }
-    catch (ex) { err.textContent = errText(ex); err.hidden = false; }
+    catch (ex) { err.textContent = readableError(ex, id); err.hidden = false; }
   };
   return dlg;
+}
+
+// An in-page yes/no question (not the browser's confirm(), which blocks the page and
+// cannot be styled or read by assistive tools the same way).
+export function askConfirm(message, okLabel = "OK", cancelLabel = "Cancel") {
+  const dlg = $("#dlg-confirm");
+  $("[data-role=message]", dlg).textContent = message;
+  $("[data-role=ok]", dlg).textContent = okLabel;
+  $("[data-role=cancel]", dlg).textContent = cancelLabel;
+  return new Promise((resolve) => {
+    dlg.returnValue = "";
+    dlg.addEventListener("close", () => resolve(dlg.returnValue === "ok"), { once: true });
+    dlg.showModal();
+  });
 }
 
 function pathDialog(title, endpoint) {
   const dlg = openDialog("dlg-path", async (f) => {
     const dest = f.dest.value.trim();
-    await api("POST", apiUrl(endpoint), { source: state.path, destination: dest });
+    await api("POST", apiUrl(endpoint), { source: state.path, destination: dest, createParents: f.parents.checked });
     setDirty(false);
     location.href = uiHref(dest);
   });

@@ -3,6 +3,7 @@ import { $, el, toast } from "./dom.js";
 import { state } from "./state.js";
 import { api, apiNode, apiUrl, ApiError, NetworkError, errText } from "./api.js";
 import { fmtTime, fmtSize, hex } from "./format.js";
+import { askConfirm } from "./dialogs.js";
 import {
   b64ToBytes, bytesToB64, toHex, reformatJson, HAS_GZIP, isGzip, gunzip, gzip, render, parse, guessMode,
   TEXT_MODES, REFORMAT_MODES,
@@ -147,8 +148,8 @@ export function initEditor() {
     showBytes(bytes);
     if (isGzip(bytes)) present(bytes);
     const gunzipBox = $("#gunzip");
-    if (gunzipBox) gunzipBox.addEventListener("change", () => {
-      if (state.dirty && !confirm("Discard unsaved edits?")) { gunzipBox.checked = !gunzipBox.checked; return; }
+    if (gunzipBox) gunzipBox.addEventListener("change", async () => {
+      if (state.dirty && !(await askConfirm("Discard unsaved edits?", "Discard"))) { gunzipBox.checked = !gunzipBox.checked; return; }
       present(b64ToBytes(editor.dataset.b64));
     });
     editor.addEventListener("input", () => setDirty(editor.value !== baseline));

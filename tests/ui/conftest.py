@@ -149,5 +149,6 @@ def shot(page, name: str) -> Path:
     """Saves a screenshot under test-output/ui/<name>.png."""
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=False)
     return path

@@ -222,8 +222,10 @@ def test_acl_recursive_apply(page, node, zk, fresh):
     for p in "cdw":
         row.locator(f'[data-perm="{p}"]').uncheck()
     page.get_by_test_id("acl-recursive").check()
-    page.once("dialog", lambda d: d.accept())
     page.get_by_test_id("acl-save").click()
+    # Asked in the page (no browser confirm()).
+    expect(page.get_by_test_id("confirm-dialog")).to_contain_text("every node below it")
+    page.get_by_test_id("confirm-ok").click()
     expect(page.locator("#toast")).to_contain_text("ACL applied to the subtree")
     for p in ("/tree", "/tree/a", "/tree/a/b"):
         acl, _ = zk.get_acls(fresh + p)
