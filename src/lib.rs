@@ -14,6 +14,7 @@ pub mod reconfig;
 pub mod security;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod storage;
 pub mod tree;
 pub mod watch;

@@ -13,7 +13,6 @@ pub mod backend;
 pub mod codec;
 pub mod error;
 pub mod format;
-pub mod hub;
 pub mod ops;
 pub mod transfer;
 pub mod ui;
@@ -29,7 +28,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use backend::{
-    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, SearchQuery, SearchResult, SessionInfo,
+    Backend, BoxFuture, ChangeEvent, ChangeFeed, ClusterInfo, MemberInfo, NodeData, SearchQuery, SearchResult,
+    SessionInfo,
 };
 
 /// Settings of the HTTP port.
@@ -155,18 +155,21 @@ pub struct AppState {
     /// Normalised base path (`""` or `"/x"`).
     pub base: String,
     pub sessions: auth::SessionStore,
-    pub hub: hub::Hub,
+    /// The backend's change feed, enabled by [`router`].
+    pub feed: Arc<ChangeFeed>,
 }
 
 pub type State = Arc<AppState>;
 
-/// Builds the whole HTTP application. Must be called inside a tokio runtime (it starts
-/// the task that feeds the WebSocket ring buffer).
+/// Builds the whole HTTP application and enables the backend's change feed (from now on
+/// it keeps `ring_capacity` events for `since_zxid` replay). Must be called inside a tokio
+/// runtime.
 pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
     let base = opts.normalized_base();
-    let hub = hub::Hub::start(backend.clone(), opts.ring_capacity, opts.ws_queue);
+    let feed = backend.change_feed();
+    feed.enable(opts.ring_capacity, opts.ws_queue, backend.last_zxid());
     let state: State =
-        Arc::new(AppState { backend, base: base.clone(), sessions: auth::SessionStore::default(), hub, opts });
+        Arc::new(AppState { backend, base: base.clone(), sessions: auth::SessionStore::default(), feed, opts });
     let api = Router::new()
         .route(
             "/api/v1/znodes",

@@ -10,7 +10,7 @@ use parking_lot::RwLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::http::{
-    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, SearchQuery, SearchResult, SessionInfo,
+    Backend, BoxFuture, ChangeFeed, ClusterInfo, MemberInfo, NodeData, SearchQuery, SearchResult, SessionInfo,
 };
 use crate::proto::types::{perms, Acl, ErrorCode, Id, Stat};
 use crate::server::{fourlw, handshake::now_ms, ServerContext};
@@ -229,8 +229,8 @@ impl Backend for NodeBackend {
         found
     }
 
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChangeEvent> {
-        self.ctx.db.subscribe_changes()
+    fn change_feed(&self) -> Arc<ChangeFeed> {
+        self.ctx.db.change_feed()
     }
 
     fn last_zxid(&self) -> i64 {
