@@ -721,6 +721,7 @@ mod tests {
     /// are meanwhile (a crash image) open with the log starting earlier; once the purge
     /// thread runs, the purge point and the segment deletions reach the disk.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::await_holding_lock)] // holding the purge thread's lock is the point
     async fn appends_go_on_while_a_purge_waits_for_its_files() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, writer) = LogStore::open_with(dir.path(), small_segments()).unwrap();
@@ -774,6 +775,7 @@ mod tests {
     /// (a snapshot install) writes them first, so its marker is the one on disk, and the
     /// log then continues past the gap.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::await_holding_lock)] // holding the purge thread's lock is the point
     async fn a_purge_that_empties_the_log_lands_after_pending_ones() {
         let dir = tempfile::tempdir().unwrap();
         {

@@ -81,9 +81,14 @@ impl ChangeFeed {
     }
 
     /// Starts keeping the last `capacity` events (history begins after `start_zxid`) and lets
-    /// live clients lag by up to `live_queue` events. Called once, by the HTTP port.
+    /// live clients lag by up to `live_queue` events. Called by the HTTP port's router; a
+    /// second router on the same feed keeps the history and clients of the first.
     pub fn enable(&self, capacity: usize, live_queue: usize, start_zxid: i64) {
         let mut ring = self.ring.lock();
+        if self.is_enabled() {
+            ring.capacity = ring.capacity.max(capacity.max(1));
+            return;
+        }
         ring.events.clear();
         ring.capacity = capacity.max(1);
         ring.floor = start_zxid;
