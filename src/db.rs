@@ -12,36 +12,17 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::broadcast;
 
 use crate::consensus::{Apply, RestoreError};
 use crate::proto::response::encode_notification;
-use crate::proto::types::{perms, Acl, EventType, Id, Stat, KEEPER_STATE_SYNC_CONNECTED};
+use crate::proto::types::{perms, Acl, EventType, Id, KEEPER_STATE_SYNC_CONNECTED};
 use crate::server::outbound::OutboundQueue;
+pub use crate::state::feed::ChangeEvent;
+use crate::state::feed::ChangeFeed;
 use crate::tree::acl::check_acl;
-use crate::tree::txn::{BatchOutcome, Change, ChangeKind, OpResult, TxnBatch, TxnOp};
+use crate::tree::txn::{BatchOutcome, Change, ChangeKind, OpResult, Txn, TxnBatch, TxnOp};
 use crate::tree::DataTree;
 use crate::watch::{ConnId, WatchManager};
-
-/// One applied change, as the HTTP layer's live views and WebSocket stream see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeEvent {
-    pub zxid: i64,
-    pub path: String,
-    pub kind: ChangeKind,
-    /// The node's stat after the change; `None` once deleted.
-    pub stat: Option<Stat>,
-    /// The node's data after the change; `None` once deleted.
-    pub data: Option<Vec<u8>>,
-    /// Who may see it: the node's ACL after the txn (the parent's for ChildrenChanged); for
-    /// a node deleted by the txn, its ACL when it was deleted.
-    pub acl: Vec<Acl>,
-}
-
-/// Changes kept for a slow change-feed subscriber before it starts losing them. The
-/// one subscriber is the HTTP hub's task, which drains it at once; the channel keeps
-/// every slot's last event alive, so a larger capacity is memory held for nothing.
-const CHANGE_FEED_CAPACITY: usize = 4 * 1024;
 
 /// The server-side view of one live client connection.
 #[derive(Debug)]
@@ -63,8 +44,8 @@ pub struct Db {
     conns: RwLock<HashMap<ConnId, Arc<ConnHandle>>>,
     /// session id -> the connection that currently owns it on this server.
     owners: Mutex<HashMap<i64, ConnId>>,
-    /// Every applied change, for the HTTP layer.
-    changes: broadcast::Sender<ChangeEvent>,
+    /// Every applied change, for the HTTP layer (disabled while its port is off).
+    feed: Arc<ChangeFeed>,
     /// The audit log (`audit.enable`): ephemerals removed with their session are audited on
     /// every member that applies the close, as ZooKeeper's DataTree does.
     audit: std::sync::OnceLock<Arc<crate::security::audit::AuditLog>>,
@@ -83,7 +64,7 @@ impl Db {
             watches: Mutex::new(WatchManager::new()),
             conns: RwLock::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
-            changes: broadcast::channel(CHANGE_FEED_CAPACITY).0,
+            feed: Arc::new(ChangeFeed::new()),
             audit: std::sync::OnceLock::new(),
         }
     }
@@ -105,33 +86,9 @@ impl Db {
         }
     }
 
-    /// Subscribes to every change applied from now on, in zxid order.
-    pub fn subscribe_changes(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.changes.subscribe()
-    }
-
-    /// Publishes the changes of one applied txn. The stat and data an event carries are
-    /// the node's after the whole txn (a multi is one atomic step: no client can see a state
-    /// between its ops), so the ACL that decides who may see the event is the node's after
-    /// the txn as well. Checking an earlier op's ACL instead would show the data of a
-    /// `[setData, setACL]` multi to callers the new ACL locks out.
-    fn publish(&self, tree: &DataTree, zxid: i64, changes: &[Change]) {
-        if self.changes.receiver_count() == 0 {
-            return;
-        }
-        for c in changes {
-            let (stat, data) = match c.kind {
-                ChangeKind::Deleted => (None, None),
-                _ => (
-                    tree.stat(&c.path),
-                    tree.get_data(&c.path, &[Id::new("super", "")]).ok().and_then(|(d, _)| d.map(|b| b.to_vec())),
-                ),
-            };
-            // A node gone by the end of the txn shows no data; its path is checked against
-            // the ACL it had when the change was made.
-            let acl = tree.acl(&c.path).unwrap_or_else(|| c.acl.clone());
-            let _ = self.changes.send(ChangeEvent { zxid, path: c.path.clone(), kind: c.kind, stat, data, acl });
-        }
+    /// The feed of applied changes for the HTTP port.
+    pub fn change_feed(&self) -> Arc<ChangeFeed> {
+        self.feed.clone()
     }
 
     /// Runs `f` with the tree read-locked.
@@ -249,12 +206,19 @@ impl Db {
     fn after_restore(&self, tree: &DataTree, watched: Vec<(String, Option<Vec<Acl>>)>, closed: &mut Vec<i64>) {
         let mut watches = self.watches.lock();
         for (path, acl_before) in watched {
+            // Only watches fire from these (the change feed does not replay a restore), so
+            // they carry no stat or data.
+            let change =
+                |path: String, kind: ChangeKind, acl: Arc<Vec<Acl>>| Change { path, kind, acl, stat: None, data: None };
             let changes: Vec<Change> = match tree.acl(&path) {
-                Some(acl) => vec![
-                    Change { path: path.clone(), kind: ChangeKind::DataChanged, acl: acl.clone() },
-                    Change { path, kind: ChangeKind::ChildrenChanged, acl },
-                ],
-                None => vec![Change { path, kind: ChangeKind::Deleted, acl: acl_before.unwrap_or_default() }],
+                Some(acl) => {
+                    let acl = Arc::new(acl);
+                    vec![
+                        change(path.clone(), ChangeKind::DataChanged, acl.clone()),
+                        change(path, ChangeKind::ChildrenChanged, acl),
+                    ]
+                }
+                None => vec![change(path, ChangeKind::Deleted, Arc::new(acl_before.unwrap_or_default()))],
             };
             self.fire(&mut watches, &changes);
         }
@@ -277,10 +241,32 @@ impl Db {
     }
 }
 
+/// The feed's events for one applied txn, made of its changes without copying node data.
+/// A multi is one atomic step (no client sees a state between its ops), so who may see any
+/// of its changes is decided by the node's ACL after the whole txn: checking the ACL of an
+/// op's moment instead would show the data of a `[setData, setACL]` multi to callers the
+/// new ACL locks out. A node gone by the end of a multi shows no data and keeps the ACL it
+/// had at the change.
+fn feed_events(tree: &DataTree, txn: &Txn, zxid: i64, changes: Vec<Change>, out: &mut Vec<ChangeEvent>) {
+    let multi = matches!(txn.op, TxnOp::Multi(_));
+    out.extend(changes.into_iter().map(|c| {
+        let mut event = ChangeEvent { zxid, path: c.path, kind: c.kind, stat: c.stat, data: c.data, acl: c.acl };
+        if multi {
+            match tree.shared_acl(&event.path) {
+                Some(acl) => event.acl = acl,
+                None => event.data = None,
+            }
+        }
+        event
+    }));
+}
+
 impl Apply for Db {
     fn apply(&self, term: u64, _index: u64, batch: &TxnBatch) -> BatchOutcome {
         let mut outcomes = Vec::with_capacity(batch.txns.len());
         let mut closed = Vec::new();
+        let feed = self.feed.is_enabled();
+        let mut events = Vec::new();
         {
             let mut tree = self.tree.write();
             for txn in &batch.txns {
@@ -293,8 +279,6 @@ impl Apply for Db {
                 if !changes.is_empty() {
                     let mut watches = self.watches.lock();
                     self.fire(&mut watches, &changes);
-                    drop(watches);
-                    self.publish(&tree, outcome.zxid, &changes);
                 }
                 // A closed session's connection on this server is closed here, wherever the
                 // close came from (an expiry, or the client's closeSession through another
@@ -305,9 +289,14 @@ impl Apply for Db {
                     self.audit_ephemerals(session_id, &changes);
                     closed.push(session_id);
                 }
+                if feed {
+                    feed_events(&tree, txn, outcome.zxid, changes, &mut events);
+                }
                 outcomes.push(outcome);
             }
         }
+        // In apply order: only this (the state machine's) task applies.
+        self.feed.publish(events);
         for sid in closed {
             self.close_session_conn(sid);
         }

@@ -16,6 +16,7 @@ pub mod reconfig;
 pub mod security;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod storage;
 pub mod subcommand;
 pub mod tree;

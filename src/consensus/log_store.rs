@@ -12,6 +12,9 @@
 //!   moment `append` returns. They are kept in an in-memory tail cache (`MemState::cache`)
 //!   until flushed; the cache also keeps a bounded number of recent durable entries so
 //!   apply and replication rarely touch the disk.
+//! * **Purges leave the write path**: the writer only detaches purged segments from the WAL
+//!   in memory; the purge point and the file deletions are written by
+//!   [`super::log_purge::Purger`]'s thread, and `purge` returns without waiting for either.
 //! * The `committed` log id is an optimization (it lets a restart re-apply up to it
 //!   without waiting for a new commit), so it is saved lazily, at most every
 //!   [`COMMITTED_SAVE_INTERVAL`], instead of costing an extra fsync per append.
@@ -33,6 +36,7 @@ use openraft::{LogState, OptionalSend, RaftLogReader};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use super::log_purge::{Purger, KEY_PURGED};
 use super::types::{self, Entry, LogId, TypeConfig, Vote};
 use crate::storage::meta::MetaStore;
 use crate::storage::wal::{Wal, WalOptions};
@@ -51,7 +55,6 @@ const MAX_READ_ENTRIES: u64 = 4096;
 const COMMITTED_SAVE_INTERVAL: Duration = Duration::from_millis(200);
 
 const KEY_VOTE: &str = "vote";
-const KEY_PURGED: &str = "purged";
 const KEY_COMMITTED: &str = "committed";
 
 fn storage_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> io::Error {
@@ -122,14 +125,31 @@ struct Shared {
     applied: std::sync::OnceLock<tokio::sync::watch::Receiver<u64>>,
     /// Number of `Wal::append` calls (one fdatasync each), for stats and tests.
     wal_writes: AtomicU64,
+    /// Puts purges on disk off the writer thread.
+    purger: Purger,
 }
 
 /// Commands executed, in order, by the writer thread.
 enum Cmd {
-    Append { records: Vec<(u64, Vec<u8>)>, generation: u64, callback: IOFlushed<TypeConfig> },
-    SaveMeta { key: &'static str, bytes: Vec<u8>, done: oneshot::Sender<io::Result<()>> },
-    Truncate { from: u64, done: oneshot::Sender<io::Result<()>> },
-    Purge { upto: u64, purged: Vec<u8>, done: oneshot::Sender<io::Result<()>> },
+    Append {
+        records: Vec<(u64, Vec<u8>)>,
+        generation: u64,
+        callback: IOFlushed<TypeConfig>,
+    },
+    SaveMeta {
+        key: &'static str,
+        bytes: Vec<u8>,
+        done: oneshot::Sender<io::Result<()>>,
+    },
+    Truncate {
+        from: u64,
+        done: oneshot::Sender<io::Result<()>>,
+    },
+    /// Fire and forget: the purge is in memory already (see `LogStore::purge`).
+    Purge {
+        upto: u64,
+        purged: Vec<u8>,
+    },
     Committed(Vec<u8>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -170,7 +190,11 @@ impl LogStore {
     /// starts the writer thread. A WAL that does not line up with the saved purge point,
     /// or entries that do not decode, are reported as errors.
     pub fn open(dir: &Path) -> io::Result<(LogStore, WriterHandle)> {
-        let wal = Wal::open(&dir.join("wal"), WalOptions::default()).map_err(storage_err)?;
+        Self::open_with(dir, WalOptions::default())
+    }
+
+    fn open_with(dir: &Path, wal_options: WalOptions) -> io::Result<(LogStore, WriterHandle)> {
+        let wal = Wal::open(&dir.join("wal"), wal_options).map_err(storage_err)?;
         let meta = MetaStore::open(&dir.join("meta")).map_err(storage_err)?;
         let load = |key: &str| -> io::Result<Option<Vec<u8>>> { meta.load(key).map_err(storage_err) };
         let vote: Option<Vote> = load(KEY_VOTE)?.map(|b| types::decode(&b)).transpose()?;
@@ -220,6 +244,7 @@ impl LogStore {
             mem: Mutex::new(mem),
             applied: std::sync::OnceLock::new(),
             wal_writes: AtomicU64::new(0),
+            purger: Purger::start(MetaStore::open(&dir.join("meta")).map_err(storage_err)?)?,
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer { shared: shared.clone(), meta, committed: None, committed_saved_at: Instant::now() };
@@ -305,6 +330,7 @@ impl Writer {
             }
         }
         self.save_committed(true);
+        self.shared.purger.stop();
     }
 
     /// Writes the queued appends with one WAL call (one fdatasync), then reports them.
@@ -350,19 +376,36 @@ impl Writer {
                 let _ = done.send(self.meta.save(key, &bytes).map_err(storage_err));
             }
             Cmd::Truncate { from, done } => {
+                // Rare (a new leader overwrote our tail): let the files catch up first, so
+                // the truncation never races a purge's marker.
+                self.shared.purger.settle();
                 let _ = done.send(self.shared.wal.lock().truncate_from(from).map_err(storage_err));
             }
-            Cmd::Purge { upto, purged, done } => {
-                // Record the new start first: a crash before the WAL purge only leaves
-                // extra entries in front, which recovery ignores.
-                let result = self
-                    .meta
-                    .save(KEY_PURGED, &purged)
-                    .map_err(storage_err)
-                    .and_then(|()| self.shared.wal.lock().purge_to(upto).map_err(storage_err));
-                let _ = done.send(result);
-            }
+            Cmd::Purge { upto, purged } => self.purge(upto, purged),
             Cmd::Append { .. } | Cmd::Committed(_) | Cmd::Shutdown(_) => {}
+        }
+    }
+
+    /// Detaches the purged segments and hands them to the purger; a purge that empties the
+    /// log (after a snapshot install) is written here, as the next append may start past a
+    /// gap. A failure is logged: the log then keeps entries in front, which is harmless, and
+    /// a failed WAL write poisons the WAL, which fails the next append.
+    fn purge(&mut self, upto: u64, purged: Vec<u8>) {
+        let empties = self.shared.wal.lock().purge_empties(upto);
+        let result = if empties {
+            self.shared.purger.purge_now(&purged, &self.shared.wal, upto)
+        } else {
+            match self.shared.wal.lock().detach_to(upto) {
+                Ok(Some(segments)) => {
+                    self.shared.purger.submit(purged, segments);
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(storage_err(e)),
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, upto, "raft log purge failed");
         }
     }
 
@@ -466,7 +509,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 mem.last_log = Some(log_id);
             }
         }
-        self.call(|done| Cmd::Purge { upto: log_id.index, purged, done }).await
+        // The files follow in queue order; nothing waits for them (see `Writer::purge`).
+        self.send(Cmd::Purge { upto: log_id.index, purged })
     }
 }
 
@@ -634,6 +678,126 @@ mod tests {
         let entries = reader.try_get_log_entries(0..100).await.unwrap();
         assert_eq!(entries.first().map(|e| e.index()), Some(5));
         assert_eq!(entries.len(), 10);
+        writer.shutdown().await;
+    }
+
+    /// Small segments, so that purges detach whole segment files.
+    fn small_segments() -> WalOptions {
+        WalOptions { segment_size: 256, preallocate: 0 }
+    }
+
+    async fn append_durably(store: &mut LogStore, range: std::ops::Range<u64>) {
+        for i in range {
+            let (tx, rx) = TypeConfig::oneshot();
+            store.append([blank(1, i)], IOFlushed::signal(tx)).await.unwrap();
+            rx.await.unwrap().unwrap();
+        }
+    }
+
+    /// The first index of each segment file of the WAL.
+    fn segment_starts(dir: &Path) -> Vec<u64> {
+        let names = std::fs::read_dir(dir.join("wal")).unwrap().map(|e| e.unwrap().file_name());
+        names.filter_map(|n| n.to_str()?.strip_suffix(".seg")?.parse().ok()).collect()
+    }
+
+    fn segment_files(dir: &Path) -> usize {
+        segment_starts(dir).len()
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// A purge returns and later appends become durable while the purge's file work cannot
+    /// run at all (its thread is held): appends never wait for a purge. The files as they
+    /// are meanwhile (a crash image) open with the log starting earlier; once the purge
+    /// thread runs, the purge point and the segment deletions reach the disk.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::await_holding_lock)] // holding the purge thread's lock is the point
+    async fn appends_go_on_while_a_purge_waits_for_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, writer) = LogStore::open_with(dir.path(), small_segments()).unwrap();
+        append_durably(&mut store, 0..40).await;
+        let files_before = segment_files(dir.path());
+        assert!(files_before >= 4, "{files_before} segments");
+
+        let shared = store.shared.clone();
+        let held = shared.purger.block();
+        store.purge(types::log_id(1, 29)).await.unwrap();
+        append_durably(&mut store, 40..60).await;
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(types::log_id(1, 29)));
+        assert_eq!(state.last_log_id, Some(types::log_id(1, 59)));
+        assert!(store.shared.purger.has_pending(), "the purge's file work ran although its thread was held");
+        assert!(segment_files(dir.path()) >= files_before, "segments were deleted on the write path");
+
+        // kill -9 now: the purge point never reached the disk, every entry is still there.
+        let image = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), image.path());
+        {
+            let (mut crashed, crashed_writer) = LogStore::open_with(image.path(), small_segments()).unwrap();
+            let state = crashed.get_log_state().await.unwrap();
+            assert_eq!(state.last_purged_log_id, None);
+            assert_eq!(state.last_log_id, Some(types::log_id(1, 59)));
+            let mut reader = crashed.get_log_reader().await;
+            assert_eq!(reader.try_get_log_entries(0..60).await.unwrap().len(), 60);
+            crashed_writer.shutdown().await;
+        }
+
+        drop(held);
+        store.shared.purger.settle();
+        assert!(!store.shared.purger.has_pending());
+        let starts = segment_starts(dir.path());
+        assert!(!starts.contains(&0), "purged segments are still on disk: {starts:?}");
+        assert_eq!(starts.len(), shared.wal.lock().segment_count());
+        writer.shutdown().await;
+        drop(store);
+        let (mut store, writer) = LogStore::open_with(dir.path(), small_segments()).unwrap();
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(types::log_id(1, 29)));
+        assert_eq!(state.last_log_id, Some(types::log_id(1, 59)));
+        let mut reader = store.get_log_reader().await;
+        let entries = reader.try_get_log_entries(0..60).await.unwrap();
+        assert_eq!(entries.first().map(|e| e.index()), Some(30));
+        assert_eq!(entries.len(), 30);
+        writer.shutdown().await;
+    }
+
+    /// Purges queued behind a held purge thread fold into one; a purge that empties the log
+    /// (a snapshot install) writes them first, so its marker is the one on disk, and the
+    /// log then continues past the gap.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::await_holding_lock)] // holding the purge thread's lock is the point
+    async fn a_purge_that_empties_the_log_lands_after_pending_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut store, writer) = LogStore::open_with(dir.path(), small_segments()).unwrap();
+            append_durably(&mut store, 0..40).await;
+            let shared = store.shared.clone();
+            let held = shared.purger.block();
+            store.purge(types::log_id(1, 9)).await.unwrap();
+            store.purge(types::log_id(1, 19)).await.unwrap();
+            drop(held);
+            store.purge(types::log_id(1, 99)).await.unwrap();
+            append_durably(&mut store, 100..110).await;
+            writer.shutdown().await;
+        }
+        assert!(segment_starts(dir.path()).iter().all(|&first| first >= 100), "{:?}", segment_starts(dir.path()));
+        let (mut store, writer) = LogStore::open_with(dir.path(), small_segments()).unwrap();
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(types::log_id(1, 99)));
+        assert_eq!(state.last_log_id, Some(types::log_id(1, 109)));
+        let mut reader = store.get_log_reader().await;
+        let entries = reader.try_get_log_entries(0..200).await.unwrap();
+        assert_eq!(entries.iter().map(|e| e.index()).collect::<Vec<_>>(), (100..110).collect::<Vec<_>>());
         writer.shutdown().await;
     }
 }

@@ -18,6 +18,7 @@ pub mod error;
 mod failover;
 pub mod forward;
 pub mod heard_commits;
+mod log_purge;
 pub mod log_store;
 pub mod membership;
 pub mod network;

@@ -25,7 +25,7 @@ pub struct NodeData {
     pub stat: Stat,
 }
 
-pub use crate::db::ChangeEvent;
+pub use crate::state::feed::{ChangeEvent, ChangeFeed};
 
 /// Which nodes a search looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,9 +123,9 @@ pub trait Backend: Send + Sync + 'static {
     /// tree for long, since writes wait for it. It blocks: call it off the async runtime.
     fn search(&self, query: &SearchQuery, auth: &[Id], limit: usize) -> SearchResult;
 
-    /// The live change feed: every applied change in zxid order. Lagging receivers get
-    /// `RecvError::Lagged`, upon which the HTTP layer tells its clients to resync.
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChangeEvent>;
+    /// The change feed: every applied change in zxid order. The HTTP port enables it when
+    /// it starts ([`ChangeFeed::enable`]); until then it keeps nothing.
+    fn change_feed(&self) -> std::sync::Arc<ChangeFeed>;
 
     /// The zxid of the last applied txn (the starting point of the event ring buffer).
     fn last_zxid(&self) -> i64;

@@ -16,7 +16,6 @@ pub mod cluster_feed;
 pub mod codec;
 pub mod error;
 pub mod format;
-pub mod hub;
 pub mod ops;
 pub mod transfer;
 pub mod ui;
@@ -32,8 +31,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use backend::{
-    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, RestoreReport, SearchQuery, SearchResult,
-    SessionInfo, SnapshotImage,
+    Backend, BoxFuture, ChangeEvent, ChangeFeed, ClusterInfo, MemberInfo, NodeData, RestoreReport, SearchQuery,
+    SearchResult, SessionInfo, SnapshotImage,
 };
 
 /// Settings of the HTTP port.
@@ -167,25 +166,28 @@ pub struct AppState {
     /// Normalised base path (`""` or `"/x"`).
     pub base: String,
     pub sessions: auth::SessionStore,
-    pub hub: hub::Hub,
     /// The rate limits of `snapshot` and `restore`.
     pub limiters: backup::Limiters,
     pub cluster: cluster_feed::ClusterFeed,
+    /// The backend's change feed, enabled by [`router`].
+    pub feed: Arc<ChangeFeed>,
 }
 
 pub type State = Arc<AppState>;
 
-/// Builds the whole HTTP application. Must be called inside a tokio runtime (it starts
-/// the tasks that feed the WebSocket ring buffer and the live cluster view).
+/// Builds the whole HTTP application and enables the backend's change feed (from now on
+/// it keeps `ring_capacity` events for `since_zxid` replay). Must be called inside a tokio
+/// runtime (it starts the task that feeds the live cluster view).
 pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
     let base = opts.normalized_base();
-    let hub = hub::Hub::start(backend.clone(), opts.ring_capacity, opts.ws_queue);
+    let feed = backend.change_feed();
+    feed.enable(opts.ring_capacity, opts.ws_queue, backend.last_zxid());
     let cluster = cluster_feed::ClusterFeed::start(backend.clone());
     let state: State = Arc::new(AppState {
         backend,
         base: base.clone(),
         sessions: auth::SessionStore::default(),
-        hub,
+        feed,
         cluster,
         opts,
         limiters: backup::Limiters::default(),

@@ -37,8 +37,8 @@ use super::auth::Caller;
 use super::backend::ChangeEvent;
 use super::codec::{self, encode_data, StatJson};
 use super::error::ApiError;
-use super::hub::{HubMsg, Replay};
 use super::State;
+use crate::state::feed::Replay;
 
 /// Most subscriptions one socket may hold.
 const MAX_SUBS: usize = 256;
@@ -155,7 +155,7 @@ struct Conn {
     state: State,
     ids: Vec<Id>,
     subs: HashMap<String, (Value, Sub)>,
-    /// The zxid of the last hub message this socket has processed.
+    /// The zxid of the last feed event this socket has processed.
     cursor: i64,
 }
 
@@ -211,7 +211,7 @@ impl Conn {
                     json!({"type": "subscribed", "id": id, "path": path, "mode": mode_name(mode), "zxid": self.cursor}),
                 ];
                 if let Some(since) = since_zxid {
-                    match self.state.hub.replay(since, self.cursor) {
+                    match self.state.feed.replay(since, self.cursor) {
                         Replay::TooOld => out.push(
                             json!({"type": "resync", "sub": id, "reason": "since_zxid is older than the event buffer"}),
                         ),
@@ -264,7 +264,7 @@ async fn close(sink: &mut futures::stream::SplitSink<WebSocket, Message>, reason
 
 async fn run(state: State, ids: Vec<Id>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let (mut rx, cursor) = state.hub.join();
+    let (mut rx, cursor) = state.feed.join();
     let queue = state.opts.ws_queue;
     // A ping every interval; a client silent for two intervals (no pong, nothing) is gone.
     let ping_every = state.opts.ws_ping_interval;
@@ -297,13 +297,9 @@ async fn run(state: State, ids: Vec<Id>, socket: WebSocket) {
             }
             msg = rx.recv() => {
                 match msg {
-                    Ok(HubMsg::Event(ev)) => {
+                    Ok(ev) => {
                         conn.cursor = conn.cursor.max(ev.zxid);
                         let frames = conn.frames_for(&ev);
-                        if !send_all(&mut sink, frames).await { break }
-                    }
-                    Ok(HubMsg::Resync) => {
-                        let frames = conn.subs.values().map(|(id, _)| json!({"type": "resync", "sub": id, "reason": "server lost events"})).collect();
                         if !send_all(&mut sink, frames).await { break }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {

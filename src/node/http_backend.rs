@@ -10,7 +10,7 @@ use parking_lot::RwLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::http::{
-    Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, RestoreReport, SearchQuery, SearchResult,
+    Backend, BoxFuture, ChangeFeed, ClusterInfo, MemberInfo, NodeData, RestoreReport, SearchQuery, SearchResult,
     SessionInfo, SnapshotImage,
 };
 use crate::proto::types::{perms, Acl, ErrorCode, Id, Stat};
@@ -234,8 +234,8 @@ impl Backend for NodeBackend {
         found
     }
 
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChangeEvent> {
-        self.ctx.db.subscribe_changes()
+    fn change_feed(&self) -> Arc<ChangeFeed> {
+        self.ctx.db.change_feed()
     }
 
     fn last_zxid(&self) -> i64 {

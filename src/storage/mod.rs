@@ -11,4 +11,4 @@ pub mod wal;
 
 pub use meta::{MetaError, MetaStore};
 pub use snap::{SnapError, SnapshotId, SnapshotStore, StoredSnapshot};
-pub use wal::{Wal, WalError, WalOptions};
+pub use wal::{DetachedSegments, Wal, WalError, WalOptions};

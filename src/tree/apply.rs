@@ -255,7 +255,7 @@ impl DataTree {
     fn write_config(&mut self, j: &mut Journal, members: &str) -> OpResult {
         let data = format!("{members}version={:x}", j.zxid).into_bytes();
         let stat = self.set_node_data(j, CONFIG_PATH, Some(Bytes::from(data.clone())));
-        let stat = self.force_data_version(CONFIG_PATH, -1).unwrap_or(stat);
+        let stat = self.force_data_version(j, CONFIG_PATH, -1).unwrap_or(stat);
         OpResult::Config { data, stat }
     }
 

@@ -181,8 +181,9 @@ fn changes_carry_the_right_acl_in_op_order() {
     let child_acl = vec![acl(perms::READ, "digest", "u:h"), acl(perms::CREATE, "world", "anyone")];
     let (_, ch) = h.apply_as(SID, create_acl("/p/c", child_acl.clone()));
     assert_eq!(ch.len(), 2);
-    assert_eq!((ch[0].path.as_str(), ch[0].kind, &ch[0].acl), ("/p/c", ChangeKind::Created, &child_acl));
-    assert_eq!((ch[1].path.as_str(), ch[1].kind, &ch[1].acl), ("/p", ChangeKind::ChildrenChanged, &Acl::open_unsafe()));
+    assert_eq!((ch[0].path.as_str(), ch[0].kind, ch[0].acl.as_slice()), ("/p/c", ChangeKind::Created, &child_acl[..]));
+    let open = Acl::open_unsafe();
+    assert_eq!((ch[1].path.as_str(), ch[1].kind, ch[1].acl.as_slice()), ("/p", ChangeKind::ChildrenChanged, &open[..]));
     let (_, ch) = h.apply_as(SID, set_data("/p", None, -1));
     assert_eq!((ch.len(), ch[0].kind), (1, ChangeKind::DataChanged));
     let (_, ch) = h.apply_as(SID, set_acl("/p", Acl::open_unsafe(), -1));
@@ -190,7 +191,25 @@ fn changes_carry_the_right_acl_in_op_order() {
     let (_, ch) = h.apply_as(SID, delete("/p/c", -1));
     let kinds: Vec<_> = ch.iter().map(|c| c.kind).collect();
     assert_eq!(kinds, vec![ChangeKind::Deleted, ChangeKind::ChildrenChanged]);
-    assert_eq!(ch[0].acl, child_acl);
+    assert_eq!(*ch[0].acl, child_acl);
+}
+
+/// Each change carries the stat and data of its own moment (the change feed shows them
+/// without reading the tree again), also for two writes to one node in one multi.
+#[test]
+fn changes_carry_the_stat_and_data_of_the_change() {
+    let mut h = Harness::new();
+    let (out, ch) = h.apply_as(SID, create("/d", Persistent));
+    let created = ch[0].stat.expect("a created node has a stat");
+    assert_eq!((created.czxid, created.version), (out.zxid, 0));
+    let root = ch[1].stat.expect("the parent's stat");
+    assert_eq!((root.pzxid, root.num_children), (out.zxid, stat(&h, "/").num_children));
+    let (_, ch) = h.apply_as(SID, TxnOp::Multi(vec![set_data("/d", Some(b"1"), -1), set_data("/d", Some(b"2"), -1)]));
+    let seen: Vec<_> = ch.iter().map(|c| (c.data.as_deref(), c.stat.map(|s| (s.version, s.data_length)))).collect();
+    assert_eq!(seen, [(Some(&b"1"[..]), Some((1, 1))), (Some(&b"2"[..]), Some((2, 1)))]);
+    let (_, ch) = h.apply_as(SID, delete("/d", -1));
+    assert_eq!((ch[0].stat, ch[0].data.as_ref()), (None, None));
+    assert_eq!(ch[1].stat.map(|s| s.num_children), Some(stat(&h, "/").num_children));
 }
 
 #[test]

@@ -129,6 +129,11 @@ impl DataTree {
         self.node(path).map(|n| n.acl.to_vec())
     }
 
+    /// ACL of `path` as the tree holds it (shared, not copied).
+    pub fn shared_acl(&self, path: &str) -> Option<std::sync::Arc<Vec<Acl>>> {
+        self.node(path).map(|n| n.acl.clone())
+    }
+
     /// The zxid of the last txn that changed the tree.
     pub fn last_zxid(&self) -> i64 {
         self.last_zxid

@@ -13,7 +13,7 @@ use super::path::{canonical, split_parent};
 use super::store::{Detached, Node, NodeId, ROOT};
 use super::txn::{Change, ChangeKind};
 use super::DataTree;
-use crate::proto::types::{Acl, Stat};
+use crate::proto::types::Stat;
 
 /// How to reverse one primitive mutation.
 #[derive(Debug)]
@@ -38,8 +38,8 @@ impl Journal {
         Journal { zxid, time_ms, changes: Vec::new(), undo: Vec::new() }
     }
 
-    fn change(&mut self, path: &str, kind: ChangeKind, acl: &[Acl]) {
-        self.changes.push(Change { path: path.to_owned(), kind, acl: acl.to_vec() });
+    fn change(&mut self, path: &str, kind: ChangeKind, acl: &SharedAcl, stat: Option<Stat>, data: Option<Bytes>) {
+        self.changes.push(Change { path: path.to_owned(), kind, acl: acl.clone(), stat, data });
     }
 }
 
@@ -122,9 +122,10 @@ impl DataTree {
         parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
         parent.stat.pzxid = j.zxid;
         let parent_acl = parent.acl.clone();
-        j.change(&path, ChangeKind::Created, &node.acl);
-        j.change(&parent_path, ChangeKind::ChildrenChanged, &parent_acl);
+        j.change(&path, ChangeKind::Created, &node.acl, Some(stat), node.data.clone());
         self.attach(parent_id, &path, node);
+        let parent_stat = self.nodes.get(parent_id).client_stat();
+        j.change(&parent_path, ChangeKind::ChildrenChanged, &parent_acl, Some(parent_stat), None);
         stat
     }
 
@@ -136,11 +137,11 @@ impl DataTree {
             return;
         };
         let parent_path = split_parent(&key).map_or("/", |(p, _)| canonical(p)).to_owned();
-        j.change(&key, ChangeKind::Deleted, &node.acl);
+        j.change(&key, ChangeKind::Deleted, &node.acl, None, None);
         if let Some(parent) = self.node_mut(&parent_path) {
             let parent_pzxid = parent.stat.pzxid;
             parent.stat.pzxid = parent.stat.pzxid.max(j.zxid);
-            j.change(&parent_path, ChangeKind::ChildrenChanged, &parent.acl);
+            j.change(&parent_path, ChangeKind::ChildrenChanged, &parent.acl, Some(parent.client_stat()), None);
             j.undo.push(Undo::Deleted { path: key, node, parent_pzxid });
         }
     }
@@ -154,6 +155,7 @@ impl DataTree {
             return Stat::default();
         };
         let old_data = self.nodes.set_data(id, data.as_deref());
+        let new_data = data;
         let old_len = old_data.as_ref().map_or(0, |d| d.len()) as u64;
         let node = self.nodes.get_mut(id);
         let s = &mut node.stat;
@@ -168,17 +170,21 @@ impl DataTree {
         s.mzxid = j.zxid;
         s.mtime = j.time_ms;
         let stat = node.client_stat();
-        j.change(&key, ChangeKind::DataChanged, &node.acl);
+        j.change(&key, ChangeKind::DataChanged, &node.acl, Some(stat), new_data);
         self.data_size = self.data_size - old_len + new_len;
         stat
     }
 
     /// Overwrites the data version of `path` right after [`Self::set_node_data`] in the same
     /// txn (whose undo entry already holds the old version); returns the new stat.
-    pub(super) fn force_data_version(&mut self, path: &str, version: i32) -> Option<Stat> {
+    pub(super) fn force_data_version(&mut self, j: &mut Journal, path: &str, version: i32) -> Option<Stat> {
         let node = self.node_mut(path)?;
         node.stat.version = version;
-        Some(node.client_stat())
+        let stat = node.client_stat();
+        if let Some(change) = j.changes.last_mut().filter(|c| c.path == path) {
+            change.stat = Some(stat);
+        }
+        Some(stat)
     }
 
     /// setACL on an existing node: aversion +1; no watch fires.

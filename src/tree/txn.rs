@@ -10,6 +10,9 @@
 //! Many txns travel in one consensus entry as a [`TxnBatch`]; each txn that
 //! changes the tree gets its own zxid.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::proto::types::{Acl, CreateMode, ErrorCode, Id, Stat};
@@ -178,16 +181,23 @@ pub struct BatchOutcome {
     pub outcomes: Vec<TxnOutcome>,
 }
 
-/// What a txn changed, as seen by watches. `apply` returns these in op order so the
-/// watch layer can fire NodeCreated / NodeDeleted / NodeDataChanged /
-/// NodeChildrenChanged without looking at the tree again.
+/// What a txn changed, as seen by watches and the change feed. `apply` returns these in op
+/// order so the watch layer can fire NodeCreated / NodeDeleted / NodeDataChanged /
+/// NodeChildrenChanged, and the feed can show the change, without looking at the tree again.
+/// Everything here is shared with the tree (the ACL) or the write (the data), not copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub path: String,
     pub kind: ChangeKind,
     /// The ACL that decides who may see the event: the node's own ACL for
     /// Created / Deleted / DataChanged, the parent's for ChildrenChanged.
-    pub acl: Vec<Acl>,
+    pub acl: Arc<Vec<Acl>>,
+    /// The node's stat right after this change (the parent's for ChildrenChanged); `None`
+    /// for Deleted.
+    pub stat: Option<Stat>,
+    /// The data this change wrote (Created, DataChanged; `None` for null data and for the
+    /// other kinds).
+    pub data: Option<Bytes>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

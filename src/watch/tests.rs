@@ -15,7 +15,7 @@ const KINDS: [ChangeKind; 4] =
     [ChangeKind::Created, ChangeKind::Deleted, ChangeKind::DataChanged, ChangeKind::ChildrenChanged];
 
 fn change(path: &str, kind: ChangeKind) -> Change {
-    Change { path: path.to_string(), kind, acl: Vec::new() }
+    Change { path: path.to_string(), kind, acl: Default::default(), stat: None, data: None }
 }
 
 fn fire(w: &mut WatchManager, path: &str, kind: ChangeKind) -> Fired {

@@ -7,12 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use base64::Engine;
+use bytes::Bytes;
 use parking_lot::Mutex;
-use roost::http::{Backend, BoxFuture, ChangeEvent, ClusterInfo, MemberInfo, NodeData, SearchQuery, SessionInfo};
+use roost::http::{
+    Backend, BoxFuture, ChangeEvent, ChangeFeed, ClusterInfo, MemberInfo, NodeData, SearchQuery, SessionInfo,
+};
 use roost::proto::types::{perms, Acl, CreateMode, ErrorCode, Id, Stat};
 use roost::tree::txn::{ChangeKind, OpResult, TxnOp};
 use sha1::{Digest, Sha1};
-use tokio::sync::broadcast;
 
 #[derive(Clone)]
 struct Node {
@@ -30,7 +32,7 @@ struct Tree {
 
 pub struct TestBackend {
     tree: Mutex<Tree>,
-    tx: broadcast::Sender<ChangeEvent>,
+    feed: Arc<ChangeFeed>,
     /// Sessions to report (tests fill it).
     pub sessions: Mutex<Vec<SessionInfo>>,
     /// Watches to report (tests fill it): path -> session ids.
@@ -122,8 +124,8 @@ impl Tree {
                     path: final_path.clone(),
                     kind: ChangeKind::Created,
                     stat: Some(stat),
-                    data: data.clone(),
-                    acl: acl.clone(),
+                    data: data.clone().map(Bytes::from),
+                    acl: Arc::new(acl.clone()),
                 });
                 events.push(ChangeEvent {
                     zxid,
@@ -131,7 +133,7 @@ impl Tree {
                     kind: ChangeKind::ChildrenChanged,
                     stat: Some(pstat),
                     data: None,
-                    acl: pacl,
+                    acl: Arc::new(pacl),
                 });
                 let _ = CreateMode::Persistent;
                 Ok(OpResult::Created { path: final_path, stat })
@@ -162,7 +164,7 @@ impl Tree {
                     kind: ChangeKind::Deleted,
                     stat: None,
                     data: None,
-                    acl,
+                    acl: Arc::new(acl),
                 });
                 events.push(ChangeEvent {
                     zxid,
@@ -170,7 +172,7 @@ impl Tree {
                     kind: ChangeKind::ChildrenChanged,
                     stat: Some(pstat),
                     data: None,
-                    acl: pacl,
+                    acl: Arc::new(pacl),
                 });
                 Ok(OpResult::Deleted)
             }
@@ -192,8 +194,8 @@ impl Tree {
                     path: path.clone(),
                     kind: ChangeKind::DataChanged,
                     stat: Some(node.stat),
-                    data: data.clone(),
-                    acl: node.acl.clone(),
+                    data: data.clone().map(Bytes::from),
+                    acl: Arc::new(node.acl.clone()),
                 });
                 Ok(OpResult::Stat(node.stat))
             }
@@ -248,10 +250,9 @@ impl TestBackend {
             "/".to_owned(),
             Node { data: Some(Vec::new()), acl: Acl::open_unsafe(), stat: Stat::default(), children: BTreeSet::new() },
         );
-        let (tx, _) = broadcast::channel(100_000);
         Arc::new(TestBackend {
             tree: Mutex::new(Tree { nodes, zxid: 0 }),
-            tx,
+            feed: Arc::new(ChangeFeed::new()),
             sessions: Mutex::new(Vec::new()),
             watches: Mutex::new(Vec::new()),
         })
@@ -304,9 +305,7 @@ impl TestBackend {
         if !failed_multi {
             t.zxid = zxid;
         }
-        for e in events {
-            let _ = self.tx.send(e);
-        }
+        self.feed.publish(events);
         Ok(r)
     }
 }
@@ -373,8 +372,8 @@ impl Backend for TestBackend {
         roost::http::SearchResult { paths, stopped: None }
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.tx.subscribe()
+    fn change_feed(&self) -> Arc<ChangeFeed> {
+        self.feed.clone()
     }
 
     fn last_zxid(&self) -> i64 {

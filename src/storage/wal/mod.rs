@@ -27,6 +27,10 @@
 //! live entries stay on disk but are hidden. On open, segments wholly below the marker are
 //! deleted (finishing an interrupted purge) without being validated.
 //!
+//! [`Wal::detach_to`] splits a purge in two so that the file work can leave the write path:
+//! the log forgets the purged segments in memory at once, and [`DetachedSegments::remove`]
+//! writes the marker and deletes the files later, on another thread, in the order above.
+//!
 //! # Recovery on open
 //! See [`repair`]: a damaged tail of the last segment that was never acknowledged is cut off
 //! with a warning; anything else (damage in an earlier segment, a valid later batch after damaged
@@ -453,6 +457,37 @@ impl Wal {
         })
     }
 
+    /// Whether purging every entry `<= index` would leave the log empty.
+    pub fn purge_empties(&self, index: u64) -> bool {
+        self.last_index().is_none_or(|last| last <= index)
+    }
+
+    /// The in-memory half of `purge_to(index)`, for a purge that leaves entries behind
+    /// ([`Wal::purge_empties`] is false; otherwise use `purge_to`): hides every entry `<= index`
+    /// and takes the segments holding only such entries out of the log, without touching a
+    /// file. The caller puts the purge on disk with [`DetachedSegments::remove`], on any
+    /// thread and while appends go on, since no append can depend on it: the surviving
+    /// segments follow the detached ones, so a crash before (or during) the removal leaves a
+    /// contiguous log that merely starts earlier. Returns `None` when there is nothing to do.
+    /// A purge that would empty the log is done in full here (`purge_to`): the next append
+    /// may then start past a gap, so the marker must be on disk first; the caller must have
+    /// removed earlier detached segments before, or their older marker could land last.
+    pub fn detach_to(&mut self, index: u64) -> Result<Option<DetachedSegments>, WalError> {
+        self.check_usable()?;
+        let new_first = index.saturating_add(1);
+        if new_first <= self.purged_below {
+            return Ok(None);
+        }
+        if self.purge_empties(index) {
+            self.purge_to(index)?;
+            return Ok(None);
+        }
+        self.purged_below = new_first;
+        let doomed = self.segments.iter().take_while(|s| s.next_index() <= new_first).count();
+        let paths = self.segments.drain(..doomed).map(|s| s.path).collect();
+        Ok(Some(DetachedSegments { dir: self.dir.clone(), first_index: new_first, paths }))
+    }
+
     fn check_usable(&self) -> Result<(), WalError> {
         if self.poisoned {
             return Err(WalError::Poisoned);
@@ -471,7 +506,7 @@ impl Wal {
     }
 
     fn store_marker(&mut self, first: u64) -> Result<(), WalError> {
-        atomic::write_atomic(&self.dir.join(MARKER_FILE), &first.to_le_bytes())?;
+        write_marker(&self.dir, first)?;
         self.purged_below = first;
         Ok(())
     }
@@ -540,6 +575,53 @@ impl Wal {
         seg.allocated = seg.allocated.max(seg.len);
         Ok(())
     }
+}
+
+/// What [`Wal::detach_to`] took out of the log and is not yet off the disk: the new first
+/// index and the segment files below it, oldest first.
+#[derive(Debug)]
+pub struct DetachedSegments {
+    dir: PathBuf,
+    first_index: u64,
+    paths: Vec<PathBuf>,
+}
+
+impl DetachedSegments {
+    /// Folds a later purge of the same log into this one (purges only move forward).
+    pub fn merge(&mut self, later: DetachedSegments) {
+        self.first_index = self.first_index.max(later.first_index);
+        self.paths.extend(later.paths);
+    }
+
+    /// The first index the log keeps once this purge is on disk.
+    pub fn first_index(&self) -> u64 {
+        self.first_index
+    }
+
+    /// Puts the purge on disk: the marker first (durably), then the files, oldest first, and
+    /// the directory. Each crash state opens: before the marker the log just starts earlier;
+    /// after it, [`Wal::open`] deletes the segments still below the marker.
+    pub fn remove(self) -> Result<(), WalError> {
+        write_marker(&self.dir, self.first_index)?;
+        if self.paths.is_empty() {
+            return Ok(());
+        }
+        for path in &self.paths {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                // Already gone: a reopen finished the purge first.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(path)(e)),
+            }
+        }
+        atomic::fsync_dir(&self.dir)?;
+        Ok(())
+    }
+}
+
+fn write_marker(dir: &Path, first: u64) -> Result<(), WalError> {
+    atomic::write_atomic(&dir.join(MARKER_FILE), &first.to_le_bytes())?;
+    Ok(())
 }
 
 /// Writes `count` zero bytes at `offset` (real blocks, unlike `fallocate`'s unwritten extents,

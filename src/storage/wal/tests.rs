@@ -502,3 +502,58 @@ fn a_torn_record_inside_preallocated_space_is_cut_off() {
     let wal = Wal::open(dir.path(), opts).unwrap();
     assert_contents(&wal, 1, 12);
 }
+
+/// `detach_to` then `DetachedSegments::remove` ends where `purge_to` ends; before the removal
+/// the files are untouched (a crash then opens the whole log), and a crash after the marker
+/// but before every file is gone is finished on open.
+#[test]
+fn detached_purge_reaches_the_disk_only_when_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), small(300)).unwrap();
+    append_each(&mut wal, 1, 100);
+    let files = seg_files(dir.path());
+    let detached = wal.detach_to(60).unwrap().expect("segments below 61");
+    assert_eq!(wal.first_index(), Some(61));
+    assert_contents(&wal, 61, 100);
+    // Appends go on (also into a new segment) while the purge is not on disk.
+    append_each(&mut wal, 101, 140);
+    assert!(seg_files(dir.path()).starts_with(&files), "a file was deleted before remove()");
+    {
+        let crashed = Wal::open(dir.path(), small(300)).unwrap();
+        assert_contents(&crashed, 1, 140);
+    }
+    // A later purge folds into the pending one.
+    let mut detached = detached;
+    detached.merge(wal.detach_to(80).unwrap().expect("more segments below 81"));
+    assert_eq!(detached.first_index(), 81);
+    // Crash after the marker and one deletion.
+    let doomed = detached.paths.clone();
+    write_marker(dir.path(), 81).unwrap();
+    fs::remove_file(&doomed[0]).unwrap();
+    {
+        let crashed = Wal::open(dir.path(), small(300)).unwrap();
+        assert_contents(&crashed, 81, 140);
+        assert!(doomed.iter().all(|p| !p.exists()), "open did not finish the purge");
+    }
+    // Finishing the purge after the reopen already did is harmless.
+    detached.remove().unwrap();
+    assert_eq!(seg_files(dir.path()).len(), wal.segment_count());
+    drop(wal);
+    let wal = Wal::open(dir.path(), small(300)).unwrap();
+    assert_contents(&wal, 81, 140);
+}
+
+/// A purge that would leave the log empty is done in full by `detach_to`.
+#[test]
+fn detach_past_the_end_purges_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), small(300)).unwrap();
+    append_each(&mut wal, 1, 50);
+    assert!(wal.purge_empties(50) && !wal.purge_empties(49));
+    assert!(wal.detach_to(70).unwrap().is_none());
+    assert!(seg_files(dir.path()).is_empty());
+    append_batch(&mut wal, 71, 80);
+    drop(wal);
+    let wal = Wal::open(dir.path(), small(300)).unwrap();
+    assert_contents(&wal, 71, 80);
+}
