@@ -149,8 +149,8 @@ impl IoThreads {
     fn wait_idle(&self) {
         let give_up = Instant::now() + Duration::from_secs(1);
         for stat in &self.stats {
-            loop {
-                let Ok(text) = std::fs::read_to_string(stat) else { break }; // the thread ended
+            // No stat file: the thread ended.
+            while let Ok(text) = std::fs::read_to_string(stat) {
                 let state = text.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
                 if matches!(state, Some('S') | None) || Instant::now() > give_up {
                     break;
