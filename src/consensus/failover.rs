@@ -24,11 +24,11 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::net::TcpStream;
 use openraft::async_runtime::WatchReceiver;
 use openraft::ServerState;
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 
 use super::types::NodeId;
 use super::wire::{Request, Response};
@@ -54,7 +54,7 @@ pub struct DeadLeader {
 struct Mark {
     leader: NodeId,
     term: u64,
-    at: std::time::Instant,
+    at: tokio::time::Instant,
 }
 
 impl DeadLeader {
@@ -65,7 +65,7 @@ impl DeadLeader {
     }
 
     fn set(&self, leader: NodeId, term: u64) {
-        *self.mark.lock() = Some(Mark { leader, term, at: std::time::Instant::now() });
+        *self.mark.lock() = Some(Mark { leader, term, at: tokio::time::Instant::now() });
     }
 
     fn clear(&self, leader: NodeId) {

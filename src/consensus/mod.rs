@@ -21,6 +21,7 @@ pub mod heard_commits;
 mod log_purge;
 pub mod log_store;
 pub mod membership;
+pub mod net;
 pub mod network;
 pub mod owners;
 pub mod rpc;
@@ -34,11 +35,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use self::net::TcpListener;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{InitializeError, RaftError};
 use openraft::{ReadPolicy, ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -213,7 +214,7 @@ pub struct Core {
     proposals: mpsc::Sender<Proposal>,
     session_sink: RwLock<Option<SessionSink>>,
     /// When this node last accepted an append (heartbeat) or snapshot from a leader.
-    leader_contact: Mutex<Option<std::time::Instant>>,
+    leader_contact: Mutex<Option<tokio::time::Instant>>,
     reconfig_handler: RwLock<Option<ReconfigHandler>>,
     /// The leader's session owners (installed on ensemble members).
     ownership: Arc<owners::OwnershipSlot>,
@@ -234,7 +235,7 @@ impl Core {
 
     /// Records that a leader this node accepts has just reached it.
     fn heard_from_leader(&self) {
-        *self.leader_contact.lock() = Some(std::time::Instant::now());
+        *self.leader_contact.lock() = Some(tokio::time::Instant::now());
     }
 }
 

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::net::TcpStream;
 use openraft::errors::{RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable};
 use openraft::network::RPCOption;
 use openraft::network::RPCTypes;
@@ -30,7 +31,6 @@ use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotRespon
 use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
 use parking_lot::Mutex;
 use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::TcpStream;
 
 use super::transport::PeerTransport;
 use tokio::sync::{mpsc, oneshot};

@@ -13,10 +13,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::net::{self, TcpListener, TcpStream};
 use openraft::async_runtime::WatchReceiver;
 use openraft::ReadPolicy;
 use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::batcher::Proposal;
@@ -54,7 +54,7 @@ pub async fn serve(listener: TcpListener, core: Arc<Core>) {
 async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
     let remote = sock.peer_addr().ok();
     // Reads on this member ask the kernel whether a leader's notices wait on this socket.
-    let socket = std::os::fd::AsFd::as_fd(&sock).try_clone_to_owned().ok();
+    let socket = net::duplicate_descriptor(&sock);
     let transport = core.peers.transport().clone();
     let accepted = transport.accept(sock).await?;
     let (mut rd, wr) = (accepted.reader, accepted.writer);

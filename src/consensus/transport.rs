@@ -22,10 +22,10 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::net::TcpStream;
 use roost_tls::rustls::pki_types::ServerName;
 use roost_tls::{CertificateDer, ReloadingServerConfig, TlsSettings};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 
 use super::types::NodeId;
 
@@ -232,15 +232,16 @@ impl PeerTransport {
         Ok(Accepted { reader, writer, certificate })
     }
 
-    async fn accept_stream(&self, sock: TcpStream) -> io::Result<Accepted> {
+    async fn accept_stream(&self, mut sock: TcpStream) -> io::Result<Accepted> {
         let Some(tls) = &self.tls else {
             let (rd, wr) = sock.into_split();
             return Ok(Accepted { reader: Box::new(rd), writer: Box::new(wr), certificate: None });
         };
         let remote = sock.peer_addr().ok();
-        let Some(speaks_tls) = crate::security::tls::starts_with_tls(&sock, HANDSHAKE_TIMEOUT).await else {
+        let Some(first) = super::net::peek_first_byte(&mut sock, HANDSHAKE_TIMEOUT).await else {
             return Err(self.refuse(io::Error::new(io::ErrorKind::TimedOut, "no first byte in time")));
         };
+        let speaks_tls = crate::security::tls::is_handshake_record(first);
         if !speaks_tls {
             if !self.accept_plain {
                 tracing::warn!(?remote, "a plain connection to the peer port refused: sslQuorum requires TLS");

@@ -60,11 +60,11 @@ pub fn settings(
 }
 
 /// Completes a TLS handshake as the server.
-pub async fn accept(
-    config: &ReloadingServerConfig,
-    sock: TcpStream,
-    timeout: Duration,
-) -> std::io::Result<TlsStream<TcpStream>> {
+/// Generic over the stream so the quorum port's simulated sockets (feature `sim`) fit too.
+pub async fn accept<S>(config: &ReloadingServerConfig, sock: S, timeout: Duration) -> std::io::Result<TlsStream<S>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let acceptor = tokio_rustls::TlsAcceptor::from(config.current());
     match tokio::time::timeout(timeout, acceptor.accept(sock)).await {
         Ok(result) => result,
@@ -77,9 +77,14 @@ pub async fn accept(
 pub async fn starts_with_tls(sock: &TcpStream, timeout: Duration) -> Option<bool> {
     let mut first = [0u8; 1];
     match tokio::time::timeout(timeout, sock.peek(&mut first)).await {
-        Ok(Ok(1)) => Some(first[0] == TLS_HANDSHAKE_RECORD),
+        Ok(Ok(1)) => Some(is_handshake_record(first[0])),
         _ => None,
     }
+}
+
+/// Whether the first byte of a connection opens a TLS handshake record.
+pub fn is_handshake_record(first: u8) -> bool {
+    first == TLS_HANDSHAKE_RECORD
 }
 
 /// The subject of the verified client certificate, rendered as Java renders it.
