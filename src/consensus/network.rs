@@ -45,6 +45,12 @@ use super::wire::{self, Hello, RemoteError, Request, RequestFrame, Response, Res
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// First and longest pause between failed dials of the same peer.
 const MIN_REDIAL: Duration = Duration::from_millis(50);
+/// A link that has brought no frame for this long when one of its calls times out is taken
+/// for dead and redialled. A peer that vanished without a reset (a host that lost power, a
+/// middlebox that forgot the connection) would otherwise keep it "open" until the kernel
+/// gives up retransmitting, about 15 minutes, with every call timing out (found by the
+/// simulator, tests/sim.rs: a restarted follower was never caught up).
+const SILENT_LINK: Duration = Duration::from_secs(5);
 const MAX_REDIAL: Duration = Duration::from_secs(1);
 /// Lower bound of the time a whole snapshot may take to transfer and install.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -179,6 +185,8 @@ pub struct PeerConn {
     link: tokio::sync::Mutex<Option<Link>>,
     next_id: AtomicU64,
     redial: Mutex<Redial>,
+    /// See [`SILENT_LINK`].
+    silent_limit: Duration,
 }
 
 #[derive(Debug)]
@@ -206,13 +214,35 @@ struct Link {
     writer: JoinHandle<()>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LinkShared {
     closed: AtomicBool,
     pending: Mutex<HashMap<u64, oneshot::Sender<Response>>>,
+    /// When the link was dialled or last brought a frame.
+    heard: Mutex<Instant>,
+    silent_limit: Duration,
 }
 
 impl LinkShared {
+    fn new(silent_limit: Duration) -> LinkShared {
+        LinkShared {
+            closed: AtomicBool::new(false),
+            pending: Mutex::default(),
+            heard: Mutex::new(Instant::now()),
+            silent_limit,
+        }
+    }
+
+    /// A call on this link timed out: if nothing came back for too long, the peer is gone
+    /// without having closed the connection, so the next call dials again.
+    fn call_timed_out(&self, target: NodeId) {
+        let silent = self.heard.lock().elapsed();
+        if silent >= self.silent_limit && !self.closed.load(Ordering::Acquire) {
+            tracing::info!(peer = target, silent_ms = silent.as_millis() as u64, "raft connection silent; redialling");
+            self.close();
+        }
+    }
+
     /// Marks the link dead and fails every waiting call (their receivers see a drop).
     fn close(&self) {
         let mut pending = self.pending.lock();
@@ -269,6 +299,7 @@ impl PendingCall {
             Ok(Err(_)) => Err(CallError::Lost { target }),
             Err(_) => {
                 self.shared.pending.lock().remove(&self.id);
+                self.shared.call_timed_out(target);
                 Err(CallError::Timeout { target, timeout })
             }
         }
@@ -285,6 +316,7 @@ impl PeerConn {
             link: tokio::sync::Mutex::new(None),
             next_id: AtomicU64::new(1),
             redial: Mutex::new(Redial { not_before: None, pause: MIN_REDIAL }),
+            silent_limit: SILENT_LINK,
         }
     }
 
@@ -395,7 +427,7 @@ impl PeerConn {
         let mut wr = BufWriter::new(wr);
         wire::write_value(&mut wr, &Hello { magic: wire::MAGIC, from: self.me }).await?;
 
-        let shared = Arc::new(LinkShared::default());
+        let shared = Arc::new(LinkShared::new(self.silent_limit));
         let (out, mut frames) = mpsc::unbounded_channel::<Outgoing>();
         let writer_shared = shared.clone();
         let writer = tokio::spawn(async move {
@@ -423,6 +455,7 @@ impl PeerConn {
             loop {
                 match wire::read_value::<_, ResponseFrame>(&mut rd).await {
                     Ok(frame) => {
+                        *reader_shared.heard.lock() = Instant::now();
                         let waiter = reader_shared.pending.lock().remove(&frame.id);
                         if let Some(waiter) = waiter {
                             let _ = waiter.send(frame.body);
@@ -700,5 +733,40 @@ mod tests {
 
         let (rpc, cut) = limit_append(request(Vec::new()), 10_000);
         assert_eq!((rpc.entries.len(), cut), (0, None), "heartbeats");
+    }
+
+    /// A peer that stops answering without closing the connection (here: one that reads
+    /// and never replies) is redialled once a call times out on a link silent for longer
+    /// than the limit, instead of every call timing out on it for good.
+    #[tokio::test]
+    async fn a_silent_link_is_redialled_after_a_call_times_out() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (accepted_tx, mut accepted) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let _ = accepted_tx.send(());
+                // Take the hello, answer nothing, keep the connection open.
+                let mut buf = [0u8; 4096];
+                let _ = tokio::time::timeout(Duration::from_millis(50), sock.read(&mut buf)).await;
+                held.push(sock);
+            }
+        });
+        let mut conn = PeerConn::new(1, 2, &addr, PeerTransport::plain());
+        conn.silent_limit = Duration::from_millis(200);
+        let call = conn.call(Request::ReadIndex, Duration::from_millis(50)).await;
+        assert!(matches!(call, Err(CallError::Timeout { .. })), "{call:?}");
+        accepted.recv().await.unwrap();
+        // Silent, but not for long yet: the link stays.
+        let call = conn.call(Request::ReadIndex, Duration::from_millis(50)).await;
+        assert!(matches!(call, Err(CallError::Timeout { .. })), "{call:?}");
+        assert!(accepted.try_recv().is_err(), "redialled a link that was silent only briefly");
+        // Silent past the limit when a call times out: the next call dials a new link.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let _ = conn.call(Request::ReadIndex, Duration::from_millis(50)).await;
+        let _ = conn.call(Request::ReadIndex, Duration::from_millis(50)).await;
+        tokio::time::timeout(Duration::from_secs(5), accepted.recv()).await.expect("no redial").unwrap();
     }
 }
