@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::roost_dir::{self, RoostDirError};
-use super::zk::{self, SnapshotNode, StatPersisted};
+use super::zk::{self, SnapshotNode};
 use crate::tree::DataTree;
 
 /// Why an export failed.
@@ -92,18 +92,7 @@ pub(crate) fn zookeeper_snapshot(tree: &DataTree) -> Vec<u8> {
     let mut nodes = Vec::with_capacity(tree.node_count());
     tree.for_each_node(|path, data, acl, s| {
         let path = if path == "/" { String::new() } else { path.to_string() };
-        let stat = StatPersisted {
-            czxid: s.czxid,
-            mzxid: s.mzxid,
-            ctime: s.ctime,
-            mtime: s.mtime,
-            version: s.version,
-            cversion: s.cversion,
-            aversion: s.aversion,
-            ephemeral_owner: s.ephemeral_owner,
-            pzxid: s.pzxid,
-        };
-        nodes.push((path, data.map(<[u8]>::to_vec), acl.to_vec(), stat));
+        nodes.push((path, data.map(<[u8]>::to_vec), acl.to_vec(), s));
     });
     zk::write_snapshot(
         &sessions,

@@ -112,18 +112,7 @@ pub(crate) fn to_roost_tree(zk_tree: &ZkTree) -> Result<DataTree, ImportError> {
         if path == CONFIG_PATH {
             continue;
         }
-        let s = node.stat;
-        let stat = PersistedStat {
-            czxid: s.czxid,
-            mzxid: s.mzxid,
-            pzxid: s.pzxid,
-            ctime: s.ctime,
-            mtime: s.mtime,
-            version: s.version,
-            cversion: s.cversion,
-            aversion: s.aversion,
-            ephemeral_owner: s.ephemeral_owner,
-        };
+        let stat = node.stat;
         records.push((path, node.data.as_deref(), node.acl.to_vec(), stat));
     }
     // The system nodes a fresh Roost tree has and ZooKeeper's may lack (3.4 has no

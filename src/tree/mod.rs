@@ -40,7 +40,7 @@ pub use node::MAX_TTL_MS;
 /// The node holding the ensemble configuration (`ZooDefs.CONFIG_NODE`).
 pub const CONFIG_PATH: &str = "/zookeeper/config";
 use node::AclTable;
-pub(crate) use node::PersistedStat;
+pub use node::PersistedStat;
 pub use snapshot::SnapshotError;
 pub(crate) use snapshot::TreeBuilder;
 use store::{Detached, Node, NodeStore};

@@ -57,7 +57,7 @@ impl NodeKind {
 /// 96 bytes. Fields are read and written by value (no references into it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[repr(C, packed(4))]
-pub(crate) struct PersistedStat {
+pub struct PersistedStat {
     pub czxid: i64,
     pub mzxid: i64,
     pub pzxid: i64,

@@ -170,16 +170,16 @@ fn check_standard_result(tree: &ZkTree) {
     assert_eq!(app.data.as_deref(), Some(&b"v1"[..]));
     assert_eq!((app.stat.version, app.stat.mzxid, app.stat.mtime), (1, 0x13, T0 + 0x13));
     assert_eq!(app.stat.cversion, 3, "the re-create of /app/x did not count, /app/y did");
-    assert_eq!(app.stat.pzxid, 0x1c, "the close deleted /app/e");
+    assert_eq!({ app.stat.pzxid }, 0x1c, "the close deleted /app/e");
     assert!(tree.node("/app/e").is_none());
     assert!(tree.node("/old").is_none(), "txns before the snapshot are not replayed");
     let y = tree.node("/app/y").unwrap();
     assert_eq!((y.stat.czxid, y.stat.aversion), (0x12, 1));
     assert_eq!(*y.acl, Acl::read_unsafe());
-    assert_eq!(tree.node("/c").unwrap().stat.ephemeral_owner, i64::MIN);
-    assert_eq!(tree.node("/t").unwrap().stat.ephemeral_owner, (0xFF00_0000_0000_0000_u64 as i64) | 60_000);
+    assert_eq!({ tree.node("/c").unwrap().stat.ephemeral_owner }, i64::MIN);
+    assert_eq!({ tree.node("/t").unwrap().stat.ephemeral_owner }, (0xFF00_0000_0000_0000_u64 as i64) | 60_000);
     assert!(tree.node("/m1").is_none(), "a failed multi changes nothing");
-    assert_eq!(tree.node("/m2").unwrap().stat.czxid, 0x1a);
+    assert_eq!({ tree.node("/m2").unwrap().stat.czxid }, 0x1a);
     let root = tree.node("").unwrap();
     assert_eq!((root.stat.cversion, root.stat.pzxid), (6, 0x1a));
     assert_eq!(tree.sessions().iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>(), vec![(0x77, 5000)]);
@@ -321,7 +321,7 @@ fn orphan_ephemerals_are_dropped_and_the_parent_pzxid_moves() {
     let (tree, report) = dir.load().unwrap();
     assert_eq!(report.orphans_removed, 1);
     assert!(tree.node("/app/e").is_none());
-    assert_eq!(tree.node("/app").unwrap().stat.pzxid, 0x9);
+    assert_eq!({ tree.node("/app").unwrap().stat.pzxid }, 0x9);
 }
 
 #[test]

@@ -15,34 +15,8 @@ pub const CONTAINER_OWNER: i64 = i64::MIN;
 /// Top byte of a TTL node's `ephemeralOwner` (`EphemeralType.TTL`); the TTL is in the low 40 bits.
 const TTL_MARK: i64 = 0xFF00_0000_0000_0000_u64 as i64;
 
-/// `StatPersisted`: the stat fields a snapshot stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StatPersisted {
-    pub czxid: i64,
-    pub mzxid: i64,
-    pub ctime: i64,
-    pub mtime: i64,
-    pub version: i32,
-    /// The persisted child-create counter (clients see `2*cversion - numChildren`).
-    pub cversion: i32,
-    pub aversion: i32,
-    pub ephemeral_owner: i64,
-    pub pzxid: i64,
-}
-
-impl StatPersisted {
-    fn created(zxid: i64, time: i64, ephemeral_owner: i64) -> Self {
-        StatPersisted {
-            czxid: zxid,
-            mzxid: zxid,
-            pzxid: zxid,
-            ctime: time,
-            mtime: time,
-            ephemeral_owner,
-            ..Default::default()
-        }
-    }
-}
+/// `StatPersisted`: the stat fields a snapshot stores, the same that a Roost node keeps.
+pub use crate::tree::PersistedStat as StatPersisted;
 
 /// One znode.
 #[derive(Debug, Clone, PartialEq, Eq)]
