@@ -210,3 +210,30 @@ async fn a_leader_that_lost_its_quorum_refuses_reconnecting_clients_at_once() {
     let (_stream, response) = raw_connect(addr, Some(false));
     assert!(response.is_empty(), "the isolated leader opened a session ({} bytes answered)", response.len());
 }
+
+/// A follower whose leader is gone holds a connecting client through the election instead
+/// of bouncing it: a client that finds every member refusing gives up (go-zookeeper fails
+/// the request with ErrNoServer after one round of refusals, its TestDNSHostProviderReconnect
+/// failed so when the leader it was connected to restarted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_in_an_election_holds_a_connecting_client_until_a_leader_is_elected() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(Duration::from_secs(30));
+    let survivor = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    let addr = cluster.members[survivor].addr();
+    cluster.kill9(leader);
+    cluster.kill9(other);
+    let start = Instant::now();
+    while !common::four_letter_word(addr, "srvr").contains("not currently serving") {
+        assert!(start.elapsed() < Duration::from_secs(10), "the survivor kept serving without a quorum");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A quorum is on its way (the member restarts and an election follows) when the
+    // client arrives.
+    cluster.spawn(other);
+    let (_stream, response) = raw_connect(addr, Some(false));
+    assert_eq!(response.len(), 37, "the follower refused the client during the election");
+    let session_id = i64::from_be_bytes(response[8..16].try_into().expect("8 bytes"));
+    assert_ne!(session_id, 0, "no session was created");
+}

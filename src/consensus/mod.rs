@@ -550,6 +550,23 @@ impl Consensus {
         }
     }
 
+    /// Waits up to `timeout` for [`Self::has_quorum`]; true if it came (or never left).
+    /// `has_quorum` reads the leader-contact clock as well as openraft's metrics, so this
+    /// polls rather than waiting on the metrics channel alone.
+    pub async fn wait_quorum(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.has_quorum() {
+                return true;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            tokio::time::sleep((deadline - now).min(Duration::from_millis(10))).await;
+        }
+    }
+
     pub fn metrics(&self) -> ConsensusStatus {
         let metrics = self.core.raft.metrics();
         let m = metrics.borrow_watched();

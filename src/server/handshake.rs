@@ -58,9 +58,13 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, cut_off: bool)
     }
     // Lost the quorum, not yet cut off (that waits a grace period, for the connections it
     // already serves): a new connection could neither revalidate its session nor keep it
-    // alive here, so the client is sent on to another member at once. An isolated leader
-    // held reconnecting clients until the cut-off, after a new leader was already serving.
-    if !ctx.consensus.has_quorum() {
+    // alive here. A leader in that state is the isolated one; a new leader is (or soon
+    // will be) serving elsewhere, so the client is sent on at once (it used to be held
+    // until the cut-off). A follower without a leader is most often in an election that
+    // ends within a second; the client waits for it, as it waits for a starting server,
+    // rather than being bounced: clients that find every member refusing give up the
+    // request (go-zookeeper fails it with ErrNoServer after one round).
+    if !ctx.consensus.has_quorum() && (ctx.consensus.is_leader() || !ctx.consensus.wait_quorum(READY_WAIT).await) {
         return Handshake::Refuse { reason: "this server has no quorum" };
     }
     // A client that has seen a later zxid than ours must move to a more up-to-date server.
