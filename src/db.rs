@@ -250,7 +250,15 @@ impl Db {
 fn feed_events(tree: &DataTree, txn: &Txn, zxid: i64, changes: Vec<Change>, out: &mut Vec<ChangeEvent>) {
     let multi = matches!(txn.op, TxnOp::Multi(_));
     out.extend(changes.into_iter().map(|c| {
-        let mut event = ChangeEvent { zxid, path: c.path, kind: c.kind, stat: c.stat, data: c.data, acl: c.acl };
+        let mut event = ChangeEvent {
+            zxid,
+            path: c.path,
+            kind: c.kind,
+            stat: c.stat,
+            data: c.data,
+            acl: c.acl,
+            encodings: Default::default(),
+        };
         if multi {
             match tree.shared_acl(&event.path) {
                 Some(acl) => event.acl = acl,

@@ -39,6 +39,43 @@ pub struct ChangeEvent {
     /// a node deleted by the txn, its ACL when it was deleted). A multi is one step: there it
     /// is the ACL after the whole txn.
     pub acl: Arc<Vec<Acl>>,
+    /// Encodings a consumer makes once for all its clients (see [`EncodingCache`]).
+    pub encodings: EncodingCache,
+}
+
+/// The encodings of one event that a consumer serving many clients makes once and shares
+/// (the WebSocket stream's JSON, without and with the data): under a write load, encoding
+/// each event again for each subscriber was most of the feed's cost. A clone starts
+/// empty, so an event altered through `..ev.clone()` never carries the original's encoding.
+#[derive(Default)]
+pub struct EncodingCache([std::sync::OnceLock<Arc<str>>; 2]);
+
+impl EncodingCache {
+    /// The encoding `with_data` (or without), made by `encode` the first time it is asked for.
+    pub fn get_or_encode(&self, with_data: bool, encode: impl FnOnce() -> Arc<str>) -> Arc<str> {
+        self.0[usize::from(with_data)].get_or_init(encode).clone()
+    }
+}
+
+impl Clone for EncodingCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+/// A cache is not part of what an event is.
+impl PartialEq for EncodingCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for EncodingCache {}
+
+impl std::fmt::Debug for EncodingCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EncodingCache")
+    }
 }
 
 /// The outcome of a replay request.
@@ -152,6 +189,17 @@ impl ChangeFeed {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_event_is_encoded_once_and_an_altered_copy_encodes_afresh() {
+        let ev = event(1, b"secret");
+        assert_eq!(&*ev.encodings.get_or_encode(true, || "with secret".into()), "with secret");
+        assert_eq!(&*ev.encodings.get_or_encode(true, || "again".into()), "with secret");
+        assert_eq!(&*ev.encodings.get_or_encode(false, || "without".into()), "without");
+        // A replay that strips the data must not send the encoding made with it.
+        let stripped = ChangeEvent { data: None, ..ev.clone() };
+        assert_eq!(&*stripped.encodings.get_or_encode(true, || "fresh".into()), "fresh");
+    }
+
     fn event(zxid: i64, data: &'static [u8]) -> ChangeEvent {
         ChangeEvent {
             zxid,
@@ -160,6 +208,7 @@ mod tests {
             stat: None,
             data: Some(Bytes::from_static(data)),
             acl: Arc::default(),
+            encodings: EncodingCache::default(),
         }
     }
 

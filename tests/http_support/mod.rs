@@ -126,6 +126,7 @@ impl Tree {
                     stat: Some(stat),
                     data: data.clone().map(Bytes::from),
                     acl: Arc::new(acl.clone()),
+                    encodings: Default::default(),
                 });
                 events.push(ChangeEvent {
                     zxid,
@@ -134,6 +135,7 @@ impl Tree {
                     stat: Some(pstat),
                     data: None,
                     acl: Arc::new(pacl),
+                    encodings: Default::default(),
                 });
                 let _ = CreateMode::Persistent;
                 Ok(OpResult::Created { path: final_path, stat })
@@ -165,6 +167,7 @@ impl Tree {
                     stat: None,
                     data: None,
                     acl: Arc::new(acl),
+                    encodings: Default::default(),
                 });
                 events.push(ChangeEvent {
                     zxid,
@@ -173,6 +176,7 @@ impl Tree {
                     stat: Some(pstat),
                     data: None,
                     acl: Arc::new(pacl),
+                    encodings: Default::default(),
                 });
                 Ok(OpResult::Deleted)
             }
@@ -196,6 +200,7 @@ impl Tree {
                     stat: Some(node.stat),
                     data: data.clone().map(Bytes::from),
                     acl: Arc::new(node.acl.clone()),
+                    encodings: Default::default(),
                 });
                 Ok(OpResult::Stat(node.stat))
             }
