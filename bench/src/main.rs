@@ -8,6 +8,7 @@ mod load;
 mod pace;
 mod report;
 mod scenarios;
+mod subscribe;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -48,6 +49,9 @@ enum Workload {
     /// no ZooKeeper server: one 40-byte message to each of `--count` loopback connections
     /// from a child process; time to the last one read (the TCP floor of `watch`).
     Floor,
+    /// `--count` WebSocket subscribers to `/` (subtree, with data) on Roost's HTTP port
+    /// (`--servers` are HTTP addresses) for `--warmup` + `--duration`; run beside a load.
+    Subscribe,
     /// the child process of `floor`.
     #[value(hide = true)]
     FloorServe,
@@ -339,10 +343,11 @@ async fn run_scenario(
         Workload::Probe => scenarios::probe(&spec, servers, &args.probe_path).await?,
         Workload::Floor => floor::tcp_floor(&spec).await?,
         Workload::Handshakes => scenarios::handshakes(&spec, servers, counters).await?,
+        Workload::Subscribe => subscribe::subscribers(&spec, servers, counters).await?,
         _ => scenarios::failover(&spec, servers, counters).await?,
     };
     outcome.sessions = match args.workload {
-        Workload::Watch | Workload::Storm | Workload::Floor => args.count,
+        Workload::Watch | Workload::Storm | Workload::Floor | Workload::Subscribe => args.count,
         Workload::Handshakes => spec.connectors,
         _ => 1,
     };
