@@ -99,12 +99,26 @@ function looksLikeProperties(t) {
   return lines.length > 0 && lines.every((l) => /^\s*[\w.\-/\[\]]+\s*[=:]/.test(l)) && lines.some((l) => /^\s*[\w.\-/\[\]]+\s*=/.test(l));
 }
 
+// Pretty-printing stops at this size: a browser's textarea slows down with its number of lines
+// (a 1 MB JSON pretty-printed is 180,000 lines and takes seconds per key press). The same
+// limits as the editor's highlighting (codeview.js).
+export const PRETTY_LIMIT = 256 * 1024, PRETTY_LINES = 10_000;
+export function lineCount(text) {
+  let n = 1;
+  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
 // The text the editor shows for bytes in a mode: JSON is pretty-printed token by token (see
-// reformatJson) when it is valid; anything else exactly as stored.
+// reformatJson) when it is valid and the result stays under PRETTY_LIMIT; anything else
+// exactly as stored.
 export function renderForEditor(bytes, mode) {
   const text = render(bytes, mode);
-  if (mode === "json" && text.trim() !== "") {
-    try { return reformatJson(text); } catch (_) { return text; }
+  if (mode === "json" && text.trim() !== "" && text.length <= PRETTY_LIMIT) {
+    try {
+      const pretty = reformatJson(text);
+      if (pretty.length <= PRETTY_LIMIT && lineCount(pretty) <= PRETTY_LINES) return pretty;
+    } catch (_) { /* shown as it is */ }
   }
   return text;
 }

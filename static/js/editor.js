@@ -92,6 +92,7 @@ function modeChanged() {
   if (!view) return;
   view.setMode(mode);
   view.setWrap(mode !== "hex" && $("#wrap").checked);
+  $("#wrap").disabled = mode === "hex"; // hex rows are 16 bytes, never wrapped
   showHexParts();
   validateNow();
 }
@@ -135,6 +136,10 @@ async function save(version) {
     // decompressed: neither is written back unless the user changed something).
     stored = b64ToBytes(editor.dataset.b64);
   } else {
+    if (mode === "json") {
+      const p = validate(editor.value, mode);
+      if (p) { toast(`Cannot save: JSON line ${p.line}, column ${p.col}: ${p.message} (text mode stores it as it is)`, true, 8000); return; }
+    }
     let bytes;
     try { bytes = parse(editor.value, mode); } catch (e) { toast(`Cannot save: ${e.message}`, true); return; }
     stored = bytes;
@@ -249,6 +254,7 @@ export function initEditor() {
       let bytes;
       const wasDirty = state.dirty;
       if (!wasDirty) bytes = serverBytes;
+      else if (TEXT_MODES.includes(mode) && TEXT_MODES.includes(next)) bytes = new TextEncoder().encode(editor.value); // text stays as typed, even when invalid
       else {
         try { bytes = parse(editor.value, mode); } catch (e) { err.textContent = `Cannot leave ${mode}: ${e.message}`; err.hidden = false; modeSel.value = mode; return; }
       }

@@ -1,6 +1,6 @@
 // Syntax highlighting for the editor: small tokenizers for JSON, YAML, XML and Java-style
 // properties, written for this project (no library). Each returns a list of [class, text]
-// tokens covering the whole input; linesHtml() turns them into one <div> per line, so the
+// tokens covering the whole input; lineHtmls() and lineDivs() turn them into one <div> per line, so the
 // editor can number lines and mark a line with an error.
 
 const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" };
@@ -122,27 +122,26 @@ export function tokensProperties(text) {
 
 export const TOKENIZERS = { json: tokensJson, yaml: tokensYaml, xml: tokensXml, properties: tokensProperties };
 
-// Tokens to HTML, one <div class="l" data-n="label"> per line (labels from label(i, lineText)),
-// a span per token; the line with index `bad` (0-based) gets class "bad".
-export function linesHtml(tokens, label = (i) => i + 1, bad = -1) {
+// Tokens to HTML, one string per line (the spans of that line; a token spanning lines is split).
+export function lineHtmls(tokens) {
   const lines = [];
-  let cur = "", lineText = "";
-  const flush = () => {
-    const i = lines.length;
-    lines.push(`<div class="l${i === bad ? " bad" : ""}" data-n="${label(i, lineText)}">${cur}</div>`);
-    cur = ""; lineText = "";
-  };
+  let cur = "";
   for (const [cls, text] of tokens) {
     const parts = text.split("\n");
     parts.forEach((p, k) => {
-      if (k > 0) flush();
+      if (k > 0) { lines.push(cur); cur = ""; }
       if (p === "") return;
-      lineText += p;
       cur += cls ? `<span class="${cls}">${escapeHtml(p)}</span>` : escapeHtml(p);
     });
   }
-  flush();
-  return lines.join("");
+  lines.push(cur);
+  return lines;
+}
+
+// One <div class="l" data-n="label"> per line (labels from label(i)); the line with index
+// `bad` (0-based) gets class "bad".
+export function lineDivs(htmls, label = (i) => i + 1, bad = -1) {
+  return htmls.map((h, i) => `<div class="l${i === bad ? " bad" : ""}" data-n="${label(i)}">${h}</div>`);
 }
 
 // Plain text as lines (no tokens), e.g. the text and hex modes.

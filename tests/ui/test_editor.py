@@ -207,7 +207,7 @@ def test_overlay_stays_aligned_when_wrapping_and_scrolling(page, node, zk, fresh
     expect(hl(page).locator(".t-key")).to_have_count(81)
     geo = """() => {
       const ta = document.querySelector('#editor'), pre = document.querySelector('#code-hl');
-      const last = pre.querySelector('.l:last-of-type');
+      const ls = pre.querySelectorAll('.l'), last = ls[ls.length - 1];
       return { taW: ta.clientWidth, preW: pre.clientWidth, taH: ta.scrollHeight,
                contentH: last.offsetTop + last.offsetHeight, lineH: parseFloat(getComputedStyle(ta).lineHeight),
                taTop: ta.scrollTop, preTop: pre.scrollTop };
@@ -235,30 +235,39 @@ def test_a_one_megabyte_node_stays_fast(page, node, zk, fresh):
     expect(page.get_by_test_id("highlight-note")).to_be_visible()
     expect(page.get_by_test_id("highlight-note")).to_contain_text("off for text over")
     assert time.monotonic() - t0 < 8
-    # Typing stays responsive: one key press takes well under 100 ms of script.
-    ms = page.evaluate("""() => {
-      const ta = document.querySelector('#editor');
-      ta.focus(); ta.setSelectionRange(1, 1);
-      const t = performance.now();
-      for (let i = 0; i < 5; i++) { ta.setRangeText(' ', 1, 1, 'end'); ta.dispatchEvent(new Event('input')); }
-      return (performance.now() - t) / 5;
-    }""")
-    assert ms < 100, ms
-    # Under the threshold (a 200 KB node) the text is highlighted, and re-highlighting on a key
-    # press is fast too.
+    # Shown as stored (pretty-printed it would be 180,000 lines: a textarea then takes seconds
+    # per key press), and a key press, layout included, stays under a second even on a loaded
+    # test machine (about 0.1 s on an idle one).
+    assert page.get_by_test_id("editor").input_value() == raw.decode()
+    ms = page.evaluate(KEY_PRESS_MS)
+    assert ms < 1000, ms
+    # Under the thresholds (50 KB, pretty-printed to over 5,000 lines) the text is highlighted
+    # and numbered, and a key press re-renders only the line it changed.
     small = fresh + "/mid"
-    zk.create(small, raw[:200_000][: raw[:200_000].rfind(b"},") + 1] + b"]")
+    cut = raw[:50_000]
+    zk.create(small, cut[: cut.rfind(b"},") + 1] + b"]")
     open_node(page, node, small)
     expect(page.get_by_test_id("highlight-note")).to_be_hidden()
     expect(hl(page).locator(".t-key").first).to_be_visible()
-    ms = page.evaluate("""async () => {
-      const ta = document.querySelector('#editor');
-      const t = performance.now();
-      ta.setRangeText(' ', 1, 1, 'end'); ta.dispatchEvent(new Event('input'));
-      await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-      return performance.now() - t;
-    }""")
-    assert ms < 400, ms
+    lines = page.get_by_test_id("editor").input_value().count("\n") + 1
+    assert 5000 < lines <= 10_000 and len(line_labels(page)) == lines
+    ms = page.evaluate(KEY_PRESS_MS)
+    assert ms < 1000, ms
+    assert line_labels(page) == [str(i) for i in range(1, lines + 1)]
+    assert page.eval_on_selector_all("#code-hl .l", "ls => ls.map(l => l.textContent).join('\\n')") == \
+        page.get_by_test_id("editor").input_value()
+
+
+# One key press: the edit, the input handlers, layout and the next two frames (highlighting).
+KEY_PRESS_MS = """async () => {
+  const ta = document.querySelector('#editor');
+  ta.focus(); ta.setSelectionRange(1, 1);
+  const t = performance.now();
+  ta.setRangeText(' ', 1, 1, 'end'); ta.dispatchEvent(new Event('input'));
+  ta.scrollHeight;
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return performance.now() - t;
+}"""
 
 
 def _luma(css):
