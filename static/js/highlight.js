@@ -31,7 +31,7 @@ function scan(text, re, classes, out = []) {
 }
 
 // JSON: a string followed by ':' is a key.
-const JSON_RE = /("(?:[^"\\\n]|\\.)*"?)(?=\s*:)|("(?:[^"\\\n]|\\.)*"?)|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|\b(true|false|null)\b|([{}[\],:])/g;
+const JSON_RE = /("(?:[^"\\\n]|\\.)*")(?=\s*:)|("(?:[^"\\\n]|\\.)*"?)|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|\b(true|false|null)\b|([{}[\],:])/g;
 export function tokensJson(text) {
   return scan(text, JSON_RE, [null, "t-key", "t-str", "t-num", "t-lit", "t-punct"]);
 }
