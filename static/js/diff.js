@@ -47,7 +47,7 @@ export function diffLines(theirs, yours) {
 // The diff as a table-like block: unchanged runs longer than 2*context+1 lines fold to a
 // "… n unchanged lines" row.
 export function renderDiff(rows, context = 3) {
-  const box = el("div", { class: "diff", role: "table", "aria-label": "Differences: − theirs (on the server), + yours" });
+  const box = el("div", { class: "diff", role: "table", tabindex: "0", "aria-label": "Differences: − theirs (on the server), + yours" });
   const changed = rows.map((r) => r.op !== " ");
   const near = new Uint8Array(rows.length);
   changed.forEach((c, i) => { if (c) for (let k = Math.max(0, i - context); k <= Math.min(rows.length - 1, i + context); k++) near[k] = 1; });
