@@ -236,6 +236,12 @@ def test_a_one_megabyte_node_stays_fast(page, node, zk, fresh):
     expect(page.get_by_test_id("highlight-note")).to_be_visible()
     expect(page.get_by_test_id("highlight-note")).to_contain_text("off for text over")
     assert time.monotonic() - t0 < 8
+    # As hex, the dump (three text columns) shows the whole megabyte; the note is about the
+    # editor, so it goes with it.
+    page.get_by_test_id("data-mode").select_option("hex")
+    expect(page.get_by_test_id("hex-offsets")).to_contain_text(format((len(raw) - 1) // 16 * 16, "08x"))
+    expect(page.get_by_test_id("highlight-note")).to_be_hidden()
+    page.get_by_test_id("data-mode").select_option("json")
     # Shown as stored (pretty-printed it would be 180,000 lines: a textarea then takes seconds
     # per key press), and a key press, layout included, stays under a second even on a loaded
     # test machine (about 0.1 s on an idle one).
