@@ -1,4 +1,4 @@
-// Node data as bytes and as the editor's text (text, JSON, YAML, XML, base64, hex); gzip.
+// Node data as bytes and as the editor's text (text, JSON, YAML, XML, properties, base64, hex); gzip.
 export function b64ToBytes(b64) {
   const bin = atob(b64 || "");
   const out = new Uint8Array(bin.length);
@@ -25,7 +25,7 @@ export function fromHex(text) {
   for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.substr(i * 2, 2), 16);
   return out;
 }
-export const TEXT_MODES = ["text", "json", "yaml", "xml"];
+export const TEXT_MODES = ["text", "json", "yaml", "xml", "properties"];
 export const REFORMAT_MODES = ["json", "yaml"];
 
 // Re-indents JSON token by token: numbers and strings are kept exactly as written (no
@@ -89,5 +89,36 @@ export function guessMode(bytes) {
   const t = text.trim();
   if ((t.startsWith("{") || t.startsWith("[")) && t.length) { try { JSON.parse(t); return "json"; } catch (_) { /* text */ } }
   if (t.startsWith("<")) return "xml";
+  if (looksLikeProperties(t)) return "properties";
   return "text";
+}
+
+// Java properties: every line a comment or key=value (at least one "=").
+function looksLikeProperties(t) {
+  const lines = t.split("\n").filter((l) => l.trim() !== "" && !/^\s*[#!]/.test(l));
+  return lines.length > 0 && lines.every((l) => /^\s*[\w.\-/\[\]]+\s*[=:]/.test(l)) && lines.some((l) => /^\s*[\w.\-/\[\]]+\s*=/.test(l));
+}
+
+// Pretty-printing stops at this size: a browser's textarea slows down with its number of lines
+// (a 1 MB JSON pretty-printed is 180,000 lines and takes seconds per key press). The same
+// limits as the editor's highlighting (codeview.js).
+export const PRETTY_LIMIT = 256 * 1024, PRETTY_LINES = 10_000;
+export function lineCount(text) {
+  let n = 1;
+  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
+// The text the editor shows for bytes in a mode: JSON is pretty-printed token by token (see
+// reformatJson) when it is valid and the result stays under PRETTY_LIMIT; anything else
+// exactly as stored.
+export function renderForEditor(bytes, mode) {
+  const text = render(bytes, mode);
+  if (mode === "json" && text.trim() !== "" && text.length <= PRETTY_LIMIT) {
+    try {
+      const pretty = reformatJson(text);
+      if (pretty.length <= PRETTY_LIMIT && lineCount(pretty) <= PRETTY_LINES) return pretty;
+    } catch (_) { /* shown as it is */ }
+  }
+  return text;
 }

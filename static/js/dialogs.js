@@ -75,9 +75,9 @@ const actions = {
     const r = await api("POST", apiNode(join(state.path, name)), {
       data: f.data.value, mode: m, ttl: m.includes("ttl") ? Number(f.ttl.value) : undefined, createParents: f.parents.checked,
     });
-    toast("Created " + r.path);
-    loadChildren();
-    refreshTreeItem(state.path);
+    // Open the new node (a sequential node's name is the one ZooKeeper gave it); unsaved
+    // edits of this page are guarded by the browser's leave-page question.
+    location.href = uiHref(r.path);
   }),
   delete: () => openDialog("dlg-delete", async (f) => {
     const rec = f.recursive && f.recursive.checked;

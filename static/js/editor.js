@@ -5,9 +5,13 @@ import { api, apiNode, apiUrl, ApiError, NetworkError, errText } from "./api.js"
 import { fmtTime, fmtSize, hex } from "./format.js";
 import { askConfirm } from "./dialogs.js";
 import {
-  b64ToBytes, bytesToB64, toHex, reformatJson, HAS_GZIP, isGzip, gunzip, gzip, render, parse, guessMode,
+  b64ToBytes, bytesToB64, toHex, reformatJson, HAS_GZIP, isGzip, gunzip, gzip, render, renderForEditor, parse, guessMode,
   TEXT_MODES, REFORMAT_MODES,
 } from "./bytes.js";
+import { CodeView } from "./codeview.js";
+import { validate } from "./validate.js";
+import { diffLines, renderDiff } from "./diff.js";
+import { renderHexDump } from "./hexview.js";
 
 export function showStat(s) {
   if (!s) return;
@@ -34,8 +38,64 @@ let mode = "text", baseline = "", serverBytes = new Uint8Array(0);
 // Whether the node's data is gzip and the editor shows it decompressed.
 let gz = false;
 let theirs = null;
+// The highlighted view over the textarea.
+const view = editor ? new CodeView($("#code"), editor, $("#code-hl"), $("#hl-note")) : null;
+// In hex mode: whether the read-only dump (offsets, hex, ASCII) is shown instead of the editor.
+let hexDump = true;
 
 export function setDirty(d) { state.dirty = d; const b = $("#dirty"); if (b) b.hidden = !d; }
+
+// Checks the text for the mode (JSON, XML, YAML) and points at the first problem's line.
+let validateTimer = 0;
+function validateSoon() { clearTimeout(validateTimer); validateTimer = setTimeout(validateNow, 150); }
+function validateNow() {
+  const out = $("#validation");
+  if (!out || !view) return;
+  out.textContent = "";
+  let problem = null;
+  if (editor.value.length <= 4 * 1024 * 1024) {
+    try { problem = validate(editor.value, mode); } catch (e) { problem = { line: 1, col: 1, message: String(e.message || e) }; }
+  }
+  view.setError(problem ? problem.line - 1 : -1);
+  out.classList.toggle("error", !!problem);
+  out.dataset.line = problem ? String(problem.line) : "";
+  if (!problem) {
+    if (["json", "xml", "yaml"].includes(mode) && editor.value.trim() !== "") out.textContent = `✓ ${mode === "yaml" ? "YAML: no problems found by the basic checks" : mode.toUpperCase() + " is well-formed"}`;
+    return;
+  }
+  const name = mode === "json" ? "JSON" : mode === "xml" ? "XML" : "YAML";
+  out.append(
+    `${name}: line ${problem.line}, column ${problem.col}: ${problem.message} `,
+    el("button", { type: "button", class: "small", "data-testid": "goto-error", text: `Go to line ${problem.line}`,
+      onclick: () => view.goToLine(problem.line, problem.col) }),
+  );
+}
+
+// Hex mode shows a dump (offsets, hex, ASCII) unless the user edits the bytes.
+function showHexParts() {
+  const dumpBox = $("#hexdump"), toggle = $("#hex-edit"), code = $("#code");
+  if (!dumpBox) return;
+  const dump = mode === "hex" && hexDump;
+  toggle.hidden = mode !== "hex";
+  toggle.textContent = hexDump ? "Edit bytes" : "Show dump";
+  toggle.setAttribute("aria-pressed", String(!hexDump));
+  code.hidden = dump;
+  dumpBox.hidden = !dump;
+  if (dump) {
+    let bytes = serverBytes;
+    if (state.dirty) { try { bytes = parse(editor.value, "hex"); } catch (_) { hexDump = false; return showHexParts(); } }
+    renderHexDump(dumpBox, bytes);
+  }
+}
+
+function modeChanged() {
+  if (!view) return;
+  view.setMode(mode);
+  view.setWrap(mode !== "hex" && $("#wrap").checked);
+  $("#wrap").disabled = mode === "hex"; // hex rows are 16 bytes, never wrapped
+  showHexParts();
+  validateNow();
+}
 
 // Shows raw node data: decompressed when it is gzip (and the user wants that).
 async function present(raw) {
@@ -57,30 +117,43 @@ async function present(raw) {
 async function displayText(raw) {
   let bytes = raw;
   if (gz && isGzip(raw)) { try { bytes = await gunzip(raw); } catch (_) { /* raw */ } }
-  try { return render(bytes, mode); } catch (_) { return toHex(bytes); }
+  try { return renderForEditor(bytes, mode); } catch (_) { return toHex(bytes); }
 }
 function showBytes(bytes) {
   serverBytes = bytes;
-  try { editor.value = render(bytes, mode); }
+  try { editor.value = renderForEditor(bytes, mode); }
   catch (_) { mode = "hex"; modeSel.value = mode; editor.value = render(bytes, mode); }
   baseline = editor.value;
   setDirty(false);
   $("#reformat").disabled = !REFORMAT_MODES.includes(mode);
+  modeChanged();
 }
 
 async function save(version) {
-  let bytes;
-  try { bytes = parse(editor.value, mode); } catch (e) { toast(`Cannot save: ${e.message}`, true); return; }
-  let stored = bytes;
-  if (gz) {
-    try { stored = await gzip(bytes); } catch (e) { toast(`Cannot compress: ${e.message}`, true); return; }
+  let stored;
+  if (!state.dirty) {
+    // Not edited: the stored bytes exactly as loaded (JSON shown pretty-printed, gzip shown
+    // decompressed: neither is written back unless the user changed something).
+    stored = b64ToBytes(editor.dataset.b64);
+  } else {
+    if (mode === "json") {
+      const p = validate(editor.value, mode);
+      if (p) { toast(`Cannot save: JSON line ${p.line}, column ${p.col}: ${p.message} (text mode stores it as it is)`, true, 8000); return; }
+    }
+    let bytes;
+    try { bytes = parse(editor.value, mode); } catch (e) { toast(`Cannot save: ${e.message}`, true); return; }
+    stored = bytes;
+    if (gz) {
+      try { stored = await gzip(bytes); } catch (e) { toast(`Cannot compress: ${e.message}`, true); return; }
+    }
   }
   try {
     const r = await api("PUT", apiNode(state.path), { data: bytesToB64(stored), encoding: "base64" }, { "If-Match": `"${version}"` });
     state.node.version = r.stat.version;
     showStat(r.stat);
+    if (state.dirty) serverBytes = gz ? await gunzip(stored) : stored;
     editor.dataset.b64 = bytesToB64(stored);
-    serverBytes = bytes; baseline = editor.value; setDirty(false);
+    baseline = editor.value; setDirty(false);
     $("#conflict").hidden = true; $("#changed").hidden = true;
     toast(`Saved (version ${r.stat.version})`);
   } catch (e) {
@@ -97,8 +170,12 @@ async function showConflict() {
     const cur = await api("GET", apiNode(state.path) + "?encoding=base64");
     theirs = cur;
     const shown = await displayText(b64ToBytes(cur.data || ""));
-    $("#conflict-msg").textContent = `the node changed since you loaded it (you edited version ${state.node.version}, it is now version ${cur.stat.version}). Nothing was overwritten. Current data:`;
+    $("#conflict-msg").textContent = `the node changed since you loaded it (you edited version ${state.node.version}, it is now version ${cur.stat.version}). Nothing was overwritten. The differences, − on the server (theirs), + in your editor (yours):`;
     $("#conflict-data").textContent = shown;
+    const diffBox = $("#conflict-diff");
+    diffBox.textContent = "";
+    if (shown.length + editor.value.length <= 4 * 1024 * 1024) diffBox.append(renderDiff(diffLines(shown, editor.value)));
+    else diffBox.append(el("p", { class: "muted small", text: "Too large to compare line by line; their full data is below." }));
     $("#conflict-version").textContent = cur.stat.version;
     $("#conflict").hidden = false;
     $("#changed").hidden = true; // the conflict panel says it all
@@ -152,13 +229,22 @@ export function initEditor() {
       if (state.dirty && !(await askConfirm("Discard unsaved edits?", "Discard"))) { gunzipBox.checked = !gunzipBox.checked; return; }
       present(b64ToBytes(editor.dataset.b64));
     });
-    editor.addEventListener("input", () => setDirty(editor.value !== baseline));
+    editor.addEventListener("input", () => { setDirty(editor.value !== baseline); validateSoon(); });
+    $("#hex-edit").addEventListener("click", () => {
+      if (!hexDump) {
+        try { parse(editor.value, "hex"); } catch (e) { toast(`Cannot show the dump: ${e.message}`, true); return; }
+      }
+      hexDump = !hexDump;
+      showHexParts();
+      if (!hexDump) editor.focus();
+    });
     editor.addEventListener("keydown", (e) => {
       if (e.key === "Tab" && !e.shiftKey && !e.ctrlKey) {
         e.preventDefault();
         const { selectionStart: s, selectionEnd: t } = editor;
         editor.setRangeText("  ", s, t, "end");
         setDirty(editor.value !== baseline);
+        view.refresh(); validateSoon();
       }
     });
     modeSel.addEventListener("change", () => {
@@ -166,17 +252,24 @@ export function initEditor() {
       const err = $("#mode-error");
       err.hidden = true;
       let bytes;
-      try { bytes = parse(editor.value, mode); } catch (e) { err.textContent = `Cannot leave ${mode}: ${e.message}`; err.hidden = false; modeSel.value = mode; return; }
+      const wasDirty = state.dirty;
+      if (!wasDirty) bytes = serverBytes;
+      else if (TEXT_MODES.includes(mode) && TEXT_MODES.includes(next)) bytes = new TextEncoder().encode(editor.value); // text stays as typed, even when invalid
+      else {
+        try { bytes = parse(editor.value, mode); } catch (e) { err.textContent = `Cannot leave ${mode}: ${e.message}`; err.hidden = false; modeSel.value = mode; return; }
+      }
       try {
-        const wasDirty = state.dirty;
-        editor.value = render(bytes, next);
-        baseline = wasDirty ? render(serverBytes, next) : editor.value;
+        // Edited text moves to the new mode as it is; unedited data is shown the new mode's way.
+        editor.value = wasDirty ? render(bytes, next) : renderForEditor(bytes, next);
+        baseline = wasDirty ? renderForEditor(serverBytes, next) : editor.value;
+        setDirty(editor.value !== baseline);
         mode = next;
         localStorage.setItem(key, mode);
       } catch (_) {
         err.textContent = "The data is not valid UTF-8: use hex or base64."; err.hidden = false; modeSel.value = mode;
       }
       $("#reformat").disabled = !REFORMAT_MODES.includes(mode);
+      modeChanged();
     });
     $("#reformat").addEventListener("click", async () => {
       const err = $("#mode-error");
@@ -195,8 +288,9 @@ export function initEditor() {
       if (editor.value !== before) return; // edited meanwhile: keep the user's text
       editor.value = text;
       setDirty(editor.value !== baseline);
+      view.refresh(); validateNow();
     });
-    $("#wrap").addEventListener("change", (e) => editor.classList.toggle("wrap", e.target.checked));
+    $("#wrap").addEventListener("change", (e) => view.setWrap(mode !== "hex" && e.target.checked));
     window.addEventListener("beforeunload", (e) => { if (state.dirty) { e.preventDefault(); e.returnValue = ""; } });
   }
   if ($("#save")) {

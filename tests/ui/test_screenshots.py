@@ -1,6 +1,8 @@
 """Every page in light and dark at laptop and phone width, saved under test-output/ui/pages/
 for a person to look at; each must render without a JavaScript error or sideways scrolling."""
 
+import json
+
 import pytest
 from playwright.sync_api import expect
 
@@ -22,7 +24,11 @@ SIZES = {"laptop": (1360, 860), "phone": (390, 844)}
 @pytest.mark.parametrize("size", list(SIZES))
 def test_every_page_renders(browser, node, zk, theme, size):
     if not zk.exists("/t/screens/app/config"):
-        zk.create("/t/screens/app/config", b'{"replicas": 3, "region": "eu-west-1"}', makepath=True)
+        config = {"service": "payments", "replicas": 3, "region": "eu-west-1",
+                  "endpoints": ["https://pay-1.internal:8443", "https://pay-2.internal:8443"],
+                  "tls": {"enabled": True, "minVersion": "1.3"}, "featureFlags": {"instantRefunds": False},
+                  "timeoutMs": 2500, "owner": None}
+        zk.create("/t/screens/app/config", json.dumps(config, separators=(",", ":")).encode(), makepath=True)
         zk.create("/t/screens/app/config/limits", b"daily=100000")
     w, hgt = SIZES[size]
     ctx = browser.new_context(viewport={"width": w, "height": hgt}, color_scheme=theme, is_mobile=size == "phone")
