@@ -219,7 +219,10 @@ async fn each_batch_is_checked_with_the_starting_callers_identity_as_of_that_bat
     g.add_permits(1);
     parked(&b, &app, id, 50, as_bob).await;
     // The job is bob's: alice cannot see or cancel it.
-    assert_eq!(call(&app, Method::GET, &format!("/api/v1/jobs/{id}"), None, as_alice).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&app, Method::GET, &format!("/api/v1/jobs/{id}"), None, as_alice).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         call(&app, Method::DELETE, &format!("/api/v1/jobs/{id}"), None, as_alice).await.status,
         StatusCode::NOT_FOUND
@@ -272,7 +275,14 @@ async fn copy_move_and_recursive_acl_jobs() {
     let n = tree(&b, "/src", 3, 60) as u64; // 184 nodes
     let bob = digest("bob:pw");
 
-    let r = call(&app, Method::POST, "/api/v1/copy?job=auto", Some(json!({"source": "/src", "destination": "/a/b/copy", "createParents": true})), &[]).await;
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/v1/copy?job=auto",
+        Some(json!({"source": "/src", "destination": "/a/b/copy", "createParents": true})),
+        &[],
+    )
+    .await;
     let id = started(&r);
     let j = finished(&app, id, &[]).await;
     assert_eq!((j["state"].clone(), j["done"].clone()), (json!("done"), json!(n)), "{j}");
@@ -280,7 +290,14 @@ async fn copy_move_and_recursive_acl_jobs() {
     let su = [Id::new("super", "")];
     assert_eq!(b.get("/a/b/copy/g001", &su).unwrap().data.as_deref(), Some(&b"group"[..]));
 
-    let r = call(&app, Method::POST, "/api/v1/move?job=always", Some(json!({"source": "/a/b/copy", "destination": "/moved"})), &[]).await;
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/v1/move?job=always",
+        Some(json!({"source": "/a/b/copy", "destination": "/moved"})),
+        &[],
+    )
+    .await;
     let id = started(&r);
     let j = finished(&app, id, &[]).await;
     assert_eq!(j["state"], "done", "{j}");
@@ -289,7 +306,14 @@ async fn copy_move_and_recursive_acl_jobs() {
     assert_eq!(count_under(&b, "/a/b/copy"), 0);
 
     // A copy onto an existing node fails in its first batch, having created nothing.
-    let r = call(&app, Method::POST, "/api/v1/copy?job=always", Some(json!({"source": "/src", "destination": "/moved"})), &[]).await;
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/v1/copy?job=always",
+        Some(json!({"source": "/src", "destination": "/moved"})),
+        &[],
+    )
+    .await;
     let j = finished(&app, started(&r), &[]).await;
     assert_eq!((j["state"].clone(), j["error"]["error"].clone()), (json!("failed"), json!("NodeExists")), "{j}");
     assert_eq!(j["done"], 0);
@@ -312,7 +336,10 @@ async fn a_move_fails_rather_than_delete_a_node_created_in_its_source_after_the_
     b.put("/m", "");
     b.bulk_children("/m", 30);
     let g = gate(&b);
-    let id = started(&call(&app, Method::POST, "/api/v1/move?job=always", Some(json!({"source": "/m", "destination": "/m2"})), &[]).await);
+    let id = started(
+        &call(&app, Method::POST, "/api/v1/move?job=always", Some(json!({"source": "/m", "destination": "/m2"})), &[])
+            .await,
+    );
     // Copy: 4 batches (31 nodes); then the first delete batch.
     g.add_permits(4);
     parked(&b, &app, id, 31, &[]).await;
@@ -367,7 +394,12 @@ async fn a_job_over_the_node_limit_fails_before_changing_anything() {
     let (b, app) = app(o);
     b.put("/big", "");
     b.bulk_children("/big", 60);
-    let j = finished(&app, started(&call(&app, Method::DELETE, "/api/v1/znodes/big?recursive=true&job=auto", None, &[]).await), &[]).await;
+    let j = finished(
+        &app,
+        started(&call(&app, Method::DELETE, "/api/v1/znodes/big?recursive=true&job=auto", None, &[]).await),
+        &[],
+    )
+    .await;
     assert_eq!((j["state"].clone(), j["error"]["error"].clone()), (json!("failed"), json!("TooLarge")), "{j}");
     assert_eq!(count_under(&b, "/big"), 61);
 }

@@ -361,8 +361,8 @@ fn prune(jobs: &mut BTreeMap<u64, Arc<Job>>, limits: &JobLimits) {
 /// The 202 answer of a started job.
 pub fn accepted(state: &State, job: &Job) -> Response {
     let location = format!("{}/api/v1/jobs/{}", state.base, job.id);
-    let mut resp = (StatusCode::ACCEPTED, Json(serde_json::json!({ "job": job.json(state.opts.jobs.batch) })))
-        .into_response();
+    let mut resp =
+        (StatusCode::ACCEPTED, Json(serde_json::json!({ "job": job.json(state.opts.jobs.batch) }))).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
@@ -480,7 +480,8 @@ impl Cursor {
     fn next_pre(&mut self, state: &State, ids: &[Id]) -> Result<Option<(String, usize)>, ApiError> {
         if !self.started {
             self.started = true;
-            let names = Self::list(state, &self.root, ids)?.ok_or_else(|| ApiError::zk(ErrorCode::NoNode, &self.root))?;
+            let names =
+                Self::list(state, &self.root, ids)?.ok_or_else(|| ApiError::zk(ErrorCode::NoNode, &self.root))?;
             self.stack.push((self.root.clone(), names, 0));
             return Ok(Some((self.root.clone(), 0)));
         }
@@ -820,7 +821,10 @@ pub fn export_stream(state: &State, root: String, ids: Vec<Id>, job: Option<Arc<
                 Ok(()) => {
                     let p = job.progress.lock().clone();
                     let skipped = if p.skipped_ephemeral > 0 {
-                        format!(" {} ephemeral nodes were left out (they belong to client sessions).", p.skipped_ephemeral)
+                        format!(
+                            " {} ephemeral nodes were left out (they belong to client sessions).",
+                            p.skipped_ephemeral
+                        )
                     } else {
                         String::new()
                     };
@@ -926,7 +930,8 @@ async fn write_export(
                 root_written = true;
             }
         }
-        let name = if depth == 0 { root.rsplit('/').next().unwrap_or("") } else { path.rsplit('/').next().unwrap_or("") };
+        let name =
+            if depth == 0 { root.rsplit('/').next().unwrap_or("") } else { path.rsplit('/').next().unwrap_or("") };
         let (data, encoding) = match &node.data {
             Some(d) => {
                 let (t, e) = encode_data(d, None);
@@ -1067,4 +1072,51 @@ pub async fn cancel(
         state.jobs.remove(job.id);
     }
     Ok(Json(job.json(state.opts.jobs.batch)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> JobLimits {
+        JobLimits { max_running: 10, max_running_per_owner: 10, keep_finished: 2, ..JobLimits::default() }
+    }
+
+    #[test]
+    fn a_job_is_visible_to_its_identities_and_to_super_only() {
+        let jobs = Jobs::default();
+        let bob = vec![Id::new("ip", "10.0.0.1"), Id::new("digest", "bob:x")];
+        let job = jobs.register(&limits(), &bob, JobKind::Delete, "/a".into(), None).unwrap();
+        let reordered = vec![bob[1].clone(), bob[0].clone(), bob[1].clone()];
+        assert!(jobs.get(job.id, &reordered).is_some(), "the same identities in another order");
+        assert!(jobs.get(job.id, &[Id::new("ip", "10.0.0.1")]).is_none(), "the same address without bob's login");
+        assert!(jobs.get(job.id, &[Id::new("ip", "10.0.0.2"), Id::new("super", "")]).is_some());
+        assert!(jobs.list(&limits(), &[Id::new("digest", "alice:y")]).is_empty());
+    }
+
+    #[test]
+    fn finished_jobs_are_kept_up_to_the_count_newest_first_running_ones_always() {
+        let jobs = Jobs::default();
+        let ids = [Id::new("ip", "1.2.3.4")];
+        let all: Vec<Arc<Job>> =
+            (0..4).map(|i| jobs.register(&limits(), &ids, JobKind::Copy, format!("/n{i}"), None).unwrap()).collect();
+        for j in &all[..3] {
+            j.finish(JobState::Done, None, String::new());
+        }
+        let listed: Vec<u64> = jobs.list(&limits(), &ids).iter().map(|j| j.id).collect();
+        assert_eq!(listed, vec![all[3].id, all[2].id, all[1].id]);
+        let short = JobLimits { keep_for: Duration::ZERO, ..limits() };
+        let listed: Vec<u64> = jobs.list(&short, &ids).iter().map(|j| j.id).collect();
+        assert_eq!(listed, vec![all[3].id], "expired finished jobs go, the running one stays");
+    }
+
+    #[test]
+    fn job_mode_reads_its_words_and_booleans() {
+        let parse = |s: &str| serde_json::from_value::<JobMode>(serde_json::Value::String(s.into())).ok();
+        assert_eq!(parse("auto"), Some(JobMode::Auto));
+        assert_eq!(parse("always"), Some(JobMode::Always));
+        assert_eq!(parse("true"), Some(JobMode::Always));
+        assert_eq!(parse("false"), Some(JobMode::Never));
+        assert_eq!(parse("sometimes"), None);
+    }
 }

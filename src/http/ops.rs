@@ -325,11 +325,8 @@ pub async fn copy(
     let req: CopyRequest = parse_json(&body?)?;
     check_copy(&req)?;
     if jobs::decide(&state, mode, &req.source, &caller.ids)? {
-        let spec = JobSpec::Copy {
-            source: req.source,
-            destination: req.destination,
-            create_parents: req.create_parents,
-        };
+        let spec =
+            JobSpec::Copy { source: req.source, destination: req.destination, create_parents: req.create_parents };
         return jobs::start(&state, &caller.ids, spec);
     }
     let snap = snapshot(&state, &req.source, &caller.ids)?;
@@ -349,11 +346,8 @@ pub async fn move_subtree(
     let req: CopyRequest = parse_json(&body?)?;
     check_copy(&req)?;
     if jobs::decide(&state, mode, &req.source, &caller.ids)? {
-        let spec = JobSpec::Move {
-            source: req.source,
-            destination: req.destination,
-            create_parents: req.create_parents,
-        };
+        let spec =
+            JobSpec::Move { source: req.source, destination: req.destination, create_parents: req.create_parents };
         return jobs::start(&state, &caller.ids, spec);
     }
     let snap = snapshot(&state, &req.source, &caller.ids)?;
