@@ -497,3 +497,31 @@ async fn a_cancelled_export_is_cut_short_not_passed_off_as_complete() {
     let j = finished(&app, id, &[]).await;
     assert_eq!(j["state"], "cancelled", "{j}");
 }
+
+#[tokio::test]
+async fn an_export_leaves_out_what_the_caller_may_not_read_and_says_so() {
+    let (b, app) = app(opts(100, 50));
+    b.put("/mixed", "m");
+    b.bulk_children("/mixed", 10);
+    let bob_only = vec![Acl { perms: perms::ALL, id: digest("bob:pw") }];
+    create(&b, "/mixed/secret", "s", bob_only);
+    b.put("/mixed/secret2", "");
+    for mode in ["never", "always"] {
+        let r = call(&app, Method::GET, &format!("/api/v1/export?path=/mixed&job={mode}"), None, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let names: Vec<&str> =
+            r.body["nodes"][0]["children"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names.len(), 11, "{names:?}");
+        assert!(!names.contains(&"secret") && names.contains(&"secret2"));
+        assert_eq!(r.body["summary"]["skippedUnreadable"], 1);
+        assert_eq!(r.body["summary"]["skippedUnreadablePaths"][0], "/mixed/secret");
+        if mode == "always" {
+            let id: u64 = r.headers["x-roost-job"].to_str().unwrap().parse().unwrap();
+            let j = finished(&app, id, &[]).await;
+            assert!(j["outcome"].as_str().unwrap().contains("1 nodes you may not read"), "{j}");
+        }
+    }
+    // Bob reads it all.
+    let r = call(&app, Method::GET, "/api/v1/export?path=/mixed", None, &[("zk-auth", "digest bob:pw")]).await;
+    assert_eq!(r.body["summary"]["skippedUnreadable"], 0);
+}

@@ -176,6 +176,8 @@ pub struct Progress {
     pub vanished: u64,
     /// Ephemeral nodes left out (export).
     pub skipped_ephemeral: u64,
+    /// Nodes the caller may not read, left out with their subtrees (export).
+    pub skipped_unreadable: u64,
     pub error: Option<ErrorBody>,
     /// What the job did, and, if it stopped early, what is left where.
     pub outcome: String,
@@ -325,6 +327,7 @@ impl Jobs {
                 batches: 0,
                 vanished: 0,
                 skipped_ephemeral: 0,
+                skipped_unreadable: 0,
                 error: None,
                 outcome: String::new(),
                 finished_at: None,
@@ -458,11 +461,35 @@ struct Cursor {
     root: String,
     stack: Vec<(String, Vec<String>, usize)>,
     started: bool,
+    /// Leave out (and count) the subtrees of nodes the caller may not read, instead of
+    /// failing with `NoAuth` (an export gives what the caller can read, as search does).
+    skip_unreadable: bool,
+    unreadable: u64,
+    /// The first 100 of them.
+    unreadable_paths: Vec<String>,
 }
 
 impl Cursor {
     fn new(root: &str) -> Cursor {
-        Cursor { root: root.to_owned(), stack: Vec::new(), started: false }
+        Cursor {
+            root: root.to_owned(),
+            stack: Vec::new(),
+            started: false,
+            skip_unreadable: false,
+            unreadable: 0,
+            unreadable_paths: Vec::new(),
+        }
+    }
+
+    fn readable(root: &str) -> Cursor {
+        Cursor { skip_unreadable: true, ..Cursor::new(root) }
+    }
+
+    fn note_unreadable(&mut self, path: String) {
+        self.unreadable += 1;
+        if self.unreadable_paths.len() < 100 {
+            self.unreadable_paths.push(path);
+        }
     }
 
     fn list(state: &State, path: &str, ids: &[Id]) -> Result<Option<Vec<String>>, ApiError> {
@@ -476,6 +503,31 @@ impl Cursor {
         }
     }
 
+    /// The children of a node below the root: `None` when it vanished, or when it may not
+    /// be read and such nodes are skipped.
+    fn list_child(&mut self, state: &State, path: &str, ids: &[Id]) -> Result<Option<Vec<String>>, ApiError> {
+        match Self::list(state, path, ids) {
+            Err(ApiError::Zk { code: ErrorCode::NoAuth, .. }) if self.skip_unreadable => {
+                self.note_unreadable(path.to_owned());
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
+    /// The next child to visit (`Ok`), or the node whose children are all visited (`Err`,
+    /// popped); `None` at the end.
+    fn next_child(&mut self) -> Option<Result<String, String>> {
+        let (parent, names, next) = self.stack.last_mut()?;
+        if *next < names.len() {
+            let path = codec::join(parent, &names[*next]);
+            *next += 1;
+            Some(Ok(path))
+        } else {
+            self.stack.pop().map(|(p, _, _)| Err(p))
+        }
+    }
+
     /// The next node parents first, with its depth below the root; `None` at the end.
     fn next_pre(&mut self, state: &State, ids: &[Id]) -> Result<Option<(String, usize)>, ApiError> {
         if !self.started {
@@ -485,17 +537,13 @@ impl Cursor {
             self.stack.push((self.root.clone(), names, 0));
             return Ok(Some((self.root.clone(), 0)));
         }
-        while let Some((parent, names, next)) = self.stack.last_mut() {
-            if *next < names.len() {
-                let path = codec::join(parent, &names[*next]);
-                *next += 1;
-                if let Some(kids) = Self::list(state, &path, ids)? {
+        while let Some(step) = self.next_child() {
+            if let Ok(path) = step {
+                if let Some(kids) = self.list_child(state, &path, ids)? {
                     let depth = self.stack.len();
                     self.stack.push((path.clone(), kids, 0));
                     return Ok(Some((path, depth)));
                 }
-            } else {
-                self.stack.pop();
             }
         }
         Ok(None)
@@ -510,24 +558,38 @@ impl Cursor {
                 None => return Ok(None),
             }
         }
-        while let Some((parent, names, next)) = self.stack.last_mut() {
-            if *next < names.len() {
-                let path = codec::join(parent, &names[*next]);
-                *next += 1;
-                if let Some(kids) = Self::list(state, &path, ids)? {
-                    self.stack.push((path, kids, 0));
+        while let Some(step) = self.next_child() {
+            match step {
+                Ok(path) => {
+                    if let Some(kids) = self.list_child(state, &path, ids)? {
+                        self.stack.push((path, kids, 0));
+                    }
                 }
-            } else if let Some((path, _, _)) = self.stack.pop() {
-                return Ok(Some(path));
+                Err(finished) => return Ok(Some(finished)),
             }
         }
         Ok(None)
     }
 }
 
+/// Whether the part of the subtree at `root` that the caller may read has more than
+/// `limit` nodes (an export over the multi limit runs as a job).
+pub fn readable_over(state: &State, root: &str, ids: &[Id], limit: usize) -> Result<bool, ApiError> {
+    let mut c = Cursor::readable(root);
+    let mut n = 0usize;
+    while c.next_pre(state, ids)?.is_some() {
+        n += 1;
+        if n > limit {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Counts the nodes of the subtree at `root`, refusing more than `limit`.
 fn count(state: &State, root: &str, ids: &[Id], limit: usize, job: Option<&Job>) -> Result<u64, Stop> {
-    let mut c = Cursor::new(root);
+    let readable = job.is_some_and(|j| j.kind == JobKind::Export);
+    let mut c = if readable { Cursor::readable(root) } else { Cursor::new(root) };
     let mut n = 0u64;
     while c.next_pre(state, ids)?.is_some() {
         n += 1;
@@ -820,15 +882,20 @@ pub fn export_stream(state: &State, root: String, ids: Vec<Id>, job: Option<Arc<
             let (st, error, outcome) = match &result {
                 Ok(()) => {
                     let p = job.progress.lock().clone();
-                    let skipped = if p.skipped_ephemeral > 0 {
-                        format!(
+                    let mut skipped = String::new();
+                    if p.skipped_ephemeral > 0 {
+                        skipped += &format!(
                             " {} ephemeral nodes were left out (they belong to client sessions).",
                             p.skipped_ephemeral
-                        )
-                    } else {
-                        String::new()
-                    };
-                    let written = p.done - p.skipped_ephemeral;
+                        );
+                    }
+                    if p.skipped_unreadable > 0 {
+                        skipped += &format!(
+                            " {} nodes you may not read were left out with their subtrees (see the summary).",
+                            p.skipped_unreadable
+                        );
+                    }
+                    let written = p.done.saturating_sub(p.skipped_ephemeral + p.skipped_unreadable);
                     (JobState::Done, None, format!("Exported {written} nodes of {root}.{skipped}"))
                 }
                 Err(Stop::Cancelled) => (
@@ -884,7 +951,7 @@ async fn write_export(
     let mut root_written = false;
     let (mut written, mut skipped, mut seen) = (0u64, Vec::<String>::new(), 0u64);
     let mut skipped_count = 0u64;
-    let mut cursor = Cursor::new(root);
+    let mut cursor = Cursor::readable(root);
     while let Some((path, depth)) = cursor.next_pre(state, ids)? {
         seen += 1;
         if seen as usize > limit {
@@ -893,6 +960,10 @@ async fn write_export(
         let node = match state.backend.get(&path, ids) {
             Ok(n) => n,
             Err(ErrorCode::NoNode) => continue,
+            Err(ErrorCode::NoAuth) if depth > 0 => {
+                cursor.note_unreadable(path);
+                continue;
+            }
             Err(c) => return Err(Stop::Failed(ApiError::zk(c, &path))),
         };
         if node.stat.ephemeral_owner != 0 {
@@ -971,6 +1042,8 @@ async fn write_export(
         "nodes": written,
         "skippedEphemeral": skipped_count,
         "skippedEphemeralPaths": skipped,
+        "skippedUnreadable": cursor.unreadable,
+        "skippedUnreadablePaths": cursor.unreadable_paths,
         "note": "Ephemeral nodes are not exported: they belong to client sessions and end with them. \
                  An import creates every node as persistent.",
     });
@@ -981,6 +1054,7 @@ async fn write_export(
         job.update(|p| {
             p.done = seen;
             p.skipped_ephemeral = skipped_count;
+            p.skipped_unreadable = cursor.unreadable;
             p.total = Some(seen);
         });
     }

@@ -66,7 +66,8 @@ pub struct ExportQuery {
 /// `GET /api/v1/export?path=/a`: the subtree as readable nested JSON (data as UTF-8
 /// text when it is text, else base64), served as a download. It is streamed as the
 /// subtree is walked (never held whole in memory), up to the job limit of nodes; ephemeral
-/// nodes are left out and counted in the trailing `summary`. Each node is read on its own:
+/// nodes, and nodes the caller may not read (with their subtrees), are left out and
+/// counted in the trailing `summary`. Each node is read on its own:
 /// the export is not one snapshot of the subtree.
 pub async fn export(
     AxState(state): AxState<State>,
@@ -79,7 +80,7 @@ pub async fn export(
     state.backend.children(&q.path, &caller.ids).map_err(|c| ApiError::zk(c, &q.path))?;
     let job = match q.job.unwrap_or(JobMode::Auto) {
         JobMode::Always => true,
-        JobMode::Auto => jobs::over_limit(&state, &q.path, &caller.ids)?,
+        JobMode::Auto => jobs::readable_over(&state, &q.path, &caller.ids, state.opts.max_subtree_ops)?,
         JobMode::Never => false,
     };
     let job = if job { Some(jobs::register_export(&state, &caller.ids, &q.path)?) } else { None };

@@ -62,9 +62,11 @@ def big(node):
 
 
 def test_export_at_root_downloads_a_file(page, node, zk):
+    """Whatever else the other tests left in the tree (large subtrees, nodes only some digest
+    identity may read: those are left out and counted)."""
     zk.ensure_path("/jobs-root-marker")
     open_node(page, node, "/")
-    with page.expect_download() as dl:
+    with page.expect_download(timeout=60_000) as dl:
         page.get_by_test_id("export-btn").click()
     doc = json.loads(open(dl.value.path()).read())
     assert doc["format"] == "roost-export-1" and doc["source"] == "/"
