@@ -28,6 +28,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("not found")]
     NotFound,
+    /// Too many subtree jobs are running (429).
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl ApiError {
@@ -47,6 +50,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -66,6 +70,7 @@ impl ApiError {
                     ApiError::TooLarge(_) => "TooLarge",
                     ApiError::Unauthorized => "Unauthorized",
                     ApiError::Forbidden(_) => "Forbidden",
+                    ApiError::Busy(_) => "TooManyJobs",
                     _ => "NotFound",
                 }
                 .to_owned(),

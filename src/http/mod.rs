@@ -16,6 +16,7 @@ pub mod cluster_feed;
 pub mod codec;
 pub mod error;
 pub mod format;
+pub mod jobs;
 pub mod ops;
 pub mod transfer;
 pub mod ui;
@@ -66,6 +67,8 @@ pub struct HttpOptions {
     pub users: Vec<String>,
     /// The AdminServer `snapshot` and `restore` commands.
     pub backup: backup::BackupOptions,
+    /// Bounds of subtree jobs (operations over more than `max_subtree_ops` nodes).
+    pub jobs: jobs::JobLimits,
 }
 
 impl Default for HttpOptions {
@@ -83,6 +86,7 @@ impl Default for HttpOptions {
             allowed_hosts: Vec::new(),
             users: Vec::new(),
             backup: backup::BackupOptions::default(),
+            jobs: jobs::JobLimits::default(),
         }
     }
 }
@@ -171,6 +175,8 @@ pub struct AppState {
     pub cluster: cluster_feed::ClusterFeed,
     /// The backend's change feed, enabled by [`router`].
     pub feed: Arc<ChangeFeed>,
+    /// Subtree jobs (started and finished) of this member.
+    pub jobs: jobs::Jobs,
 }
 
 pub type State = Arc<AppState>;
@@ -191,6 +197,7 @@ pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
         cluster,
         opts,
         limiters: backup::Limiters::default(),
+        jobs: jobs::Jobs::default(),
     });
     // A restore's body is a whole snapshot: far above the API's usual body limit.
     let restore = post(backup::restore).layer(DefaultBodyLimit::max(backup::MAX_RESTORE_BYTES));
@@ -212,6 +219,8 @@ pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
         .route("/api/v1/move", post(ops::move_subtree))
         .route("/api/v1/export", get(transfer::export))
         .route("/api/v1/import", post(transfer::import))
+        .route("/api/v1/jobs", get(jobs::list))
+        .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/api/v1/reformat", post(ops::reformat))
         .route("/api/v1/search", get(ops::search))
         .route("/api/v1/auth", get(auth::whoami).post(auth::login_api).delete(auth::logout_api))

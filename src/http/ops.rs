@@ -5,6 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State as AxState};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,7 @@ use super::auth::Caller;
 use super::backend::SearchQuery;
 use super::codec::{self, acl_from_json, AclIn, StatJson};
 use super::error::{parse_json, ApiError};
+use super::jobs::{self, JobMode, JobQuery, JobSpec};
 use super::znode::{create_ops, input_data, CreateRequest};
 use super::State;
 
@@ -86,7 +88,10 @@ pub fn walk(state: &State, root: &str, ids: &[Id], limit: usize) -> Result<Vec<S
         names.sort_unstable();
         out.extend(names.iter().map(|n| codec::join(&path, n)));
         if out.len() > limit {
-            return Err(ApiError::TooLarge(format!("the subtree at {root} has more than {limit} nodes")));
+            return Err(ApiError::TooLarge(format!(
+                "the subtree at {root} has more than {limit} nodes, the most one atomic multi may change; \
+                 add job=auto to run it as a job in batches (not atomic: see GET /api/v1/jobs)"
+            )));
         }
         i += 1;
     }
@@ -304,33 +309,52 @@ fn check_copy(req: &CopyRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /api/v1/copy` `{source, destination}`: duplicates a subtree (data and ACLs;
-/// modes become persistent) in one multi.
+fn job_query(q: Result<Query<JobQuery>, QueryRejection>) -> Result<JobMode, ApiError> {
+    q.map(|Query(q)| q.job).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// `POST /api/v1/copy[?job=auto|always]` `{source, destination}`: duplicates a subtree
+/// (data and ACLs; modes become persistent) in one multi, or as a job (202).
 pub async fn copy(
     AxState(state): AxState<State>,
     caller: Caller,
+    q: Result<Query<JobQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    let mode = job_query(q)?;
     let req: CopyRequest = parse_json(&body?)?;
     check_copy(&req)?;
+    if jobs::decide(&state, mode, &req.source, &caller.ids)? {
+        let spec =
+            JobSpec::Copy { source: req.source, destination: req.destination, create_parents: req.create_parents };
+        return jobs::start(&state, &caller.ids, spec);
+    }
     let snap = snapshot(&state, &req.source, &caller.ids)?;
     let results = run_ops(&state, copy_creates(&state, &req, &snap, &caller.ids), &caller.ids).await?;
-    Ok(Json(serde_json::json!({ "created": results.len(), "path": req.destination })))
+    Ok(Json(serde_json::json!({ "created": results.len(), "path": req.destination })).into_response())
 }
 
-/// `POST /api/v1/move` `{source, destination}`: copy + delete of the source in one multi.
+/// `POST /api/v1/move[?job=auto|always]` `{source, destination}`: copy + delete of the
+/// source in one multi, or as a job (202): all copied first, then the source deleted.
 pub async fn move_subtree(
     AxState(state): AxState<State>,
     caller: Caller,
+    q: Result<Query<JobQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    let mode = job_query(q)?;
     let req: CopyRequest = parse_json(&body?)?;
     check_copy(&req)?;
+    if jobs::decide(&state, mode, &req.source, &caller.ids)? {
+        let spec =
+            JobSpec::Move { source: req.source, destination: req.destination, create_parents: req.create_parents };
+        return jobs::start(&state, &caller.ids, spec);
+    }
     let snap = snapshot(&state, &req.source, &caller.ids)?;
     let mut ops = copy_creates(&state, &req, &snap, &caller.ids);
     ops.extend(snap.iter().rev().map(|s| TxnOp::Delete { path: format!("{}{}", req.source, s.rel), version: -1 }));
     run_ops(&state, ops, &caller.ids).await?;
-    Ok(Json(serde_json::json!({ "moved": snap.len(), "path": req.destination })))
+    Ok(Json(serde_json::json!({ "moved": snap.len(), "path": req.destination })).into_response())
 }
 
 /// Query of search.

@@ -7,17 +7,18 @@ use std::io::Read;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State as AxState};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::tree::txn::TxnOp;
 
 use super::auth::Caller;
-use super::codec::{self, acl_from_json, acl_to_json, encode_data, AclIn, AclJson, Encoding};
+use super::codec::{self, acl_from_json, AclIn, Encoding};
 use super::error::ApiError;
-use super::ops::{run_ops, snapshot};
+use super::jobs::{self, JobMode};
+use super::ops::run_ops;
 use super::znode::input_data;
 use super::State;
 
@@ -56,10 +57,18 @@ impl Serialize for codec::PermsIn {
 #[derive(Debug, Deserialize)]
 pub struct ExportQuery {
     pub path: String,
+    /// `auto` (default): a job (with progress at `/api/v1/jobs/<id>`, named by the
+    /// `X-Roost-Job` header) above the multi limit; `always`; `never`.
+    #[serde(default)]
+    pub job: Option<JobMode>,
 }
 
 /// `GET /api/v1/export?path=/a`: the subtree as readable nested JSON (data as UTF-8
-/// text when it is text, else base64), served as a download.
+/// text when it is text, else base64), served as a download. It is streamed as the
+/// subtree is walked (never held whole in memory), up to the job limit of nodes; ephemeral
+/// nodes, and nodes the caller may not read (with their subtrees), are left out and
+/// counted in the trailing `summary`. Each node is read on its own:
+/// the export is not one snapshot of the subtree.
 pub async fn export(
     AxState(state): AxState<State>,
     caller: Caller,
@@ -67,45 +76,28 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     codec::validate_path(&q.path, false)?;
-    let snap = snapshot(&state, &q.path, &caller.ids)?;
-    let root_name = q.path.rsplit('/').next().unwrap_or("").to_owned();
-    let mut root: Option<ExportNode> = None;
-    for s in &snap {
-        let (data, encoding) = match &s.data {
-            Some(d) => {
-                let (t, e) = encode_data(d, None);
-                (Some(t), e)
-            }
-            None => (None, Encoding::Utf8),
-        };
-        let acl = acl_to_json(&s.acl)
-            .into_iter()
-            .map(|a: AclJson| AclJsonIn { scheme: a.scheme, id: a.id, perms: codec::PermsIn::Letters(a.perms) })
-            .collect();
-        let name = s.rel.rsplit('/').next().unwrap_or("").to_owned();
-        let node = ExportNode { name, data, encoding, acl, children: Vec::new() };
-        match &mut root {
-            None => root = Some(ExportNode { name: root_name.clone(), ..node }),
-            Some(r) => insert_at(r, &s.rel, node),
+    // Errors that need no walk (no such node, no READ) come as a JSON error, not a cut download.
+    state.backend.children(&q.path, &caller.ids).map_err(|c| ApiError::zk(c, &q.path))?;
+    let job = match q.job.unwrap_or(JobMode::Auto) {
+        JobMode::Always => true,
+        JobMode::Auto => jobs::readable_over(&state, &q.path, &caller.ids, state.opts.max_subtree_ops)?,
+        JobMode::Never => false,
+    };
+    let job = if job { Some(jobs::register_export(&state, &caller.ids, &q.path)?) } else { None };
+    let name = if q.path == "/" { "_root".to_owned() } else { q.path.replace('/', "_") };
+    let file = format!("attachment; filename=\"znodes{name}.json\"");
+    let mut resp = Response::new(jobs::export_stream(&state, q.path.clone(), caller.ids.clone(), job.clone()));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&file) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Some(job) = job {
+        if let Ok(v) = HeaderValue::from_str(&job.id.to_string()) {
+            h.insert("x-roost-job", v);
         }
     }
-    let doc = serde_json::json!({ "format": "roost-export-1", "source": q.path, "nodes": [root] });
-    let file = format!("attachment; filename=\"znodes{}.json\"", q.path.replace('/', "_"));
-    Ok(([(header::CONTENT_DISPOSITION, file)], Json(doc)).into_response())
-}
-
-/// Inserts `node` at relative path `rel` (e.g. `/b/c`) below `root`; parents come first
-/// in a walk, so the parent is always there.
-fn insert_at(root: &mut ExportNode, rel: &str, node: ExportNode) {
-    let parts: Vec<&str> = rel.trim_start_matches('/').split('/').collect();
-    let mut cur = root;
-    for seg in &parts[..parts.len().saturating_sub(1)] {
-        match cur.children.iter().position(|c| c.name == *seg) {
-            Some(i) => cur = &mut cur.children[i],
-            None => return,
-        }
-    }
-    cur.children.push(node);
+    Ok(resp)
 }
 
 /// Query of import.
@@ -272,7 +264,12 @@ pub async fn import(
     let mut ops = Vec::new();
     for r in &roots {
         if r.name.is_empty() {
-            return Err(ApiError::bad_request("cannot import an export of /; export a child instead"));
+            // An export of `/`: its top-level nodes, except ZooKeeper's own `/zookeeper`
+            // (quota and config belong to the server, not to the data), under `path`.
+            for c in r.children.iter().filter(|c| c.name != "zookeeper") {
+                flatten_import(&state, &q.path, c, &mut ops)?;
+            }
+            continue;
         }
         flatten_import(&state, &q.path, r, &mut ops)?;
     }

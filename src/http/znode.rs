@@ -14,6 +14,7 @@ use crate::tree::txn::{OpResult, TxnOp};
 use super::auth::Caller;
 use super::codec::{self, acl_from_json, acl_to_json, encode_data, AclIn, AclJson, Encoding, StatJson};
 use super::error::{parse_json, ApiError};
+use super::jobs;
 use super::ops::{delete_subtree_ops, run_write, stat_of, walk};
 use super::State;
 
@@ -33,6 +34,10 @@ pub struct ZnodeQuery {
     pub acl: Option<bool>,
     pub version: Option<i32>,
     pub recursive: Option<bool>,
+    /// With `recursive`: `never` (default: one atomic multi or 413), `auto` (a job above
+    /// the multi limit) or `always` (a job). See [`super::jobs`].
+    #[serde(default)]
+    pub job: super::jobs::JobMode,
 }
 
 /// Largest page of children returned at once.
@@ -308,6 +313,10 @@ pub async fn put_node(
         }
         let version = version_of(&headers, &q, req.version)?;
         let acl = acl_from_json(Some(&acl))?;
+        if q.recursive.unwrap_or(false) && jobs::decide(&state, q.job, &path, &caller.ids)? {
+            jobs::check_root_version(&state, &path, &caller.ids, version, true)?;
+            return jobs::start(&state, &caller.ids, jobs::JobSpec::SetAcl { path, acl, version });
+        }
         if q.recursive.unwrap_or(false) {
             // The whole subtree in one multi: the version is checked on the root only.
             let paths = walk(&state, &path, &caller.ids, state.opts.max_subtree_ops)?;
@@ -502,21 +511,26 @@ pub struct DeleteResult {
     pub deleted: usize,
 }
 
-/// `DELETE /api/v1/znodes/<path>?version=&recursive=true`. A recursive delete is one
-/// multi of deletes, children first, the version checked on the root only.
+/// `DELETE /api/v1/znodes/<path>?version=&recursive=true[&job=auto|always]`. A recursive
+/// delete is one multi of deletes, children first, the version checked on the root only;
+/// above the multi limit (with `job=auto`) or always (`job=always`) it is a job (202).
 pub async fn delete_node(
     AxState(state): AxState<State>,
     caller: Caller,
     tail: Option<Path<String>>,
     q: Result<Query<ZnodeQuery>, QueryRejection>,
     headers: HeaderMap,
-) -> Result<Json<DeleteResult>, ApiError> {
+) -> Result<Response, ApiError> {
     let q = query(q)?;
     let path = node_path(tail, false)?;
     if path == "/" {
         return Err(ApiError::zk(ErrorCode::BadArguments, "/"));
     }
     let version = version_of(&headers, &q, None)?;
+    if q.recursive.unwrap_or(false) && jobs::decide(&state, q.job, &path, &caller.ids)? {
+        jobs::check_root_version(&state, &path, &caller.ids, version, false)?;
+        return jobs::start(&state, &caller.ids, jobs::JobSpec::Delete { path, version });
+    }
     let ops = if q.recursive.unwrap_or(false) {
         delete_subtree_ops(&state, &path, version, &caller.ids)?
     } else {
@@ -525,7 +539,7 @@ pub async fn delete_node(
     let deleted = ops.len();
     let op = if deleted == 1 { ops.into_iter().next().unwrap_or(TxnOp::Multi(Vec::new())) } else { TxnOp::Multi(ops) };
     run_write(&state, op, &caller.ids).await?;
-    Ok(Json(DeleteResult { path, deleted }))
+    Ok(Json(DeleteResult { path, deleted }).into_response())
 }
 
 #[cfg(test)]

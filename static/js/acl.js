@@ -6,6 +6,7 @@ import { state } from "./state.js";
 import { api, apiNode, errText } from "./api.js";
 import { showStat } from "./editor.js";
 import { askConfirm } from "./dialogs.js";
+import { followIfJob } from "./jobs.js";
 import { bytesToB64 } from "./bytes.js";
 import { sha1 } from "./sha1.js";
 
@@ -76,9 +77,15 @@ async function apply() {
   }
   const acl = rows.map(({ scheme, id, perms }) => ({ scheme, id, perms }));
   const rec = $("#acl-recursive") && $("#acl-recursive").checked;
-  if (rec && !(await askConfirm(`Set this ACL on ${state.path} and every node below it (one atomic multi)?`, "Apply to the subtree"))) return;
+  if (rec && !(await askConfirm(`Set this ACL on ${state.path} and every node below it? Up to the multi limit this is one atomic multi; a larger subtree is changed by a job in batches, parents first (not atomic).`, "Apply to the subtree"))) return;
   try {
-    const r = await api("PUT", apiNode(state.path) + "?acl=true" + (rec ? "&recursive=true" : ""), { acl, version: state.node.aversion });
+    const r = await api("PUT", apiNode(state.path) + "?acl=true" + (rec ? "&recursive=true&job=auto" : ""), { acl, version: state.node.aversion });
+    if (r.job) {
+      const j = await followIfJob(r);
+      if (j && j.state === "done") toast("ACL applied to the subtree: " + j.outcome);
+      else if (j) showProblem("ACL job " + j.state + ": " + j.outcome);
+      return;
+    }
     showStat(r.stat);
     toast(`ACL applied${rec ? " to the subtree" : ""} (ACL version ${r.stat.aversion})`);
   } catch (e) {

@@ -5,6 +5,7 @@ import { api, apiNode, apiUrl, uiHref, join, parentOf, errText, ApiError } from 
 import { setDirty } from "./editor.js";
 import { loadChildren } from "./children.js";
 import { refreshTreeItem } from "./tree.js";
+import { followIfJob } from "./jobs.js";
 
 // A ZooKeeper error of a dialog's action as a sentence that says what to do.
 function readableError(e, dialog) {
@@ -57,12 +58,23 @@ export function askConfirm(message, okLabel = "OK", cancelLabel = "Cancel") {
   });
 }
 
+// Follows a started job (an answer with {job}) after its dialog closed; `then` runs once
+// it is done (or at once when the server did the work atomically).
+function afterJob(answer, then) {
+  if (!answer || !answer.job) { then(); return; }
+  setTimeout(async () => {
+    const j = await followIfJob(answer);
+    if (j && j.state === "done") then();
+    else loadChildren();
+  }, 0);
+}
+
 function pathDialog(title, endpoint) {
   const dlg = openDialog("dlg-path", async (f) => {
     const dest = f.dest.value.trim();
-    await api("POST", apiUrl(endpoint), { source: state.path, destination: dest, createParents: f.parents.checked });
-    setDirty(false);
-    location.href = uiHref(dest);
+    // Atomic up to the multi limit; a larger subtree is copied (moved) by a job in batches.
+    const r = await api("POST", apiUrl(endpoint + "?job=auto"), { source: state.path, destination: dest, createParents: f.parents.checked });
+    afterJob(r, () => { setDirty(false); location.href = uiHref(dest); });
   });
   $("h2", dlg).textContent = title;
   $('input[name="dest"]', dlg).value = state.path + "-copy";
@@ -82,10 +94,9 @@ const actions = {
   delete: () => openDialog("dlg-delete", async (f) => {
     const rec = f.recursive && f.recursive.checked;
     const q = new URLSearchParams({ version: state.node.version });
-    if (rec) q.set("recursive", "true");
-    await api("DELETE", apiNode(state.path) + "?" + q);
-    setDirty(false);
-    location.href = uiHref(parentOf(state.path));
+    if (rec) { q.set("recursive", "true"); q.set("job", "auto"); }
+    const r = await api("DELETE", apiNode(state.path) + "?" + q);
+    afterJob(r, () => { setDirty(false); location.href = uiHref(parentOf(state.path)); });
   }),
   // On a NoNode page: create the missing node itself (and its missing parents), then show it.
   "create-here": async () => {

@@ -11,6 +11,7 @@ import { initChildren, loadChildren, onChildEvent } from "./children.js";
 import { initAcl } from "./acl.js";
 import { initDialogs } from "./dialogs.js";
 import { initLiveTables } from "./cluster.js";
+import { initJobs } from "./jobs.js";
 
 // ---------- theme, address bar, keyboard (every page) ----------
 function initTheme() {
@@ -89,6 +90,7 @@ function nodePage() {
   live.subscribe("kids", state.path, "children", false, onChildEvent);
   live.connect({ ready: ["node", "kids"], resync: () => { reloadData(); loadChildren(); } });
   initTree();
+  initJobs();
 }
 
 initTheme();

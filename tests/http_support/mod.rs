@@ -37,6 +37,10 @@ pub struct TestBackend {
     pub sessions: Mutex<Vec<SessionInfo>>,
     /// Watches to report (tests fill it): path -> session ids.
     pub watches: Mutex<Vec<(String, Vec<i64>)>>,
+    /// When set, every write first takes a permit from it (tests hold writes back).
+    pub write_gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+    /// Writes waiting at the gate.
+    pub writes_waiting: std::sync::atomic::AtomicUsize,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -107,6 +111,8 @@ impl Tree {
                     mtime: now,
                     pzxid: zxid,
                     data_length: len,
+                    // Tests create ephemerals as super to stand for a client session's.
+                    ephemeral_owner: if mode.is_ephemeral() { 0x1234 } else { 0 },
                     ..Stat::default()
                 };
                 self.nodes.insert(
@@ -260,6 +266,8 @@ impl TestBackend {
             feed: Arc::new(ChangeFeed::new()),
             sessions: Mutex::new(Vec::new()),
             watches: Mutex::new(Vec::new()),
+            write_gate: Mutex::new(None),
+            writes_waiting: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -352,7 +360,19 @@ impl Backend for TestBackend {
     }
 
     fn write(&self, op: TxnOp, auth: Vec<Id>) -> BoxFuture<'_, Result<OpResult, ErrorCode>> {
-        Box::pin(async move { self.apply(op, &auth) })
+        Box::pin(async move {
+            let gate = self.write_gate.lock().clone();
+            if let Some(gate) = gate {
+                use std::sync::atomic::Ordering::SeqCst;
+                self.writes_waiting.fetch_add(1, SeqCst);
+                let permit = gate.acquire().await;
+                self.writes_waiting.fetch_sub(1, SeqCst);
+                if let Ok(p) = permit {
+                    p.forget();
+                }
+            }
+            self.apply(op, &auth)
+        })
     }
 
     fn search(&self, query: &SearchQuery, auth: &[Id], limit: usize) -> roost::http::SearchResult {
