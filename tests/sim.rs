@@ -26,7 +26,7 @@
 
 #![cfg(feature = "sim")]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -51,6 +51,12 @@ const FAULTS: Duration = Duration::from_secs(4);
 const SETTLE: Duration = Duration::from_secs(8);
 /// How long one write may take before the workload counts it as unknown and moves on.
 const WRITE_WAIT: Duration = Duration::from_secs(3);
+/// Simulated milliseconds per step (`SIM_TICK_MS` overrides; must divide 10). Every host runs
+/// once per step, so this sets the cost of a simulated second; 2 ms is finer than any timing
+/// the consensus layer relies on (heartbeats every 50 ms, elections after 250-500 ms).
+const TICK_MS: u64 = 2;
+/// Pause of each member's writer between two writes (a write takes a few ms itself).
+const WRITE_PAUSE: Duration = Duration::from_millis(20);
 /// The session layer's tick (a node's is half its tickTime).
 const SESSION_TICK: Duration = Duration::from_millis(250);
 /// Simulated clients, each with one session; the last one stops during the faults.
@@ -211,51 +217,12 @@ struct History {
     /// Acknowledged writes: id → simulated ms of the ack.
     acked: BTreeMap<i64, u128>,
     /// Next txn id per member (ids stay unique across restarts).
-    next_id: HashMap<u64, i64>,
+    next_id: BTreeMap<u64, i64>,
     /// Session expiries that applied, by (log index, position in the entry).
     expiries: BTreeMap<(u64, usize), Expiry>,
 }
 
 type Shared<T> = Arc<Mutex<T>>;
-
-/// The WAL writer is a real thread (`raft-log-writer`), outside the simulated clock. If the
-/// simulation ticked on while it writes, a disk write would look seconds long in simulated
-/// time, and how long would depend on the machine's load. So after every tick the driver waits
-/// until each writer thread is asleep again: in simulated time the disk is instant, and the
-/// runs do not depend on real timing (a writer woken during a tick is runnable at once).
-#[derive(Default)]
-struct IoThreads {
-    /// `/proc/self/task/<tid>/stat` of the writer threads; rescanned after a (re)start.
-    stats: Vec<std::path::PathBuf>,
-}
-
-impl IoThreads {
-    fn rescan(&mut self) {
-        self.stats.clear();
-        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return };
-        for task in tasks.flatten() {
-            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            if comm.trim_end() == "raft-log-writer" {
-                self.stats.push(task.path().join("stat"));
-            }
-        }
-    }
-
-    /// Waits (at most a second of real time) until no writer thread is running.
-    fn wait_idle(&self) {
-        let give_up = Instant::now() + Duration::from_secs(1);
-        for stat in &self.stats {
-            // No stat file: the thread ended.
-            while let Ok(text) = std::fs::read_to_string(stat) {
-                let state = text.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-                if matches!(state, Some('S') | None) || Instant::now() > give_up {
-                    break;
-                }
-                std::thread::yield_now();
-            }
-        }
-    }
-}
 
 /// The software of member `id`: starts it with the session layer a node runs, publishes
 /// it in `slot`, serves the simulated clients and writes for ever.
@@ -298,7 +265,7 @@ async fn member(id: u64, setup: MemberSetup) -> turmoil::Result {
             // Failed or unknown: the write may or may not be applied; either is correct.
             Ok(Err(_)) | Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(WRITE_PAUSE).await;
     }
 }
 
@@ -517,14 +484,13 @@ struct Cluster<'a> {
     /// Client decisions (where to dial), apart from the schedule's own draws.
     client_rng: StdRng,
     /// Members that are down, and when they come back.
-    down: HashMap<u64, Duration>,
+    down: BTreeMap<u64, Duration>,
     /// Leader seen per term.
-    leaders: HashMap<u64, u64>,
+    leaders: BTreeMap<u64, u64>,
     /// Expiries already checked.
     checked: HashSet<(u64, usize)>,
     failures: Vec<String>,
     resume_ms: Vec<u128>,
-    io: IoThreads,
 }
 
 impl Cluster<'_> {
@@ -631,12 +597,7 @@ impl Cluster<'_> {
 
     fn step(&mut self) -> Result<(), String> {
         self.sim.step().map_err(|e| format!("simulation step failed: {e}"))?;
-        self.io.wait_idle();
         let now = self.now();
-        // A (re)started member's writer thread appears a tick or two after its start.
-        if now.as_millis() % 10 == 0 && self.io.stats.len() < (MEMBERS as usize - self.down.len()) {
-            self.io.rescan();
-        }
         let back: Vec<u64> = self.down.iter().filter(|(_, &at)| at <= now).map(|(&id, _)| id).collect();
         for id in back {
             self.down.remove(&id);
@@ -669,7 +630,6 @@ impl Cluster<'_> {
         }
         self.note(format!("crash {id} for {} ms", down.as_millis()));
         self.sim.crash(host(id));
-        self.io.rescan();
         *self.slots[id as usize - 1].lock() = Slot::default();
         self.down.insert(id, self.now() + down);
         // Its clients' connections are reset; they dial another member.
@@ -913,7 +873,7 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         .collect();
     let sim = turmoil::Builder::new()
         .rng_seed(seed)
-        .tick_duration(Duration::from_millis(1))
+        .tick_duration(Duration::from_millis(env_u64("SIM_TICK_MS").unwrap_or(TICK_MS)))
         .simulation_duration(Duration::from_secs(3600))
         .min_message_latency(Duration::from_millis(0))
         .max_message_latency(max_latency)
@@ -926,12 +886,11 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         history: history.clone(),
         world: world.clone(),
         client_rng: StdRng::seed_from_u64(seed ^ 0x5eed_c11e),
-        down: HashMap::new(),
-        leaders: HashMap::new(),
+        down: BTreeMap::new(),
+        leaders: BTreeMap::new(),
         checked: HashSet::new(),
         failures: Vec::new(),
         resume_ms: Vec::new(),
-        io: IoThreads::default(),
     };
     cluster.note(format!("seed {seed}: latency up to {max_latency:?}, snapshot every {snapshot_every}"));
     for id in 1..=MEMBERS {
@@ -1009,6 +968,19 @@ fn run_seed(seed: u64, crashes: bool) -> Run {
     }
 }
 
+/// CPU seconds used by this process (`children`: by its waited-for children), from
+/// `/proc/self/stat` (clock ticks of 10 ms): on a busy machine wall time says little.
+fn cpu_secs(children: bool) -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<i64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().filter_map(|f| f.parse().ok()).collect())
+        .unwrap_or_default();
+    // After the name: state is not numeric, so utime is index 10 here, stime 11, cutime 12, cstime 13.
+    let at = if children { 12 } else { 10 };
+    fields.get(at..at + 2).map_or(0.0, |f| (f[0] + f[1]).max(0) as f64 / 100.0)
+}
+
 /// The replay command of one seed.
 fn replay_command(seed: u64, crashes: bool) -> String {
     let env = if crashes { "SIM_CRASHES=1 " } else { "" };
@@ -1040,19 +1012,24 @@ fn run_in_processes(jobs: u64) {
         let out = child.wait_with_output().expect("waiting for a simulator process");
         let text = String::from_utf8_lossy(&out.stdout);
         for line in text.lines() {
-            if line.starts_with("seed ") || line.starts_with("  replay") || line.contains("schedules in") {
+            // The harness prints the test's name on the line the summary continues.
+            let line = line.rsplit(" ... ").next().unwrap_or(line);
+            if line.starts_with("seed ") || line.starts_with("  replay") || line.contains(" schedules in ") {
                 println!("{line}");
             }
-            if let Some(n) = line.split(" schedules in").next().and_then(|n| n.trim().parse::<u64>().ok()) {
-                total += n;
+            if let Some((n, _)) = line.split_once(" schedules in ") {
+                total += n.trim().parse::<u64>().unwrap_or(0);
             }
         }
         ok &= out.status.success();
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_secs(true);
     println!(
-        "all: {total} schedules in {secs:.1} s ({:.0} per minute) on {jobs} processes",
-        total as f64 * 60.0 / secs
+        "all: {total} schedules in {secs:.1} s ({:.0} per minute) on {jobs} processes, {cpu:.1} CPU s ({:.0} per CPU \
+         minute)",
+        total as f64 * 60.0 / secs,
+        total as f64 * 60.0 / cpu.max(0.01)
     );
     assert!(ok, "failing seeds: see the lines above");
 }
@@ -1063,7 +1040,8 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
         let (k, n) = s.split_once('/')?;
         Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?.max(1)))
     });
-    let jobs = env_u64("SIM_JOBS").unwrap_or(1);
+    let jobs =
+        env_u64("SIM_JOBS").unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64));
     if shard.is_none() && env_u64("SIM_SEED").is_none() && jobs > 1 {
         return run_in_processes(jobs);
     }
@@ -1108,9 +1086,10 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
         }
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_secs(false);
     resume_ms.sort_unstable();
     println!(
-        "{} schedules in {secs:.1} s ({:.0} per minute), {} failed; {} frozen leaders, writes resumed after {} ms at most (median {} ms)",
+        "{} schedules in {secs:.1} s ({:.0} per minute; {cpu:.1} CPU s), {} failed; {} frozen leaders, writes resumed after {} ms at most (median {} ms)",
         seeds.len(),
         seeds.len() as f64 * 60.0 / secs,
         failed.len(),
