@@ -20,9 +20,10 @@
 //!   decided in the term of the entry that carries it; the session of a client that stopped
 //!   is expired after healing, and every other session survives.
 //!
-//! `SIM_SEEDS=N` runs seeds 0..N (default 200), `SIM_SEED=S` replays one seed with its trace,
-//! `SIM_CRASHES=1` adds crashes and restarts to the schedules, `SIM_FIDELITY=1` runs every seed
-//! twice and reports how many traces matched.
+//! `SIM_SEEDS=N` runs seeds 0..N (default 200) in `SIM_JOBS` processes (default: one per
+//! core), `SIM_SEED=S` replays one seed with its trace, `SIM_CRASHES=1` adds crashes and
+//! restarts to the schedules, `SIM_FIDELITY=1` runs every seed twice and reports where the
+//! traces part, `SIM_TICK_MS` sets the simulated time per step (default 2).
 
 #![cfg(feature = "sim")]
 
