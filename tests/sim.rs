@@ -10,15 +10,24 @@
 //! * at most one leader per term (sampled every few ticks);
 //! * the members converge: the same entries applied in the same order everywhere;
 //! * every acknowledged write is applied, and no write is applied twice;
-//! * writes resume once the network has healed.
+//! * writes resume once the network has healed, and within a second of a new leader when the
+//!   old one is frozen (isolated) with writes in flight;
+//! * sessions: the members run the real session layer (tracker, expiry task, activity
+//!   reports, the leader's owner table) over the real data tree, and simulated clients keep
+//!   sessions alive through whichever member they are connected to, moving when it dies or
+//!   loses its quorum. No session is expired while its client reached a member in touch
+//!   with the leader less than half a session timeout before; every expiry that applies was
+//!   decided in the term of the entry that carries it; the session of a client that stopped
+//!   is expired after healing, and every other session survives.
 //!
-//! `SIM_SEEDS=N` runs seeds 0..N (default 200), `SIM_SEED=S` replays one seed with its trace,
-//! `SIM_CRASHES=1` adds crashes and restarts to the schedules, `SIM_FIDELITY=1` runs every seed
-//! twice and reports how many traces matched.
+//! `SIM_SEEDS=N` runs seeds 0..N (default 200) in `SIM_JOBS` processes (default: one per
+//! core), `SIM_SEED=S` replays one seed with its trace, `SIM_CRASHES=1` adds crashes and
+//! restarts to the schedules, `SIM_FIDELITY=1` runs every seed twice and reports where the
+//! traces part, `SIM_TICK_MS` sets the simulated time per step (default 2).
 
 #![cfg(feature = "sim")]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -26,9 +35,12 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use roost::consensus::types::SimRuntime;
 use roost::consensus::{Apply, Consensus, ConsensusConfig, Member, RestoreError, Role};
-use roost::proto::types::Stat;
-use roost::tree::txn::{BatchOutcome, OpResult, Txn, TxnBatch, TxnOp, TxnOutcome};
+use roost::db::Db;
+use roost::session::owners::LeaderSessions;
+use roost::session::{expiry, SessionTracker};
+use roost::tree::txn::{BatchOutcome, OpResult, Txn, TxnBatch, TxnOp};
 
 const MEMBERS: u64 = 3;
 const QUORUM_PORT: u16 = 2888;
@@ -40,11 +52,30 @@ const FAULTS: Duration = Duration::from_secs(4);
 const SETTLE: Duration = Duration::from_secs(8);
 /// How long one write may take before the workload counts it as unknown and moves on.
 const WRITE_WAIT: Duration = Duration::from_secs(3);
+/// Simulated milliseconds per step (`SIM_TICK_MS` overrides; must divide 10). Every host runs
+/// once per step, so this sets the cost of a simulated second; 2 ms is finer than any timing
+/// the consensus layer relies on (heartbeats every 50 ms, elections after 250-500 ms).
+const TICK_MS: u64 = 2;
+/// Pause of each member's writer between two writes (a write takes a few ms itself).
+const WRITE_PAUSE: Duration = Duration::from_millis(20);
+/// The session layer's tick (a node's is half its tickTime).
+const SESSION_TICK: Duration = Duration::from_millis(250);
+/// Simulated clients, each with one session; the last one stops during the faults.
+const CLIENTS: usize = 4;
+/// Client session ids (small: the writers' txn ids start at 1_000_000).
+const SESSION_BASE: i64 = 0x100;
+/// Txn ids of the write workload start at member id × this.
+const WRITE_BASE: i64 = 1_000_000;
+/// After a new leader appears while the old one is frozen, every member still in touch with
+/// it must have a write acknowledged within this (issue 12: writes stalled for the 10 s
+/// forward timeout).
+const WRITES_RESUME: Duration = Duration::from_secs(1);
 
-/// The replicated state: txn ids in apply order.
-#[derive(Default)]
-struct Register {
+/// The replicated state: the real data tree, and the workload's txn ids in apply order.
+struct App {
+    db: Arc<Db>,
     applied: Mutex<AppliedLog>,
+    history: Shared<History>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -53,30 +84,50 @@ struct AppliedLog {
     last_index: u64,
 }
 
-impl Apply for Register {
-    fn apply(&self, _term: u64, index: u64, batch: &TxnBatch) -> BatchOutcome {
+/// A session expiry that reached the state machine.
+#[derive(Debug, Clone)]
+struct Expiry {
+    at: u128,
+    session_id: i64,
+    decided_in: u64,
+    term: u64,
+    closed: bool,
+}
+
+impl Apply for App {
+    fn apply(&self, term: u64, index: u64, batch: &TxnBatch) -> BatchOutcome {
+        let outcome = self.db.apply(term, index, batch);
         let mut log = self.applied.lock();
         log.last_index = index;
-        let outcomes = batch
-            .txns
-            .iter()
-            .map(|txn| {
-                log.ids.push(txn.session_id);
-                TxnOutcome {
-                    zxid: log.ids.len() as i64,
-                    result: Ok(OpResult::Created { path: format!("/{}", txn.session_id), stat: Stat::default() }),
+        for (pos, (txn, out)) in batch.txns.iter().zip(&outcome.outcomes).enumerate() {
+            match txn.op {
+                TxnOp::ExpireSession { session_id, term: decided_in } => {
+                    let at = turmoil::sim_elapsed().unwrap_or_default().as_millis();
+                    let closed = matches!(out.result, Ok(OpResult::SessionClosed));
+                    self.history.lock().expiries.entry((index, pos)).or_insert(Expiry {
+                        at,
+                        session_id,
+                        decided_in,
+                        term,
+                        closed,
+                    });
                 }
-            })
-            .collect();
-        BatchOutcome { outcomes }
+                _ if txn.session_id >= WRITE_BASE => log.ids.push(txn.session_id),
+                _ => {}
+            }
+        }
+        outcome
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        postcard::to_allocvec(&*self.applied.lock()).unwrap_or_default()
+        let log = self.applied.lock().clone();
+        postcard::to_allocvec(&(log, self.db.snapshot())).unwrap_or_default()
     }
 
     fn restore(&self, data: &[u8]) -> Result<(), RestoreError> {
-        let log: AppliedLog = postcard::from_bytes(data).map_err(|e| RestoreError::Corrupt(Box::new(e)))?;
+        let (log, tree): (AppliedLog, Vec<u8>) =
+            postcard::from_bytes(data).map_err(|e| RestoreError::Corrupt(Box::new(e)))?;
+        self.db.restore(&tree)?;
         *self.applied.lock() = log;
         Ok(())
     }
@@ -101,13 +152,63 @@ fn config(id: u64, dir: &Path, snapshot_every: u64) -> ConsensusConfig {
     cfg
 }
 
+/// One simulated ZooKeeper client: a session kept alive through one member at a time.
+#[derive(Debug, Clone)]
+struct Client {
+    session_id: i64,
+    timeout_ms: i32,
+    created: bool,
+    /// The member it is connected to.
+    at: Option<u64>,
+    /// The member it is dialling (a handshake to it runs or is about to).
+    dialing: Option<u64>,
+    handshake_running: bool,
+    /// When it stops talking to anyone (simulated ms), for the clients that do.
+    stops_at: Option<u128>,
+    /// Last time (simulated ms) a ping or handshake reached a member that had a quorum and
+    /// was in touch with its leader.
+    last_ok: u128,
+    next_ping: u128,
+    /// A handshake answered that the session expired (simulated ms).
+    told_expired: Option<u128>,
+}
+
+impl Client {
+    fn alive(&self, now: u128) -> bool {
+        self.stops_at.is_none_or(|t| now < t) && self.told_expired.is_none()
+    }
+}
+
+/// What the members' client ports see of the network: the links the driver holds.
+#[derive(Default)]
+struct Net {
+    held: HashSet<(u64, u64)>,
+}
+
+impl Net {
+    fn hold(&mut self, a: u64, b: u64) {
+        self.held.insert((a.min(b), a.max(b)));
+    }
+
+    fn is_held(&self, a: u64, b: u64) -> bool {
+        self.held.contains(&(a.min(b), a.max(b)))
+    }
+}
+
+/// What the simulated clients share with the members.
+#[derive(Default)]
+struct World {
+    clients: Vec<Client>,
+    net: Net,
+}
+
 /// What the driver can see of one member while its host runs.
 #[derive(Default)]
 struct Slot {
     /// Weak: a crash drops the host's runtime and with it the member; the driver must not
     /// keep it alive.
     consensus: Weak<Consensus>,
-    app: Option<Arc<Register>>,
+    app: Option<Arc<App>>,
 }
 
 /// What happened, in simulated time: the trace that a replay must reproduce.
@@ -117,65 +218,37 @@ struct History {
     /// Acknowledged writes: id → simulated ms of the ack.
     acked: BTreeMap<i64, u128>,
     /// Next txn id per member (ids stay unique across restarts).
-    next_id: HashMap<u64, i64>,
+    next_id: BTreeMap<u64, i64>,
+    /// Session expiries that applied, by (log index, position in the entry).
+    expiries: BTreeMap<(u64, usize), Expiry>,
 }
 
 type Shared<T> = Arc<Mutex<T>>;
 
-/// The WAL writer is a real thread (`raft-log-writer`), outside the simulated clock. If the
-/// simulation ticked on while it writes, a disk write would look seconds long in simulated
-/// time, and how long would depend on the machine's load. So after every tick the driver waits
-/// until each writer thread is asleep again: in simulated time the disk is instant, and the
-/// runs do not depend on real timing (a writer woken during a tick is runnable at once).
-#[derive(Default)]
-struct IoThreads {
-    /// `/proc/self/task/<tid>/stat` of the writer threads; rescanned after a (re)start.
-    stats: Vec<std::path::PathBuf>,
-}
-
-impl IoThreads {
-    fn rescan(&mut self) {
-        self.stats.clear();
-        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return };
-        for task in tasks.flatten() {
-            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            if comm.trim_end() == "raft-log-writer" {
-                self.stats.push(task.path().join("stat"));
-            }
-        }
-    }
-
-    /// Waits (at most a second of real time) until no writer thread is running.
-    fn wait_idle(&self) {
-        let give_up = Instant::now() + Duration::from_secs(1);
-        for stat in &self.stats {
-            // No stat file: the thread ended.
-            while let Ok(text) = std::fs::read_to_string(stat) {
-                let state = text.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-                if matches!(state, Some('S') | None) || Instant::now() > give_up {
-                    break;
-                }
-                std::thread::yield_now();
-            }
-        }
-    }
-}
-
-/// The software of member `id`: starts it, publishes it in `slot`, and writes for ever.
-async fn member(
-    id: u64,
-    dir: std::path::PathBuf,
-    snapshot_every: u64,
-    slot: Shared<Slot>,
-    history: Shared<History>,
-) -> turmoil::Result {
-    let app = Arc::new(Register::default());
+/// The software of member `id`: starts it with the session layer a node runs, publishes
+/// it in `slot`, serves the simulated clients and writes for ever.
+async fn member(id: u64, setup: MemberSetup) -> turmoil::Result {
+    let MemberSetup { dir, snapshot_every, slot, history, world, .. } = setup;
+    let db = Arc::new(Db::new());
+    let app = Arc::new(App { db: db.clone(), applied: Mutex::default(), history: history.clone() });
     let consensus = Arc::new(Consensus::start(config(id, &dir, snapshot_every), app.clone()).await?);
+    // As `node::Node::start` wires it for an ensemble member.
+    let tracker = Arc::new(SessionTracker::new());
+    expiry::track_all(&db, &tracker);
+    consensus.set_session_sink({
+        let (db, tracker) = (db.clone(), tracker.clone());
+        Arc::new(move |ids: &[i64]| expiry::touch_reported(&db, &tracker, ids))
+    });
+    consensus.set_session_ownership(Arc::new(LeaderSessions::new(db.clone(), tracker.clone())));
+    tokio::spawn(expiry::run_session_expiry(tracker.clone(), consensus.clone(), db.clone(), SESSION_TICK));
+    tokio::spawn(expiry::run_session_reporter(tracker.clone(), consensus.clone(), SESSION_TICK));
+    let port = ClientPort { id, consensus: consensus.clone(), db, tracker, world };
+    tokio::spawn(port.serve());
     *slot.lock() = Slot { consensus: Arc::downgrade(&consensus), app: Some(app) };
     loop {
         let txn_id = {
             let mut h = history.lock();
-            let next = h.next_id.entry(id).or_insert(id as i64 * 1_000_000);
+            let next = h.next_id.entry(id).or_insert(id as i64 * WRITE_BASE);
             *next += 1;
             *next
         };
@@ -183,7 +256,7 @@ async fn member(
             session_id: txn_id,
             time_ms: 0,
             auth: vec![],
-            op: TxnOp::Delete { path: String::new(), version: -1 },
+            op: TxnOp::Delete { path: "/absent".into(), version: -1 },
         };
         match tokio::time::timeout(WRITE_WAIT, consensus.propose(txn)).await {
             Ok(Ok(_)) => {
@@ -193,7 +266,166 @@ async fn member(
             // Failed or unknown: the write may or may not be applied; either is correct.
             Ok(Err(_)) | Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(WRITE_PAUSE).await;
+    }
+}
+
+/// What a member's host needs (it is started again, with clones of the same, on a restart).
+#[derive(Clone)]
+struct MemberSetup {
+    dir: std::path::PathBuf,
+    snapshot_every: u64,
+    /// The seed of openraft's random draws in this member (see `SimRuntime`).
+    raft_seed: u64,
+    slot: Shared<Slot>,
+    history: Shared<History>,
+    world: Shared<World>,
+}
+
+/// A member's client port, reduced to what keeps sessions alive: creating a session,
+/// pings (which touch the session, as every client packet does) and the reconnect
+/// handshake of `server::handshake`.
+#[derive(Clone)]
+struct ClientPort {
+    id: u64,
+    consensus: Arc<Consensus>,
+    db: Arc<Db>,
+    tracker: Arc<SessionTracker>,
+    world: Shared<World>,
+}
+
+/// How a handshake ended.
+enum Dial {
+    Connected,
+    Refused,
+    Expired,
+}
+
+impl ClientPort {
+    /// True when this member has a quorum and its link to its leader is not held: a ping
+    /// here will reach the leader.
+    fn in_touch(&self, world: &World) -> bool {
+        if !self.consensus.has_quorum() {
+            return false;
+        }
+        let leader = self.consensus.metrics().leader_id;
+        leader.is_some_and(|l| l == self.id || !world.net.is_held(self.id, l))
+    }
+
+    async fn serve(self) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let now = turmoil::elapsed().as_millis();
+            let mut dials = Vec::new();
+            {
+                let mut world = self.world.lock();
+                let in_touch = self.in_touch(&world);
+                let quorum = self.consensus.has_quorum();
+                for (i, c) in world.clients.iter_mut().enumerate() {
+                    if !c.alive(now) {
+                        continue;
+                    }
+                    if c.at == Some(self.id) && now >= c.next_ping {
+                        c.next_ping = now + c.timeout_ms as u128 / 3;
+                        if quorum {
+                            self.tracker.touch(c.session_id);
+                            if in_touch {
+                                c.last_ok = now;
+                            }
+                        } else {
+                            // Read-only: pings do not count, and the client looks for a member
+                            // with a quorum (ZooKeeper's followers drop their clients then).
+                            c.at = None;
+                        }
+                    }
+                    if c.dialing == Some(self.id) && !c.handshake_running {
+                        c.handshake_running = true;
+                        dials.push(i);
+                    }
+                }
+            }
+            for i in dials {
+                tokio::spawn(self.clone().dial(i));
+            }
+        }
+    }
+
+    /// Creates client `i`'s session here, or reconnects it here.
+    async fn dial(self, i: usize) {
+        let (session_id, timeout_ms, created) = {
+            let world = self.world.lock();
+            let c = &world.clients[i];
+            (c.session_id, c.timeout_ms, c.created)
+        };
+        let dial = if created {
+            self.handshake(session_id, timeout_ms).await
+        } else {
+            self.create(session_id, timeout_ms).await
+        };
+        let now = turmoil::elapsed().as_millis();
+        let mut world = self.world.lock();
+        let in_touch = self.in_touch(&world);
+        let c = &mut world.clients[i];
+        c.handshake_running = false;
+        if c.dialing != Some(self.id) {
+            return; // the member was restarted meanwhile, or the client moved on
+        }
+        c.dialing = None;
+        match dial {
+            Dial::Connected => {
+                c.created = true;
+                c.at = Some(self.id);
+                c.next_ping = now + c.timeout_ms as u128 / 3;
+                if in_touch {
+                    c.last_ok = now;
+                }
+            }
+            Dial::Refused => {}
+            Dial::Expired => c.told_expired = Some(now),
+        }
+    }
+
+    async fn create(&self, session_id: i64, timeout_ms: i32) -> Dial {
+        let txn = Txn {
+            session_id: 0,
+            time_ms: 0,
+            auth: vec![],
+            op: TxnOp::CreateSession { session_id, timeout_ms, password: [0; 16] },
+        };
+        let _ = tokio::time::timeout(WRITE_WAIT, self.consensus.propose(txn)).await;
+        // A create whose answer was lost may have applied: the tree decides.
+        if self.db.read(|t| t.session(session_id).is_some()) {
+            self.tracker.add(session_id, timeout_ms);
+            Dial::Connected
+        } else {
+            Dial::Refused
+        }
+    }
+
+    /// `server::handshake`'s path for a known session.
+    async fn handshake(&self, session_id: i64, timeout_ms: i32) -> Dial {
+        if !self.consensus.has_quorum() {
+            return Dial::Refused;
+        }
+        if self.db.read(|t| t.session(session_id).is_none()) {
+            if !matches!(tokio::time::timeout(WRITE_WAIT, self.consensus.read_barrier()).await, Ok(Ok(()))) {
+                return Dial::Refused;
+            }
+            if self.db.read(|t| t.session(session_id).is_none()) {
+                return Dial::Expired;
+            }
+        }
+        if self.tracker.is_expiring(session_id) {
+            return Dial::Expired;
+        }
+        match tokio::time::timeout(WRITE_WAIT, self.consensus.attach_session(session_id, timeout_ms)).await {
+            Ok(Ok(true)) => {
+                self.tracker.add(session_id, timeout_ms);
+                Dial::Connected
+            }
+            Ok(Ok(false)) => Dial::Expired,
+            Ok(Err(_)) | Err(_) => Dial::Refused,
+        }
     }
 }
 
@@ -204,22 +436,25 @@ enum Fault {
     Isolate(u64),
     /// Cut the current leader off.
     IsolateLeader,
+    /// Heal, cut the leader off and hold it so until a new leader has been elected and
+    /// [`WRITES_RESUME`] has passed: the others must be writing again by then.
+    FreezeLeader,
     /// Hold the messages between two members (they queue up, as on a stalled link).
     Hold(u64, u64),
     /// Kill a member; it restarts after `down`.
     Crash(u64, Duration),
     /// Kill the current leader; it restarts after `down`.
     CrashLeader(Duration),
+    /// A client moves its session to another member.
+    MoveClient(usize),
     /// Repair every link and release every held message.
     Heal,
 }
 
-/// Draws the next fault. Crashes only with `crashes`: turmoil does not reset the survivors'
-/// connections to a crashed host (a real kernel would), and the leader never redials a link
-/// that stopped answering, so a restarted follower is not caught up (TESTING.md, "Findings").
+/// Draws the next fault (crashes and restarts only with `crashes`).
 fn draw_fault(rng: &mut StdRng, crashes: bool) -> Fault {
     let member = |rng: &mut StdRng| rng.random_range(1..=MEMBERS);
-    match rng.random_range(0..if crashes { 10 } else { 7 }) {
+    match rng.random_range(0..if crashes { 12 } else { 9 }) {
         0 | 1 => Fault::IsolateLeader,
         2 => Fault::Isolate(member(rng)),
         3 | 4 => {
@@ -227,7 +462,9 @@ fn draw_fault(rng: &mut StdRng, crashes: bool) -> Fault {
             Fault::Hold(a, a % MEMBERS + 1)
         }
         5 | 6 => Fault::Heal,
-        7 => Fault::Crash(member(rng), Duration::from_millis(rng.random_range(100..1500))),
+        7 => Fault::FreezeLeader,
+        8 => Fault::MoveClient(rng.random_range(0..CLIENTS)),
+        9 => Fault::Crash(member(rng), Duration::from_millis(rng.random_range(100..1500))),
         _ => Fault::CrashLeader(Duration::from_millis(rng.random_range(100..1500))),
     }
 }
@@ -236,18 +473,25 @@ fn draw_fault(rng: &mut StdRng, crashes: bool) -> Fault {
 struct Run {
     trace: Vec<String>,
     failures: Vec<String>,
+    /// Simulated ms from a frozen leader's successor to the last member writing again.
+    resume_ms: Vec<u128>,
 }
 
 struct Cluster<'a> {
     sim: turmoil::Sim<'a>,
     slots: Vec<Shared<Slot>>,
     history: Shared<History>,
+    world: Shared<World>,
+    /// Client decisions (where to dial), apart from the schedule's own draws.
+    client_rng: StdRng,
     /// Members that are down, and when they come back.
-    down: HashMap<u64, Duration>,
+    down: BTreeMap<u64, Duration>,
     /// Leader seen per term.
-    leaders: HashMap<u64, u64>,
+    leaders: BTreeMap<u64, u64>,
+    /// Expiries already checked.
+    checked: HashSet<(u64, usize)>,
     failures: Vec<String>,
-    io: IoThreads,
+    resume_ms: Vec<u128>,
 }
 
 impl Cluster<'_> {
@@ -267,12 +511,16 @@ impl Cluster<'_> {
         self.slots[id as usize - 1].lock().consensus.upgrade().map(|c| c.metrics())
     }
 
-    /// The member that leads in the highest term seen, if any.
-    fn leader(&self) -> Option<u64> {
+    /// The member that leads in the highest term seen, and that term, if any.
+    fn leader_and_term(&self) -> Option<(u64, u64)> {
         (1..=MEMBERS)
             .filter_map(|id| self.status(id).filter(|s| s.role == Role::Leader).map(|s| (s.term, id)))
             .max()
-            .map(|(_, id)| id)
+            .map(|(term, id)| (id, term))
+    }
+
+    fn leader(&self) -> Option<u64> {
+        self.leader_and_term().map(|(id, _)| id)
     }
 
     /// Records who leads in which term; two leaders in one term is a failure.
@@ -293,22 +541,74 @@ impl Cluster<'_> {
         }
     }
 
+    /// Clients without a connection dial a member that is up (chosen from `client_rng`).
+    fn drive_clients(&mut self) {
+        let now = self.now().as_millis();
+        let up: Vec<u64> = (1..=MEMBERS).filter(|id| !self.down.contains_key(id)).collect();
+        if up.is_empty() {
+            return;
+        }
+        let mut world = self.world.lock();
+        for c in world.clients.iter_mut() {
+            if c.alive(now) && c.at.is_none() && c.dialing.is_none() {
+                c.dialing = Some(up[self.client_rng.random_range(0..up.len())]);
+            }
+        }
+    }
+
+    /// Every expiry that applied: decided in its entry's term, and not of a session whose
+    /// client reached a member in touch with the leader less than half a timeout before.
+    fn check_expiries(&mut self) {
+        let fresh: Vec<((u64, usize), Expiry)> = {
+            let h = self.history.lock();
+            if h.expiries.len() == self.checked.len() {
+                return;
+            }
+            h.expiries.iter().filter(|(k, _)| !self.checked.contains(k)).map(|(k, e)| (*k, e.clone())).collect()
+        };
+        for (key, e) in fresh {
+            self.checked.insert(key);
+            let id = e.session_id;
+            if !e.closed {
+                self.note(format!("expiry of 0x{id:x} decided in term {} refused in term {}", e.decided_in, e.term));
+                continue;
+            }
+            self.note(format!("session 0x{id:x} expired (decided in term {}, entry of term {})", e.decided_in, e.term));
+            if e.decided_in != e.term {
+                self.failures.push(format!(
+                    "session 0x{id:x} closed by an expiry decided in term {} but applied in term {}",
+                    e.decided_in, e.term
+                ));
+            }
+            let mut world = self.world.lock();
+            let Some(c) = world.clients.iter_mut().find(|c| c.session_id == id) else { continue };
+            let gap = e.at.saturating_sub(c.last_ok);
+            if c.alive(e.at) && gap < c.timeout_ms as u128 / 2 {
+                self.failures.push(format!(
+                    "session 0x{id:x} (timeout {} ms) expired at {} ms while its client was active: it reached a \
+                     member in touch with the leader {gap} ms before",
+                    c.timeout_ms, e.at
+                ));
+            }
+            // The member closes the client's connection; a live client learns its session expired.
+            c.told_expired.get_or_insert(e.at);
+            c.at = None;
+        }
+    }
+
     fn step(&mut self) -> Result<(), String> {
         self.sim.step().map_err(|e| format!("simulation step failed: {e}"))?;
-        self.io.wait_idle();
         let now = self.now();
-        // A (re)started member's writer thread appears a tick or two after its start.
-        if now.as_millis() % 10 == 0 && self.io.stats.len() < (MEMBERS as usize - self.down.len()) {
-            self.io.rescan();
-        }
         let back: Vec<u64> = self.down.iter().filter(|(_, &at)| at <= now).map(|(&id, _)| id).collect();
         for id in back {
             self.down.remove(&id);
             self.note(format!("restart {id}"));
             self.sim.bounce(host(id));
         }
+        self.check_expiries();
         if now.as_millis() % 10 == 0 {
             self.sample_leaders();
+            self.drive_clients();
         }
         Ok(())
     }
@@ -321,8 +621,8 @@ impl Cluster<'_> {
         Ok(())
     }
 
-    fn others(id: u64) -> Vec<String> {
-        (1..=MEMBERS).filter(|&m| m != id).map(host).collect()
+    fn others(id: u64) -> Vec<u64> {
+        (1..=MEMBERS).filter(|&m| m != id).collect()
     }
 
     fn crash(&mut self, id: u64, down: Duration) {
@@ -331,12 +631,26 @@ impl Cluster<'_> {
         }
         self.note(format!("crash {id} for {} ms", down.as_millis()));
         self.sim.crash(host(id));
-        self.io.rescan();
         *self.slots[id as usize - 1].lock() = Slot::default();
         self.down.insert(id, self.now() + down);
+        // Its clients' connections are reset; they dial another member.
+        for c in self.world.lock().clients.iter_mut() {
+            if c.at == Some(id) {
+                c.at = None;
+            }
+            if c.dialing == Some(id) {
+                c.dialing = None;
+                c.handshake_running = false;
+            }
+        }
     }
 
-    fn inject(&mut self, fault: Fault) {
+    fn hold(&mut self, a: u64, b: u64) {
+        self.sim.hold(host(a), host(b));
+        self.world.lock().net.hold(a, b);
+    }
+
+    fn inject(&mut self, fault: Fault) -> Result<(), String> {
         match fault {
             Fault::Isolate(id) => {
                 self.note(format!("isolate {id}"));
@@ -344,17 +658,18 @@ impl Cluster<'_> {
                 // simulated TCP streams (no retransmission), which real TCP never does; behind an
                 // iptables DROP the kernel retransmits, so the bytes arrive once the cut heals.
                 for other in Self::others(id) {
-                    self.sim.hold(host(id), other);
+                    self.hold(id, other);
                 }
             }
             Fault::IsolateLeader => {
                 if let Some(id) = self.leader() {
-                    self.inject(Fault::Isolate(id));
+                    self.inject(Fault::Isolate(id))?;
                 }
             }
+            Fault::FreezeLeader => return self.freeze_leader(),
             Fault::Hold(a, b) => {
                 self.note(format!("hold {a}-{b}"));
-                self.sim.hold(host(a), host(b));
+                self.hold(a, b);
             }
             Fault::Crash(id, down) => self.crash(id, down),
             Fault::CrashLeader(down) => {
@@ -362,8 +677,70 @@ impl Cluster<'_> {
                     self.crash(id, down);
                 }
             }
+            Fault::MoveClient(i) => {
+                let now = self.now().as_millis();
+                let up: Vec<u64> = (1..=MEMBERS).filter(|id| !self.down.contains_key(id)).collect();
+                let to = up[self.client_rng.random_range(0..up.len().max(1)) % up.len().max(1)];
+                let mut world = self.world.lock();
+                let c = &mut world.clients[i];
+                if c.alive(now) && c.at.is_some_and(|m| m != to) && c.dialing.is_none() {
+                    c.at = None;
+                    c.dialing = Some(to);
+                    drop(world);
+                    self.note(format!("client {i} moves to {to}"));
+                }
+            }
             Fault::Heal => self.heal(),
         }
+        Ok(())
+    }
+
+    /// Freezes the leader (cuts it off, with writes in flight through every member) and
+    /// checks that the others write again within [`WRITES_RESUME`] of electing a successor.
+    fn freeze_leader(&mut self) -> Result<(), String> {
+        if !self.down.is_empty() {
+            return Ok(());
+        }
+        self.heal();
+        let Some((old, old_term)) = self.leader_and_term() else { return Ok(()) };
+        self.note(format!("freeze leader {old}"));
+        for other in Self::others(old) {
+            self.hold(old, other);
+        }
+        let give_up = self.now() + Duration::from_secs(3);
+        let elected = loop {
+            if self.now() >= give_up {
+                self.failures.push(format!("no leader elected within 3 s of freezing leader {old}"));
+                return Ok(());
+            }
+            self.step()?;
+            if let Some((id, term)) = self.leader_and_term().filter(|&(_, term)| term > old_term) {
+                break (id, term, self.now().as_millis());
+            }
+        };
+        let (new, term, at) = elected;
+        self.note(format!("leader {new} term {term} replaces frozen {old}"));
+        self.run_for(WRITES_RESUME)?;
+        let deadline = at + WRITES_RESUME.as_millis();
+        let acked = self.history.lock().acked.clone();
+        let mut last = at;
+        for m in Self::others(old) {
+            let first = acked
+                .iter()
+                .filter(|&(id, &t)| id / WRITE_BASE == m as i64 && t > at && t <= deadline)
+                .map(|(_, &t)| t)
+                .min();
+            match first {
+                Some(t) => last = last.max(t),
+                None => self.failures.push(format!(
+                    "member {m} wrote nothing within {} ms of leader {new} replacing frozen leader {old}",
+                    WRITES_RESUME.as_millis()
+                )),
+            }
+        }
+        self.resume_ms.push(last - at);
+        self.note(format!("writes resumed on both members {} ms after the new leader", last - at));
+        Ok(())
     }
 
     fn heal(&mut self) {
@@ -374,13 +751,22 @@ impl Cluster<'_> {
                 self.sim.release(host(a), host(b));
             }
         }
+        self.world.lock().net.held.clear();
     }
 
-    /// After healing: every member up, applied the same, every ack applied, nothing twice.
+    /// The sessions each member's tree has, `None` for a member that is down.
+    fn sessions(&self, id: u64) -> Option<HashSet<i64>> {
+        let app = self.slots[id as usize - 1].lock().app.clone()?;
+        Some(app.db.read(|t| t.sessions().map(|(s, _)| s).collect()))
+    }
+
+    /// After healing: every member up, applied the same, every member writing, every ack
+    /// applied, nothing twice; stopped clients' sessions expired, live ones kept.
     fn check_converged(&mut self) -> Result<(), String> {
         let healed_at = self.now().as_millis();
         let deadline = self.now() + SETTLE;
         let mut converged = None;
+        let mut waiting_for = String::new();
         while self.now() < deadline {
             self.step()?;
             if self.now().as_millis() % 50 != 0 || !self.down.is_empty() {
@@ -389,10 +775,26 @@ impl Cluster<'_> {
             let logs: Vec<Option<AppliedLog>> = (1..=MEMBERS)
                 .map(|id| self.slots[id as usize - 1].lock().app.as_ref().map(|a| a.applied.lock().clone()))
                 .collect();
-            let wrote_since_heal = self.history.lock().acked.values().any(|&at| at > healed_at);
+            let writers: HashSet<i64> = {
+                let h = self.history.lock();
+                h.acked.iter().filter(|&(_, &at)| at > healed_at).map(|(id, _)| id / WRITE_BASE).collect()
+            };
             let same =
                 logs.iter().all(|l| l.is_some() && l.as_ref().map(|l| &l.ids) == logs[0].as_ref().map(|l| &l.ids));
-            if same && wrote_since_heal {
+            let now = self.now().as_millis();
+            let (live, stopped): (Vec<Client>, Vec<Client>) =
+                self.world.lock().clients.iter().cloned().partition(|c| c.alive(now));
+            let trees: Vec<Option<HashSet<i64>>> = (1..=MEMBERS).map(|id| self.sessions(id)).collect();
+            let sessions_ok = trees.iter().all(|t| {
+                t.as_ref().is_some_and(|t| {
+                    live.iter().all(|c| t.contains(&c.session_id)) && stopped.iter().all(|c| !t.contains(&c.session_id))
+                })
+            });
+            waiting_for = format!(
+                "same log {same}, members writing since {writers:?}, sessions {}",
+                if sessions_ok { "as expected" } else { "not yet as expected" }
+            );
+            if same && writers.len() == MEMBERS as usize && sessions_ok {
                 converged = logs[0].clone();
                 break;
             }
@@ -404,11 +806,29 @@ impl Cluster<'_> {
                     None => format!("{id}: down"),
                 })
                 .collect();
-            let acked_after = self.history.lock().acked.values().filter(|&&at| at > healed_at).count();
+            let clients: Vec<String> = self
+                .world
+                .lock()
+                .clients
+                .iter()
+                .map(|c| {
+                    format!("0x{:x} at {:?} stops {:?} expired {:?}", c.session_id, c.at, c.stops_at, c.told_expired)
+                })
+                .collect();
+            let trees: Vec<String> = (1..=MEMBERS)
+                .map(|id| {
+                    let mut s: Vec<String> =
+                        self.sessions(id).unwrap_or_default().iter().map(|s| format!("0x{s:x}")).collect();
+                    s.sort();
+                    format!("{id}: [{}]", s.join(" "))
+                })
+                .collect();
             return Err(format!(
-                "no convergence within {} ms of healing ({acked_after} writes acknowledged since; {})",
+                "no convergence within {} ms of healing ({waiting_for}; {}; clients {}; trees {})",
                 SETTLE.as_millis(),
-                sizes.join(", ")
+                sizes.join(", "),
+                clients.join(", "),
+                trees.join(", ")
             ));
         };
         let mut seen = HashSet::new();
@@ -433,46 +853,83 @@ fn simulate(seed: u64, crashes: bool) -> Run {
     let tmp = if Path::new("/dev/shm").is_dir() { Path::new("/dev/shm") } else { &std::env::temp_dir() };
     let dir = match tempfile::tempdir_in(tmp) {
         Ok(d) => d,
-        Err(e) => return Run { trace: vec![], failures: vec![format!("no temp dir: {e}")] },
+        Err(e) => return Run { trace: vec![], failures: vec![format!("no temp dir: {e}")], resume_ms: vec![] },
     };
     let mut rng = StdRng::seed_from_u64(seed);
     let max_latency = Duration::from_millis(rng.random_range(1..20));
     let snapshot_every = rng.random_range(20..200);
+    let clients: Vec<Client> = (0..CLIENTS)
+        .map(|i| Client {
+            session_id: SESSION_BASE + i as i64,
+            timeout_ms: rng.random_range(2000..4000),
+            created: false,
+            at: None,
+            dialing: None,
+            handshake_running: false,
+            stops_at: None,
+            last_ok: 0,
+            next_ping: 0,
+            told_expired: None,
+        })
+        .collect();
     let sim = turmoil::Builder::new()
         .rng_seed(seed)
-        .tick_duration(Duration::from_millis(1))
+        .tick_duration(Duration::from_millis(env_u64("SIM_TICK_MS").unwrap_or(TICK_MS)))
         .simulation_duration(Duration::from_secs(3600))
         .min_message_latency(Duration::from_millis(0))
         .max_message_latency(max_latency)
         .build();
     let history: Shared<History> = Arc::default();
+    let world: Shared<World> = Arc::new(Mutex::new(World { clients, net: Net::default() }));
     let mut cluster = Cluster {
         sim,
         slots: (1..=MEMBERS).map(|_| Shared::default()).collect(),
         history: history.clone(),
-        down: HashMap::new(),
-        leaders: HashMap::new(),
+        world: world.clone(),
+        client_rng: StdRng::seed_from_u64(seed ^ 0x5eed_c11e),
+        down: BTreeMap::new(),
+        leaders: BTreeMap::new(),
+        checked: HashSet::new(),
         failures: Vec::new(),
-        io: IoThreads::default(),
+        resume_ms: Vec::new(),
     };
     cluster.note(format!("seed {seed}: latency up to {max_latency:?}, snapshot every {snapshot_every}"));
     for id in 1..=MEMBERS {
-        let (data, slot, history) =
-            (dir.path().join(host(id)), cluster.slots[id as usize - 1].clone(), history.clone());
-        cluster.sim.host(host(id), move || member(id, data.clone(), snapshot_every, slot.clone(), history.clone()));
+        let setup = MemberSetup {
+            dir: dir.path().join(host(id)),
+            snapshot_every,
+            raft_seed: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(id),
+            slot: cluster.slots[id as usize - 1].clone(),
+            history: history.clone(),
+            world: world.clone(),
+        };
+        // openraft's random draws (election timeouts) come from the seed: its tasks are
+        // spawned inside this scope and inherit it.
+        cluster.sim.host(host(id), move || SimRuntime::scope(setup.raft_seed, member(id, setup.clone())));
     }
     let outcome = (|| {
-        let deadline = STARTUP;
         while cluster.leader().is_none() {
-            if cluster.now() >= deadline {
+            if cluster.now() >= STARTUP {
                 return Err("no leader elected at startup".to_string());
             }
             cluster.step()?;
         }
+        // Every client creates its session before the faults begin.
+        let created_by = cluster.now() + STARTUP;
+        while !world.lock().clients.iter().all(|c| c.created) {
+            if cluster.now() >= created_by {
+                return Err("sessions not created at startup".to_string());
+            }
+            cluster.step()?;
+        }
+        let faults_start = cluster.now().as_millis();
         let faults_end = cluster.now() + FAULTS;
+        // The last client stops at some point of the faults: its session must expire.
+        let stops = faults_start + rng.random_range(0..FAULTS.as_millis() as u64) as u128;
+        world.lock().clients[CLIENTS - 1].stops_at = Some(stops);
         while cluster.now() < faults_end {
             let fault = draw_fault(&mut rng, crashes);
-            cluster.inject(fault);
+            cluster.inject(fault)?;
             cluster.run_for(Duration::from_millis(rng.random_range(100..800)))?;
         }
         cluster.heal();
@@ -487,9 +944,10 @@ fn simulate(seed: u64, crashes: bool) -> Run {
     if let Err(e) = outcome {
         failures.push(e);
     }
+    let resume_ms = std::mem::take(&mut cluster.resume_ms);
     drop(cluster);
     let trace = std::mem::take(&mut history.lock().trace);
-    Run { trace, failures }
+    Run { trace, failures, resume_ms }
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -506,18 +964,93 @@ fn run_seed(seed: u64, crashes: bool) -> Run {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            Run { trace: vec![], failures: vec![format!("panicked: {what}")] }
+            Run { trace: vec![], failures: vec![format!("panicked: {what}")], resume_ms: vec![] }
         }
     }
 }
 
+/// CPU seconds used by this process (`children`: by its waited-for children), from
+/// `/proc/self/stat` (clock ticks of 10 ms): on a busy machine wall time says little.
+fn cpu_secs(children: bool) -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<i64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().filter_map(|f| f.parse().ok()).collect())
+        .unwrap_or_default();
+    // After the name: state is not numeric, so utime is index 10 here, stime 11, cutime 12, cstime 13.
+    let at = if children { 12 } else { 10 };
+    fields.get(at..at + 2).map_or(0.0, |f| (f[0] + f[1]).max(0) as f64 / 100.0)
+}
+
+/// The replay command of one seed.
+fn replay_command(seed: u64, crashes: bool) -> String {
+    let env = if crashes { "SIM_CRASHES=1 " } else { "" };
+    format!("{env}SIM_SEED={seed} cargo test --release --features sim --test sim -- --nocapture")
+}
+
+const TEST_NAME: &str = "seeded_schedules_keep_consensus_safe_and_live";
+
+/// Runs the seeds in `SIM_JOBS` processes (this test binary again, each with every
+/// `SIM_JOBS`-th seed through `SIM_SHARD`): the simulator is single-threaded, and the writer
+/// threads it waits for are found per process.
+fn run_in_processes(jobs: u64) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let started = Instant::now();
+    let children: Vec<_> = (0..jobs)
+        .map(|shard| {
+            std::process::Command::new(&exe)
+                .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+                .env("SIM_SHARD", format!("{shard}/{jobs}"))
+                .env_remove("SIM_JOBS")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("starting a simulator process")
+        })
+        .collect();
+    let mut ok = true;
+    let mut total = 0u64;
+    for child in children {
+        let out = child.wait_with_output().expect("waiting for a simulator process");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for line in text.lines() {
+            // The harness prints the test's name on the line the summary continues.
+            let line = line.rsplit(" ... ").next().unwrap_or(line);
+            if line.starts_with("seed ") || line.starts_with("  replay") || line.contains(" schedules in ") {
+                println!("{line}");
+            }
+            if let Some((n, _)) = line.split_once(" schedules in ") {
+                total += n.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+        ok &= out.status.success();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_secs(true);
+    println!(
+        "all: {total} schedules in {secs:.1} s ({:.0} per minute) on {jobs} processes, {cpu:.1} CPU s ({:.0} per CPU \
+         minute)",
+        total as f64 * 60.0 / secs,
+        total as f64 * 60.0 / cpu.max(0.01)
+    );
+    assert!(ok, "failing seeds: see the lines above");
+}
+
 #[test]
 fn seeded_schedules_keep_consensus_safe_and_live() {
+    let shard = std::env::var("SIM_SHARD").ok().and_then(|s| {
+        let (k, n) = s.split_once('/')?;
+        Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?.max(1)))
+    });
+    let jobs =
+        env_u64("SIM_JOBS").unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64));
+    if shard.is_none() && env_u64("SIM_SEED").is_none() && jobs > 1 {
+        return run_in_processes(jobs);
+    }
     let seeds: Vec<u64> = match env_u64("SIM_SEED") {
         Some(seed) => vec![seed],
-        None => (0..env_u64("SIM_SEEDS").unwrap_or(200)).collect(),
+        None => (0..env_u64("SIM_SEEDS").unwrap_or(200)).filter(|s| shard.is_none_or(|(k, n)| s % n == k)).collect(),
     };
-    let replay = seeds.len() == 1;
+    let replay = env_u64("SIM_SEED").is_some();
     let crashes = std::env::var_os("SIM_CRASHES").is_some();
     if replay && std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
@@ -525,31 +1058,45 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
     let started = Instant::now();
     let mut failed = Vec::new();
     let mut fidelity_misses = 0;
+    let mut resume_ms = Vec::new();
     for &seed in &seeds {
         let run = run_seed(seed, crashes);
         // Replay fidelity: the same seed run again must give the same trace.
-        if std::env::var_os("SIM_FIDELITY").is_some() && run_seed(seed, crashes).trace != run.trace {
-            println!("seed {seed}: a second run gave a different trace");
-            fidelity_misses += 1;
+        if std::env::var_os("SIM_FIDELITY").is_some() {
+            let again = run_seed(seed, crashes);
+            if again.trace != run.trace {
+                let at = run.trace.iter().zip(&again.trace).position(|(a, b)| a != b).unwrap_or(0);
+                println!(
+                    "seed {seed}: a second run gave a different trace from line {at}: {:?} / {:?}",
+                    run.trace.get(at),
+                    again.trace.get(at)
+                );
+                fidelity_misses += 1;
+            }
         }
         if replay {
             for line in &run.trace {
                 println!("{line}");
             }
         }
+        resume_ms.extend(run.resume_ms.iter().copied());
         if !run.failures.is_empty() {
             println!("seed {seed} FAILED: {}", run.failures.join("; "));
-            let env = if crashes { "SIM_CRASHES=1 " } else { "" };
-            println!("  replay: {env}SIM_SEED={seed} cargo test --release --features sim --test sim -- --nocapture");
+            println!("  replay: {}", replay_command(seed, crashes));
             failed.push(seed);
         }
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_secs(false);
+    resume_ms.sort_unstable();
     println!(
-        "{} schedules in {secs:.1} s ({:.0} per minute), {} failed",
+        "{} schedules in {secs:.1} s ({:.0} per minute; {cpu:.1} CPU s), {} failed; {} frozen leaders, writes resumed after {} ms at most (median {} ms)",
         seeds.len(),
         seeds.len() as f64 * 60.0 / secs,
-        failed.len()
+        failed.len(),
+        resume_ms.len(),
+        resume_ms.last().copied().unwrap_or(0),
+        resume_ms.get(resume_ms.len() / 2).copied().unwrap_or(0),
     );
     if std::env::var_os("SIM_FIDELITY").is_some() {
         println!(

@@ -158,12 +158,16 @@ enum Cmd {
 pub struct LogStore {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Cmd>,
+    #[cfg(feature = "sim")]
+    inline: Arc<sim::InlineWriter>,
 }
 
 /// Stops the writer thread once the store is no longer used; see [`WriterHandle::shutdown`].
 pub struct WriterHandle {
     tx: mpsc::Sender<Cmd>,
     join: Mutex<Option<JoinHandle<()>>>,
+    #[cfg(feature = "sim")]
+    inline: Arc<sim::InlineWriter>,
 }
 
 impl WriterHandle {
@@ -171,6 +175,8 @@ impl WriterHandle {
     pub async fn shutdown(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Cmd::Shutdown(done)).is_ok() {
+            #[cfg(feature = "sim")]
+            self.inline.pump();
             let _ = wait.await;
         }
         let join = self.join.lock().take();
@@ -248,9 +254,18 @@ impl LogStore {
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer { shared: shared.clone(), meta, committed: None, committed_saved_at: Instant::now() };
-        let join = std::thread::Builder::new().name("raft-log-writer".into()).spawn(move || writer.run(rx))?;
-        let handle = WriterHandle { tx: tx.clone(), join: Mutex::new(Some(join)) };
-        Ok((LogStore { shared, tx }, handle))
+        #[cfg(not(feature = "sim"))]
+        {
+            let join = std::thread::Builder::new().name("raft-log-writer".into()).spawn(move || writer.run(rx))?;
+            let handle = WriterHandle { tx: tx.clone(), join: Mutex::new(Some(join)) };
+            Ok((LogStore { shared, tx }, handle))
+        }
+        #[cfg(feature = "sim")]
+        {
+            let inline = Arc::new(sim::InlineWriter::new(writer, rx));
+            let handle = WriterHandle { tx: tx.clone(), join: Mutex::new(None), inline: inline.clone() };
+            Ok((LogStore { shared, tx, inline }, handle))
+        }
     }
 
     /// How many group-commit WAL writes (fdatasyncs) were made so far.
@@ -259,7 +274,10 @@ impl LogStore {
     }
 
     fn send(&self, cmd: Cmd) -> io::Result<()> {
-        self.tx.send(cmd).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "raft log writer stopped"))
+        self.tx.send(cmd).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "raft log writer stopped"))?;
+        #[cfg(feature = "sim")]
+        self.inline.pump();
+        Ok(())
     }
 
     /// Queues a command that replies, and waits for its result.
@@ -289,6 +307,7 @@ struct PendingAppends {
 }
 
 impl Writer {
+    #[cfg_attr(feature = "sim", allow(dead_code))]
     fn run(mut self, rx: mpsc::Receiver<Cmd>) {
         loop {
             let first = match rx.recv_timeout(COMMITTED_SAVE_INTERVAL) {
@@ -302,33 +321,45 @@ impl Writer {
             // Take everything that queued up while the previous batch was written.
             let mut cmds = vec![first];
             cmds.extend(rx.try_iter());
-            let mut pending = PendingAppends::default();
-            let mut stop = None;
-            for cmd in cmds {
-                match cmd {
-                    Cmd::Append { records, generation, callback } => {
-                        if let Some(last) = records.last() {
-                            pending.marks.push((generation, last.0));
-                        }
-                        pending.records.extend(records);
-                        pending.callbacks.push(callback);
-                    }
-                    Cmd::Committed(bytes) => self.committed = Some(bytes),
-                    Cmd::Shutdown(done) => stop = Some(done),
-                    other => {
-                        self.flush(std::mem::take(&mut pending));
-                        self.execute(other);
-                    }
-                }
-            }
-            self.flush(pending);
-            self.save_committed(false);
-            if let Some(done) = stop {
-                self.save_committed(true);
-                let _ = done.send(());
+            if self.handle(cmds) {
                 break;
             }
         }
+        self.finish();
+    }
+
+    /// Carries out one batch of commands; true once told to shut down.
+    fn handle(&mut self, cmds: Vec<Cmd>) -> bool {
+        let mut pending = PendingAppends::default();
+        let mut stop = None;
+        for cmd in cmds {
+            match cmd {
+                Cmd::Append { records, generation, callback } => {
+                    if let Some(last) = records.last() {
+                        pending.marks.push((generation, last.0));
+                    }
+                    pending.records.extend(records);
+                    pending.callbacks.push(callback);
+                }
+                Cmd::Committed(bytes) => self.committed = Some(bytes),
+                Cmd::Shutdown(done) => stop = Some(done),
+                other => {
+                    self.flush(std::mem::take(&mut pending));
+                    self.execute(other);
+                }
+            }
+        }
+        self.flush(pending);
+        self.save_committed(false);
+        if let Some(done) = stop {
+            self.save_committed(true);
+            let _ = done.send(());
+            return true;
+        }
+        false
+    }
+
+    fn finish(&mut self) {
         self.save_committed(true);
         self.shared.purger.stop();
     }
@@ -537,9 +568,8 @@ impl LogReader {
         };
         let mut out = if start < wal_end {
             let shared = self.shared.clone();
-            let records = tokio::task::spawn_blocking(move || shared.wal.lock().read_range(start, wal_end))
-                .await
-                .map_err(io::Error::other)?
+            let records = super::net::blocking(move || shared.wal.lock().read_range(start, wal_end))
+                .await?
                 .map_err(storage_err)?;
             records.iter().map(|(_, bytes)| types::decode::<Entry>(bytes)).collect::<io::Result<Vec<_>>>()?
         } else {
@@ -601,6 +631,37 @@ impl RaftLogReader<TypeConfig> for LogReader {
 
     async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Entry>, io::Error> {
         self.read(start, end.min(start.saturating_add(MAX_READ_ENTRIES))).await
+    }
+}
+
+/// Under the simulator (tests/sim.rs) the writer has no thread: each command is carried out
+/// at once, on the task that sent it, by the same code the thread runs. A real thread would
+/// finish its fsync at a moment of real time, i.e. at a varying point of simulated time,
+/// and the simulator would have to wait for it after every step.
+#[cfg(feature = "sim")]
+mod sim {
+    use super::*;
+
+    pub(super) struct InlineWriter {
+        state: Mutex<Option<(Writer, mpsc::Receiver<Cmd>)>>,
+    }
+
+    impl InlineWriter {
+        pub(super) fn new(writer: Writer, rx: mpsc::Receiver<Cmd>) -> InlineWriter {
+            InlineWriter { state: Mutex::new(Some((writer, rx))) }
+        }
+
+        /// Carries out every queued command (as one batch, as the thread would).
+        pub(super) fn pump(&self) {
+            let mut state = self.state.lock();
+            let Some((writer, rx)) = state.as_mut() else { return };
+            let cmds: Vec<Cmd> = rx.try_iter().collect();
+            if !cmds.is_empty() && writer.handle(cmds) {
+                if let Some((mut writer, _)) = state.take() {
+                    writer.finish();
+                }
+            }
+        }
     }
 }
 

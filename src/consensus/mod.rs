@@ -292,7 +292,7 @@ impl Consensus {
             _ => None,
         };
         let dir = cfg.data_dir.clone();
-        let (log_store, writer, sm) = tokio::task::spawn_blocking(move || {
+        let (log_store, writer, sm) = net::blocking(move || {
             std::fs::create_dir_all(&dir)?;
             // The log and the snapshot are independent: read them side by side.
             let snap_dir = dir.join("snap");

@@ -3,6 +3,9 @@
 //! Production uses tokio's TCP types. With the `sim` cargo feature (only for `tests/sim.rs`)
 //! they are turmoil's simulated ones, whose network (latency, partitions, crashes) and clock a
 //! test drives from a seed. Nothing else in the consensus layer names a socket type.
+//!
+//! Blocking file work goes through [`blocking`] for the same reason: a thread of tokio's
+//! blocking pool finishes at a moment of real time, which the simulator cannot control.
 
 use std::os::fd::OwnedFd;
 use std::time::Duration;
@@ -32,4 +35,15 @@ pub async fn peek_first_byte(sock: &mut TcpStream, timeout: Duration) -> Option<
         Ok(Ok(1)) => Some(first[0]),
         _ => None,
     }
+}
+
+/// Runs blocking file work (snapshot files, WAL reads, opening the storage) off the async
+/// workers, on tokio's blocking pool. Under the simulator it runs inline instead: the
+/// simulated clock stands still meanwhile, so the disk is instant and the run does not
+/// depend on how fast the machine is.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> std::io::Result<T> {
+    #[cfg(not(feature = "sim"))]
+    return tokio::task::spawn_blocking(f).await.map_err(std::io::Error::other);
+    #[cfg(feature = "sim")]
+    Ok(f())
 }

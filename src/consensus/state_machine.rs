@@ -148,7 +148,7 @@ fn persist(store: &SharedSnapshots, meta: &SnapshotMeta, data: &[u8]) -> io::Res
 
 /// Runs blocking snapshot-file IO off the async workers.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+    super::net::blocking(f).await?
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {

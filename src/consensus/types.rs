@@ -31,6 +31,7 @@ impl std::fmt::Display for LogBatch {
     }
 }
 
+#[cfg(not(feature = "sim"))]
 openraft::declare_raft_types!(
     /// Roost's openraft type configuration: entries carry a [`TxnBatch`] (as
     /// [`LogBatch`]), applying one yields a [`BatchOutcome`].
@@ -41,6 +42,25 @@ openraft::declare_raft_types!(
         Node = RaftPeer,
         Term = u64,
         LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>,
+);
+
+/// Under the simulator (tests/sim.rs) openraft runs on tokio as everywhere, but draws its
+/// random numbers (election timeouts, the first tick's phase) from a seed that the caller of
+/// `Consensus::start` installs with [`SimRuntime::scope`], instead of the thread RNG.
+#[cfg(feature = "sim")]
+pub type SimRuntime = openraft::rt::deterministic_rng::DeterministicRng<openraft_rt_tokio::TokioRuntime>;
+
+#[cfg(feature = "sim")]
+openraft::declare_raft_types!(
+    /// Roost's openraft type configuration (see above), on the seeded runtime.
+    pub TypeConfig:
+        D = LogBatch,
+        R = BatchOutcome,
+        NodeId = u64,
+        Node = RaftPeer,
+        Term = u64,
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>,
+        AsyncRuntime = SimRuntime,
 );
 
 pub type NodeId = u64;

@@ -4,7 +4,9 @@
 //! at apply time, so a race with a client (a reconnect, a new child) is harmless.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tracing::{debug, info, warn};
 

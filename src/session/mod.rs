@@ -18,7 +18,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+// Deadlines follow tokio's clock: the system clock in production, the simulated one under
+// the simulator (tests/sim.rs), like the consensus layer's leader-contact times.
+use tokio::time::Instant;
 
 use parking_lot::Mutex;
 

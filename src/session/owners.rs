@@ -155,7 +155,7 @@ mod tests {
         assert!(leader.admit(1, 5, 2));
 
         tracker.add(5, 0);
-        assert_eq!(tracker.take_expired(std::time::Instant::now()), vec![(5, 0)]);
+        assert_eq!(tracker.take_expired(tokio::time::Instant::now()), vec![(5, 0)]);
         assert!(!leader.attach(1, 5, 1000, 1), "a session whose close is being proposed");
         assert!(leader.admit(1, 5, 2), "a refused attach changes no owner");
     }
