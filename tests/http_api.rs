@@ -3,45 +3,14 @@
 mod http_support;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use axum::Router;
-use http_support::{app, digest};
+use http_support::{app, call, digest, read_resp, Resp};
 use roost::http::HttpOptions;
 use roost::proto::types::{perms, Acl, CreateMode};
 use roost::tree::txn::TxnOp;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-    text: String,
-}
-
-async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
-    let mut req = Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let body = match body {
-        Some(v) => {
-            req = req.header("content-type", "application/json");
-            Body::from(v.to_string())
-        }
-        None => Body::empty(),
-    };
-    read_resp(app.clone().oneshot(req.body(body).unwrap()).await.unwrap()).await
-}
-
-async fn read_resp(resp: axum::response::Response) -> Resp {
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Resp { status, headers, body, text }
-}
 
 async fn get(app: &Router, uri: &str) -> Resp {
     call(app, Method::GET, uri, None, &[]).await

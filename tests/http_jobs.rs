@@ -9,43 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use axum::Router;
-use http_support::{app, digest, TestBackend};
+use http_support::{app, call, digest, Resp, TestBackend};
 use roost::http::jobs::JobLimits;
 use roost::http::{Backend, HttpOptions};
 use roost::proto::types::{perms, Acl, CreateMode, Id};
 use roost::tree::txn::TxnOp;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-    text: String,
-}
-
-async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
-    let mut req = Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let body = match body {
-        Some(v) => {
-            req = req.header("content-type", "application/json");
-            Body::from(v.to_string())
-        }
-        None => Body::empty(),
-    };
-    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Resp { status, headers, body, text }
-}
 
 /// Small limits so that a few thousand nodes make many batches.
 fn opts(atomic: usize, batch: usize) -> HttpOptions {

@@ -470,3 +470,45 @@ pub fn app(opts: roost::http::HttpOptions) -> (Arc<TestBackend>, axum::Router) {
     let r = roost::http::router(b.clone(), opts);
     (b, r)
 }
+
+/// A response as the REST tests look at it: status, headers, the body as JSON (Null when
+/// it is not JSON) and as text.
+pub struct Resp {
+    pub status: axum::http::StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: serde_json::Value,
+    pub text: String,
+}
+
+/// Calls the router in-process: `body` goes as JSON, `headers` as given.
+pub async fn call(
+    app: &axum::Router,
+    method: axum::http::Method,
+    uri: &str,
+    body: Option<serde_json::Value>,
+    headers: &[(&str, &str)],
+) -> Resp {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let body = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            axum::body::Body::from(v.to_string())
+        }
+        None => axum::body::Body::empty(),
+    };
+    read_resp(app.clone().oneshot(req.body(body).expect("request")).await.expect("router")).await
+}
+
+/// Reads a whole response.
+pub async fn read_resp(resp: axum::response::Response) -> Resp {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    Resp { status, headers, body, text }
+}
