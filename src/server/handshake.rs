@@ -76,25 +76,14 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, cut_off: bool)
     let read_only = req.read_only.map(|_| false);
 
     if req.session_id == 0 {
-        let session_id = ctx.ids.next_id();
-        let password = new_password();
-        let txn = Txn {
-            session_id: 0,
-            time_ms: now_ms(),
-            auth: Vec::new(),
-            op: TxnOp::CreateSession { session_id, timeout_ms, password },
-        };
-        return match ctx.consensus.propose(txn).await {
-            Ok(outcome) if matches!(outcome.result, Ok(OpResult::SessionCreated)) => {
-                ctx.sessions.add(session_id, timeout_ms);
-                Handshake::Established {
-                    response: ConnectResponse { protocol_version: 0, timeout_ms, session_id, password, read_only },
-                    session_id,
-                    timeout_ms,
-                    read_only: false,
-                }
-            }
-            _ => Handshake::Refuse { reason: "could not create a session" },
+        return match create_session(ctx, timeout_ms).await {
+            Some((session_id, password)) => Handshake::Established {
+                response: ConnectResponse { protocol_version: 0, timeout_ms, session_id, password, read_only },
+                session_id,
+                timeout_ms,
+                read_only: false,
+            },
+            None => Handshake::Refuse { reason: "could not create a session" },
         };
     }
 
@@ -135,6 +124,26 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, cut_off: bool)
             }
         }
         _ => Handshake::Expired { response: ConnectResponse::expired(req) },
+    }
+}
+
+/// Creates a session with `timeout_ms` (already clamped) through the replicated log and
+/// starts tracking its expiry here; `None` if the log refused it. Its id and password.
+pub async fn create_session(ctx: &ServerContext, timeout_ms: i32) -> Option<(i64, [u8; 16])> {
+    let session_id = ctx.ids.next_id();
+    let password = new_password();
+    let txn = Txn {
+        session_id: 0,
+        time_ms: now_ms(),
+        auth: Vec::new(),
+        op: TxnOp::CreateSession { session_id, timeout_ms, password },
+    };
+    match ctx.consensus.propose(txn).await {
+        Ok(outcome) if matches!(outcome.result, Ok(OpResult::SessionCreated)) => {
+            ctx.sessions.add(session_id, timeout_ms);
+            Some((session_id, password))
+        }
+        _ => None,
     }
 }
 
