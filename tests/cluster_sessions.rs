@@ -250,3 +250,50 @@ async fn a_paused_leader_that_comes_back_expires_no_session_that_stayed_active()
         assert!(c.check_stat("/").await.is_ok(), "session {i} is gone for its client");
     }
 }
+
+/// An ephemeral node made through a follower's REST API belongs to a session that follower
+/// holds for the browser session: the browser session's requests keep it alive through a
+/// leader change (they are reported to the new leader like a client's pings), and a logout
+/// through the follower deletes it for everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_sessions_ephemeral_lives_through_a_leader_change_and_goes_at_logout() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(Duration::from_secs(20));
+    let (follower, other) = ((leader + 1) % 3, (leader + 2) % 3);
+    let http = cluster.members[follower].http_addr();
+    let (status, headers, body) =
+        common::http_exchange(http, "POST", "/api/v1/znodes/browser-eph", Some(r#"{"mode":"ephemeral"}"#), &[]);
+    assert_eq!(status, 201, "{body}");
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let cookie = header("set-cookie").and_then(|c| c.split(';').next().map(str::to_owned)).expect("a session cookie");
+    let csrf = header("x-csrf-token").expect("the token of the new browser session");
+
+    let watcher = client(&cluster.members[other].connect_string(), Duration::from_secs(10)).await;
+    watcher.sync("/").await.unwrap();
+    let owner = watcher.check_stat("/browser-eph").await.unwrap().expect("created").ephemeral_owner;
+    assert_ne!(owner, 0);
+
+    // The leader goes; the browser session goes on making requests through the follower for
+    // longer than its session's timeout (10 s: maxSessionTimeout at tickTime 500).
+    cluster.kill9(leader);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        let (status, body) = common::http_with_headers(http, "GET", "/api/v1/auth", None, &[("Cookie", &cookie)]);
+        assert_eq!(status, 200, "{body}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    watcher.sync("/").await.unwrap();
+    let stat = watcher.check_stat("/browser-eph").await.unwrap().expect("the ephemeral of an active browser session");
+    assert_eq!(stat.ephemeral_owner, owner);
+
+    let (status, body) = common::http_with_headers(
+        http,
+        "DELETE",
+        "/api/v1/auth",
+        None,
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+    );
+    assert_eq!(status, 200, "{body}");
+    watcher.sync("/").await.unwrap();
+    assert!(watcher.check_stat("/browser-eph").await.unwrap().is_none(), "logout left the ephemeral");
+}

@@ -75,7 +75,7 @@ async fn bad_paths_and_bodies_are_400_not_500() {
     let r = call(&app, Method::PUT, "/api/v1/znodes/a", Some(json!({"data": "zz", "encoding": "base64x"})), &[]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"], "BadRequest");
-    let r = call(&app, Method::POST, "/api/v1/znodes/e", Some(json!({"mode": "ephemeral"})), &[]).await;
+    let r = call(&app, Method::POST, "/api/v1/znodes/e", Some(json!({"mode": "ephemeral_ttl"})), &[]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = get(&app, "/api/v1/znodes/a?children=true&filter=(&regex=true").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);

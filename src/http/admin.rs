@@ -21,9 +21,7 @@ pub async fn cluster(AxState(state): AxState<State>) -> Json<ClusterInfo> {
 
 /// Sessions as JSON, ids as ZooKeeper prints them (hex).
 pub fn sessions_json(state: &State, auth: &[Id]) -> Value {
-    let list: Vec<Value> = state
-        .backend
-        .sessions(auth)
+    let list: Vec<Value> = super::zk_session::sessions(state, auth)
         .into_iter()
         .map(|s| json!({ "id": session_hex(s.id), "timeoutMs": s.timeout_ms, "client": s.client, "ephemerals": s.ephemerals }))
         .collect();

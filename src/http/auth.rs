@@ -53,6 +53,9 @@ pub struct WebSession {
     pub csrf: String,
     /// The port's login token was given (only matters when one is configured).
     pub token_ok: bool,
+    /// The ZooKeeper session holding this browser session's ephemeral nodes, once it made
+    /// one (see [`super::zk_session`]).
+    pub zk_session: Option<i64>,
     /// The client address that created it.
     address: String,
     last_seen: Instant,
@@ -60,7 +63,7 @@ pub struct WebSession {
 
 impl WebSession {
     fn anonymous(&self) -> bool {
-        self.ids.is_empty() && !self.token_ok
+        self.ids.is_empty() && !self.token_ok && self.zk_session.is_none()
     }
 }
 
@@ -90,6 +93,13 @@ impl SessionStore {
 
     /// Creates a new empty session for a client at `address` and returns its id.
     pub fn create(&self, address: &str) -> (String, WebSession) {
+        self.create_with_csrf(address, None)
+    }
+
+    /// [`SessionStore::create`] keeping the CSRF token `csrf` when given: an anonymous
+    /// visitor's page already carries the token of its `roost_csrf` cookie, and keeps
+    /// working when a server-side session is made for it.
+    pub fn create_with_csrf(&self, address: &str, csrf: Option<String>) -> (String, WebSession) {
         let mut map = self.map.lock();
         if map.values().filter(|s| s.address == address).count() >= MAX_SESSIONS_PER_ADDRESS {
             evict_oldest(&mut map, |s| s.address == address);
@@ -103,8 +113,9 @@ impl SessionStore {
         let sid = random_hex();
         let s = WebSession {
             ids: Vec::new(),
-            csrf: random_hex(),
+            csrf: csrf.unwrap_or_else(random_hex),
             token_ok: false,
+            zk_session: None,
             address: address.to_owned(),
             last_seen: Instant::now(),
         };
@@ -121,9 +132,12 @@ impl SessionStore {
         if let Some(k) = kept {
             s.ids = k.ids;
             s.token_ok = k.token_ok;
+            // The same browser: its ephemeral nodes stay its own.
+            s.zk_session = k.zk_session;
             self.update(&sid, |fresh| {
                 fresh.ids = s.ids.clone();
                 fresh.token_ok = s.token_ok;
+                fresh.zk_session = s.zk_session;
             });
         }
         (sid, s)
@@ -132,6 +146,11 @@ impl SessionStore {
     /// Forgets a session.
     pub fn remove(&self, sid: &str) {
         self.map.lock().remove(sid);
+    }
+
+    /// The ZooKeeper sessions held by the browser sessions of `address`.
+    pub fn zk_sessions_of(&self, address: &str) -> Vec<i64> {
+        self.map.lock().values().filter(|s| s.address == address).filter_map(|s| s.zk_session).collect()
     }
 
     /// Changes a session in place; false if it is gone.
@@ -215,6 +234,7 @@ pub fn resolve_caller(state: &State, parts: &Parts) -> Result<Caller, ApiError> 
     let session = cookie(&parts.headers, COOKIE).and_then(|sid| state.sessions.get(&sid).map(|s| (sid, s)));
     if let Some((_, s)) = &session {
         ids.extend(s.ids.iter().map(|(_, id)| id.clone()));
+        super::zk_session::keep_alive(state, s);
     }
     for value in parts.headers.get_all("zk-auth") {
         let text = value.to_str().map_err(|_| ApiError::bad_request("ZK-Auth header is not ASCII"))?;
@@ -311,6 +331,18 @@ pub async fn guard(axum::extract::State(state): axum::extract::State<State>, req
         }
     }
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// Forgets the identities of the caller's browser session and closes its ZooKeeper
+/// session. Shared by the API and the logout form.
+pub async fn logout(state: &State, caller: &Caller) {
+    if let Some((sid, _)) = &caller.session {
+        state.sessions.update(sid, |s| {
+            s.ids.clear();
+            s.token_ok = false;
+        });
+        super::zk_session::end(state, sid).await;
+    }
 }
 
 /// Comparison whose time does not depend on where the strings differ.
@@ -423,14 +455,10 @@ pub async fn login_api(
     Ok(resp)
 }
 
-/// `DELETE /api/v1/auth`: forgets the identities of the browser session.
+/// `DELETE /api/v1/auth`: forgets the identities of the browser session and closes its
+/// ZooKeeper session (its ephemeral nodes are deleted).
 pub async fn logout_api(axum::extract::State(state): axum::extract::State<State>, caller: Caller) -> Json<WhoAmI> {
-    if let Some((sid, _)) = &caller.session {
-        state.sessions.update(sid, |s| {
-            s.ids.clear();
-            s.token_ok = false;
-        });
-    }
+    logout(&state, &caller).await;
     let ids = caller.ids.iter().filter(|i| i.scheme == "ip").cloned().collect();
     Json(whoami_of(&state, &Caller { ids, session: None, csrf_cookie: None }))
 }

@@ -114,9 +114,41 @@ pub trait Backend: Send + Sync + 'static {
     /// Proposes a write through the replicated log, exactly like a native-port write,
     /// and resolves once it is applied. `op` may be `TxnOp::Multi`; a multi that fails
     /// may either resolve to `Err(code)` or to `Ok(OpResult::Multi(..))` carrying the
-    /// per-op errors (the HTTP layer accepts both). Ephemeral creates are never sent
-    /// (the HTTP user has no session).
+    /// per-op errors (the HTTP layer accepts both). It is session-less: ephemeral creates
+    /// are never sent through it, only through [`Backend::write_in_session`].
     fn write(&self, op: TxnOp, auth: Vec<Id>) -> BoxFuture<'_, Result<OpResult, ErrorCode>>;
+
+    /// [`Backend::write`] as ZooKeeper session `session_id` (one opened by
+    /// [`Backend::open_session`]): its ephemeral creates belong to that session.
+    fn write_in_session(
+        &self,
+        _session_id: i64,
+        _op: TxnOp,
+        _auth: Vec<Id>,
+    ) -> BoxFuture<'_, Result<OpResult, ErrorCode>> {
+        Box::pin(async { Err(ErrorCode::Unimplemented) })
+    }
+
+    /// Opens a ZooKeeper session through the replicated log, held by this member for an
+    /// HTTP client. `timeout_ms` is clamped to the server's session timeout bounds, as a
+    /// native client's request is.
+    fn open_session(&self, _timeout_ms: i32) -> BoxFuture<'_, Result<OpenedSession, ErrorCode>> {
+        Box::pin(async { Err(ErrorCode::Unimplemented) })
+    }
+
+    /// A sign of life of the HTTP client behind `session_id` (what a ping is on the native
+    /// port): pushes its expiry out by its timeout.
+    fn touch_session(&self, _session_id: i64) {}
+
+    /// Whether `session_id` is still open (not closed, not expired).
+    fn session_alive(&self, _session_id: i64) -> bool {
+        false
+    }
+
+    /// Closes `session_id` through the replicated log; its ephemeral nodes go with it.
+    fn close_session(&self, _session_id: i64) -> BoxFuture<'_, Result<(), ErrorCode>> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// Paths matching `query`, at most `limit`, only nodes `auth` may READ. A search may stop
     /// early at its node or time budget ([`SearchResult::stopped`]); it must never hold the
@@ -184,6 +216,14 @@ pub trait Backend: Send + Sync + 'static {
     fn restore_image(&self, _image: Vec<u8>) -> BoxFuture<'_, Result<RestoreReport, String>> {
         Box::pin(async { Err("this server cannot restore a snapshot".to_string()) })
     }
+}
+
+/// A ZooKeeper session opened for an HTTP client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenedSession {
+    pub id: i64,
+    /// The timeout the server granted.
+    pub timeout_ms: i32,
 }
 
 /// A snapshot of the whole tree, as `/commands/snapshot` serves it.

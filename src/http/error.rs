@@ -31,6 +31,9 @@ pub enum ApiError {
     /// Too many subtree jobs are running (429).
     #[error("{0}")]
     Busy(String),
+    /// Too many ZooKeeper sessions held for one client address's browser sessions (429).
+    #[error("{0}")]
+    TooManySessions(String),
 }
 
 impl ApiError {
@@ -50,7 +53,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy(_) | ApiError::TooManySessions(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -71,6 +74,7 @@ impl ApiError {
                     ApiError::Unauthorized => "Unauthorized",
                     ApiError::Forbidden(_) => "Forbidden",
                     ApiError::Busy(_) => "TooManyJobs",
+                    ApiError::TooManySessions(_) => "TooManySessions",
                     _ => "NotFound",
                 }
                 .to_owned(),

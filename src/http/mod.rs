@@ -22,6 +22,7 @@ pub mod transfer;
 pub mod ui;
 pub mod ws;
 pub mod yaml;
+pub mod zk_session;
 pub mod znode;
 
 use std::sync::Arc;
@@ -32,8 +33,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use backend::{
-    Backend, BoxFuture, ChangeEvent, ChangeFeed, ClusterInfo, MemberInfo, NodeData, RestoreReport, SearchQuery,
-    SearchResult, SessionInfo, SnapshotImage,
+    Backend, BoxFuture, ChangeEvent, ChangeFeed, ClusterInfo, MemberInfo, NodeData, OpenedSession, RestoreReport,
+    SearchQuery, SearchResult, SessionInfo, SnapshotImage,
 };
 
 /// Settings of the HTTP port.
@@ -177,6 +178,8 @@ pub struct AppState {
     pub feed: Arc<ChangeFeed>,
     /// Subtree jobs (started and finished) of this member.
     pub jobs: jobs::Jobs,
+    /// ZooKeeper sessions held for browser sessions' ephemeral nodes.
+    pub zk_sessions: zk_session::Held,
 }
 
 pub type State = Arc<AppState>;
@@ -198,6 +201,7 @@ pub fn router(backend: Arc<dyn Backend>, opts: HttpOptions) -> Router {
         opts,
         limiters: backup::Limiters::default(),
         jobs: jobs::Jobs::default(),
+        zk_sessions: zk_session::Held::default(),
     });
     // A restore's body is a whole snapshot: far above the API's usual body limit.
     let restore = post(backup::restore).layer(DefaultBodyLimit::max(backup::MAX_RESTORE_BYTES));

@@ -18,7 +18,7 @@ use super::codec::{self, acl_from_json, AclIn, StatJson};
 use super::error::{parse_json, ApiError};
 use super::jobs::{self, JobMode, JobQuery, JobSpec};
 use super::znode::{create_ops, input_data, CreateRequest};
-use super::State;
+use super::{zk_session, State};
 
 /// The path an op works on.
 fn op_path(op: &TxnOp) -> Option<&str> {
@@ -37,6 +37,11 @@ fn op_path(op: &TxnOp) -> Option<&str> {
 /// [`ApiError`] naming the failing path and op index. A read-only server refuses it at
 /// once, as the native port does.
 pub async fn run_write(state: &State, op: TxnOp, ids: &[Id]) -> Result<OpResult, ApiError> {
+    run_write_in(state, op, ids, None).await
+}
+
+/// [`run_write`] as ZooKeeper session `session` when given (see [`super::zk_session`]).
+pub async fn run_write_in(state: &State, op: TxnOp, ids: &[Id], session: Option<i64>) -> Result<OpResult, ApiError> {
     let sub_paths: Vec<Option<String>> = match &op {
         TxnOp::Multi(ops) => ops.iter().map(|o| op_path(o).map(str::to_owned)).collect(),
         other => vec![op_path(other).map(str::to_owned)],
@@ -45,7 +50,10 @@ pub async fn run_write(state: &State, op: TxnOp, ids: &[Id]) -> Result<OpResult,
     let result = if state.backend.read_only() {
         Err(ErrorCode::NotReadOnly)
     } else {
-        state.backend.write(op, ids.to_vec()).await
+        match session {
+            Some(id) => state.backend.write_in_session(id, op, ids.to_vec()).await,
+            None => state.backend.write(op, ids.to_vec()).await,
+        }
     };
     match result {
         Ok(OpResult::Multi(results)) => {
@@ -198,18 +206,34 @@ pub(crate) async fn run_ops(state: &State, ops: Vec<TxnOp>, ids: &[Id]) -> Resul
     if ops.is_empty() {
         return Ok(Vec::new());
     }
+    check_multi_size(state, &ops)?;
+    let kinds = kinds_of(&ops);
+    Ok(describe_all(run_write(state, TxnOp::Multi(ops), ids).await?, kinds))
+}
+
+/// Refuses a multi longer than the subtree limit.
+fn check_multi_size(state: &State, ops: &[TxnOp]) -> Result<(), ApiError> {
     if ops.len() > state.opts.max_subtree_ops {
         return Err(ApiError::TooLarge(format!("more than {} ops in one multi", state.opts.max_subtree_ops)));
     }
-    let kinds: Vec<&'static str> = ops
-        .iter()
+    Ok(())
+}
+
+/// The op names [`describe`] cannot tell from a result (a setACL answers with a stat, as
+/// setData does).
+fn kinds_of(ops: &[TxnOp]) -> Vec<&'static str> {
+    ops.iter()
         .map(|o| match o {
             TxnOp::SetAcl { .. } => "setAcl",
             _ => "",
         })
-        .collect();
-    match run_write(state, TxnOp::Multi(ops), ids).await? {
-        OpResult::Multi(results) => Ok(results
+        .collect()
+}
+
+/// Describes the results of a multi, op by op.
+fn describe_all(result: OpResult, kinds: Vec<&'static str>) -> Vec<MultiResult> {
+    match result {
+        OpResult::Multi(results) => results
             .iter()
             .zip(kinds)
             .map(|(r, k)| {
@@ -219,8 +243,8 @@ pub(crate) async fn run_ops(state: &State, ops: Vec<TxnOp>, ids: &[Id]) -> Resul
                 }
                 d
             })
-            .collect()),
-        other => Ok(vec![describe(&other)]),
+            .collect(),
+        other => vec![describe(&other)],
     }
 }
 
@@ -231,11 +255,20 @@ pub async fn multi(
     AxState(state): AxState<State>,
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let req: MultiRequest = parse_json(&body?)?;
     let ops = req.ops.iter().map(|o| to_txn_op(&state, o)).collect::<Result<Vec<_>, _>>()?;
-    let results = run_ops(&state, ops, &caller.ids).await?;
-    Ok(Json(serde_json::json!({ "results": results })))
+    if ops.is_empty() || !ops.iter().any(zk_session::needs_session) {
+        let results = run_ops(&state, ops, &caller.ids).await?;
+        return Ok(Json(serde_json::json!({ "results": results })).into_response());
+    }
+    // Ephemeral creates: as the browser session's ZooKeeper session.
+    check_multi_size(&state, &ops)?;
+    let kinds = kinds_of(&ops);
+    let (result, made) = zk_session::write(&state, &caller, TxnOp::Multi(ops)).await?;
+    let mut resp = Json(serde_json::json!({ "results": describe_all(result, kinds) })).into_response();
+    made.add_to(&mut resp);
+    Ok(resp)
 }
 
 /// Source data of a copy: path, data and ACL of every node of a subtree.

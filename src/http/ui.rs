@@ -53,6 +53,8 @@ pub struct Chrome {
     pub title: String,
     /// The other ensemble members (id, host), offered when the connection to this one is lost.
     pub others: Vec<(u64, String)>,
+    /// The ZooKeeper session holding this browser session's ephemeral nodes (hex), or "".
+    pub own_session: String,
 }
 
 /// The page chrome with the caller's CSRF token: the session's, or for an anonymous
@@ -83,6 +85,7 @@ fn chrome(state: &State, caller: &Caller, title: String) -> (Chrome, Option<Head
         read_only: state.opts.read_only,
         title,
         others,
+        own_session: caller.session.as_ref().and_then(|(_, s)| s.zk_session).map(session_hex).unwrap_or_default(),
     };
     (c, cookie)
 }
@@ -516,12 +519,7 @@ async fn login_form(AxState(state): AxState<State>, caller: Caller, body: Bytes)
 async fn logout_form(AxState(state): AxState<State>, caller: Caller, body: Bytes) -> Response {
     let form: LoginForm = serde_urlencoded_parse(&body);
     if form_csrf_ok(&caller, &form._csrf) {
-        if let Some((sid, _)) = &caller.session {
-            state.sessions.update(sid, |s| {
-                s.ids.clear();
-                s.token_ok = false;
-            });
-        }
+        super::auth::logout(&state, &caller).await;
     }
     Redirect::to(&format!("{}/ui/", state.base)).into_response()
 }
@@ -593,9 +591,7 @@ async fn sessions_page(AxState(state): AxState<State>, caller: Caller) -> Respon
 }
 
 pub(super) fn session_rows(state: &State, auth: &[crate::proto::types::Id]) -> Vec<SessionRow> {
-    state
-        .backend
-        .sessions(auth)
+    super::zk_session::sessions(state, auth)
         .into_iter()
         .map(|s| SessionRow {
             id: session_hex(s.id),

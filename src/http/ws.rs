@@ -155,7 +155,10 @@ pub async fn upgrade(
         return ApiError::Forbidden("cross-origin WebSocket refused".into()).into_response();
     }
     match ws {
-        Ok(ws) => ws.on_upgrade(move |socket| run(state, caller.ids, socket)).into_response(),
+        Ok(ws) => {
+            let browser_session = caller.session.map(|(sid, _)| sid);
+            ws.on_upgrade(move |socket| run(state, caller.ids, browser_session, socket)).into_response()
+        }
         Err(e) => ApiError::bad_request(e.body_text()).into_response(),
     }
 }
@@ -282,7 +285,13 @@ async fn close(sink: &mut futures::stream::SplitSink<WebSocket, Message>, reason
     let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
 }
 
-async fn run(state: State, ids: Vec<Id>, socket: WebSocket) {
+/// How often an open stream renews its browser session's ZooKeeper session. The server
+/// may grant less than the timeout asked for (its maxSessionTimeout), so this is well
+/// below any practical timeout rather than a third of the asked one; a renewal is a map
+/// lookup and a set insert.
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
+
+async fn run(state: State, ids: Vec<Id>, browser_session: Option<String>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (mut rx, cursor) = state.feed.join();
     let queue = state.opts.ws_queue;
@@ -290,9 +299,18 @@ async fn run(state: State, ids: Vec<Id>, socket: WebSocket) {
     let ping_every = state.opts.ws_ping_interval;
     let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut last_heard = tokio::time::Instant::now();
+    // An open page is a sign of life of its browser session (and of the ZooKeeper session
+    // holding its ephemeral nodes), whether or not it sends anything.
+    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
     let mut conn = Conn { state, ids, subs: HashMap::new(), cursor };
     loop {
         tokio::select! {
+            _ = keep_alive.tick(), if browser_session.is_some() => {
+                let web = browser_session.as_deref().and_then(|sid| conn.state.sessions.get(sid));
+                if let Some(web) = web {
+                    super::zk_session::keep_alive(&conn.state, &web);
+                }
+            }
             _ = pings.tick() => {
                 if last_heard.elapsed() >= 2 * ping_every {
                     close(&mut sink, format!("no answer to pings for {}s", (2 * ping_every).as_secs())).await;

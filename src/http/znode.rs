@@ -16,7 +16,7 @@ use super::codec::{self, acl_from_json, acl_to_json, encode_data, AclIn, AclJson
 use super::error::{parse_json, ApiError};
 use super::jobs;
 use super::ops::{delete_subtree_ops, run_write, stat_of, walk};
-use super::State;
+use super::{zk_session, State};
 
 /// Query parameters of the znode endpoints.
 #[derive(Debug, Default, Deserialize)]
@@ -360,7 +360,9 @@ pub async fn put_node(
 pub struct CreateRequest {
     pub data: Option<String>,
     pub encoding: Option<String>,
-    /// `persistent` (default), `persistent_sequential`, `container`, `ttl`, `persistent_sequential_ttl`.
+    /// `persistent` (default), `persistent_sequential`, `ephemeral`, `ephemeral_sequential`,
+    /// `container`, `ttl`, `persistent_sequential_ttl`. An ephemeral node belongs to the
+    /// caller's browser session (see [`super::zk_session`]).
     pub mode: Option<String>,
     /// Milliseconds, for the TTL modes.
     pub ttl: Option<i64>,
@@ -371,7 +373,7 @@ pub struct CreateRequest {
     pub create_parents: bool,
 }
 
-/// Parses a create mode name. Ephemeral modes are refused: an HTTP caller has no session.
+/// Parses a create mode name.
 pub fn parse_mode(name: Option<&str>) -> Result<CreateMode, ApiError> {
     Ok(match name.unwrap_or("persistent").to_ascii_lowercase().replace('-', "_").as_str() {
         "persistent" => CreateMode::Persistent,
@@ -381,9 +383,8 @@ pub fn parse_mode(name: Option<&str>) -> Result<CreateMode, ApiError> {
         "persistent_sequential_ttl" | "sequential_ttl" | "persistent_sequential_with_ttl" => {
             CreateMode::PersistentSequentialWithTtl
         }
-        "ephemeral" | "ephemeral_sequential" => {
-            return Err(ApiError::bad_request("ephemeral nodes need a client session; use the native port"))
-        }
+        "ephemeral" => CreateMode::Ephemeral,
+        "ephemeral_sequential" => CreateMode::EphemeralSequential,
         other => return Err(ApiError::bad_request(format!("unknown mode {other:?}"))),
     })
 }
@@ -486,7 +487,11 @@ pub async fn post_node(
     }
     let single = ops.len() == 1;
     let op = if single { ops.remove(0) } else { TxnOp::Multi(ops) };
-    let result = run_write(&state, op, &caller.ids).await?;
+    let (result, made) = if zk_session::needs_session(&op) {
+        zk_session::write(&state, &caller, op).await?
+    } else {
+        (run_write(&state, op, &caller.ids).await?, Default::default())
+    };
     let created = match result {
         OpResult::Created { path, stat } => Some((path, stat)),
         OpResult::Multi(rs) => rs.into_iter().rev().find_map(|r| match r {
@@ -501,6 +506,7 @@ pub async fn post_node(
     if let Some(l) = location {
         resp.headers_mut().insert(header::LOCATION, l);
     }
+    made.add_to(&mut resp);
     Ok(resp)
 }
 

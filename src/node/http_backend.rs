@@ -10,8 +10,8 @@ use parking_lot::RwLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::http::{
-    Backend, BoxFuture, ChangeFeed, ClusterInfo, MemberInfo, NodeData, RestoreReport, SearchQuery, SearchResult,
-    SessionInfo, SnapshotImage,
+    Backend, BoxFuture, ChangeFeed, ClusterInfo, MemberInfo, NodeData, OpenedSession, RestoreReport, SearchQuery,
+    SearchResult, SessionInfo, SnapshotImage,
 };
 use crate::proto::types::{perms, Acl, ErrorCode, Id, Stat};
 use crate::server::{fourlw, handshake::now_ms, ServerContext};
@@ -62,6 +62,34 @@ impl NodeBackend {
             tokio::spawn(poll_peers(Arc::downgrade(&peers), others));
         }
         NodeBackend { ctx, peers }
+    }
+}
+
+impl NodeBackend {
+    /// Proposes `op` as `session_id` (0: no session) through consensus, with its audit
+    /// record, exactly as a native write is.
+    async fn propose_write(&self, session_id: i64, op: TxnOp, auth: Vec<Id>) -> Result<OpResult, ErrorCode> {
+        use crate::security::audit::{Actor, WriteAudit};
+        let session = (session_id != 0).then_some(session_id);
+        let audit = self
+            .ctx
+            .security
+            .audit
+            .clone()
+            .and_then(|log| WriteAudit::describe(Actor::new(session, &auth), &op).map(|a| (log, a)));
+        let txn = Txn { session_id, time_ms: now_ms(), auth, op };
+        match self.ctx.consensus.propose(txn).await {
+            Ok(outcome) => {
+                if let Some((log, audit)) = audit {
+                    audit.log(&log, &outcome.result);
+                }
+                outcome.result
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "HTTP write failed in consensus");
+                Err(ErrorCode::ConnectionLoss)
+            }
+        }
     }
 }
 
@@ -160,26 +188,42 @@ impl Backend for NodeBackend {
     }
 
     fn write(&self, op: TxnOp, auth: Vec<Id>) -> BoxFuture<'_, Result<OpResult, ErrorCode>> {
-        // HTTP callers have no ZooKeeper session: their writes are session-less (id 0),
-        // so they cannot create ephemerals; the HTTP layer refuses those modes.
-        let audit = self.ctx.security.audit.clone().and_then(|log| {
-            crate::security::audit::WriteAudit::describe(crate::security::audit::Actor::new(None, &auth), &op)
-                .map(|a| (log, a))
-        });
-        let txn = Txn { session_id: 0, time_ms: now_ms(), auth, op };
+        Box::pin(self.propose_write(0, op, auth))
+    }
+
+    fn write_in_session(
+        &self,
+        session_id: i64,
+        op: TxnOp,
+        auth: Vec<Id>,
+    ) -> BoxFuture<'_, Result<OpResult, ErrorCode>> {
+        // The session's activity, as a native client's request is.
+        self.ctx.sessions.touch(session_id);
+        Box::pin(self.propose_write(session_id, op, auth))
+    }
+
+    fn open_session(&self, timeout_ms: i32) -> BoxFuture<'_, Result<OpenedSession, ErrorCode>> {
         Box::pin(async move {
-            match self.ctx.consensus.propose(txn).await {
-                Ok(outcome) => {
-                    if let Some((log, audit)) = audit {
-                        audit.log(&log, &outcome.result);
-                    }
-                    outcome.result
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "HTTP write failed in consensus");
-                    Err(ErrorCode::ConnectionLoss)
-                }
-            }
+            let timeout_ms = self.ctx.config.clamp_session_timeout(timeout_ms);
+            let (id, _) = crate::server::handshake::create_session(&self.ctx, timeout_ms)
+                .await
+                .ok_or(ErrorCode::ConnectionLoss)?;
+            Ok(OpenedSession { id, timeout_ms })
+        })
+    }
+
+    fn touch_session(&self, session_id: i64) {
+        self.ctx.sessions.touch(session_id);
+    }
+
+    fn session_alive(&self, session_id: i64) -> bool {
+        !self.ctx.sessions.is_expiring(session_id) && self.ctx.db.read(|t| t.session(session_id).is_some())
+    }
+
+    fn close_session(&self, session_id: i64) -> BoxFuture<'_, Result<(), ErrorCode>> {
+        Box::pin(async move {
+            let op = TxnOp::CloseSession { session_id };
+            self.propose_write(session_id, op, Vec::new()).await.map(|_| ())
         })
     }
 

@@ -120,7 +120,10 @@ const actions = {
 
 export function initDialogs() {
   const createDlg = $("#dlg-create");
-  if (createDlg) $('select[name="mode"]', createDlg).addEventListener("change", (e) => createDlg.classList.toggle("show-ttl", e.target.value.includes("ttl")));
+  if (createDlg) $('select[name="mode"]', createDlg).addEventListener("change", (e) => {
+    createDlg.classList.toggle("show-ttl", e.target.value.includes("ttl"));
+    createDlg.classList.toggle("show-eph", e.target.value.startsWith("ephemeral"));
+  });
   $$("[data-action]").forEach((b) => b.addEventListener("click", () => actions[b.dataset.action]()));
   // Cancel is a plain button, so that Enter in a dialog submits it (the first submit
   // button of a form is the one Enter presses).

@@ -13,6 +13,15 @@ import { validate } from "./validate.js";
 import { diffLines, renderDiff } from "./diff.js";
 import { renderHexDump } from "./hexview.js";
 
+// Says so when a node belongs to the session of this browser session (made by its Create).
+function markOwnSession(cell, owner) {
+  if (owner && owner === state.ownSession) cell.append(el("span", { class: "muted", "data-testid": "own-session", text: " (this browser session)" }));
+}
+{
+  const cell = $('[data-stat="ephemeralOwner"]');
+  if (cell) markOwnSession(cell, cell.textContent.trim());
+}
+
 export function showStat(s) {
   if (!s) return;
   const set = (k, text, title) => { const c = $(`[data-stat="${k}"]`); if (c) { c.textContent = text; c.title = String(title); } };
@@ -24,7 +33,10 @@ export function showStat(s) {
   if (owner) {
     owner.textContent = "";
     if (s.ephemeralOwner === "0x0") owner.textContent = "none (persistent)";
-    else owner.append(el("a", { href: `${state.base}/ui/sessions#s-${s.ephemeralOwner}`, text: s.ephemeralOwner }));
+    else {
+      owner.append(el("a", { href: `${state.base}/ui/sessions#s-${s.ephemeralOwner}`, text: s.ephemeralOwner }));
+      markOwnSession(owner, s.ephemeralOwner);
+    }
   }
   state.node.aversion = s.aversion;
   state.node.numChildren = s.numChildren;

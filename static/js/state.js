@@ -6,6 +6,8 @@ export const state = {
   base: body.dataset.base || "",
   csrf: csrfMeta ? csrfMeta.content : "",
   readOnly: body.dataset.readonly === "true",
+  // The ZooKeeper session holding this browser session's ephemeral nodes ("" if none).
+  ownSession: body.dataset.ownSession || "",
   page: body.dataset.page || "",
   // The node page's node (empty elsewhere).
   path: body.dataset.path || "",

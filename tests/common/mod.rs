@@ -207,6 +207,18 @@ pub fn http_with_headers(
     json: Option<&str>,
     headers: &[(&str, &str)],
 ) -> (u16, String) {
+    let (status, _, body) = http_exchange(addr, method, path, json, headers);
+    (status, body)
+}
+
+/// [`http_with_headers`] that also returns the response headers (lower-case names, in order).
+pub fn http_exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, String) {
     use std::io::{Read, Write};
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect to the HTTP port");
     s.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
@@ -221,8 +233,14 @@ pub fn http_with_headers(
     let mut response = String::new();
     s.read_to_string(&mut response).expect("read the HTTP response");
     let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response.as_str(), ""));
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
 }
 
 pub mod cluster;

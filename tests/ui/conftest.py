@@ -56,9 +56,10 @@ def _wait_http(node: Node, timeout: float = 30.0) -> None:
     raise RuntimeError(f"HTTP port {node.http_port} not answering ({last}); log:\n{node.server.log_tail()}")
 
 
-def start_node() -> Node:
+def start_node(extra_config=None) -> Node:
+    """A roost with its HTTP port; `extra_config` adds zoo.cfg keys."""
     http_port = h.free_port()
-    config = {"admin.enableServer": "true", "admin.serverPort": str(http_port)}
+    config = {"admin.enableServer": "true", "admin.serverPort": str(http_port), **(extra_config or {})}
     sysprops = {
         "zookeeper.extendedTypesEnabled": "true",
         "zookeeper.DigestAuthenticationProvider.superDigest": h.SUPER_DIGEST,

@@ -60,7 +60,7 @@ def test_status_codes(node, zk, fresh):
     assert requests.delete(api + "/c", params={"recursive": "true"}).status_code == 200
     assert zk.exists(fresh + "/c") is None
     assert requests.get(node.api("/znodes/bad//path")).status_code == 400
-    assert requests.post(api + "/x", json={"mode": "ephemeral"}).status_code == 400
+    assert requests.post(api + "/x", json={"mode": "ephemeral_ttl"}).status_code == 400
     assert requests.post(api + "/x", data=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
     big = "x" * (1024 * 1024 + 10)
     assert requests.post(api + "/big", json={"data": big}).status_code == 413
