@@ -99,7 +99,8 @@ pub async fn prepare(addr: SocketAddr, spec: &LoadSpec) -> Result<(), ClientErro
     Ok(())
 }
 
-fn key_path(i: usize) -> String {
+/// The path of key `i` of the key-based workloads.
+pub fn key_path(i: usize) -> String {
     format!("{ROOT}/k{i}")
 }
 

@@ -4,6 +4,7 @@
 
 mod client;
 mod floor;
+mod independent;
 mod load;
 mod pace;
 mod report;
@@ -55,6 +56,15 @@ enum Workload {
     /// the child process of `floor`.
     #[value(hide = true)]
     FloorServe,
+}
+
+/// Which client speaks the protocol for get, set and mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ClientKind {
+    /// This crate's own pipelined client (the fastest way to load a server).
+    Own,
+    /// The `zookeeper-client` crate: an independent implementation, to check our figures.
+    Independent,
 }
 
 #[derive(Debug, Parser)]
@@ -142,12 +152,19 @@ struct Args {
     /// Let new connections resume earlier TLS sessions (off: every handshake is a full one).
     #[arg(long)]
     tls_resume: bool,
+    /// The client that runs get, set and mix (closed loop only).
+    #[arg(long, value_enum, default_value_t = ClientKind::Own)]
+    client: ClientKind,
 }
 
 #[derive(Debug, thiserror::Error)]
 enum BenchError {
     #[error("bad --servers entry {0:?}")]
     Server(String),
+    #[error(transparent)]
+    Independent(#[from] independent::IndependentError),
+    #[error("the independent client runs a closed loop only (no --rate)")]
+    IndependentOpenLoop,
     #[error(transparent)]
     Client(#[from] client::ClientError),
     #[error("TLS configuration: {0}")]
@@ -280,7 +297,14 @@ async fn run_load(
     if !args.no_setup {
         load::prepare(servers[0], &spec).await?;
     }
-    let r = load::run(&spec, servers, counters).await?;
+    let r = match args.client {
+        ClientKind::Own => load::run(&spec, servers, counters).await?,
+        ClientKind::Independent if args.rate.is_some() => return Err(BenchError::IndependentOpenLoop),
+        ClientKind::Independent => {
+            outcome.extra.insert("client".into(), serde_json::json!("zookeeper-client"));
+            independent::run(&spec, servers, counters).await?
+        }
+    };
     outcome.elapsed_s = r.elapsed.as_secs_f64();
     outcome.ops = r.measured_ops;
     outcome.throughput = r.measured_ops as f64 / r.elapsed.as_secs_f64().max(1e-9);

@@ -1,0 +1,161 @@
+//! The get, set and mix workloads through an independent ZooKeeper client: the
+//! `zookeeper-client` crate, with its own codec, connection handling and pipelining. It shares
+//! no code with this load generator or with the server, so a figure it confirms is not an
+//! artefact of how our own client speaks the protocol (`--client independent`).
+//!
+//! The shape is the same as [`crate::load`]'s closed loop: `sessions` sessions spread over the
+//! servers, each with `inflight` requests outstanding (one task per slot, pipelined on the
+//! session's one connection), the same znodes (`/bench/k<i>`, created by [`crate::load::prepare`]),
+//! latency from send to reply, counted only inside the measured window.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use zookeeper_client as zk;
+
+use crate::load::{key_path, Kind, LoadResult, LoadSpec};
+use crate::report::{self, Counters, ErrorCounts};
+
+/// Why an independent run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum IndependentError {
+    #[error("the independent client runs get, set and mix only")]
+    Workload,
+    #[error("the independent client speaks plain TCP only")]
+    Tls,
+    #[error("connecting to {addr} with zookeeper-client: {source}")]
+    Connect { addr: SocketAddr, source: zk::Error },
+}
+
+/// What one request slot measured.
+struct SlotResult {
+    all: hdrhistogram::Histogram<u64>,
+    reads: hdrhistogram::Histogram<u64>,
+    writes: hdrhistogram::Histogram<u64>,
+    measured: u64,
+    errors: ErrorCounts,
+}
+
+/// Runs `spec` (get, set or mix) through `zookeeper-client` sessions.
+pub async fn run(
+    spec: &LoadSpec,
+    servers: &[SocketAddr],
+    counters: Arc<Counters>,
+) -> Result<LoadResult, IndependentError> {
+    let read_pct = match spec.kind {
+        Kind::Get => 100,
+        Kind::Set => 0,
+        Kind::Mix { read_pct } => read_pct,
+        _ => return Err(IndependentError::Workload),
+    };
+    if spec.transport.is_tls() {
+        return Err(IndependentError::Tls);
+    }
+    let mut clients = Vec::with_capacity(spec.sessions);
+    for i in 0..spec.sessions {
+        let addr = servers[i % servers.len()];
+        let client = zk::Client::connector()
+            .with_session_timeout(Duration::from_millis(spec.session_timeout_ms.max(1) as u64))
+            .connect(&addr.to_string())
+            .await
+            .map_err(|source| IndependentError::Connect { addr, source })?;
+        clients.push(client);
+    }
+    let start = Instant::now() + Duration::from_millis(20);
+    let (from, until) = (start + spec.warmup, start + spec.warmup + spec.duration);
+    let value = vec![b'v'; spec.value_size];
+    let mut tasks = Vec::new();
+    for (session, client) in clients.iter().enumerate() {
+        for slot in 0..spec.inflight.max(1) {
+            let (client, counters, value) = (client.clone(), counters.clone(), value.clone());
+            // Slots start at different keys and step through all of them.
+            let first = (session * spec.inflight.max(1) + slot) % spec.keys.max(1);
+            let keys = spec.keys.max(1);
+            let seed = (session as u64) << 32 | slot as u64 | 1;
+            tasks.push(tokio::spawn(async move {
+                run_slot(client, first, keys, read_pct, seed, value, (start, from, until), &counters).await
+            }));
+        }
+    }
+    let mut result = LoadResult {
+        elapsed: spec.duration,
+        measured_ops: 0,
+        all: report::new_histogram(),
+        reads: report::new_histogram(),
+        writes: report::new_histogram(),
+        errors: ErrorCounts::new(),
+        tls: None,
+    };
+    for task in tasks {
+        let Ok(s) = task.await else {
+            *result.errors.entry("task-panic".into()).or_default() += 1;
+            continue;
+        };
+        // Histograms share bounds, so adding cannot fail.
+        let _ = result.all.add(&s.all);
+        let _ = result.reads.add(&s.reads);
+        let _ = result.writes.add(&s.writes);
+        result.measured_ops += s.measured;
+        report::add_errors(&mut result.errors, &s.errors);
+    }
+    for client in clients {
+        drop(client);
+    }
+    Ok(result)
+}
+
+/// One outstanding request, repeated until `until`: a read with probability `read_pct`%.
+#[allow(clippy::too_many_arguments)] // one call site, each argument a different knob
+async fn run_slot(
+    client: zk::Client,
+    mut key: usize,
+    keys: usize,
+    read_pct: u32,
+    mut rng: u64,
+    value: Vec<u8>,
+    (start, from, until): (Instant, Instant, Instant),
+    counters: &Counters,
+) -> SlotResult {
+    let mut r = SlotResult {
+        all: report::new_histogram(),
+        reads: report::new_histogram(),
+        writes: report::new_histogram(),
+        measured: 0,
+        errors: ErrorCounts::new(),
+    };
+    tokio::time::sleep_until(start).await;
+    loop {
+        let sent = Instant::now();
+        if sent >= until {
+            return r;
+        }
+        // xorshift64: a cheap, seeded choice between read and write.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let read = (rng % 100) < u64::from(read_pct);
+        let path = key_path(key);
+        key = (key + 1) % keys;
+        let outcome = if read {
+            client.get_data(&path).await.map(|_| ())
+        } else {
+            client.set_data(&path, &value, None).await.map(|_| ())
+        };
+        let done = Instant::now();
+        counters.done(outcome.is_ok());
+        if sent < from || done > until {
+            continue;
+        }
+        match outcome {
+            Ok(()) => {
+                let took = done - sent;
+                report::record(&mut r.all, took);
+                report::record(if read { &mut r.reads } else { &mut r.writes }, took);
+                r.measured += 1;
+            }
+            Err(e) => *r.errors.entry(e.to_string()).or_default() += 1,
+        }
+    }
+}
