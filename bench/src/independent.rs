@@ -29,6 +29,21 @@ pub enum IndependentError {
     Connect { addr: SocketAddr, source: zk::Error },
 }
 
+/// One request slot's part of the workload.
+struct Slot {
+    /// The key it starts at; it steps through all `keys`.
+    first: usize,
+    keys: usize,
+    read_pct: u32,
+    /// Seed of its read/write choices (never 0).
+    seed: u64,
+    value: Vec<u8>,
+    /// Requests start at `start`; those sent from `from` and answered by `until` count.
+    start: Instant,
+    from: Instant,
+    until: Instant,
+}
+
 /// What one request slot measured.
 struct SlotResult {
     all: hdrhistogram::Histogram<u64>,
@@ -69,14 +84,19 @@ pub async fn run(
     let mut tasks = Vec::new();
     for (session, client) in clients.iter().enumerate() {
         for slot in 0..spec.inflight.max(1) {
-            let (client, counters, value) = (client.clone(), counters.clone(), value.clone());
-            // Slots start at different keys and step through all of them.
-            let first = (session * spec.inflight.max(1) + slot) % spec.keys.max(1);
-            let keys = spec.keys.max(1);
-            let seed = (session as u64) << 32 | slot as u64 | 1;
-            tasks.push(tokio::spawn(async move {
-                run_slot(client, first, keys, read_pct, seed, value, (start, from, until), &counters).await
-            }));
+            let (client, counters) = (client.clone(), counters.clone());
+            let part = Slot {
+                // Slots start at different keys and step through all of them.
+                first: (session * spec.inflight.max(1) + slot) % spec.keys.max(1),
+                keys: spec.keys.max(1),
+                read_pct,
+                seed: (session as u64) << 32 | slot as u64 | 1,
+                value: value.clone(),
+                start,
+                from,
+                until,
+            };
+            tasks.push(tokio::spawn(async move { run_slot(client, part, &counters).await }));
         }
     }
     let mut result = LoadResult {
@@ -107,17 +127,8 @@ pub async fn run(
 }
 
 /// One outstanding request, repeated until `until`: a read with probability `read_pct`%.
-#[allow(clippy::too_many_arguments)] // one call site, each argument a different knob
-async fn run_slot(
-    client: zk::Client,
-    mut key: usize,
-    keys: usize,
-    read_pct: u32,
-    mut rng: u64,
-    value: Vec<u8>,
-    (start, from, until): (Instant, Instant, Instant),
-    counters: &Counters,
-) -> SlotResult {
+async fn run_slot(client: zk::Client, part: Slot, counters: &Counters) -> SlotResult {
+    let Slot { first: mut key, keys, read_pct, seed: mut rng, value, start, from, until } = part;
     let mut r = SlotResult {
         all: report::new_histogram(),
         reads: report::new_histogram(),
