@@ -174,7 +174,7 @@ pub struct Progress {
     pub batches: u64,
     /// Nodes that vanished while the job ran (deleted by someone else) and were skipped.
     pub vanished: u64,
-    /// Ephemeral nodes left out (export).
+    /// Ephemeral nodes left out (export, copy).
     pub skipped_ephemeral: u64,
     /// Nodes the caller may not read, left out with their subtrees (export).
     pub skipped_unreadable: u64,
@@ -411,7 +411,11 @@ fn describe(spec: &JobSpec, p: &Progress, st: JobState) -> String {
              (the root and every node whose children were not all deleted yet)."
         ),
         (JobSpec::Copy { source, destination, .. }, None) => {
-            format!("Copied {n} nodes from {source} to {destination}.")
+            let skipped = match p.skipped_ephemeral {
+                0 => String::new(),
+                k => format!(" {k} ephemeral nodes were left out (they belong to client sessions)."),
+            };
+            format!("Copied {} nodes from {source} to {destination}.{skipped}", n - p.skipped_ephemeral.min(n))
         }
         (JobSpec::Copy { destination, source, .. }, Some(why)) => format!(
             "{why} after copying {n} of {total} nodes: {destination} holds a partial copy (parents first, so \
@@ -789,6 +793,16 @@ impl Run<'_> {
                     }
                     Err(c) => return Err(Stop::Failed(ApiError::zk(c, &p))),
                 };
+                if node.stat.ephemeral_owner != 0 {
+                    // A session's node ends with it: not copied (see `ops::check_ephemerals`).
+                    // A move refused to start while the source held any; one made since is
+                    // left out here too (and the move's delete phase then deletes it).
+                    self.job.update(|x| {
+                        x.skipped_ephemeral += 1;
+                        x.done += 1;
+                    });
+                    continue;
+                }
                 let acl = match self.state.backend.get_acl(&p, &server) {
                     Ok((acl, _)) => acl,
                     Err(ErrorCode::NoNode) => {

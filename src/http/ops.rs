@@ -276,6 +276,8 @@ pub(crate) struct Snapshot {
     pub(crate) rel: String,
     pub(crate) data: Option<Vec<u8>>,
     pub(crate) acl: Vec<Acl>,
+    /// Owned by a session: a copy leaves it out.
+    pub(crate) ephemeral: bool,
 }
 
 /// The subtree at `root` as the caller may read it. The ACLs are the stored ones, not the
@@ -290,7 +292,7 @@ pub(crate) fn snapshot(state: &State, root: &str, ids: &[Id]) -> Result<Vec<Snap
             let node = state.backend.get(&p, ids).map_err(|c| ApiError::zk(c, &p))?;
             let (acl, _) = state.backend.get_acl(&p, &server).map_err(|c| ApiError::zk(c, &p))?;
             let rel = p[root.len()..].to_owned();
-            Ok(Snapshot { rel, data: node.data, acl })
+            Ok(Snapshot { rel, data: node.data, acl, ephemeral: node.stat.ephemeral_owner != 0 })
         })
         .collect()
 }
@@ -342,12 +344,54 @@ fn check_copy(req: &CopyRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The ephemeral nodes at or under `root`, of every session.
+fn ephemerals_under(state: &State, root: &str) -> Vec<String> {
+    let below = format!("{root}/");
+    let server = [Id::new("super", "")];
+    let mut found: Vec<String> = state
+        .backend
+        .sessions(&server)
+        .into_iter()
+        .flat_map(|s| s.ephemerals)
+        .filter(|p| p == root || p.starts_with(&below))
+        .collect();
+    found.sort();
+    found
+}
+
+/// An ephemeral node belongs to the session that made it and ends with it: a copy leaves
+/// ephemerals out (a persistent copy of a lock or a registration would outlive its owner
+/// and mislead whoever reads it), and a move, which deletes its source, is refused while
+/// the source holds any (it would delete them from under their live owners).
+fn check_ephemerals(state: &State, req: &CopyRequest, moving: bool) -> Result<(), ApiError> {
+    let found = ephemerals_under(state, &req.source);
+    if found.first().is_some_and(|p| *p == req.source) {
+        return Err(ApiError::bad_request(format!(
+            "{} is an ephemeral node: it belongs to its session and is not copied or moved",
+            req.source
+        )));
+    }
+    if moving && !found.is_empty() {
+        let shown: Vec<&str> = found.iter().take(3).map(String::as_str).collect();
+        return Err(ApiError::bad_request(format!(
+            "{} holds {} ephemeral node(s) of live sessions ({}{}): moving it would delete them from under \
+             their owners. Copy it instead (ephemeral nodes are left out), or wait until they are gone.",
+            req.source,
+            found.len(),
+            shown.join(", "),
+            if found.len() > shown.len() { ", ..." } else { "" }
+        )));
+    }
+    Ok(())
+}
+
 fn job_query(q: Result<Query<JobQuery>, QueryRejection>) -> Result<JobMode, ApiError> {
     q.map(|Query(q)| q.job).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
 /// `POST /api/v1/copy[?job=auto|always]` `{source, destination}`: duplicates a subtree
-/// (data and ACLs; modes become persistent) in one multi, or as a job (202).
+/// (data and ACLs; modes become persistent; ephemeral nodes are left out) in one multi, or
+/// as a job (202).
 pub async fn copy(
     AxState(state): AxState<State>,
     caller: Caller,
@@ -357,14 +401,23 @@ pub async fn copy(
     let mode = job_query(q)?;
     let req: CopyRequest = parse_json(&body?)?;
     check_copy(&req)?;
+    check_ephemerals(&state, &req, false)?;
     if jobs::decide(&state, mode, &req.source, &caller.ids)? {
         let spec =
             JobSpec::Copy { source: req.source, destination: req.destination, create_parents: req.create_parents };
         return jobs::start(&state, &caller.ids, spec);
     }
-    let snap = snapshot(&state, &req.source, &caller.ids)?;
+    let (snap, ephemeral): (Vec<Snapshot>, Vec<Snapshot>) =
+        snapshot(&state, &req.source, &caller.ids)?.into_iter().partition(|s| !s.ephemeral);
     let results = run_ops(&state, copy_creates(&state, &req, &snap, &caller.ids), &caller.ids).await?;
-    Ok(Json(serde_json::json!({ "created": results.len(), "path": req.destination })).into_response())
+    let skipped: Vec<String> = ephemeral.iter().map(|s| format!("{}{}", req.source, s.rel)).collect();
+    Ok(Json(serde_json::json!({
+        "created": results.len(),
+        "path": req.destination,
+        "skippedEphemeral": skipped.len(),
+        "skippedEphemeralPaths": skipped,
+    }))
+    .into_response())
 }
 
 /// `POST /api/v1/move[?job=auto|always]` `{source, destination}`: copy + delete of the
@@ -378,6 +431,7 @@ pub async fn move_subtree(
     let mode = job_query(q)?;
     let req: CopyRequest = parse_json(&body?)?;
     check_copy(&req)?;
+    check_ephemerals(&state, &req, true)?;
     if jobs::decide(&state, mode, &req.source, &caller.ids)? {
         let spec =
             JobSpec::Move { source: req.source, destination: req.destination, create_parents: req.create_parents };

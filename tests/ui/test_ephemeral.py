@@ -228,3 +228,53 @@ def test_one_address_cannot_pile_up_sessions(short_node):
             s.delete(short_node.api("/auth"), headers={"X-CSRF-Token": csrf}, timeout=30)
         zk.stop()
         zk.close()
+
+
+def _wait_job(node, jid: str) -> dict:
+    deadline = time.monotonic() + 60
+    while True:
+        j = requests.get(node.api(f"/jobs/{jid}"), timeout=10).json()
+        if j.get("state") != "running":
+            return j
+        assert time.monotonic() < deadline, j
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("job", ["never", "always"])
+def test_copy_leaves_ephemerals_out_and_move_refuses_to_take_them(node, zk, fresh, job):
+    """A copy (one multi, or a job) of a subtree holding live sessions' ephemeral nodes does
+    not turn them into persistent nodes that outlive their owners; a move, which deletes its
+    source, is refused rather than deleting them from under their owners."""
+    zk.create(fresh + "/svc/a", b"cfg", makepath=True)
+    owner = _client(node)
+    try:
+        lock = owner.create(fresh + "/svc/a/lock-", b"held", ephemeral=True, sequence=True)
+        r = requests.post(node.api(f"/copy?job={job}"), timeout=30,
+                          json={"source": fresh + "/svc", "destination": fresh + "/svc-copy"})
+        assert r.status_code in (200, 202), r.text
+        if job == "always":
+            j = _wait_job(node, r.json()["job"]["id"])
+            assert j["state"] == "done" and j["skippedEphemeral"] == 1, j
+            assert "1 ephemeral nodes were left out" in j["outcome"], j
+        else:
+            assert r.json()["skippedEphemeral"] == 1 and r.json()["skippedEphemeralPaths"] == [lock], r.text
+        assert zk.get(fresh + "/svc-copy/a")[0] == b"cfg"
+        assert zk.get_children(fresh + "/svc-copy/a") == []
+
+        r = requests.post(node.api(f"/move?job={job}"), timeout=30,
+                          json={"source": fresh + "/svc", "destination": fresh + "/svc-moved"})
+        assert r.status_code == 400 and "ephemeral" in r.json()["message"] and lock in r.json()["message"], r.text
+        assert zk.exists(lock) is not None and zk.exists(fresh + "/svc-moved") is None
+        # An ephemeral node itself is neither copied nor moved.
+        r = requests.post(node.api(f"/copy?job={job}"), timeout=30, json={"source": lock, "destination": fresh + "/l"})
+        assert r.status_code == 400, r.text
+    finally:
+        owner.stop()
+        owner.close()
+    # Once the session is gone, the move goes through.
+    r = requests.post(node.api(f"/move?job={job}"), timeout=30,
+                      json={"source": fresh + "/svc", "destination": fresh + "/svc-moved"})
+    assert r.status_code in (200, 202), r.text
+    if job == "always":
+        assert _wait_job(node, r.json()["job"]["id"])["state"] == "done"
+    assert zk.exists(fresh + "/svc-moved/a") is not None and zk.exists(fresh + "/svc") is None
