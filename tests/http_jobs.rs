@@ -327,6 +327,36 @@ async fn a_move_fails_rather_than_delete_a_node_created_in_its_source_after_the_
 }
 
 #[tokio::test]
+async fn a_move_keeps_its_source_when_an_ephemeral_node_appears_in_it_during_the_copy() {
+    let (b, app) = app(opts(10, 10));
+    b.put("/m", "");
+    b.bulk_children("/m", 30);
+    let g = gate(&b);
+    let id = started(
+        &call(&app, Method::POST, "/api/v1/move?job=always", Some(json!({"source": "/m", "destination": "/m2"})), &[])
+            .await,
+    );
+    g.add_permits(2);
+    parked(&b, &app, id, 20, &[]).await;
+    // A client's session takes a lock under the source while the copy runs.
+    b.put("/m/lock", "");
+    b.sessions.lock().push(roost::http::SessionInfo {
+        id: 0x77,
+        timeout_ms: 30_000,
+        client: None,
+        ephemerals: vec!["/m/lock".into()],
+    });
+    g.add_permits(100);
+    let j = finished(&app, id, &[]).await;
+    assert_eq!(j["state"], "failed", "{j}");
+    let message = j["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("not deleted") && message.contains("/m/lock"), "{j}");
+    let su = [Id::new("super", "")];
+    assert!(b.get("/m/lock", &su).is_ok(), "the lock was deleted from under its owner");
+    assert_eq!(count_under(&b, "/m"), 32);
+}
+
+#[tokio::test]
 async fn running_jobs_are_bounded_globally_and_per_identity_and_finished_ones_are_kept_boundedly() {
     let mut o = opts(10, 10);
     o.jobs.max_running = 2;

@@ -631,6 +631,17 @@ impl Run<'_> {
             }
             JobSpec::Move { source, destination, create_parents } => {
                 self.copy(source, destination, *create_parents).await?;
+                // The move was refused at the start if the source held ephemeral nodes; one
+                // made while it copied must not be deleted from under its owner either.
+                let found = super::ops::ephemerals_under(self.state, source);
+                if let Some(first) = found.first() {
+                    return Err(Stop::Failed(ApiError::bad_request(format!(
+                        "{source} was copied to {destination} but not deleted: {} ephemeral node(s) of live \
+                         sessions appeared in it meanwhile ({first}); delete the copy, or the source once they \
+                         are gone",
+                        found.len()
+                    ))));
+                }
                 self.delete(source, -1, false).await
             }
         }

@@ -345,7 +345,7 @@ fn check_copy(req: &CopyRequest) -> Result<(), ApiError> {
 }
 
 /// The ephemeral nodes at or under `root`, of every session.
-fn ephemerals_under(state: &State, root: &str) -> Vec<String> {
+pub(crate) fn ephemerals_under(state: &State, root: &str) -> Vec<String> {
     let below = format!("{root}/");
     let server = [Id::new("super", "")];
     let mut found: Vec<String> = state
