@@ -15,8 +15,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
-use crate::load::{key_path, Kind, LoadResult, LoadSpec};
-use crate::report::{self, Counters, ErrorCounts};
+use crate::load::{key_path, Kind, LoadResult, LoadSpec, SessionResult};
+use crate::report::{self, Counters};
 
 /// Why an independent run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,15 +42,6 @@ struct Slot {
     start: Instant,
     from: Instant,
     until: Instant,
-}
-
-/// What one request slot measured.
-struct SlotResult {
-    all: hdrhistogram::Histogram<u64>,
-    reads: hdrhistogram::Histogram<u64>,
-    writes: hdrhistogram::Histogram<u64>,
-    measured: u64,
-    errors: ErrorCounts,
 }
 
 /// Runs `spec` (get, set or mix) through `zookeeper-client` sessions.
@@ -99,43 +90,15 @@ pub async fn run(
             tasks.push(tokio::spawn(async move { run_slot(client, part, &counters).await }));
         }
     }
-    let mut result = LoadResult {
-        elapsed: spec.duration,
-        measured_ops: 0,
-        all: report::new_histogram(),
-        reads: report::new_histogram(),
-        writes: report::new_histogram(),
-        errors: ErrorCounts::new(),
-        tls: None,
-    };
-    for task in tasks {
-        let Ok(s) = task.await else {
-            *result.errors.entry("task-panic".into()).or_default() += 1;
-            continue;
-        };
-        // Histograms share bounds, so adding cannot fail.
-        let _ = result.all.add(&s.all);
-        let _ = result.reads.add(&s.reads);
-        let _ = result.writes.add(&s.writes);
-        result.measured_ops += s.measured;
-        report::add_errors(&mut result.errors, &s.errors);
-    }
-    for client in clients {
-        drop(client);
-    }
+    let mut result = LoadResult::merge(tasks, None).await;
+    result.elapsed = spec.duration;
     Ok(result)
 }
 
 /// One outstanding request, repeated until `until`: a read with probability `read_pct`%.
-async fn run_slot(client: zk::Client, part: Slot, counters: &Counters) -> SlotResult {
+async fn run_slot(client: zk::Client, part: Slot, counters: &Counters) -> SessionResult {
     let Slot { first: mut key, keys, read_pct, seed: mut rng, value, start, from, until } = part;
-    let mut r = SlotResult {
-        all: report::new_histogram(),
-        reads: report::new_histogram(),
-        writes: report::new_histogram(),
-        measured: 0,
-        errors: ErrorCounts::new(),
-    };
+    let mut r = SessionResult::new();
     tokio::time::sleep_until(start).await;
     loop {
         let sent = Instant::now();

@@ -193,12 +193,53 @@ impl Window {
     }
 }
 
-struct SessionResult {
-    all: Histogram<u64>,
-    reads: Histogram<u64>,
-    writes: Histogram<u64>,
-    measured: u64,
-    errors: ErrorCounts,
+/// What one session (or one request slot of the independent client) measured.
+pub struct SessionResult {
+    pub all: Histogram<u64>,
+    pub reads: Histogram<u64>,
+    pub writes: Histogram<u64>,
+    pub measured: u64,
+    pub errors: ErrorCounts,
+}
+
+impl SessionResult {
+    pub fn new() -> SessionResult {
+        SessionResult {
+            all: report::new_histogram(),
+            reads: report::new_histogram(),
+            writes: report::new_histogram(),
+            measured: 0,
+            errors: ErrorCounts::new(),
+        }
+    }
+}
+
+impl LoadResult {
+    /// Merges the results of the tasks that ran the sessions; `elapsed` is set by the caller.
+    pub async fn merge(tasks: Vec<tokio::task::JoinHandle<SessionResult>>, tls: Option<String>) -> LoadResult {
+        let mut result = LoadResult {
+            elapsed: Duration::ZERO,
+            measured_ops: 0,
+            all: report::new_histogram(),
+            reads: report::new_histogram(),
+            writes: report::new_histogram(),
+            errors: ErrorCounts::new(),
+            tls,
+        };
+        for task in tasks {
+            let Ok(s) = task.await else {
+                *result.errors.entry("task-panic".into()).or_default() += 1;
+                continue;
+            };
+            // Histograms share bounds, so adding cannot fail.
+            let _ = result.all.add(&s.all);
+            let _ = result.reads.add(&s.reads);
+            let _ = result.writes.add(&s.writes);
+            result.measured_ops += s.measured;
+            report::add_errors(&mut result.errors, &s.errors);
+        }
+        result
+    }
 }
 
 /// Connects `spec.sessions` sessions (round-robin over `servers`), runs the workload on all
@@ -229,27 +270,7 @@ pub async fn run(spec: &LoadSpec, servers: &[SocketAddr], counters: Arc<Counters
         let shape = WriteShape { start, end: send_end, pace: paces.next(), limit: spec.limit_per_session };
         tasks.push(tokio::spawn(async move { run_session(conn, session, &spec, shape, window, &counters).await }));
     }
-    let mut result = LoadResult {
-        elapsed: Duration::ZERO,
-        measured_ops: 0,
-        all: report::new_histogram(),
-        reads: report::new_histogram(),
-        writes: report::new_histogram(),
-        errors: ErrorCounts::new(),
-        tls,
-    };
-    for task in tasks {
-        let Ok(s) = task.await else {
-            *result.errors.entry("task-panic".into()).or_default() += 1;
-            continue;
-        };
-        // Histograms share bounds, so adding cannot fail.
-        let _ = result.all.add(&s.all);
-        let _ = result.reads.add(&s.reads);
-        let _ = result.writes.add(&s.writes);
-        result.measured_ops += s.measured;
-        report::add_errors(&mut result.errors, &s.errors);
-    }
+    let mut result = LoadResult::merge(tasks, tls).await;
     result.elapsed = match window.end {
         Some(_) => spec.duration,
         None => start.elapsed(),
@@ -393,13 +414,7 @@ async fn read_loop(
     window: Window,
     counters: &Counters,
 ) -> (FrameReader, SessionResult) {
-    let mut res = SessionResult {
-        all: report::new_histogram(),
-        reads: report::new_histogram(),
-        writes: report::new_histogram(),
-        measured: 0,
-        errors: ErrorCounts::new(),
-    };
+    let mut res = SessionResult::new();
     let fail = |res: &mut SessionResult, what: &str| *res.errors.entry(what.to_string()).or_default() += 1;
     loop {
         if rx.is_closed() && rx.is_empty() {
