@@ -302,8 +302,8 @@ async fn copy_move_and_recursive_acl_jobs() {
     assert_eq!(acl[0].id, bob);
 }
 
-#[tokio::test]
-async fn a_move_fails_rather_than_delete_a_node_created_in_its_source_after_the_copy() {
+/// A move job of /m (the root and 30 children, batches of 10) to /m2, held at the write gate.
+async fn gated_move_of_31_nodes() -> (Arc<TestBackend>, Router, Arc<tokio::sync::Semaphore>, u64) {
     let (b, app) = app(opts(10, 10));
     b.put("/m", "");
     b.bulk_children("/m", 30);
@@ -312,6 +312,12 @@ async fn a_move_fails_rather_than_delete_a_node_created_in_its_source_after_the_
         &call(&app, Method::POST, "/api/v1/move?job=always", Some(json!({"source": "/m", "destination": "/m2"})), &[])
             .await,
     );
+    (b, app, g, id)
+}
+
+#[tokio::test]
+async fn a_move_fails_rather_than_delete_a_node_created_in_its_source_after_the_copy() {
+    let (b, app, g, id) = gated_move_of_31_nodes().await;
     // Copy: 4 batches (31 nodes); then the first delete batch.
     g.add_permits(4);
     parked(&b, &app, id, 31, &[]).await;
@@ -328,14 +334,7 @@ async fn a_move_fails_rather_than_delete_a_node_created_in_its_source_after_the_
 
 #[tokio::test]
 async fn a_move_keeps_its_source_when_an_ephemeral_node_appears_in_it_during_the_copy() {
-    let (b, app) = app(opts(10, 10));
-    b.put("/m", "");
-    b.bulk_children("/m", 30);
-    let g = gate(&b);
-    let id = started(
-        &call(&app, Method::POST, "/api/v1/move?job=always", Some(json!({"source": "/m", "destination": "/m2"})), &[])
-            .await,
-    );
+    let (b, app, g, id) = gated_move_of_31_nodes().await;
     g.add_permits(2);
     parked(&b, &app, id, 20, &[]).await;
     // A client's session takes a lock under the source while the copy runs.
