@@ -148,11 +148,6 @@ impl SessionStore {
         self.map.lock().remove(sid);
     }
 
-    /// The ZooKeeper sessions held by the browser sessions of `address`.
-    pub fn zk_sessions_of(&self, address: &str) -> Vec<i64> {
-        self.map.lock().values().filter(|s| s.address == address).filter_map(|s| s.zk_session).collect()
-    }
-
     /// Changes a session in place; false if it is gone.
     pub fn update(&self, sid: &str, f: impl FnOnce(&mut WebSession)) -> bool {
         match self.map.lock().get_mut(sid) {

@@ -57,6 +57,14 @@ impl Held {
         Ok(())
     }
 
+    fn insert(&self, session_id: i64, address: &str) {
+        self.map.lock().insert(session_id, address.to_owned());
+    }
+
+    fn remove(&self, session_id: i64) {
+        self.map.lock().remove(&session_id);
+    }
+
     /// The client address a held session was opened for, if this port holds it.
     pub fn client_of(&self, session_id: i64) -> Option<String> {
         self.map.lock().get(&session_id).cloned()
@@ -141,7 +149,7 @@ async fn ensure(state: &State, sid: &str, address: &str) -> Result<i64, ApiError
     state.zk_sessions.admit(&*state.backend, address)?;
     let opened =
         state.backend.open_session(TIMEOUT_MS).await.map_err(|code| ApiError::Zk { code, path: None, index: None })?;
-    state.zk_sessions.map.lock().insert(opened.id, address.to_owned());
+    state.zk_sessions.insert(opened.id, address);
     // Two requests of one browser session may each open one at once: the first stored
     // stays, the other is closed again.
     let other = state.sessions.get(sid).and_then(|s| s.zk_session).filter(|id| state.backend.session_alive(*id));
@@ -174,7 +182,7 @@ pub async fn end(state: &State, sid: &str) {
 }
 
 async fn close(state: &State, session_id: i64) {
-    state.zk_sessions.map.lock().remove(&session_id);
+    state.zk_sessions.remove(session_id);
     if let Err(code) = state.backend.close_session(session_id).await {
         // Not closed now: it expires after its timeout, as nothing keeps it alive any more.
         tracing::warn!(session = format_args!("{session_id:#x}"), ?code, "closing an HTTP client's session failed");
