@@ -28,7 +28,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-/// Largest reply frame accepted (ZooKeeper's default `jute.maxbuffer` plus headroom).
+/// Largest reply frame accepted by default (ZooKeeper's default `jute.maxbuffer` plus
+/// headroom); [`FrameReader::set_limit`] raises it for the huge getChildren replies.
 const MAX_FRAME: usize = 4 << 20;
 
 /// Why a connection failed.
@@ -169,11 +170,34 @@ impl WriteHalf {
 /// owns them and the encoder copies them straight into the output buffer.
 #[derive(Debug, Clone, Copy)]
 pub enum Op<'a> {
-    GetData { path: &'a str, watch: bool },
-    SetData { path: &'a str, data: &'a [u8] },
-    Create { path: &'a str, data: &'a [u8] },
-    Delete { path: &'a str },
-    Exists { path: &'a str, watch: bool },
+    GetData {
+        path: &'a str,
+        watch: bool,
+    },
+    SetData {
+        path: &'a str,
+        data: &'a [u8],
+    },
+    Create {
+        path: &'a str,
+        data: &'a [u8],
+    },
+    Delete {
+        path: &'a str,
+    },
+    Exists {
+        path: &'a str,
+        watch: bool,
+    },
+    GetChildren {
+        path: &'a str,
+        watch: bool,
+    },
+    /// ZooKeeper 3.6's addWatch; `mode` 0 is persistent, 1 persistent-recursive.
+    AddWatch {
+        path: &'a str,
+        mode: i32,
+    },
     Ping,
     CloseSession,
 }
@@ -186,6 +210,8 @@ impl Op<'_> {
             Op::Create { .. } => OpCode::Create,
             Op::Delete { .. } => OpCode::Delete,
             Op::Exists { .. } => OpCode::Exists,
+            Op::GetChildren { .. } => OpCode::GetChildren,
+            Op::AddWatch { .. } => OpCode::AddWatch,
             Op::Ping => OpCode::Ping,
             Op::CloseSession => OpCode::CloseSession,
         }
@@ -199,9 +225,13 @@ pub fn encode_request(out: &mut Vec<u8>, xid_value: i32, op: &Op<'_>) {
         w.write_i32(xid_value);
         w.write_i32(op.opcode() as i32);
         match *op {
-            Op::GetData { path, watch } | Op::Exists { path, watch } => {
+            Op::GetData { path, watch } | Op::Exists { path, watch } | Op::GetChildren { path, watch } => {
                 w.write_str(path);
                 w.write_bool(watch);
+            }
+            Op::AddWatch { path, mode } => {
+                w.write_str(path);
+                w.write_i32(mode);
             }
             Op::SetData { path, data } => {
                 w.write_str(path);
@@ -271,18 +301,24 @@ pub struct FrameReader {
     rd: ReadHalf,
     buf: Vec<u8>,
     pos: usize,
+    limit: usize,
 }
 
 impl FrameReader {
     fn new(rd: ReadHalf) -> Self {
-        FrameReader { rd, buf: Vec::with_capacity(64 * 1024), pos: 0 }
+        FrameReader { rd, buf: Vec::with_capacity(64 * 1024), pos: 0, limit: MAX_FRAME }
+    }
+
+    /// Accepts frames up to `limit` bytes from now on.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
     }
 
     /// The next frame's payload (without its length prefix). Cancel-safe: bytes are only
     /// ever appended to the buffer by a completed read.
     pub async fn next_frame(&mut self) -> Result<&[u8], ClientError> {
         loop {
-            let found = parse_frame(&self.buf[self.pos..], MAX_FRAME)?.map(|(used, p)| (used, p.len()));
+            let found = parse_frame(&self.buf[self.pos..], self.limit)?.map(|(used, p)| (used, p.len()));
             if let Some((used, len)) = found {
                 let start = self.pos + used - len;
                 self.pos += used;
@@ -345,15 +381,38 @@ impl Conn {
 
     /// Sends one request and waits for its reply, skipping pings and notifications.
     pub async fn call(&mut self, xid_value: i32, op: &Op<'_>) -> Result<ReplyHead, ClientError> {
+        Ok(self.call_raw(xid_value, op).await?.0)
+    }
+
+    /// Sends one request and returns its reply's header and body (what follows the header),
+    /// skipping pings and notifications.
+    pub async fn call_raw(&mut self, xid_value: i32, op: &Op<'_>) -> Result<(ReplyHead, Vec<u8>), ClientError> {
         let mut out = Vec::with_capacity(128);
         encode_request(&mut out, xid_value, op);
         self.writer.send(&out).await?;
         loop {
-            let head = ReplyHead::parse(self.reader.next_frame().await?)?;
+            let frame = self.reader.next_frame().await?;
+            let head = ReplyHead::parse(frame)?;
             if !head.is_notification() && !head.is_ping() {
-                return Ok(head);
+                return Ok((head, frame.get(16..).unwrap_or_default().to_vec()));
             }
         }
+    }
+
+    /// Sends a ping and waits up to `limit` for its reply (notifications are skipped).
+    pub async fn ping(&mut self, limit: Duration) -> Result<(), ClientError> {
+        let mut out = Vec::with_capacity(16);
+        encode_request(&mut out, 0, &Op::Ping);
+        self.writer.send(&out).await?;
+        tokio::time::timeout(limit, async {
+            loop {
+                if ReplyHead::parse(self.reader.next_frame().await?)?.is_ping() {
+                    return Ok(());
+                }
+            }
+        })
+        .await
+        .map_err(|_| ClientError::Timeout(limit))?
     }
 
     /// Sends every op pipelined (at most `window` outstanding) and returns the error code

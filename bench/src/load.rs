@@ -54,6 +54,8 @@ pub struct LoadSpec {
     pub warmup: Duration,
     /// Requests per session, instead of a duration (the fill workload).
     pub limit_per_session: Option<u64>,
+    /// fill: where each session's znodes go (see [`write_fill_path`]).
+    pub fill: FillLayout,
     /// Total requests per second across all sessions (open loop); `None` is closed loop.
     pub rate: Option<f64>,
     pub value_size: usize,
@@ -99,6 +101,33 @@ pub async fn prepare(addr: SocketAddr, spec: &LoadSpec) -> Result<(), ClientErro
     Ok(())
 }
 
+/// How the fill workload lays out its znodes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FillLayout {
+    /// 0: every znode is a child of `/bench/fill` (a flat fill of N znodes is also a parent
+    /// with N children). F > 0: each session makes directories holding F children each.
+    pub fanout: u64,
+    /// The index each session starts at, so that a second fill grows the same tree.
+    pub first: u64,
+}
+
+/// Writes the path of session `session`'s znode number `i` under `layout.fanout`: flat,
+/// `/bench/fill/s{session}-{i}`; with fanout F, index i is directory `s{session}-{i/(F+1)}`
+/// when `i % (F+1) == 0` and otherwise child `i % (F+1)` of that directory, so the sequence
+/// creates every directory before its children and every index is one znode.
+pub fn write_fill_path(out: &mut String, session: usize, i: u64, fanout: u64) {
+    use std::fmt::Write;
+    if fanout == 0 {
+        let _ = write!(out, "{ROOT}/fill/s{session}-{i}");
+    } else {
+        let (dir, child) = (i / (fanout + 1), i % (fanout + 1));
+        let _ = write!(out, "{ROOT}/fill/s{session}-{dir}");
+        if child != 0 {
+            let _ = write!(out, "/{child}");
+        }
+    }
+}
+
 /// The path of key `i` of the key-based workloads.
 pub fn key_path(i: usize) -> String {
     format!("{ROOT}/k{i}")
@@ -112,6 +141,7 @@ struct Generator {
     data: Vec<u8>,
     path: String,
     rng: u64,
+    fill: FillLayout,
 }
 
 impl Generator {
@@ -123,6 +153,7 @@ impl Generator {
             data: vec![b'v'; spec.value_size],
             path: String::with_capacity(64),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (session as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            fill: spec.fill,
         }
     }
 
@@ -163,7 +194,7 @@ impl Generator {
                 }
             }
             Kind::Fill => {
-                let _ = write!(self.path, "{ROOT}/fill/s{}-{i}", self.session);
+                write_fill_path(&mut self.path, self.session, self.fill.first + i, self.fill.fanout);
                 Op::Create { path: &self.path, data: &self.data }
             }
         };
@@ -486,6 +517,7 @@ mod tests {
             duration: Duration::from_secs(1),
             warmup: Duration::ZERO,
             limit_per_session: None,
+            fill: FillLayout::default(),
             rate: None,
             value_size: 4,
             keys: 10,
@@ -544,5 +576,28 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         };
         assert_ne!(path(decoded(&mut a, 7)), path(decoded(&mut b, 7)));
+    }
+
+    #[test]
+    fn a_fill_with_fanout_creates_each_directory_before_its_children_and_continues_from_first() {
+        let paths = |first: u64, n: u64| -> Vec<String> {
+            (first..first + n)
+                .map(|i| {
+                    let mut p = String::new();
+                    write_fill_path(&mut p, 2, i, 3);
+                    p
+                })
+                .collect()
+        };
+        let all = paths(0, 9);
+        assert_eq!(all[0], "/bench/fill/s2-0");
+        assert_eq!(all[1..4], ["/bench/fill/s2-0/1", "/bench/fill/s2-0/2", "/bench/fill/s2-0/3"]);
+        assert_eq!(all[4], "/bench/fill/s2-1");
+        assert_eq!(paths(5, 4), all[5..9]);
+        let unique: std::collections::BTreeSet<_> = paths(0, 1000).into_iter().collect();
+        assert_eq!(unique.len(), 1000);
+        let mut p = String::new();
+        write_fill_path(&mut p, 2, 7, 0);
+        assert_eq!(p, "/bench/fill/s2-7");
     }
 }

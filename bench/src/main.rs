@@ -4,6 +4,7 @@
 
 mod client;
 mod floor;
+mod hold;
 mod independent;
 mod load;
 mod pace;
@@ -53,6 +54,13 @@ enum Workload {
     /// `--count` WebSocket subscribers to `/` (subtree, with data) on Roost's HTTP port
     /// (`--servers` are HTTP addresses) for `--warmup` + `--duration`; run beside a load.
     Subscribe,
+    /// `--count` sessions (pinging), each arming `--watches` watches (6 data, 3 child, 1
+    /// persistent-recursive in 10) on the tree of an earlier `fill` (`--fill-sessions`,
+    /// `--fill-per-session`, `--fanout`), held for `--duration`; memory per session and per
+    /// watch from the `--pid`s' RSS, and how many sessions are alive at the end.
+    Hold,
+    /// getChildren of `--probe-path`, `--rounds` times: latency, names and reply size.
+    Children,
     /// the child process of `floor`.
     #[value(hide = true)]
     FloorServe,
@@ -99,6 +107,25 @@ struct Args {
     /// fill: znodes to create; watch: watchers; storm: sessions.
     #[arg(long, default_value_t = 1000)]
     count: usize,
+    /// fill: children per directory (0: all znodes are children of /bench/fill).
+    #[arg(long, default_value_t = 0)]
+    fanout: u64,
+    /// fill: the index each session starts at (the znodes per session of earlier fills),
+    /// so that a fill grows the tree an earlier one made.
+    #[arg(long, default_value_t = 0)]
+    first: u64,
+    /// hold: watches each session arms.
+    #[arg(long, default_value_t = 0)]
+    watches: usize,
+    /// hold: the `--sessions` of the fill whose tree the watches go on.
+    #[arg(long, default_value_t = 32)]
+    fill_sessions: usize,
+    /// hold: znodes per session of that fill (all fills together).
+    #[arg(long, default_value_t = 0)]
+    fill_per_session: u64,
+    /// children: the largest reply accepted, in MiB.
+    #[arg(long, default_value_t = 256)]
+    max_reply_mib: usize,
     /// watch: fan-out rounds per run.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
@@ -287,6 +314,7 @@ async fn run_load(
         duration: Duration::from_secs_f64(args.duration),
         warmup: if fill { Duration::ZERO } else { Duration::from_secs_f64(args.warmup) },
         limit_per_session: fill.then(|| args.count.div_ceil(sessions) as u64),
+        fill: load::FillLayout { fanout: args.fanout, first: args.first },
         rate: args.rate,
         value_size: args.value_size,
         keys: args.keys,
@@ -352,6 +380,7 @@ async fn run_scenario(
             duration: Duration::ZERO,
             warmup: Duration::ZERO,
             limit_per_session: None,
+            fill: load::FillLayout::default(),
             rate: None,
             value_size: 0,
             keys: 0,
@@ -368,10 +397,19 @@ async fn run_scenario(
         Workload::Floor => floor::tcp_floor(&spec).await?,
         Workload::Handshakes => scenarios::handshakes(&spec, servers, counters).await?,
         Workload::Subscribe => subscribe::subscribers(&spec, servers, counters).await?,
+        Workload::Hold => {
+            let shape = hold::FillShape {
+                sessions: args.fill_sessions,
+                per_session: args.fill_per_session,
+                fanout: args.fanout,
+            };
+            hold::hold(&spec, servers, shape, args.watches, &args.pids, counters).await?
+        }
+        Workload::Children => hold::children(&spec, servers, &args.probe_path, args.max_reply_mib << 20).await?,
         _ => scenarios::failover(&spec, servers, counters).await?,
     };
     outcome.sessions = match args.workload {
-        Workload::Watch | Workload::Storm | Workload::Floor | Workload::Subscribe => args.count,
+        Workload::Watch | Workload::Storm | Workload::Floor | Workload::Subscribe | Workload::Hold => args.count,
         Workload::Handshakes => spec.connectors,
         _ => 1,
     };

@@ -197,7 +197,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
         self.txns_since_snapshot.store(0, std::sync::atomic::Ordering::Relaxed);
         self.startup.release();
-        SnapshotBuilder { meta: self.current_meta(), data: self.app.snapshot().into(), store: self.snapshots.clone() }
+        let started = std::time::Instant::now();
+        let data: SnapshotData = self.app.snapshot().into();
+        // Apply waits for this serialization: operators (and bench/scale) read its cost here.
+        tracing::info!(bytes = data.len(), serialize_ms = started.elapsed().as_millis() as u64, "snapshot serialized");
+        SnapshotBuilder { meta: self.current_meta(), data, store: self.snapshots.clone() }
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
@@ -242,7 +246,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         let (store, meta, data) = (self.store.clone(), self.meta.clone(), std::mem::take(&mut self.data));
         blocking(move || {
+            let started = std::time::Instant::now();
             persist(&store, &meta, &data)?;
+            tracing::info!(bytes = data.len(), write_ms = started.elapsed().as_millis() as u64, "snapshot written");
             Ok(Snapshot { meta, snapshot: data })
         })
         .await
