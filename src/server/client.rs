@@ -148,7 +148,9 @@ enum Pending {
 /// An item of the connection's request queue, with the request bytes it counts against
 /// the connection's bounds (`None`: not a request, not counted).
 struct Queued {
-    item: Pending,
+    /// Boxed: a channel allocates its slots 32 at a time, and 32 inline `Pending`s were a
+    /// quarter of what an idle connection cost.
+    item: Box<Pending>,
     cost: Option<usize>,
 }
 
@@ -162,7 +164,7 @@ impl RequestQueue {
     /// Queues the answer to a request of `bytes`; false once the responder is gone.
     fn push(&self, item: Pending, bytes: usize) -> bool {
         self.outstanding.read(bytes);
-        if self.tx.send(Queued { item, cost: Some(bytes) }).is_err() {
+        if self.tx.send(Queued { item: Box::new(item), cost: Some(bytes) }).is_err() {
             self.outstanding.answered(bytes);
             return false;
         }
@@ -171,7 +173,7 @@ impl RequestQueue {
 
     /// Tells the responder to close after what is queued.
     fn close(&self) {
-        let _ = self.tx.send(Queued { item: Pending::Close, cost: None });
+        let _ = self.tx.send(Queued { item: Box::new(Pending::Close), cost: None });
     }
 }
 
@@ -287,8 +289,10 @@ where
     let cut_off = *mode.borrow_and_update();
     // A server that loses its quorum while the handshake waits (for a leader, say) refuses
     // the client at once, as ZooKeeper's does when it stops serving.
+    // Boxed for the same reason as the TLS handshake in `server::serve_one`: a large state
+    // that the connection's long-lived task would otherwise carry for the session's life.
     let decided = tokio::select! {
-        decided = handshake(&ctx, &connect, cut_off) => decided,
+        decided = Box::pin(handshake(&ctx, &connect, cut_off)) => decided,
         Ok(()) = mode.changed(), if !cut_off => Handshake::Refuse { reason: "this server lost its quorum" },
     };
     let (session_id, read_only) = match decided {
@@ -628,8 +632,9 @@ fn answer_sasl(
     }
 }
 
-/// Starting capacity of a connection's reply buffer: a reply with 1 KiB of data fits.
-const REPLY_BUFFER: usize = 4096;
+/// A connection's reply buffer grows to what its replies need (an idle session's pings
+/// need a few bytes) and is let go above this.
+const REPLY_BUFFER_KEPT: usize = 64 * 1024;
 
 /// Answers queued requests in order.
 async fn respond(
@@ -646,7 +651,7 @@ async fn respond(
     let mut sasl: Option<crate::security::sasl::SaslExchange> = None;
     // Replies are encoded into this one buffer and sent as exact-size copies, instead of
     // a fresh vector per reply growing by doubling.
-    let mut out = Vec::with_capacity(REPLY_BUFFER);
+    let mut out = Vec::new();
     while let Some(Queued { item, cost }) = requests.rx.recv().await {
         // A client that does not read its replies is not answered further: its requests
         // stay outstanding, and the reader stops reading its socket.
@@ -658,12 +663,12 @@ async fn respond(
             break;
         }
         out.clear();
-        if out.capacity() > 16 * REPLY_BUFFER {
-            out = Vec::with_capacity(REPLY_BUFFER); // let a huge reply's buffer go
+        if out.capacity() > REPLY_BUFFER_KEPT {
+            out = Vec::new(); // let a huge reply's buffer go
         }
         let mut close = false;
         let mut done: Option<(i32, OpCode, i64, Instant)> = None;
-        match item {
+        match *item {
             Pending::Ping => {
                 let header = ReplyHeader { xid: xid::PING, zxid: ctx.db.last_zxid(), err: 0 };
                 encode_reply(&mut out, &header, None);

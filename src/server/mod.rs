@@ -181,7 +181,9 @@ async fn serve_one(
             let (rd, wr) = sock.into_split();
             client::serve(ctx.clone(), id, rd, wr, remote, stats, identities).await
         }
-        Some(tls) => match security::tls::accept(&tls, sock, ctx.limits.handshake_timeout).await {
+        // Boxed: the TLS handshake's state is large and needed only until it is done, and the
+        // connection's task lives as long as the session (100,000 of them, on some servers).
+        Some(tls) => match Box::pin(security::tls::accept(&tls, sock, ctx.limits.handshake_timeout)).await {
             Err(e) => {
                 // ZooKeeper counts a failed handshake as an authentication failure and closes.
                 info!(conn = id, %remote, error = %e, "TLS handshake failed; closing");

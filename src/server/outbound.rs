@@ -178,7 +178,9 @@ const COALESCE_LIMIT: usize = 256 * 1024;
 /// `on_frames` is told how many frames each write carried.
 pub async fn write_loop<W: AsyncWrite + Unpin>(mut sock: W, mut queue: OutboundReceiver, on_frames: impl Fn(u64)) {
     let state = queue.state.clone();
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    // Grows to what the connection's traffic needs: an idle session's pings take a few
+    // bytes, where 64 KiB up front was most of what 100,000 idle sessions cost.
+    let mut buf: Vec<u8> = Vec::new();
     loop {
         let first = tokio::select! {
             biased;
@@ -218,7 +220,7 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(mut sock: W, mut queue: OutboundR
             }
             buf.clear();
             if buf.capacity() > 4 * COALESCE_LIMIT {
-                buf = Vec::with_capacity(64 * 1024); // let one huge reply's buffer go
+                buf = Vec::new(); // let one huge reply's buffer go
             }
             on_frames(frames);
         }
