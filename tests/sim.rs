@@ -39,7 +39,7 @@ use roost::consensus::types::SimRuntime;
 use roost::consensus::{Apply, Consensus, ConsensusConfig, Member, RestoreError, Role};
 use roost::db::Db;
 use roost::session::owners::LeaderSessions;
-use roost::session::{expiry, SessionTracker};
+use roost::session::{expiry, sim_gate, SessionTracker};
 use roost::tree::txn::{BatchOutcome, OpResult, Txn, TxnBatch, TxnOp};
 
 const MEMBERS: u64 = 3;
@@ -171,6 +171,10 @@ struct Client {
     next_ping: u128,
     /// A handshake answered that the session expired (simulated ms).
     told_expired: Option<u128>,
+    /// The term the member that answered so was in (as far as it knew).
+    told_in_term: u64,
+    /// Cut off from every member for a while (its own network): it dials nobody.
+    away: bool,
 }
 
 impl Client {
@@ -381,7 +385,10 @@ impl ClientPort {
                 }
             }
             Dial::Refused => {}
-            Dial::Expired => c.told_expired = Some(now),
+            Dial::Expired => {
+                c.told_expired = Some(now);
+                c.told_in_term = self.consensus.metrics().term;
+            }
         }
     }
 
@@ -415,7 +422,7 @@ impl ClientPort {
                 return Dial::Expired;
             }
         }
-        if self.tracker.is_expiring(session_id) {
+        if expiry::closing_here(&self.consensus, &self.tracker, session_id) {
             return Dial::Expired;
         }
         match tokio::time::timeout(WRITE_WAIT, self.consensus.attach_session(session_id, timeout_ms)).await {
@@ -447,6 +454,10 @@ enum Fault {
     CrashLeader(Duration),
     /// A client moves its session to another member.
     MoveClient(usize),
+    /// A client goes away until the leader decides to expire its session; that decision
+    /// is held back (`session::sim_gate`) while the leader is deposed, the client comes
+    /// back, and the old leader is elected again: the close must then be refused.
+    StaleExpiry,
     /// Repair every link and release every held message.
     Heal,
 }
@@ -454,7 +465,7 @@ enum Fault {
 /// Draws the next fault (crashes and restarts only with `crashes`).
 fn draw_fault(rng: &mut StdRng, crashes: bool) -> Fault {
     let member = |rng: &mut StdRng| rng.random_range(1..=MEMBERS);
-    match rng.random_range(0..if crashes { 12 } else { 9 }) {
+    match rng.random_range(0..if crashes { 13 } else { 10 }) {
         0 | 1 => Fault::IsolateLeader,
         2 => Fault::Isolate(member(rng)),
         3 | 4 => {
@@ -464,17 +475,23 @@ fn draw_fault(rng: &mut StdRng, crashes: bool) -> Fault {
         5 | 6 => Fault::Heal,
         7 => Fault::FreezeLeader,
         8 => Fault::MoveClient(rng.random_range(0..CLIENTS)),
-        9 => Fault::Crash(member(rng), Duration::from_millis(rng.random_range(100..1500))),
+        // Each takes seconds (the client must stay away for its session timeout): rarer.
+        9 if rng.random_bool(0.4) => Fault::StaleExpiry,
+        9 => Fault::MoveClient(rng.random_range(0..CLIENTS)),
+        10 => Fault::Crash(member(rng), Duration::from_millis(rng.random_range(100..1500))),
         _ => Fault::CrashLeader(Duration::from_millis(rng.random_range(100..1500))),
     }
 }
 
 /// The outcome of one seed.
+#[derive(Default)]
 struct Run {
     trace: Vec<String>,
     failures: Vec<String>,
     /// Simulated ms from a frozen leader's successor to the last member writing again.
     resume_ms: Vec<u128>,
+    /// Expiries that applied in a later term than they were decided in (refused).
+    stale_refused: usize,
 }
 
 struct Cluster<'a> {
@@ -492,6 +509,9 @@ struct Cluster<'a> {
     checked: HashSet<(u64, usize)>,
     failures: Vec<String>,
     resume_ms: Vec<u128>,
+    stale_refused: usize,
+    /// A [`Fault::StaleExpiry`] ran (one per schedule: each takes seconds).
+    stale_expiry_done: bool,
 }
 
 impl Cluster<'_> {
@@ -550,7 +570,7 @@ impl Cluster<'_> {
         }
         let mut world = self.world.lock();
         for c in world.clients.iter_mut() {
-            if c.alive(now) && c.at.is_none() && c.dialing.is_none() {
+            if c.alive(now) && !c.away && c.at.is_none() && c.dialing.is_none() {
                 c.dialing = Some(up[self.client_rng.random_range(0..up.len())]);
             }
         }
@@ -570,7 +590,29 @@ impl Cluster<'_> {
             self.checked.insert(key);
             let id = e.session_id;
             if !e.closed {
+                if e.decided_in != e.term {
+                    self.stale_refused += 1;
+                }
                 self.note(format!("expiry of 0x{id:x} decided in term {} refused in term {}", e.decided_in, e.term));
+                // A client told that its session expired gave it up. A member may say so while
+                // the leader proposes the close, before the outcome is known (so may
+                // ZooKeeper's), but not on the strength of a decision of a term it knew over.
+                let told = self
+                    .world
+                    .lock()
+                    .clients
+                    .iter()
+                    .find(|c| c.session_id == id)
+                    .map(|c| (c.told_expired, c.told_in_term));
+                if let (Some(told), in_term) = told.unwrap_or_default() {
+                    if told <= e.at && in_term != e.decided_in {
+                        self.failures.push(format!(
+                            "the client of session 0x{id:x} was told at {told} ms, by a member in term {in_term}, that \
+                             it expired, on a decision of term {} whose close was refused at {} ms (entry of term {})",
+                            e.decided_in, e.at, e.term
+                        ));
+                    }
+                }
                 continue;
             }
             self.note(format!("session 0x{id:x} expired (decided in term {}, entry of term {})", e.decided_in, e.term));
@@ -667,6 +709,7 @@ impl Cluster<'_> {
                 }
             }
             Fault::FreezeLeader => return self.freeze_leader(),
+            Fault::StaleExpiry => return self.stale_expiry(),
             Fault::Hold(a, b) => {
                 self.note(format!("hold {a}-{b}"));
                 self.hold(a, b);
@@ -707,18 +750,8 @@ impl Cluster<'_> {
         for other in Self::others(old) {
             self.hold(old, other);
         }
-        let give_up = self.now() + Duration::from_secs(3);
-        let elected = loop {
-            if self.now() >= give_up {
-                self.failures.push(format!("no leader elected within 3 s of freezing leader {old}"));
-                return Ok(());
-            }
-            self.step()?;
-            if let Some((id, term)) = self.leader_and_term().filter(|&(_, term)| term > old_term) {
-                break (id, term, self.now().as_millis());
-            }
-        };
-        let (new, term, at) = elected;
+        let Some((new, term)) = self.successor(old, old_term)? else { return Ok(()) };
+        let at = self.now().as_millis();
         self.note(format!("leader {new} term {term} replaces frozen {old}"));
         self.run_for(WRITES_RESUME)?;
         let deadline = at + WRITES_RESUME.as_millis();
@@ -740,6 +773,89 @@ impl Cluster<'_> {
         }
         self.resume_ms.push(last - at);
         self.note(format!("writes resumed on both members {} ms after the new leader", last - at));
+        Ok(())
+    }
+
+    /// Steps until a leader of a term after `old_term` is seen (the cut-off `old` is
+    /// replaced); after 3 s without one, a failure and `None`.
+    fn successor(&mut self, old: u64, old_term: u64) -> Result<Option<(u64, u64)>, String> {
+        let give_up = self.now() + Duration::from_secs(3);
+        loop {
+            if self.now() >= give_up {
+                self.failures.push(format!("no leader elected within 3 s of cutting leader {old} off"));
+                return Ok(None);
+            }
+            self.step()?;
+            if let Some(elected) = self.leader_and_term().filter(|&(_, term)| term > old_term) {
+                return Ok(Some(elected));
+            }
+        }
+    }
+
+    /// [`Fault::StaleExpiry`]: a leader's expiry decision reaches the log in a later term of
+    /// the same leader, after its client came back through another leader.
+    fn stale_expiry(&mut self) -> Result<(), String> {
+        if self.stale_expiry_done || !self.down.is_empty() {
+            return Ok(());
+        }
+        self.stale_expiry_done = true;
+        self.heal();
+        let Some((old, old_term)) = self.leader_and_term() else { return Ok(()) };
+        let now = self.now().as_millis();
+        let (client, timeout) = {
+            let mut world = self.world.lock();
+            let candidates: Vec<usize> =
+                (0..CLIENTS).filter(|&i| world.clients[i].alive(now) && world.clients[i].stops_at.is_none()).collect();
+            if candidates.is_empty() {
+                return Ok(());
+            }
+            let i = candidates[self.client_rng.random_range(0..candidates.len())];
+            let c = &mut world.clients[i];
+            c.away = true;
+            c.at = None;
+            c.dialing = None;
+            c.handshake_running = false;
+            (i, c.timeout_ms as u64)
+        };
+        self.note(format!("client {client} goes away; leader {old} (term {old_term}) holds its expiry decisions"));
+        sim_gate::hold_expiries(old);
+        let outcome = self.hold_stale_expiry(old, old_term, client, Duration::from_millis(timeout));
+        sim_gate::release_expiries(old);
+        self.world.lock().clients[client].away = false;
+        outcome
+    }
+
+    fn hold_stale_expiry(&mut self, old: u64, old_term: u64, client: usize, timeout: Duration) -> Result<(), String> {
+        let give_up = self.now() + timeout + Duration::from_secs(2);
+        while sim_gate::held_expiries(old).is_empty() {
+            if self.now() >= give_up {
+                self.note(format!("leader {old} decided no expiry"));
+                return Ok(());
+            }
+            self.step()?;
+        }
+        self.note(format!(
+            "leader {old} decided to expire {:x?} in term {old_term}; held",
+            sim_gate::held_expiries(old)
+        ));
+        self.inject(Fault::Isolate(old))?;
+        let Some(mut leader) = self.successor(old, old_term)? else { return Ok(()) };
+        self.heal();
+        self.world.lock().clients[client].away = false;
+        self.note(format!("client {client} comes back"));
+        // Depose whoever leads until `old` leads again.
+        for _ in 0..8 {
+            if leader.0 == old {
+                break;
+            }
+            self.inject(Fault::Isolate(leader.0))?;
+            let Some(next) = self.successor(leader.0, leader.1)? else { return Ok(()) };
+            leader = next;
+            self.heal();
+        }
+        if leader.0 == old {
+            self.note(format!("{old} leads again in term {}: its held expiries go on", leader.1));
+        }
         Ok(())
     }
 
@@ -853,9 +969,10 @@ fn simulate(seed: u64, crashes: bool) -> Run {
     let tmp = if Path::new("/dev/shm").is_dir() { Path::new("/dev/shm") } else { &std::env::temp_dir() };
     let dir = match tempfile::tempdir_in(tmp) {
         Ok(d) => d,
-        Err(e) => return Run { trace: vec![], failures: vec![format!("no temp dir: {e}")], resume_ms: vec![] },
+        Err(e) => return Run { failures: vec![format!("no temp dir: {e}")], ..Run::default() },
     };
     let mut rng = StdRng::seed_from_u64(seed);
+    sim_gate::reset();
     let max_latency = Duration::from_millis(rng.random_range(1..20));
     let snapshot_every = rng.random_range(20..200);
     let clients: Vec<Client> = (0..CLIENTS)
@@ -870,6 +987,8 @@ fn simulate(seed: u64, crashes: bool) -> Run {
             last_ok: 0,
             next_ping: 0,
             told_expired: None,
+            told_in_term: 0,
+            away: false,
         })
         .collect();
     let sim = turmoil::Builder::new()
@@ -892,6 +1011,8 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         checked: HashSet::new(),
         failures: Vec::new(),
         resume_ms: Vec::new(),
+        stale_refused: 0,
+        stale_expiry_done: false,
     };
     cluster.note(format!("seed {seed}: latency up to {max_latency:?}, snapshot every {snapshot_every}"));
     for id in 1..=MEMBERS {
@@ -945,9 +1066,10 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         failures.push(e);
     }
     let resume_ms = std::mem::take(&mut cluster.resume_ms);
+    let stale_refused = cluster.stale_refused;
     drop(cluster);
     let trace = std::mem::take(&mut history.lock().trace);
-    Run { trace, failures, resume_ms }
+    Run { trace, failures, resume_ms, stale_refused }
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -964,7 +1086,7 @@ fn run_seed(seed: u64, crashes: bool) -> Run {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            Run { trace: vec![], failures: vec![format!("panicked: {what}")], resume_ms: vec![] }
+            Run { failures: vec![format!("panicked: {what}")], ..Run::default() }
         }
     }
 }
@@ -1059,6 +1181,7 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
     let mut failed = Vec::new();
     let mut fidelity_misses = 0;
     let mut resume_ms = Vec::new();
+    let mut stale_refused = 0;
     for &seed in &seeds {
         let run = run_seed(seed, crashes);
         // Replay fidelity: the same seed run again must give the same trace.
@@ -1080,6 +1203,7 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
             }
         }
         resume_ms.extend(run.resume_ms.iter().copied());
+        stale_refused += run.stale_refused;
         if !run.failures.is_empty() {
             println!("seed {seed} FAILED: {}", run.failures.join("; "));
             println!("  replay: {}", replay_command(seed, crashes));
@@ -1090,7 +1214,7 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
     let cpu = cpu_secs(false);
     resume_ms.sort_unstable();
     println!(
-        "{} schedules in {secs:.1} s ({:.0} per minute; {cpu:.1} CPU s), {} failed; {} frozen leaders, writes resumed after {} ms at most (median {} ms)",
+        "{} schedules in {secs:.1} s ({:.0} per minute; {cpu:.1} CPU s), {} failed; {} frozen leaders, writes resumed after {} ms at most (median {} ms); {stale_refused} stale expiries refused",
         seeds.len(),
         seeds.len() as f64 * 60.0 / secs,
         failed.len(),
