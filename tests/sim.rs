@@ -4,8 +4,9 @@
 //! turmoil's (see `src/consensus/net.rs`) and their clocks are the hosts' paused tokio clocks,
 //! which the simulation advances one tick at a time. Each member proposes writes all the time
 //! (a follower forwards them to the leader). A schedule derived from a seed isolates members,
-//! holds links (delays messages), crashes members (their data directory stays, as after
-//! kill -9) and restarts them; then everything heals and the run checks:
+//! holds links (delays messages), pauses members (SIGSTOP, as far as turmoil allows: see
+//! `Cluster::pause`), crashes members (their data directory stays, as after kill -9) and
+//! restarts them; then everything heals and the run checks:
 //!
 //! * at most one leader per term (sampled every few ticks);
 //! * the members converge: the same entries applied in the same order everywhere;
@@ -194,6 +195,10 @@ impl Net {
         self.held.insert((a.min(b), a.max(b)));
     }
 
+    fn release(&mut self, a: u64, b: u64) {
+        self.held.remove(&(a.min(b), a.max(b)));
+    }
+
     fn is_held(&self, a: u64, b: u64) -> bool {
         self.held.contains(&(a.min(b), a.max(b)))
     }
@@ -250,6 +255,7 @@ async fn member(id: u64, setup: MemberSetup) -> turmoil::Result {
     tokio::spawn(port.serve());
     *slot.lock() = Slot { consensus: Arc::downgrade(&consensus), app: Some(app) };
     loop {
+        sim_gate::while_paused(id).await;
         let txn_id = {
             let mut h = history.lock();
             let next = h.next_id.entry(id).or_insert(id as i64 * WRITE_BASE);
@@ -319,6 +325,9 @@ impl ClientPort {
     async fn serve(self) {
         loop {
             tokio::time::sleep(Duration::from_millis(5)).await;
+            if sim_gate::is_paused(self.id) {
+                continue;
+            }
             let now = turmoil::elapsed().as_millis();
             let mut dials = Vec::new();
             {
@@ -366,6 +375,8 @@ impl ClientPort {
         } else {
             self.create(session_id, timeout_ms).await
         };
+        // A paused member answers once it runs again (if the client still waits).
+        sim_gate::while_paused(self.id).await;
         let now = turmoil::elapsed().as_millis();
         let mut world = self.world.lock();
         let in_touch = self.in_touch(&world);
@@ -448,6 +459,10 @@ enum Fault {
     FreezeLeader,
     /// Hold the messages between two members (they queue up, as on a stalled link).
     Hold(u64, u64),
+    /// Pause a member (SIGSTOP; see `Cluster::pause`) for a while.
+    Pause(u64, Duration),
+    /// Pause the current leader for a while.
+    PauseLeader(Duration),
     /// Kill a member; it restarts after `down`.
     Crash(u64, Duration),
     /// Kill the current leader; it restarts after `down`.
@@ -465,7 +480,8 @@ enum Fault {
 /// Draws the next fault (crashes and restarts only with `crashes`).
 fn draw_fault(rng: &mut StdRng, crashes: bool) -> Fault {
     let member = |rng: &mut StdRng| rng.random_range(1..=MEMBERS);
-    match rng.random_range(0..if crashes { 13 } else { 10 }) {
+    let pause = |rng: &mut StdRng| Duration::from_millis(rng.random_range(200..3000));
+    match rng.random_range(0..if crashes { 15 } else { 12 }) {
         0 | 1 => Fault::IsolateLeader,
         2 => Fault::Isolate(member(rng)),
         3 | 4 => {
@@ -478,7 +494,9 @@ fn draw_fault(rng: &mut StdRng, crashes: bool) -> Fault {
         // Each takes seconds (the client must stay away for its session timeout): rarer.
         9 if rng.random_bool(0.4) => Fault::StaleExpiry,
         9 => Fault::MoveClient(rng.random_range(0..CLIENTS)),
-        10 => Fault::Crash(member(rng), Duration::from_millis(rng.random_range(100..1500))),
+        10 => Fault::PauseLeader(pause(rng)),
+        11 => Fault::Pause(member(rng), pause(rng)),
+        12 => Fault::Crash(member(rng), Duration::from_millis(rng.random_range(100..1500))),
         _ => Fault::CrashLeader(Duration::from_millis(rng.random_range(100..1500))),
     }
 }
@@ -503,6 +521,8 @@ struct Cluster<'a> {
     client_rng: StdRng,
     /// Members that are down, and when they come back.
     down: BTreeMap<u64, Duration>,
+    /// Members that are paused: since when (simulated ms), and when they resume.
+    paused: BTreeMap<u64, (u128, Duration)>,
     /// Leader seen per term.
     leaders: BTreeMap<u64, u64>,
     /// Expiries already checked.
@@ -570,6 +590,14 @@ impl Cluster<'_> {
         }
         let mut world = self.world.lock();
         for c in world.clients.iter_mut() {
+            // A client that hears nothing from its member for 2/3 of its session timeout
+            // tries another one (as ZooKeeper's clients do): here, a paused member.
+            let silent_since = c.at.or(c.dialing).and_then(|m| self.paused.get(&m)).map(|&(since, _)| since);
+            if silent_since.is_some_and(|since| now >= since + c.timeout_ms as u128 * 2 / 3) {
+                c.at = None;
+                c.dialing = None;
+                c.handshake_running = false;
+            }
             if c.alive(now) && !c.away && c.at.is_none() && c.dialing.is_none() {
                 c.dialing = Some(up[self.client_rng.random_range(0..up.len())]);
             }
@@ -647,6 +675,10 @@ impl Cluster<'_> {
             self.note(format!("restart {id}"));
             self.sim.bounce(host(id));
         }
+        let resumed: Vec<u64> = self.paused.iter().filter(|(_, &(_, at))| at <= now).map(|(&id, _)| id).collect();
+        for id in resumed {
+            self.resume(id);
+        }
         self.check_expiries();
         if now.as_millis() % 10 == 0 {
             self.sample_leaders();
@@ -670,6 +702,10 @@ impl Cluster<'_> {
     fn crash(&mut self, id: u64, down: Duration) {
         if self.down.contains_key(&id) {
             return;
+        }
+        // kill -9 of a stopped process: it dies at once.
+        if self.paused.contains_key(&id) {
+            self.resume(id);
         }
         self.note(format!("crash {id} for {} ms", down.as_millis()));
         self.sim.crash(host(id));
@@ -713,6 +749,12 @@ impl Cluster<'_> {
             Fault::Hold(a, b) => {
                 self.note(format!("hold {a}-{b}"));
                 self.hold(a, b);
+            }
+            Fault::Pause(id, span) => self.pause(id, span),
+            Fault::PauseLeader(span) => {
+                if let Some(id) = self.leader() {
+                    self.pause(id, span);
+                }
             }
             Fault::Crash(id, down) => self.crash(id, down),
             Fault::CrashLeader(down) => {
@@ -859,8 +901,41 @@ impl Cluster<'_> {
         Ok(())
     }
 
+    /// Pauses member `id` for `span`, as SIGSTOP would: it neither sends nor receives (its
+    /// links are held: the peers' kernels keep retransmitting), its session tasks, client
+    /// port and writer stop (`sim_gate::pause`), and its clients leave it after 2/3 of their
+    /// timeout. What turmoil cannot stop is openraft's own tasks, which keep running behind
+    /// the held links (TESTING.md).
+    fn pause(&mut self, id: u64, span: Duration) {
+        if self.down.contains_key(&id) || self.paused.contains_key(&id) {
+            return;
+        }
+        self.note(format!("pause {id} for {} ms", span.as_millis()));
+        sim_gate::pause(id);
+        for other in Self::others(id) {
+            self.hold(id, other);
+        }
+        self.paused.insert(id, (self.now().as_millis(), self.now() + span));
+    }
+
+    /// Ends a pause (SIGCONT): the held links deliver what queued, the tasks run on.
+    fn resume(&mut self, id: u64) {
+        if self.paused.remove(&id).is_none() {
+            return;
+        }
+        self.note(format!("resume {id}"));
+        sim_gate::resume(id);
+        for other in Self::others(id) {
+            self.sim.release(host(id), host(other));
+            self.world.lock().net.release(id, other);
+        }
+    }
+
     fn heal(&mut self) {
         self.note("heal".into());
+        for id in self.paused.keys().copied().collect::<Vec<_>>() {
+            self.resume(id);
+        }
         for a in 1..=MEMBERS {
             for b in a + 1..=MEMBERS {
                 self.sim.repair(host(a), host(b));
@@ -1007,6 +1082,7 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         world: world.clone(),
         client_rng: StdRng::seed_from_u64(seed ^ 0x5eed_c11e),
         down: BTreeMap::new(),
+        paused: BTreeMap::new(),
         leaders: BTreeMap::new(),
         checked: HashSet::new(),
         failures: Vec::new(),

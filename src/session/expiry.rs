@@ -71,6 +71,8 @@ pub async fn run_session_expiry(tracker: Arc<SessionTracker>, consensus: Arc<Con
     let mut was_in_charge = in_charge_term();
     loop {
         interval.tick().await;
+        #[cfg(feature = "sim")]
+        super::sim_gate::while_paused(consensus.node_id()).await;
         let in_charge = in_charge_term();
         if in_charge.is_some() && in_charge != was_in_charge {
             // A new leader, or a leader that got its quorum back without an election (the
@@ -125,6 +127,8 @@ pub async fn run_session_reporter(tracker: Arc<SessionTracker>, consensus: Arc<C
     let mut interval = tokio::time::interval(tick);
     loop {
         interval.tick().await;
+        #[cfg(feature = "sim")]
+        super::sim_gate::while_paused(consensus.node_id()).await;
         let touched = tracker.take_touched();
         if touched.is_empty() || consensus.is_leader() {
             continue;

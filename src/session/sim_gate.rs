@@ -5,6 +5,11 @@
 //! as a proposal that waits behind a busy batcher, or a task that is not scheduled, would be.
 //! The decision then reaches the log after its leader was deposed, and, when that member
 //! leads again, in a later term (where the apply-time term check must refuse it).
+//!
+//! A schedule can also pause a member, as SIGSTOP would as far as these tasks go: its expiry
+//! and activity-report tasks stop at their next tick, and on resume they find their timers
+//! overdue and act on what they knew before the pause. (turmoil cannot stop one host's clock
+//! or its other tasks; the simulator holds the member's links meanwhile.)
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -15,6 +20,7 @@ const POLL: Duration = Duration::from_millis(5);
 
 #[derive(Default)]
 struct Gate {
+    paused: bool,
     /// Expiries decided here wait before being proposed.
     holds_expiries: bool,
     /// (session id, term it was decided in) of the expiries waiting here.
@@ -46,18 +52,39 @@ pub fn held_expiries(node: u64) -> Vec<(i64, u64)> {
     with_gate(node, |g| g.waiting.clone())
 }
 
+/// Pauses member `node`'s session tasks until [`resume`].
+pub fn pause(node: u64) {
+    with_gate(node, |g| g.paused = true);
+}
+
+/// Ends [`pause`] (SIGCONT).
+pub fn resume(node: u64) {
+    with_gate(node, |g| g.paused = false);
+}
+
+pub fn is_paused(node: u64) -> bool {
+    with_gate(node, |g| g.paused)
+}
+
+/// Waits while member `node` is paused.
+pub async fn while_paused(node: u64) {
+    while is_paused(node) {
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// Forgets every gate (a new simulation begins).
 pub fn reset() {
     GATES.with(|g| g.borrow_mut().clear());
 }
 
 /// Called by the expiry task of `node` between deciding to expire `session_id` in `term`
-/// and proposing it: waits while the schedule holds that member's expiries.
+/// and proposing it: waits while the schedule holds that member's expiries or pauses it.
 pub(crate) async fn expiry_decided(node: u64, session_id: i64, term: u64) {
     let decided = (session_id, term);
     loop {
         let held = with_gate(node, |g| {
-            if !g.holds_expiries {
+            if !g.holds_expiries && !g.paused {
                 g.waiting.retain(|w| *w != decided);
                 return false;
             }
