@@ -36,9 +36,12 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use roost::config::{Config, PeerRole, ServerSpec};
 use roost::consensus::types::SimRuntime;
-use roost::consensus::{Apply, Consensus, ConsensusConfig, Member, RestoreError, Role};
+use roost::consensus::{Apply, Consensus, ConsensusConfig, Member, ReconfigCall, RestoreError, Role};
 use roost::db::Db;
+use roost::proto::types::Id;
+use roost::reconfig::Reconfigurer;
 use roost::session::owners::LeaderSessions;
 use roost::session::{expiry, sim_gate, SessionTracker};
 use roost::tree::txn::{BatchOutcome, OpResult, Txn, TxnBatch, TxnOp};
@@ -153,6 +156,36 @@ fn config(id: u64, dir: &Path, snapshot_every: u64) -> ConsensusConfig {
     cfg
 }
 
+/// The zoo.cfg of member `id`: the three servers, reconfig enabled (as the multi-process
+/// reconfig tests run it).
+fn zoo_config(id: u64) -> Arc<Config> {
+    let servers = (1..=MEMBERS)
+        .map(|m| ServerSpec {
+            id: m,
+            host: host(m),
+            quorum_port: QUORUM_PORT,
+            election_port: QUORUM_PORT + 1000,
+            role: PeerRole::Participant,
+            client_addr: None,
+        })
+        .collect();
+    Arc::new(Config { my_id: id, servers, reconfig_enabled: true, standalone_enabled: false, ..Config::default() })
+}
+
+/// `reconfig -remove id` or `reconfig -add` of its server line, as the super user.
+fn reconfig_call(id: u64, add: bool) -> ReconfigCall {
+    // A joining server needs a client address (nothing listens there in the simulation).
+    let line = format!("server.{id}={}:{QUORUM_PORT}:{}:participant;2181", host(id), QUORUM_PORT + 1000);
+    ReconfigCall {
+        session_id: 0,
+        auth: vec![Id::new("super", "")],
+        joining: add.then_some(line),
+        leaving: (!add).then(|| id.to_string()),
+        new_members: None,
+        cur_config_id: -1,
+    }
+}
+
 /// One simulated ZooKeeper client: a session kept alive through one member at a time.
 #[derive(Debug, Clone)]
 struct Client {
@@ -209,6 +242,10 @@ impl Net {
 struct World {
     clients: Vec<Client>,
     net: Net,
+    /// Reconfigs to run through a member: (member, server id, add), and what became of them.
+    reconfigs: Vec<(u64, u64, bool)>,
+    /// (server id, added, succeeded, what the member got).
+    reconfig_outcomes: Vec<(u64, bool, bool, String)>,
 }
 
 /// What the driver can see of one member while its host runs.
@@ -251,6 +288,9 @@ async fn member(id: u64, setup: MemberSetup) -> turmoil::Result {
     consensus.set_session_ownership(Arc::new(LeaderSessions::new(db.clone(), tracker.clone())));
     tokio::spawn(expiry::run_session_expiry(tracker.clone(), consensus.clone(), db.clone(), SESSION_TICK));
     tokio::spawn(expiry::run_session_reporter(tracker.clone(), consensus.clone(), SESSION_TICK));
+    let reconfigurer = Reconfigurer::new(db.clone(), &consensus, zoo_config(id));
+    consensus.set_reconfig_handler(reconfigurer.handler());
+    tokio::spawn(reconfigurer.reconcile_forever());
     let port = ClientPort { id, consensus: consensus.clone(), db, tracker, world };
     tokio::spawn(port.serve());
     *slot.lock() = Slot { consensus: Arc::downgrade(&consensus), app: Some(app) };
@@ -360,6 +400,21 @@ impl ClientPort {
             for i in dials {
                 tokio::spawn(self.clone().dial(i));
             }
+            let reconfigs: Vec<(u64, bool)> = {
+                let mut world = self.world.lock();
+                let (mine, rest) = world.reconfigs.drain(..).partition(|r| r.0 == self.id);
+                world.reconfigs = rest;
+                mine.into_iter().map(|(_, id, add)| (id, add)).collect()
+            };
+            for (id, add) in reconfigs {
+                let (consensus, world) = (self.consensus.clone(), self.world.clone());
+                tokio::spawn(async move {
+                    let outcome = tokio::time::timeout(WRITE_WAIT, consensus.reconfig(reconfig_call(id, add))).await;
+                    let ok = matches!(&outcome, Ok(Ok(o)) if o.result.is_ok());
+                    let what = format!("{outcome:?}");
+                    world.lock().reconfig_outcomes.push((id, add, ok, what));
+                });
+            }
         }
     }
 
@@ -463,6 +518,9 @@ enum Fault {
     Pause(u64, Duration),
     /// Pause the current leader for a while.
     PauseLeader(Duration),
+    /// `reconfig -remove` of a member (through a random member); `reconfig -add` brings it
+    /// back after `out`.
+    Remove(u64, Duration),
     /// Kill a member; it restarts after `down`.
     Crash(u64, Duration),
     /// Kill the current leader; it restarts after `down`.
@@ -494,6 +552,7 @@ fn draw_fault(rng: &mut StdRng, crashes: bool) -> Fault {
         // Each takes seconds (the client must stay away for its session timeout): rarer.
         9 if rng.random_bool(0.4) => Fault::StaleExpiry,
         9 => Fault::MoveClient(rng.random_range(0..CLIENTS)),
+        10 if rng.random_bool(0.5) => Fault::Remove(member(rng), Duration::from_millis(rng.random_range(300..2000))),
         10 => Fault::PauseLeader(pause(rng)),
         11 => Fault::Pause(member(rng), pause(rng)),
         12 => Fault::Crash(member(rng), Duration::from_millis(rng.random_range(100..1500))),
@@ -510,6 +569,19 @@ struct Run {
     resume_ms: Vec<u128>,
     /// Expiries that applied in a later term than they were decided in (refused).
     stale_refused: usize,
+    /// Members removed from the voters by a reconfig and added back.
+    readded: usize,
+}
+
+/// A `reconfig -remove` of the schedule.
+struct Removal {
+    /// When the member is to be added back.
+    back_at: Duration,
+    /// Whether the remove succeeded, once its answer came (unknown outcomes count as failed,
+    /// but the member is added back all the same if it is out).
+    answered: Option<bool>,
+    /// No answer by then (the member that ran it crashed): unknown.
+    answer_by: Duration,
 }
 
 struct Cluster<'a> {
@@ -521,6 +593,8 @@ struct Cluster<'a> {
     client_rng: StdRng,
     /// Members that are down, and when they come back.
     down: BTreeMap<u64, Duration>,
+    /// Members removed from the voters (or being removed).
+    removed: BTreeMap<u64, Removal>,
     /// Members that are paused: since when (simulated ms), and when they resume.
     paused: BTreeMap<u64, (u128, Duration)>,
     /// Leader seen per term.
@@ -530,6 +604,7 @@ struct Cluster<'a> {
     failures: Vec<String>,
     resume_ms: Vec<u128>,
     stale_refused: usize,
+    readded: usize,
     /// A [`Fault::StaleExpiry`] ran (one per schedule: each takes seconds).
     stale_expiry_done: bool,
 }
@@ -675,6 +750,16 @@ impl Cluster<'_> {
             self.note(format!("restart {id}"));
             self.sim.bounce(host(id));
         }
+        let outcomes = std::mem::take(&mut self.world.lock().reconfig_outcomes);
+        for (id, add, ok, what) in outcomes {
+            self.note(format!("reconfig {} {id}: {}", if add { "add" } else { "remove" }, &what[..what.len().min(80)]));
+            if let Some(removal) = self.removed.get_mut(&id).filter(|_| !add) {
+                removal.answered = Some(ok);
+            }
+        }
+        if now.as_millis() % 500 == 0 {
+            self.add_back_removed();
+        }
         let resumed: Vec<u64> = self.paused.iter().filter(|(_, &(_, at))| at <= now).map(|(&id, _)| id).collect();
         for id in resumed {
             self.resume(id);
@@ -750,6 +835,14 @@ impl Cluster<'_> {
                 self.note(format!("hold {a}-{b}"));
                 self.hold(a, b);
             }
+            Fault::Remove(id, out) => {
+                if self.removed.is_empty() && self.down.is_empty() && self.voters().len() == MEMBERS as usize {
+                    self.note(format!("reconfig -remove {id}"));
+                    self.reconfig(id, false);
+                    let answer_by = self.now() + WRITE_WAIT + Duration::from_secs(1);
+                    self.removed.insert(id, Removal { back_at: self.now() + out, answered: None, answer_by });
+                }
+            }
             Fault::Pause(id, span) => self.pause(id, span),
             Fault::PauseLeader(span) => {
                 if let Some(id) = self.leader() {
@@ -780,10 +873,57 @@ impl Cluster<'_> {
         Ok(())
     }
 
+    /// The voters as a leader with a quorum sees them; none while a change is half done
+    /// (a joint configuration) or no such leader is seen.
+    fn voters(&self) -> Vec<u64> {
+        let Some(leader) = self.leader().filter(|&id| !self.down.contains_key(&id)) else { return vec![] };
+        let Some(consensus) = self.slots[leader as usize - 1].lock().consensus.upgrade() else { return vec![] };
+        let view = consensus.membership();
+        if view.joint || !consensus.has_quorum() {
+            return vec![];
+        }
+        view.voters.into_iter().collect()
+    }
+
+    /// Asks a random member that is up to run a reconfig that removes or adds member `id`.
+    fn reconfig(&mut self, id: u64, add: bool) {
+        let up: Vec<u64> = (1..=MEMBERS).filter(|m| !self.down.contains_key(m)).collect();
+        if up.is_empty() {
+            return;
+        }
+        let through = up[self.client_rng.random_range(0..up.len())];
+        self.world.lock().reconfigs.push((through, id, add));
+    }
+
+    /// Members removed by a reconfig are added back once due (again every 500 ms until
+    /// they vote: an add may fail, without a quorum for instance).
+    fn add_back_removed(&mut self) {
+        let now = self.now();
+        let voters = self.voters();
+        let due: Vec<(u64, bool)> = self
+            .removed
+            .iter()
+            .filter_map(|(&id, r)| {
+                let answered = r.answered.or((r.answer_by <= now).then_some(false));
+                answered.filter(|_| r.back_at <= now).map(|ok| (id, ok))
+            })
+            .collect();
+        for (id, removed) in due {
+            if voters.contains(&id) {
+                self.removed.remove(&id);
+                self.note(format!("{id} votes again"));
+                self.readded += usize::from(removed);
+            } else if !voters.is_empty() {
+                self.reconfig(id, true);
+            }
+        }
+    }
+
     /// Freezes the leader (cuts it off, with writes in flight through every member) and
     /// checks that the others write again within [`WRITES_RESUME`] of electing a successor.
     fn freeze_leader(&mut self) -> Result<(), String> {
-        if !self.down.is_empty() {
+        // Two voters of which one is frozen elect nobody: only with all three voting.
+        if !self.down.is_empty() || !self.removed.is_empty() {
             return Ok(());
         }
         self.heal();
@@ -837,7 +977,7 @@ impl Cluster<'_> {
     /// [`Fault::StaleExpiry`]: a leader's expiry decision reaches the log in a later term of
     /// the same leader, after its client came back through another leader.
     fn stale_expiry(&mut self) -> Result<(), String> {
-        if self.stale_expiry_done || !self.down.is_empty() {
+        if self.stale_expiry_done || !self.down.is_empty() || !self.removed.is_empty() {
             return Ok(());
         }
         self.stale_expiry_done = true;
@@ -982,10 +1122,12 @@ impl Cluster<'_> {
                 })
             });
             waiting_for = format!(
-                "same log {same}, members writing since {writers:?}, sessions {}",
-                if sessions_ok { "as expected" } else { "not yet as expected" }
+                "same log {same}, members writing since {writers:?}, sessions {}, removed {:?}",
+                if sessions_ok { "as expected" } else { "not yet as expected" },
+                self.removed.keys().collect::<Vec<_>>()
             );
-            if same && writers.len() == MEMBERS as usize && sessions_ok {
+            let all_vote = self.removed.is_empty();
+            if same && writers.len() == MEMBERS as usize && sessions_ok && all_vote {
                 converged = logs[0].clone();
                 break;
             }
@@ -1074,7 +1216,7 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         .max_message_latency(max_latency)
         .build();
     let history: Shared<History> = Arc::default();
-    let world: Shared<World> = Arc::new(Mutex::new(World { clients, net: Net::default() }));
+    let world: Shared<World> = Arc::new(Mutex::new(World { clients, ..World::default() }));
     let mut cluster = Cluster {
         sim,
         slots: (1..=MEMBERS).map(|_| Shared::default()).collect(),
@@ -1083,11 +1225,13 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         client_rng: StdRng::seed_from_u64(seed ^ 0x5eed_c11e),
         down: BTreeMap::new(),
         paused: BTreeMap::new(),
+        removed: BTreeMap::new(),
         leaders: BTreeMap::new(),
         checked: HashSet::new(),
         failures: Vec::new(),
         resume_ms: Vec::new(),
         stale_refused: 0,
+        readded: 0,
         stale_expiry_done: false,
     };
     cluster.note(format!("seed {seed}: latency up to {max_latency:?}, snapshot every {snapshot_every}"));
@@ -1142,10 +1286,10 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         failures.push(e);
     }
     let resume_ms = std::mem::take(&mut cluster.resume_ms);
-    let stale_refused = cluster.stale_refused;
+    let (stale_refused, readded) = (cluster.stale_refused, cluster.readded);
     drop(cluster);
     let trace = std::mem::take(&mut history.lock().trace);
-    Run { trace, failures, resume_ms, stale_refused }
+    Run { trace, failures, resume_ms, stale_refused, readded }
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -1258,6 +1402,7 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
     let mut fidelity_misses = 0;
     let mut resume_ms = Vec::new();
     let mut stale_refused = 0;
+    let mut readded = 0;
     for &seed in &seeds {
         let run = run_seed(seed, crashes);
         // Replay fidelity: the same seed run again must give the same trace.
@@ -1280,6 +1425,7 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
         }
         resume_ms.extend(run.resume_ms.iter().copied());
         stale_refused += run.stale_refused;
+        readded += run.readded;
         if !run.failures.is_empty() {
             println!("seed {seed} FAILED: {}", run.failures.join("; "));
             println!("  replay: {}", replay_command(seed, crashes));
@@ -1290,7 +1436,7 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
     let cpu = cpu_secs(false);
     resume_ms.sort_unstable();
     println!(
-        "{} schedules in {secs:.1} s ({:.0} per minute; {cpu:.1} CPU s), {} failed; {} frozen leaders, writes resumed after {} ms at most (median {} ms); {stale_refused} stale expiries refused",
+        "{} schedules in {secs:.1} s ({:.0} per minute; {cpu:.1} CPU s), {} failed; {} frozen leaders, writes resumed after {} ms at most (median {} ms); {stale_refused} stale expiries refused; {readded} voters removed and added back",
         seeds.len(),
         seeds.len() as f64 * 60.0 / secs,
         failed.len(),
