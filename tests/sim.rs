@@ -4,8 +4,9 @@
 //! turmoil's (see `src/consensus/net.rs`) and their clocks are the hosts' paused tokio clocks,
 //! which the simulation advances one tick at a time. Each member proposes writes all the time
 //! (a follower forwards them to the leader). A schedule derived from a seed isolates members,
-//! holds links (delays messages), crashes members (their data directory stays, as after
-//! kill -9) and restarts them; then everything heals and the run checks:
+//! holds links (delays messages), pauses members (SIGSTOP, as far as turmoil allows: see
+//! `Cluster::pause`), crashes members (their data directory stays, as after kill -9) and
+//! restarts them; then everything heals and the run checks:
 //!
 //! * at most one leader per term (sampled every few ticks);
 //! * the members converge: the same entries applied in the same order everywhere;
@@ -35,11 +36,14 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use roost::config::{Config, PeerRole, ServerSpec};
 use roost::consensus::types::SimRuntime;
-use roost::consensus::{Apply, Consensus, ConsensusConfig, Member, RestoreError, Role};
+use roost::consensus::{Apply, Consensus, ConsensusConfig, Member, ReconfigCall, RestoreError, Role};
 use roost::db::Db;
+use roost::proto::types::Id;
+use roost::reconfig::Reconfigurer;
 use roost::session::owners::LeaderSessions;
-use roost::session::{expiry, SessionTracker};
+use roost::session::{expiry, sim_gate, SessionTracker};
 use roost::tree::txn::{BatchOutcome, OpResult, Txn, TxnBatch, TxnOp};
 
 const MEMBERS: u64 = 3;
@@ -152,6 +156,36 @@ fn config(id: u64, dir: &Path, snapshot_every: u64) -> ConsensusConfig {
     cfg
 }
 
+/// The zoo.cfg of member `id`: the three servers, reconfig enabled (as the multi-process
+/// reconfig tests run it).
+fn zoo_config(id: u64) -> Arc<Config> {
+    let servers = (1..=MEMBERS)
+        .map(|m| ServerSpec {
+            id: m,
+            host: host(m),
+            quorum_port: QUORUM_PORT,
+            election_port: QUORUM_PORT + 1000,
+            role: PeerRole::Participant,
+            client_addr: None,
+        })
+        .collect();
+    Arc::new(Config { my_id: id, servers, reconfig_enabled: true, standalone_enabled: false, ..Config::default() })
+}
+
+/// `reconfig -remove id` or `reconfig -add` of its server line, as the super user.
+fn reconfig_call(id: u64, add: bool) -> ReconfigCall {
+    // A joining server needs a client address (nothing listens there in the simulation).
+    let line = format!("server.{id}={}:{QUORUM_PORT}:{}:participant;2181", host(id), QUORUM_PORT + 1000);
+    ReconfigCall {
+        session_id: 0,
+        auth: vec![Id::new("super", "")],
+        joining: add.then_some(line),
+        leaving: (!add).then(|| id.to_string()),
+        new_members: None,
+        cur_config_id: -1,
+    }
+}
+
 /// One simulated ZooKeeper client: a session kept alive through one member at a time.
 #[derive(Debug, Clone)]
 struct Client {
@@ -171,6 +205,10 @@ struct Client {
     next_ping: u128,
     /// A handshake answered that the session expired (simulated ms).
     told_expired: Option<u128>,
+    /// The term the member that answered so was in (as far as it knew).
+    told_in_term: u64,
+    /// Cut off from every member for a while (its own network): it dials nobody.
+    away: bool,
 }
 
 impl Client {
@@ -190,6 +228,10 @@ impl Net {
         self.held.insert((a.min(b), a.max(b)));
     }
 
+    fn release(&mut self, a: u64, b: u64) {
+        self.held.remove(&(a.min(b), a.max(b)));
+    }
+
     fn is_held(&self, a: u64, b: u64) -> bool {
         self.held.contains(&(a.min(b), a.max(b)))
     }
@@ -200,6 +242,10 @@ impl Net {
 struct World {
     clients: Vec<Client>,
     net: Net,
+    /// Reconfigs to run through a member: (member, server id, add), and what became of them.
+    reconfigs: Vec<(u64, u64, bool)>,
+    /// (server id, added, succeeded, what the member got).
+    reconfig_outcomes: Vec<(u64, bool, bool, String)>,
 }
 
 /// What the driver can see of one member while its host runs.
@@ -242,10 +288,14 @@ async fn member(id: u64, setup: MemberSetup) -> turmoil::Result {
     consensus.set_session_ownership(Arc::new(LeaderSessions::new(db.clone(), tracker.clone())));
     tokio::spawn(expiry::run_session_expiry(tracker.clone(), consensus.clone(), db.clone(), SESSION_TICK));
     tokio::spawn(expiry::run_session_reporter(tracker.clone(), consensus.clone(), SESSION_TICK));
+    let reconfigurer = Reconfigurer::new(db.clone(), &consensus, zoo_config(id));
+    consensus.set_reconfig_handler(reconfigurer.handler());
+    tokio::spawn(reconfigurer.reconcile_forever());
     let port = ClientPort { id, consensus: consensus.clone(), db, tracker, world };
     tokio::spawn(port.serve());
     *slot.lock() = Slot { consensus: Arc::downgrade(&consensus), app: Some(app) };
     loop {
+        sim_gate::while_paused(id).await;
         let txn_id = {
             let mut h = history.lock();
             let next = h.next_id.entry(id).or_insert(id as i64 * WRITE_BASE);
@@ -315,6 +365,9 @@ impl ClientPort {
     async fn serve(self) {
         loop {
             tokio::time::sleep(Duration::from_millis(5)).await;
+            if sim_gate::is_paused(self.id) {
+                continue;
+            }
             let now = turmoil::elapsed().as_millis();
             let mut dials = Vec::new();
             {
@@ -347,6 +400,21 @@ impl ClientPort {
             for i in dials {
                 tokio::spawn(self.clone().dial(i));
             }
+            let reconfigs: Vec<(u64, bool)> = {
+                let mut world = self.world.lock();
+                let (mine, rest) = world.reconfigs.drain(..).partition(|r| r.0 == self.id);
+                world.reconfigs = rest;
+                mine.into_iter().map(|(_, id, add)| (id, add)).collect()
+            };
+            for (id, add) in reconfigs {
+                let (consensus, world) = (self.consensus.clone(), self.world.clone());
+                tokio::spawn(async move {
+                    let outcome = tokio::time::timeout(WRITE_WAIT, consensus.reconfig(reconfig_call(id, add))).await;
+                    let ok = matches!(&outcome, Ok(Ok(o)) if o.result.is_ok());
+                    let what = format!("{outcome:?}");
+                    world.lock().reconfig_outcomes.push((id, add, ok, what));
+                });
+            }
         }
     }
 
@@ -362,6 +430,8 @@ impl ClientPort {
         } else {
             self.create(session_id, timeout_ms).await
         };
+        // A paused member answers once it runs again (if the client still waits).
+        sim_gate::while_paused(self.id).await;
         let now = turmoil::elapsed().as_millis();
         let mut world = self.world.lock();
         let in_touch = self.in_touch(&world);
@@ -381,7 +451,10 @@ impl ClientPort {
                 }
             }
             Dial::Refused => {}
-            Dial::Expired => c.told_expired = Some(now),
+            Dial::Expired => {
+                c.told_expired = Some(now);
+                c.told_in_term = self.consensus.metrics().term;
+            }
         }
     }
 
@@ -415,7 +488,7 @@ impl ClientPort {
                 return Dial::Expired;
             }
         }
-        if self.tracker.is_expiring(session_id) {
+        if expiry::closing_here(&self.consensus, &self.tracker, session_id) {
             return Dial::Expired;
         }
         match tokio::time::timeout(WRITE_WAIT, self.consensus.attach_session(session_id, timeout_ms)).await {
@@ -441,12 +514,23 @@ enum Fault {
     FreezeLeader,
     /// Hold the messages between two members (they queue up, as on a stalled link).
     Hold(u64, u64),
+    /// Pause a member (SIGSTOP; see `Cluster::pause`) for a while.
+    Pause(u64, Duration),
+    /// Pause the current leader for a while.
+    PauseLeader(Duration),
+    /// `reconfig -remove` of a member (through a random member); `reconfig -add` brings it
+    /// back after `out`.
+    Remove(u64, Duration),
     /// Kill a member; it restarts after `down`.
     Crash(u64, Duration),
     /// Kill the current leader; it restarts after `down`.
     CrashLeader(Duration),
     /// A client moves its session to another member.
     MoveClient(usize),
+    /// A client goes away until the leader decides to expire its session; that decision
+    /// is held back (`session::sim_gate`) while the leader is deposed, the client comes
+    /// back, and the old leader is elected again: the close must then be refused.
+    StaleExpiry,
     /// Repair every link and release every held message.
     Heal,
 }
@@ -454,7 +538,8 @@ enum Fault {
 /// Draws the next fault (crashes and restarts only with `crashes`).
 fn draw_fault(rng: &mut StdRng, crashes: bool) -> Fault {
     let member = |rng: &mut StdRng| rng.random_range(1..=MEMBERS);
-    match rng.random_range(0..if crashes { 12 } else { 9 }) {
+    let pause = |rng: &mut StdRng| Duration::from_millis(rng.random_range(200..3000));
+    match rng.random_range(0..if crashes { 15 } else { 12 }) {
         0 | 1 => Fault::IsolateLeader,
         2 => Fault::Isolate(member(rng)),
         3 | 4 => {
@@ -464,17 +549,39 @@ fn draw_fault(rng: &mut StdRng, crashes: bool) -> Fault {
         5 | 6 => Fault::Heal,
         7 => Fault::FreezeLeader,
         8 => Fault::MoveClient(rng.random_range(0..CLIENTS)),
-        9 => Fault::Crash(member(rng), Duration::from_millis(rng.random_range(100..1500))),
+        // Each takes seconds (the client must stay away for its session timeout): rarer.
+        9 if rng.random_bool(0.4) => Fault::StaleExpiry,
+        9 => Fault::MoveClient(rng.random_range(0..CLIENTS)),
+        10 if rng.random_bool(0.5) => Fault::Remove(member(rng), Duration::from_millis(rng.random_range(300..2000))),
+        10 => Fault::PauseLeader(pause(rng)),
+        11 => Fault::Pause(member(rng), pause(rng)),
+        12 => Fault::Crash(member(rng), Duration::from_millis(rng.random_range(100..1500))),
         _ => Fault::CrashLeader(Duration::from_millis(rng.random_range(100..1500))),
     }
 }
 
 /// The outcome of one seed.
+#[derive(Default)]
 struct Run {
     trace: Vec<String>,
     failures: Vec<String>,
     /// Simulated ms from a frozen leader's successor to the last member writing again.
     resume_ms: Vec<u128>,
+    /// Expiries that applied in a later term than they were decided in (refused).
+    stale_refused: usize,
+    /// Members removed from the voters by a reconfig and added back.
+    readded: usize,
+}
+
+/// A `reconfig -remove` of the schedule.
+struct Removal {
+    /// When the member is to be added back.
+    back_at: Duration,
+    /// Whether the remove succeeded, once its answer came (unknown outcomes count as failed,
+    /// but the member is added back all the same if it is out).
+    answered: Option<bool>,
+    /// No answer by then (the member that ran it crashed): unknown.
+    answer_by: Duration,
 }
 
 struct Cluster<'a> {
@@ -486,12 +593,20 @@ struct Cluster<'a> {
     client_rng: StdRng,
     /// Members that are down, and when they come back.
     down: BTreeMap<u64, Duration>,
+    /// Members removed from the voters (or being removed).
+    removed: BTreeMap<u64, Removal>,
+    /// Members that are paused: since when (simulated ms), and when they resume.
+    paused: BTreeMap<u64, (u128, Duration)>,
     /// Leader seen per term.
     leaders: BTreeMap<u64, u64>,
     /// Expiries already checked.
     checked: HashSet<(u64, usize)>,
     failures: Vec<String>,
     resume_ms: Vec<u128>,
+    stale_refused: usize,
+    readded: usize,
+    /// A [`Fault::StaleExpiry`] ran (one per schedule: each takes seconds).
+    stale_expiry_done: bool,
 }
 
 impl Cluster<'_> {
@@ -550,7 +665,15 @@ impl Cluster<'_> {
         }
         let mut world = self.world.lock();
         for c in world.clients.iter_mut() {
-            if c.alive(now) && c.at.is_none() && c.dialing.is_none() {
+            // A client that hears nothing from its member for 2/3 of its session timeout
+            // tries another one (as ZooKeeper's clients do): here, a paused member.
+            let silent_since = c.at.or(c.dialing).and_then(|m| self.paused.get(&m)).map(|&(since, _)| since);
+            if silent_since.is_some_and(|since| now >= since + c.timeout_ms as u128 * 2 / 3) {
+                c.at = None;
+                c.dialing = None;
+                c.handshake_running = false;
+            }
+            if c.alive(now) && !c.away && c.at.is_none() && c.dialing.is_none() {
                 c.dialing = Some(up[self.client_rng.random_range(0..up.len())]);
             }
         }
@@ -570,7 +693,29 @@ impl Cluster<'_> {
             self.checked.insert(key);
             let id = e.session_id;
             if !e.closed {
+                if e.decided_in != e.term {
+                    self.stale_refused += 1;
+                }
                 self.note(format!("expiry of 0x{id:x} decided in term {} refused in term {}", e.decided_in, e.term));
+                // A client told that its session expired gave it up. A member may say so while
+                // the leader proposes the close, before the outcome is known (so may
+                // ZooKeeper's), but not on the strength of a decision of a term it knew over.
+                let told = self
+                    .world
+                    .lock()
+                    .clients
+                    .iter()
+                    .find(|c| c.session_id == id)
+                    .map(|c| (c.told_expired, c.told_in_term));
+                if let (Some(told), in_term) = told.unwrap_or_default() {
+                    if told <= e.at && in_term != e.decided_in {
+                        self.failures.push(format!(
+                            "the client of session 0x{id:x} was told at {told} ms, by a member in term {in_term}, that \
+                             it expired, on a decision of term {} whose close was refused at {} ms (entry of term {})",
+                            e.decided_in, e.at, e.term
+                        ));
+                    }
+                }
                 continue;
             }
             self.note(format!("session 0x{id:x} expired (decided in term {}, entry of term {})", e.decided_in, e.term));
@@ -605,6 +750,20 @@ impl Cluster<'_> {
             self.note(format!("restart {id}"));
             self.sim.bounce(host(id));
         }
+        let outcomes = std::mem::take(&mut self.world.lock().reconfig_outcomes);
+        for (id, add, ok, what) in outcomes {
+            self.note(format!("reconfig {} {id}: {}", if add { "add" } else { "remove" }, &what[..what.len().min(80)]));
+            if let Some(removal) = self.removed.get_mut(&id).filter(|_| !add) {
+                removal.answered = Some(ok);
+            }
+        }
+        if now.as_millis() % 500 == 0 {
+            self.add_back_removed();
+        }
+        let resumed: Vec<u64> = self.paused.iter().filter(|(_, &(_, at))| at <= now).map(|(&id, _)| id).collect();
+        for id in resumed {
+            self.resume(id);
+        }
         self.check_expiries();
         if now.as_millis() % 10 == 0 {
             self.sample_leaders();
@@ -628,6 +787,10 @@ impl Cluster<'_> {
     fn crash(&mut self, id: u64, down: Duration) {
         if self.down.contains_key(&id) {
             return;
+        }
+        // kill -9 of a stopped process: it dies at once.
+        if self.paused.contains_key(&id) {
+            self.resume(id);
         }
         self.note(format!("crash {id} for {} ms", down.as_millis()));
         self.sim.crash(host(id));
@@ -667,9 +830,24 @@ impl Cluster<'_> {
                 }
             }
             Fault::FreezeLeader => return self.freeze_leader(),
+            Fault::StaleExpiry => return self.stale_expiry(),
             Fault::Hold(a, b) => {
                 self.note(format!("hold {a}-{b}"));
                 self.hold(a, b);
+            }
+            Fault::Remove(id, out) => {
+                if self.removed.is_empty() && self.down.is_empty() && self.voters().len() == MEMBERS as usize {
+                    self.note(format!("reconfig -remove {id}"));
+                    self.reconfig(id, false);
+                    let answer_by = self.now() + WRITE_WAIT + Duration::from_secs(1);
+                    self.removed.insert(id, Removal { back_at: self.now() + out, answered: None, answer_by });
+                }
+            }
+            Fault::Pause(id, span) => self.pause(id, span),
+            Fault::PauseLeader(span) => {
+                if let Some(id) = self.leader() {
+                    self.pause(id, span);
+                }
             }
             Fault::Crash(id, down) => self.crash(id, down),
             Fault::CrashLeader(down) => {
@@ -695,10 +873,57 @@ impl Cluster<'_> {
         Ok(())
     }
 
+    /// The voters as a leader with a quorum sees them; none while a change is half done
+    /// (a joint configuration) or no such leader is seen.
+    fn voters(&self) -> Vec<u64> {
+        let Some(leader) = self.leader().filter(|&id| !self.down.contains_key(&id)) else { return vec![] };
+        let Some(consensus) = self.slots[leader as usize - 1].lock().consensus.upgrade() else { return vec![] };
+        let view = consensus.membership();
+        if view.joint || !consensus.has_quorum() {
+            return vec![];
+        }
+        view.voters.into_iter().collect()
+    }
+
+    /// Asks a random member that is up to run a reconfig that removes or adds member `id`.
+    fn reconfig(&mut self, id: u64, add: bool) {
+        let up: Vec<u64> = (1..=MEMBERS).filter(|m| !self.down.contains_key(m)).collect();
+        if up.is_empty() {
+            return;
+        }
+        let through = up[self.client_rng.random_range(0..up.len())];
+        self.world.lock().reconfigs.push((through, id, add));
+    }
+
+    /// Members removed by a reconfig are added back once due (again every 500 ms until
+    /// they vote: an add may fail, without a quorum for instance).
+    fn add_back_removed(&mut self) {
+        let now = self.now();
+        let voters = self.voters();
+        let due: Vec<(u64, bool)> = self
+            .removed
+            .iter()
+            .filter_map(|(&id, r)| {
+                let answered = r.answered.or((r.answer_by <= now).then_some(false));
+                answered.filter(|_| r.back_at <= now).map(|ok| (id, ok))
+            })
+            .collect();
+        for (id, removed) in due {
+            if voters.contains(&id) {
+                self.removed.remove(&id);
+                self.note(format!("{id} votes again"));
+                self.readded += usize::from(removed);
+            } else if !voters.is_empty() {
+                self.reconfig(id, true);
+            }
+        }
+    }
+
     /// Freezes the leader (cuts it off, with writes in flight through every member) and
     /// checks that the others write again within [`WRITES_RESUME`] of electing a successor.
     fn freeze_leader(&mut self) -> Result<(), String> {
-        if !self.down.is_empty() {
+        // Two voters of which one is frozen elect nobody: only with all three voting.
+        if !self.down.is_empty() || !self.removed.is_empty() {
             return Ok(());
         }
         self.heal();
@@ -707,18 +932,8 @@ impl Cluster<'_> {
         for other in Self::others(old) {
             self.hold(old, other);
         }
-        let give_up = self.now() + Duration::from_secs(3);
-        let elected = loop {
-            if self.now() >= give_up {
-                self.failures.push(format!("no leader elected within 3 s of freezing leader {old}"));
-                return Ok(());
-            }
-            self.step()?;
-            if let Some((id, term)) = self.leader_and_term().filter(|&(_, term)| term > old_term) {
-                break (id, term, self.now().as_millis());
-            }
-        };
-        let (new, term, at) = elected;
+        let Some((new, term)) = self.successor(old, old_term)? else { return Ok(()) };
+        let at = self.now().as_millis();
         self.note(format!("leader {new} term {term} replaces frozen {old}"));
         self.run_for(WRITES_RESUME)?;
         let deadline = at + WRITES_RESUME.as_millis();
@@ -743,8 +958,124 @@ impl Cluster<'_> {
         Ok(())
     }
 
+    /// Steps until a leader of a term after `old_term` is seen (the cut-off `old` is
+    /// replaced); after 3 s without one, a failure and `None`.
+    fn successor(&mut self, old: u64, old_term: u64) -> Result<Option<(u64, u64)>, String> {
+        let give_up = self.now() + Duration::from_secs(3);
+        loop {
+            if self.now() >= give_up {
+                self.failures.push(format!("no leader elected within 3 s of cutting leader {old} off"));
+                return Ok(None);
+            }
+            self.step()?;
+            if let Some(elected) = self.leader_and_term().filter(|&(_, term)| term > old_term) {
+                return Ok(Some(elected));
+            }
+        }
+    }
+
+    /// [`Fault::StaleExpiry`]: a leader's expiry decision reaches the log in a later term of
+    /// the same leader, after its client came back through another leader.
+    fn stale_expiry(&mut self) -> Result<(), String> {
+        if self.stale_expiry_done || !self.down.is_empty() || !self.removed.is_empty() {
+            return Ok(());
+        }
+        self.stale_expiry_done = true;
+        self.heal();
+        let Some((old, old_term)) = self.leader_and_term() else { return Ok(()) };
+        let now = self.now().as_millis();
+        let (client, timeout) = {
+            let mut world = self.world.lock();
+            let candidates: Vec<usize> =
+                (0..CLIENTS).filter(|&i| world.clients[i].alive(now) && world.clients[i].stops_at.is_none()).collect();
+            if candidates.is_empty() {
+                return Ok(());
+            }
+            let i = candidates[self.client_rng.random_range(0..candidates.len())];
+            let c = &mut world.clients[i];
+            c.away = true;
+            c.at = None;
+            c.dialing = None;
+            c.handshake_running = false;
+            (i, c.timeout_ms as u64)
+        };
+        self.note(format!("client {client} goes away; leader {old} (term {old_term}) holds its expiry decisions"));
+        sim_gate::hold_expiries(old);
+        let outcome = self.hold_stale_expiry(old, old_term, client, Duration::from_millis(timeout));
+        sim_gate::release_expiries(old);
+        self.world.lock().clients[client].away = false;
+        outcome
+    }
+
+    fn hold_stale_expiry(&mut self, old: u64, old_term: u64, client: usize, timeout: Duration) -> Result<(), String> {
+        let give_up = self.now() + timeout + Duration::from_secs(2);
+        while sim_gate::held_expiries(old).is_empty() {
+            if self.now() >= give_up {
+                self.note(format!("leader {old} decided no expiry"));
+                return Ok(());
+            }
+            self.step()?;
+        }
+        self.note(format!(
+            "leader {old} decided to expire {:x?} in term {old_term}; held",
+            sim_gate::held_expiries(old)
+        ));
+        self.inject(Fault::Isolate(old))?;
+        let Some(mut leader) = self.successor(old, old_term)? else { return Ok(()) };
+        self.heal();
+        self.world.lock().clients[client].away = false;
+        self.note(format!("client {client} comes back"));
+        // Depose whoever leads until `old` leads again.
+        for _ in 0..8 {
+            if leader.0 == old {
+                break;
+            }
+            self.inject(Fault::Isolate(leader.0))?;
+            let Some(next) = self.successor(leader.0, leader.1)? else { return Ok(()) };
+            leader = next;
+            self.heal();
+        }
+        if leader.0 == old {
+            self.note(format!("{old} leads again in term {}: its held expiries go on", leader.1));
+        }
+        Ok(())
+    }
+
+    /// Pauses member `id` for `span`, as SIGSTOP would: it neither sends nor receives (its
+    /// links are held: the peers' kernels keep retransmitting), its session tasks, client
+    /// port and writer stop (`sim_gate::pause`), and its clients leave it after 2/3 of their
+    /// timeout. What turmoil cannot stop is openraft's own tasks, which keep running behind
+    /// the held links (TESTING.md).
+    fn pause(&mut self, id: u64, span: Duration) {
+        if self.down.contains_key(&id) || self.paused.contains_key(&id) {
+            return;
+        }
+        self.note(format!("pause {id} for {} ms", span.as_millis()));
+        sim_gate::pause(id);
+        for other in Self::others(id) {
+            self.hold(id, other);
+        }
+        self.paused.insert(id, (self.now().as_millis(), self.now() + span));
+    }
+
+    /// Ends a pause (SIGCONT): the held links deliver what queued, the tasks run on.
+    fn resume(&mut self, id: u64) {
+        if self.paused.remove(&id).is_none() {
+            return;
+        }
+        self.note(format!("resume {id}"));
+        sim_gate::resume(id);
+        for other in Self::others(id) {
+            self.sim.release(host(id), host(other));
+            self.world.lock().net.release(id, other);
+        }
+    }
+
     fn heal(&mut self) {
         self.note("heal".into());
+        for id in self.paused.keys().copied().collect::<Vec<_>>() {
+            self.resume(id);
+        }
         for a in 1..=MEMBERS {
             for b in a + 1..=MEMBERS {
                 self.sim.repair(host(a), host(b));
@@ -791,10 +1122,12 @@ impl Cluster<'_> {
                 })
             });
             waiting_for = format!(
-                "same log {same}, members writing since {writers:?}, sessions {}",
-                if sessions_ok { "as expected" } else { "not yet as expected" }
+                "same log {same}, members writing since {writers:?}, sessions {}, removed {:?}",
+                if sessions_ok { "as expected" } else { "not yet as expected" },
+                self.removed.keys().collect::<Vec<_>>()
             );
-            if same && writers.len() == MEMBERS as usize && sessions_ok {
+            let all_vote = self.removed.is_empty();
+            if same && writers.len() == MEMBERS as usize && sessions_ok && all_vote {
                 converged = logs[0].clone();
                 break;
             }
@@ -853,9 +1186,10 @@ fn simulate(seed: u64, crashes: bool) -> Run {
     let tmp = if Path::new("/dev/shm").is_dir() { Path::new("/dev/shm") } else { &std::env::temp_dir() };
     let dir = match tempfile::tempdir_in(tmp) {
         Ok(d) => d,
-        Err(e) => return Run { trace: vec![], failures: vec![format!("no temp dir: {e}")], resume_ms: vec![] },
+        Err(e) => return Run { failures: vec![format!("no temp dir: {e}")], ..Run::default() },
     };
     let mut rng = StdRng::seed_from_u64(seed);
+    sim_gate::reset();
     let max_latency = Duration::from_millis(rng.random_range(1..20));
     let snapshot_every = rng.random_range(20..200);
     let clients: Vec<Client> = (0..CLIENTS)
@@ -870,6 +1204,8 @@ fn simulate(seed: u64, crashes: bool) -> Run {
             last_ok: 0,
             next_ping: 0,
             told_expired: None,
+            told_in_term: 0,
+            away: false,
         })
         .collect();
     let sim = turmoil::Builder::new()
@@ -880,7 +1216,7 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         .max_message_latency(max_latency)
         .build();
     let history: Shared<History> = Arc::default();
-    let world: Shared<World> = Arc::new(Mutex::new(World { clients, net: Net::default() }));
+    let world: Shared<World> = Arc::new(Mutex::new(World { clients, ..World::default() }));
     let mut cluster = Cluster {
         sim,
         slots: (1..=MEMBERS).map(|_| Shared::default()).collect(),
@@ -888,10 +1224,15 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         world: world.clone(),
         client_rng: StdRng::seed_from_u64(seed ^ 0x5eed_c11e),
         down: BTreeMap::new(),
+        paused: BTreeMap::new(),
+        removed: BTreeMap::new(),
         leaders: BTreeMap::new(),
         checked: HashSet::new(),
         failures: Vec::new(),
         resume_ms: Vec::new(),
+        stale_refused: 0,
+        readded: 0,
+        stale_expiry_done: false,
     };
     cluster.note(format!("seed {seed}: latency up to {max_latency:?}, snapshot every {snapshot_every}"));
     for id in 1..=MEMBERS {
@@ -945,9 +1286,10 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         failures.push(e);
     }
     let resume_ms = std::mem::take(&mut cluster.resume_ms);
+    let (stale_refused, readded) = (cluster.stale_refused, cluster.readded);
     drop(cluster);
     let trace = std::mem::take(&mut history.lock().trace);
-    Run { trace, failures, resume_ms }
+    Run { trace, failures, resume_ms, stale_refused, readded }
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -964,7 +1306,7 @@ fn run_seed(seed: u64, crashes: bool) -> Run {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            Run { trace: vec![], failures: vec![format!("panicked: {what}")], resume_ms: vec![] }
+            Run { failures: vec![format!("panicked: {what}")], ..Run::default() }
         }
     }
 }
@@ -1059,6 +1401,8 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
     let mut failed = Vec::new();
     let mut fidelity_misses = 0;
     let mut resume_ms = Vec::new();
+    let mut stale_refused = 0;
+    let mut readded = 0;
     for &seed in &seeds {
         let run = run_seed(seed, crashes);
         // Replay fidelity: the same seed run again must give the same trace.
@@ -1080,6 +1424,8 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
             }
         }
         resume_ms.extend(run.resume_ms.iter().copied());
+        stale_refused += run.stale_refused;
+        readded += run.readded;
         if !run.failures.is_empty() {
             println!("seed {seed} FAILED: {}", run.failures.join("; "));
             println!("  replay: {}", replay_command(seed, crashes));
@@ -1090,7 +1436,7 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
     let cpu = cpu_secs(false);
     resume_ms.sort_unstable();
     println!(
-        "{} schedules in {secs:.1} s ({:.0} per minute; {cpu:.1} CPU s), {} failed; {} frozen leaders, writes resumed after {} ms at most (median {} ms)",
+        "{} schedules in {secs:.1} s ({:.0} per minute; {cpu:.1} CPU s), {} failed; {} frozen leaders, writes resumed after {} ms at most (median {} ms); {stale_refused} stale expiries refused; {readded} voters removed and added back",
         seeds.len(),
         seeds.len() as f64 * 60.0 / secs,
         failed.len(),

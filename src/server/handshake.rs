@@ -101,7 +101,7 @@ pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, cut_off: bool)
     match known {
         Some(password) if req.password.len() >= 16 && req.password[..16] == password[..] => {
             // A session whose close the leader is proposing right now is gone.
-            if ctx.sessions.is_expiring(req.session_id) {
+            if crate::session::expiry::closing_here(&ctx.consensus, &ctx.sessions, req.session_id) {
                 return Handshake::Expired { response: ConnectResponse::expired(req) };
             }
             match ctx.consensus.attach_session(req.session_id, timeout_ms).await {

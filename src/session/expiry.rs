@@ -64,34 +64,41 @@ pub fn touch_reported(db: &Db, tracker: &SessionTracker, ids: &[i64]) {
 /// session a fresh timeout.
 pub async fn run_session_expiry(tracker: Arc<SessionTracker>, consensus: Arc<Consensus>, db: Arc<Db>, tick: Duration) {
     let mut interval = tokio::time::interval(tick);
-    // Leading with a working quorum: only then can clients reach this server's sessions and
-    // keep them alive, so only then do their deadlines run.
-    let mut was_in_charge = consensus.is_leader() && consensus.has_quorum();
+    // The term this member is in charge in: leading with a working quorum. Only then can
+    // clients reach this server's sessions and keep them alive, so only then do their
+    // deadlines run.
+    let in_charge_term = || consensus.leading_term().filter(|_| consensus.has_quorum());
+    let mut was_in_charge = in_charge_term();
     loop {
         interval.tick().await;
-        let in_charge = consensus.is_leader() && consensus.has_quorum();
-        if in_charge && !was_in_charge {
+        #[cfg(feature = "sim")]
+        super::sim_gate::while_paused(consensus.node_id()).await;
+        let in_charge = in_charge_term();
+        if in_charge.is_some() && in_charge != was_in_charge {
             // A new leader, or a leader that got its quorum back without an election (the
             // followers that return accept it): either way clients could not reach it for a
-            // while, so every session starts afresh, as after a ZooKeeper election.
+            // while, so every session starts afresh, as after a ZooKeeper election. Compared
+            // by term, not just "in charge or not": a member deposed and elected again while
+            // this task waited for a proposal never looked in charge of nothing, and its
+            // deadlines are those of its old term (live sessions were expired at once).
             info!("leading with a quorum: every session gets a fresh timeout");
             track_all(&db, &tracker);
         }
         was_in_charge = in_charge;
-        if !in_charge {
-            continue;
-        }
+        let Some(term) = in_charge else { continue };
         track_new(&db, &tracker);
-        for (session_id, timeout) in tracker.take_expired(Instant::now()) {
+        for (session_id, timeout) in tracker.take_expired(Instant::now(), term) {
             // Checked again for each session: proposals take time, and a leader that lost its
-            // quorum or its leadership meanwhile decides nothing more (the session keeps its
-            // full timeout until a leader in charge looks at it afresh).
-            let term = consensus.leading_term().filter(|_| consensus.has_quorum());
-            let Some(term) = term else {
+            // quorum or its leadership meanwhile, or leads in another term now (whose sessions
+            // have not had their fresh timeout yet), decides nothing more (the session keeps
+            // its full timeout until a leader in charge looks at it afresh).
+            if in_charge_term() != in_charge {
                 tracker.add(session_id, timeout);
                 continue;
-            };
+            }
             info!(session = format_args!("0x{session_id:x}"), timeout_ms = timeout, "session expired");
+            #[cfg(feature = "sim")]
+            super::sim_gate::expiry_decided(consensus.node_id(), session_id, term).await;
             match consensus.propose(internal(TxnOp::ExpireSession { session_id, term })).await {
                 // Applied, or refused because the entry landed in a later term (this node was
                 // deposed and elected again meanwhile): a session the tree still has is tracked
@@ -106,12 +113,22 @@ pub async fn run_session_expiry(tracker: Arc<SessionTracker>, consensus: Arc<Con
     }
 }
 
+/// True when a client reconnecting with `session_id` must be told that its session
+/// expired because this member, leading, is proposing its close right now. A member that
+/// does not lead decides nothing: an expiry it proposed as leader may still be on its way
+/// (and be refused, being of an old term), and the leader's revalidation answers instead.
+pub fn closing_here(consensus: &Consensus, tracker: &SessionTracker, session_id: i64) -> bool {
+    consensus.leading_term().is_some_and(|term| tracker.is_expiring_in(session_id, term))
+}
+
 /// Sends the sessions with client activity on this server to the leader every `tick`
 /// (nothing to send when this server leads: its own tracker was touched directly).
 pub async fn run_session_reporter(tracker: Arc<SessionTracker>, consensus: Arc<Consensus>, tick: Duration) {
     let mut interval = tokio::time::interval(tick);
     loop {
         interval.tick().await;
+        #[cfg(feature = "sim")]
+        super::sim_gate::while_paused(consensus.node_id()).await;
         let touched = tracker.take_touched();
         if touched.is_empty() || consensus.is_leader() {
             continue;

@@ -28,6 +28,8 @@ use parking_lot::Mutex;
 
 pub mod expiry;
 pub mod owners;
+#[cfg(feature = "sim")]
+pub mod sim_gate;
 
 #[derive(Debug, Clone, Copy)]
 struct Deadline {
@@ -41,8 +43,9 @@ pub struct SessionTracker {
     sessions: Mutex<HashMap<i64, Deadline>>,
     /// Sessions with client activity on this server since the last `take_touched`.
     touched: Mutex<HashSet<i64>>,
-    /// Sessions whose close is being proposed: reconnects to them are refused.
-    expiring: Mutex<HashSet<i64>>,
+    /// Sessions whose close is being proposed, with the term of the leader that decided
+    /// it: reconnects to them are refused while that leader leads.
+    expiring: Mutex<HashMap<i64, u64>>,
 }
 
 impl SessionTracker {
@@ -91,7 +94,14 @@ impl SessionTracker {
 
     /// True while the session's expiry is being proposed.
     pub fn is_expiring(&self, session_id: i64) -> bool {
-        self.expiring.lock().contains(&session_id)
+        self.expiring.lock().contains_key(&session_id)
+    }
+
+    /// True while the session's expiry, decided as leader of `term`, is being proposed. A
+    /// decision of an earlier term (this member was deposed and elected again meanwhile)
+    /// will be refused when it applies, so it does not count.
+    pub fn is_expiring_in(&self, session_id: i64, term: u64) -> bool {
+        self.expiring.lock().get(&session_id) == Some(&term)
     }
 
     /// The expiry of `session_id` was decided (applied or abandoned).
@@ -117,9 +127,10 @@ impl SessionTracker {
         self.sessions.lock().contains_key(&session_id)
     }
 
-    /// Sessions whose deadline has passed. They are removed from tracking: the
-    /// caller proposes their close (and re-adds them if that fails).
-    pub fn take_expired(&self, now: Instant) -> Vec<(i64, i32)> {
+    /// Sessions whose deadline has passed. They are removed from tracking and marked as
+    /// expiring in `term` (the caller's, as leader): the caller proposes their close (and
+    /// re-adds them if that fails).
+    pub fn take_expired(&self, now: Instant, term: u64) -> Vec<(i64, i32)> {
         let mut sessions = self.sessions.lock();
         let expired: Vec<(i64, i32)> = sessions
             .iter()
@@ -129,7 +140,7 @@ impl SessionTracker {
         let mut expiring = self.expiring.lock();
         for (id, _) in &expired {
             sessions.remove(id);
-            expiring.insert(*id);
+            expiring.insert(*id, term);
         }
         expired
     }
@@ -211,12 +222,12 @@ mod tests {
         let t = SessionTracker::new();
         t.add(1, 0);
         t.add(2, 60_000);
-        let expired = t.take_expired(Instant::now());
+        let expired = t.take_expired(Instant::now(), 1);
         assert_eq!(expired, vec![(1, 0)]);
         assert!(!t.contains(1));
         assert!(t.contains(2));
         t.touch(2);
-        assert!(t.take_expired(Instant::now()).is_empty());
+        assert!(t.take_expired(Instant::now(), 1).is_empty());
     }
 
     #[test]
@@ -224,8 +235,10 @@ mod tests {
         let t = SessionTracker::new();
         t.add(1, 0);
         let _ = t.take_touched();
-        assert_eq!(t.take_expired(Instant::now()), vec![(1, 0)]);
+        assert_eq!(t.take_expired(Instant::now(), 1), vec![(1, 0)]);
         assert!(t.is_expiring(1), "a reconnect must be refused while the close is proposed");
+        assert!(t.is_expiring_in(1, 1));
+        assert!(!t.is_expiring_in(1, 2), "a decision of an earlier term does not count");
         t.expired(1);
         assert!(!t.is_expiring(1));
 

@@ -77,7 +77,7 @@ impl LeaderSessions {
 
 impl SessionOwnership for LeaderSessions {
     fn attach(&self, term: u64, session_id: i64, timeout_ms: i32, member: u64) -> bool {
-        if self.tracker.is_expiring(session_id) || self.db.read(|t| t.session(session_id).is_none()) {
+        if self.tracker.is_expiring_in(session_id, term) || self.db.read(|t| t.session(session_id).is_none()) {
             return false;
         }
         self.tracker.add(session_id, timeout_ms);
@@ -155,8 +155,9 @@ mod tests {
         assert!(leader.admit(1, 5, 2));
 
         tracker.add(5, 0);
-        assert_eq!(tracker.take_expired(tokio::time::Instant::now()), vec![(5, 0)]);
+        assert_eq!(tracker.take_expired(tokio::time::Instant::now(), 1), vec![(5, 0)]);
         assert!(!leader.attach(1, 5, 1000, 1), "a session whose close is being proposed");
+        assert!(leader.attach(2, 5, 1000, 1), "a close decided in an earlier term is refused at apply");
         assert!(leader.admit(1, 5, 2), "a refused attach changes no owner");
     }
 }
