@@ -198,7 +198,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.txns_since_snapshot.store(0, std::sync::atomic::Ordering::Relaxed);
         self.startup.release();
         let started = std::time::Instant::now();
-        let data: SnapshotData = self.app.snapshot().into();
+        // On a blocking thread: at a million znodes this is half a second of CPU, and on a
+        // runtime worker it held up that worker's other tasks (heartbeats among them) on
+        // every member at once, since all snapshot at the same index; the leader lost its
+        // quorum under a steady fill. Apply still waits for it (this task awaits), so the
+        // snapshot is exactly `last_applied`.
+        let app = self.app.clone();
+        let data: SnapshotData = match super::net::blocking(move || app.snapshot()).await {
+            Ok(bytes) => bytes.into(),
+            // The blocking pool is gone (shutting down) or the serializer panicked: do it here.
+            Err(_) => self.app.snapshot().into(),
+        };
         // Apply waits for this serialization: operators (and bench/scale) read its cost here.
         tracing::info!(bytes = data.len(), serialize_ms = started.elapsed().as_millis() as u64, "snapshot serialized");
         SnapshotBuilder { meta: self.current_meta(), data, store: self.snapshots.clone() }
