@@ -405,3 +405,56 @@ mod conformance {
 }
 
 mod ensemble;
+
+/// An app whose snapshot takes a long time, as serializing millions of znodes does.
+struct SlowSnapshotApp(CounterApp);
+
+impl Apply for SlowSnapshotApp {
+    fn apply(&self, term: u64, index: u64, batch: &TxnBatch) -> BatchOutcome {
+        self.0.apply(term, index, batch)
+    }
+    fn snapshot(&self) -> Vec<u8> {
+        std::thread::sleep(Duration::from_millis(800));
+        self.0.snapshot()
+    }
+    fn restore(&self, data: &[u8]) -> Result<(), RestoreError> {
+        self.0.restore(data)
+    }
+}
+
+/// Serializing a snapshot must not occupy a runtime worker: on a 3-member ensemble every
+/// member snapshots at the same index, and a worker held for the serialization's length
+/// (half a second at a million znodes) kept heartbeats from running until the leader lost
+/// its quorum (bench/scale, 2026-12-06). With one worker, any other task stalls as long as
+/// the serialization if it runs on that worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_slow_snapshot_does_not_hold_up_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.snapshot_every = 10;
+    cfg.max_batch = 1; // one log entry per txn, so 30 txns make snapshots
+    let consensus = Consensus::start(cfg.clone(), Arc::new(SlowSnapshotApp(CounterApp::default()))).await.unwrap();
+    let c = Arc::new(consensus);
+    let ticker = tokio::spawn(async {
+        let (mut worst, mut last) = (Duration::ZERO, std::time::Instant::now());
+        let end = last + Duration::from_secs(4);
+        while last < end {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            worst = worst.max(last.elapsed());
+            last = std::time::Instant::now();
+        }
+        worst
+    });
+    for round in 0..3 {
+        propose_concurrently(&c, round * 10..round * 10 + 10).await;
+    }
+    c.core
+        .raft
+        .wait(Some(Duration::from_secs(30)))
+        .metrics(|m| m.snapshot.is_some_and(|s| s.index >= 10), "a snapshot")
+        .await
+        .unwrap();
+    let worst = ticker.await.unwrap();
+    assert!(worst < Duration::from_millis(500), "a 10 ms timer task waited {worst:?} while a snapshot was serialized");
+    c.shutdown().await;
+}
