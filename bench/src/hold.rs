@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::sync::{watch, Semaphore};
 
 use crate::client::{ClientError, Conn, Op};
-use crate::load::write_fill_path;
+use crate::load::{write_fill_path, xorshift64star};
 use crate::report::{self, Counters};
 use crate::scenarios::{ScenarioResult, ScenarioSpec};
 
@@ -53,12 +53,7 @@ enum Phase {
 pub fn watch_plan(session: usize, watches: usize, shape: &FillShape) -> Vec<(String, u8)> {
     let total = shape.per_session.max(1);
     let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ (session as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mut next = move || {
-        rng ^= rng >> 12;
-        rng ^= rng << 25;
-        rng ^= rng >> 27;
-        rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    };
+    let mut next = move || xorshift64star(&mut rng);
     let mut seen = HashSet::with_capacity(watches);
     let mut plan = Vec::with_capacity(watches);
     let mut tries = 0;

@@ -128,6 +128,14 @@ pub fn write_fill_path(out: &mut String, session: usize, i: u64, fanout: u64) {
     }
 }
 
+/// xorshift64*: cheap and good enough to spread keys and watch targets.
+pub fn xorshift64star(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
 /// The path of key `i` of the key-based workloads.
 pub fn key_path(i: usize) -> String {
     format!("{ROOT}/k{i}")
@@ -157,12 +165,8 @@ impl Generator {
         }
     }
 
-    /// xorshift64*: cheap and good enough to spread keys.
     fn next_rand(&mut self) -> u64 {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        xorshift64star(&mut self.rng)
     }
 
     /// Encodes request number `i` and returns whether it is a read.

@@ -209,7 +209,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // The blocking pool is gone (shutting down) or the serializer panicked: do it here.
             Err(_) => self.app.snapshot().into(),
         };
-        // Apply waits for this serialization: operators (and bench/scale) read its cost here.
         tracing::info!(bytes = data.len(), serialize_ms = started.elapsed().as_millis() as u64, "snapshot serialized");
         SnapshotBuilder { meta: self.current_meta(), data, store: self.snapshots.clone() }
     }
