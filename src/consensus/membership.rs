@@ -210,14 +210,34 @@ impl Consensus {
         self.change(ChangeMembers::RemoveNodes(ids), false, timeout).await
     }
 
+    /// Ends a joint configuration that nobody is finishing (its change was begun by a
+    /// leader that has since lost office, or by a caller that gave up before the second
+    /// step): the voters become the joint configuration's new set. Nothing to do when the
+    /// configuration is uniform.
+    pub async fn finish_joint(&self, timeout: Duration) -> Result<(), ConsensusError> {
+        if !self.membership().joint {
+            return Ok(());
+        }
+        // Adding no voters to a joint configuration is openraft's own second step: it
+        // flattens the configuration to its newest half.
+        self.change(ChangeMembers::AddVoterIds(BTreeSet::new()), true, timeout).await
+    }
+
+    /// Runs a membership change to its end on a task of its own: openraft's change is two
+    /// entries (joint, then uniform) proposed one after the other by the caller's future,
+    /// so a caller that stops waiting between them would leave the group in the joint
+    /// configuration for good. `timeout` only bounds the wait.
     async fn change(
         &self,
         change: ChangeMembers<NodeId, RaftPeer>,
         retain: bool,
         timeout: Duration,
     ) -> Result<(), ConsensusError> {
-        match tokio::time::timeout(timeout, self.core.raft.change_membership(change, retain)).await {
-            Ok(result) => result.map(|_| ()).map_err(membership_error),
+        let raft = self.core.raft.clone();
+        let task = tokio::spawn(async move { raft.change_membership(change, retain).await });
+        match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(result)) => result.map(|_| ()).map_err(membership_error),
+            Ok(Err(_)) => Err(ConsensusError::Stopped),
             Err(_) => Err(ConsensusError::Membership(format!("membership change did not commit within {timeout:?}"))),
         }
     }

@@ -247,7 +247,9 @@ impl Reconfigurer {
     async fn converge(&self, consensus: &Consensus, desired: &DynamicConfig) -> Result<(), ConsensusError> {
         let now = consensus.membership();
         if now.joint {
-            return Ok(()); // openraft is finishing a change; look again later
+            // A change of this leader's finishes on its own task; one left by an earlier
+            // leader is finished here. Either way, look again on the next pass.
+            return consensus.finish_joint(STEP_TIMEOUT).await;
         }
         for s in desired.servers.values().filter(|s| !now.nodes.contains_key(&s.id)) {
             tracing::info!(server = s.id, "adding member as a learner");

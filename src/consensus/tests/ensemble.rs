@@ -189,3 +189,61 @@ async fn a_restarted_ensemble_elects_at_once_instead_of_after_an_election_timeou
         m.consensus.shutdown().await;
     }
 }
+
+/// Polls `fut` once and drops it unless it finished: a caller that stops waiting.
+async fn poll_once<F: std::future::Future>(fut: F) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        out = fut => Some(out),
+        _ = std::future::ready(()) => None,
+    }
+}
+
+/// Waits up to 10 s for the leader's membership to be uniform with `voters`.
+async fn wait_voters(consensus: &Consensus, voters: &[u64]) -> bool {
+    for _ in 0..400 {
+        let view = consensus.membership();
+        if !view.joint && view.voters.iter().copied().eq(voters.iter().copied()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+/// openraft's membership change is two entries proposed one after the other by the
+/// caller's future: a caller that stopped waiting after the first left the group in a
+/// joint configuration for good, and every later reconfig refused (the simulator's seed
+/// 60: a removed leader that never stepped down).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_membership_change_whose_caller_gives_up_still_completes() {
+    use std::collections::BTreeSet;
+    let dir = tempfile::tempdir().unwrap();
+    let cfgs = configs(dir.path(), 3);
+    let members = start_all(&cfgs).await;
+    let leader = members.iter().find(|m| m.consensus.is_leader()).unwrap();
+    let leader_id = leader.consensus.node_id();
+
+    // A caller that gives up at once (polled once, then dropped): the change still ends
+    // in the new voter set. Two voters leave, so openraft goes through a joint configuration.
+    let gave_up = poll_once(leader.consensus.set_voters([leader_id].into(), Duration::from_secs(10))).await;
+    assert!(gave_up.is_none(), "one poll cannot commit: {gave_up:?}");
+    assert!(wait_voters(&leader.consensus, &[leader_id]).await, "the change went past its joint configuration");
+
+    // A joint configuration nobody finishes (its leader's future was dropped after the
+    // first step, as a deposed leader's would be) is finished by `finish_joint`.
+    let all: BTreeSet<u64> = [1, 2, 3].into();
+    let dropped =
+        poll_once(leader.consensus.core.raft.change_membership(openraft::ChangeMembers::ReplaceAllVoters(all), true))
+            .await;
+    assert!(dropped.is_none());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(leader.consensus.membership().joint, "stays joint while nobody finishes it");
+    leader.consensus.finish_joint(Duration::from_secs(10)).await.unwrap();
+    assert!(wait_voters(&leader.consensus, &[1, 2, 3]).await, "finish_joint flattens");
+    members[0].consensus.propose(txn(1)).await.unwrap();
+    wait_converged(&members).await;
+    for m in &members {
+        m.consensus.shutdown().await;
+    }
+}
