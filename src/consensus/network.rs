@@ -97,14 +97,18 @@ pub struct Peers {
     reconfigured: Mutex<HashMap<NodeId, String>>,
     /// How connections are opened and authenticated, both ways.
     transport: Arc<PeerTransport>,
+    /// The runtime consensus runs on: see [`PeerConn::runtime`].
+    runtime: tokio::runtime::Handle,
 }
 
 impl Peers {
+    /// Must be called on the runtime consensus runs on.
     pub fn new(me: NodeId) -> Arc<Peers> {
         Self::with_addresses(me, HashMap::new(), PeerTransport::plain())
     }
 
-    /// Peers dialled at `configured` addresses where one is given.
+    /// Peers dialled at `configured` addresses where one is given. Must be called on the
+    /// runtime consensus runs on.
     pub fn with_addresses(
         me: NodeId,
         configured: HashMap<NodeId, String>,
@@ -116,6 +120,7 @@ impl Peers {
             configured,
             reconfigured: Mutex::new(HashMap::new()),
             transport,
+            runtime: tokio::runtime::Handle::current(),
         })
     }
 
@@ -143,9 +148,9 @@ impl Peers {
     pub fn conn(&self, target: NodeId, addr: &str) -> Arc<PeerConn> {
         let addr = self.dial_addr(target, addr);
         let mut conns = self.conns.lock();
-        let conn = conns
-            .entry(target)
-            .or_insert_with(|| Arc::new(PeerConn::new(self.me, target, &addr, self.transport.clone())));
+        let conn = conns.entry(target).or_insert_with(|| {
+            Arc::new(PeerConn::new(self.me, target, &addr, self.transport.clone(), self.runtime.clone()))
+        });
         conn.set_addr(&addr);
         conn.clone()
     }
@@ -187,6 +192,11 @@ pub struct PeerConn {
     redial: Mutex<Redial>,
     /// See [`SILENT_LINK`].
     silent_limit: Duration,
+    /// Where the link's socket and its reader and writer tasks live: consensus's own
+    /// runtime, even when a client's forwarded write is what dials. A link dialled from
+    /// the client runtime would carry the leader's heartbeats through tasks that a flood
+    /// of client requests can hold up for longer than an election timeout.
+    runtime: tokio::runtime::Handle,
 }
 
 #[derive(Debug)]
@@ -307,7 +317,13 @@ impl PendingCall {
 }
 
 impl PeerConn {
-    fn new(me: NodeId, target: NodeId, addr: &str, transport: Arc<PeerTransport>) -> PeerConn {
+    fn new(
+        me: NodeId,
+        target: NodeId,
+        addr: &str,
+        transport: Arc<PeerTransport>,
+        runtime: tokio::runtime::Handle,
+    ) -> PeerConn {
         PeerConn {
             me,
             transport,
@@ -317,6 +333,7 @@ impl PeerConn {
             next_id: AtomicU64::new(1),
             redial: Mutex::new(Redial { not_before: None, pause: MIN_REDIAL }),
             silent_limit: SILENT_LINK,
+            runtime,
         }
     }
 
@@ -394,7 +411,18 @@ impl PeerConn {
             }
         }
         let addr = self.addr.lock().clone();
-        match self.try_dial(&addr).await {
+        let dialing = LinkDial {
+            me: self.me,
+            target: self.target,
+            transport: self.transport.clone(),
+            silent_limit: self.silent_limit,
+            addr: addr.clone(),
+        };
+        let opened = match self.runtime.spawn(dialing.open()).await {
+            Ok(result) => result,
+            Err(e) => Err(io::Error::other(e)),
+        };
+        match opened {
             Ok(link) => {
                 let mut r = self.redial.lock();
                 r.not_before = None;
@@ -410,8 +438,22 @@ impl PeerConn {
             }
         }
     }
+}
 
-    async fn try_dial(&self, addr: &str) -> io::Result<Link> {
+/// What opening a link needs, owned so that it can run on consensus's runtime.
+struct LinkDial {
+    me: NodeId,
+    target: NodeId,
+    transport: Arc<PeerTransport>,
+    silent_limit: Duration,
+    addr: String,
+}
+
+impl LinkDial {
+    /// Connects, says hello and starts the link's reader and writer (on the runtime this
+    /// runs on).
+    async fn open(self) -> io::Result<Link> {
+        let addr = self.addr.as_str();
         let sock = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
@@ -754,7 +796,7 @@ mod tests {
                 held.push(sock);
             }
         });
-        let mut conn = PeerConn::new(1, 2, &addr, PeerTransport::plain());
+        let mut conn = PeerConn::new(1, 2, &addr, PeerTransport::plain(), tokio::runtime::Handle::current());
         conn.silent_limit = Duration::from_millis(200);
         let call = conn.call(Request::ReadIndex, Duration::from_millis(50)).await;
         assert!(matches!(call, Err(CallError::Timeout { .. })), "{call:?}");

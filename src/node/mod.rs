@@ -1,6 +1,7 @@
 //! Assembles one Roost node from its configuration: storage and consensus, the
 //! shared state, the background tasks, the client port and the HTTP port.
 
+mod consensus_runtime;
 mod http_backend;
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::info;
 
+use self::consensus_runtime::ConsensusRuntime;
 use crate::config::{Config, PeerRole};
 use crate::consensus::transport::{PeerTls, PeerTransport};
 use crate::consensus::{Consensus, ConsensusConfig, ConsensusError, Member};
@@ -31,6 +33,8 @@ pub enum StartError {
     Security(#[from] crate::security::SecurityError),
     #[error("pending restore")]
     Seed(#[from] crate::backup::seed::SeedError),
+    #[error("cannot start the consensus thread: {0}")]
+    ConsensusThread(std::io::Error),
 }
 
 /// Consensus settings from the node configuration: a single voter for a standalone
@@ -192,6 +196,8 @@ pub struct Node {
     pub client_addr: std::net::SocketAddr,
     client_port: Arc<ClientPort>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Last, so that it stops after everything that uses it.
+    consensus_runtime: ConsensusRuntime,
 }
 
 impl Node {
@@ -210,7 +216,9 @@ impl Node {
         }
         let consensus_cfg = consensus_config(&config)?;
         let ensemble = consensus_cfg.is_ensemble();
-        let consensus = Arc::new(Consensus::start(consensus_cfg, db.clone()).await?);
+        let consensus_runtime = ConsensusRuntime::start().map_err(StartError::ConsensusThread)?;
+        let started = consensus_runtime.run(Consensus::start(consensus_cfg, db.clone())).await;
+        let consensus = Arc::new(started.map_err(|e| ConsensusError::Fatal(Box::new(e)))??);
         if ensemble {
             // The client port comes up now; handshakes wait until this member has caught
             // up with the leader (see `Consensus::wait_ready`).
@@ -271,10 +279,12 @@ impl Node {
         ));
         let tick = Duration::from_millis(u64::from(config.tick_time_ms / 2).max(10));
         let reap_every = Duration::from_millis(config.container_check_interval_ms.max(100));
+        // Session timers run beside consensus: late, they would expire sessions whose
+        // clients are alive.
         let mut tasks = vec![
-            tokio::spawn(expiry::run_session_expiry(sessions.clone(), consensus.clone(), db.clone(), tick)),
-            tokio::spawn(expiry::run_session_reporter(sessions, consensus.clone(), tick)),
-            tokio::spawn(expiry::run_reaper(db.clone(), consensus.clone(), reap_every)),
+            consensus_runtime.spawn(expiry::run_session_expiry(sessions.clone(), consensus.clone(), db.clone(), tick)),
+            consensus_runtime.spawn(expiry::run_session_reporter(sessions, consensus.clone(), tick)),
+            consensus_runtime.spawn(expiry::run_reaper(db.clone(), consensus.clone(), reap_every)),
         ];
         // A backup seeded into this data directory (`roost restore --to`) is restored before
         // any client is accepted here.
@@ -294,7 +304,7 @@ impl Node {
             tasks.push(tokio::spawn(crate::security::tls::reload_forever(tls.clone(), "the client port's TLS")));
         }
         if let Some(r) = reconfigurer {
-            tasks.push(tokio::spawn(r.reconcile_forever()));
+            tasks.push(consensus_runtime.spawn(r.reconcile_forever()));
             let port = client_port.clone();
             let rebind: follow::ClientRebind = Arc::new(move |addr| {
                 let port = port.clone();
@@ -320,7 +330,7 @@ impl Node {
                 }
             }));
         }
-        Ok(Node { ctx, client_addr, client_port, tasks })
+        Ok(Node { ctx, client_addr, client_port, tasks, consensus_runtime })
     }
 
     /// Stops serving and shuts consensus down cleanly.
@@ -332,6 +342,10 @@ impl Node {
             t.abort();
         }
         self.client_port.stop().await;
-        self.ctx.consensus.shutdown().await;
+        let consensus = self.ctx.consensus.clone();
+        // Shut down where it runs: its snapshot on exit and final fsyncs use that thread.
+        if self.consensus_runtime.run(async move { consensus.shutdown().await }).await.is_err() {
+            tracing::warn!("consensus shutdown did not finish");
+        }
     }
 }
