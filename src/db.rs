@@ -311,8 +311,10 @@ impl Apply for Db {
         BatchOutcome { outcomes }
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        self.tree.read().serialize()
+    fn freeze(&self) -> crate::consensus::FrozenState {
+        // Microseconds under the read lock; the serialization runs without it.
+        let image = self.tree.read().image();
+        Box::new(move || image.serialize())
     }
 
     fn restore(&self, data: &[u8]) -> Result<(), RestoreError> {

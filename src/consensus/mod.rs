@@ -61,12 +61,21 @@ pub type RaftHandle = openraft::Raft<TypeConfig, StateMachine>;
 /// The application state machine (the data tree in production).
 ///
 /// Called only from the raft state-machine task, in log order, one call at a time.
+/// A frozen application state's serializer (see [`Apply::freeze`]).
+pub type FrozenState = Box<dyn FnOnce() -> Vec<u8> + Send + Sync>;
+
 pub trait Apply: Send + Sync + 'static {
     /// Applies one committed entry's batch; `term` is the entry's leader term (zxid epoch).
     /// Must return exactly one outcome per txn, in order.
     fn apply(&self, term: u64, index: u64, batch: &TxnBatch) -> BatchOutcome;
-    /// Serializes the whole application state (called when openraft builds a snapshot).
-    fn snapshot(&self) -> Vec<u8>;
+    /// Freezes the application state as of the last applied entry and returns its
+    /// serializer. Called between two applies, so it must be quick; the serializer runs
+    /// on a blocking thread while applying goes on.
+    fn freeze(&self) -> FrozenState;
+    /// Serializes the whole application state now.
+    fn snapshot(&self) -> Vec<u8> {
+        (self.freeze())()
+    }
     /// Replaces the application state with a snapshot's contents.
     fn restore(&self, data: &[u8]) -> Result<(), RestoreError>;
 }

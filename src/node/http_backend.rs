@@ -400,9 +400,10 @@ impl Backend for NodeBackend {
     }
 
     fn snapshot_image(&self) -> Result<SnapshotImage, String> {
-        // One read lock: the bytes and the zxid describe the same tree.
-        let (bytes, last_zxid) = self.ctx.db.read(|t| (t.serialize(), t.last_zxid()));
-        Ok(SnapshotImage { bytes, last_zxid })
+        // The image is taken under the read lock in microseconds; writers go on while it
+        // is encoded, and the bytes and the zxid still describe the same tree.
+        let image = self.ctx.db.read(|t| t.image());
+        Ok(SnapshotImage { bytes: image.serialize(), last_zxid: image.last_zxid() })
     }
 
     fn restore_image(&self, image: Vec<u8>) -> BoxFuture<'_, Result<RestoreReport, String>> {

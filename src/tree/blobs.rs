@@ -6,6 +6,11 @@
 //! from 1 MiB pages in 8-byte size classes with a free list per class, so a
 //! 110-byte blob takes 112 bytes and pages hold nothing else. Blobs above
 //! [`MAX_SMALL`] get a page of their own, given back when they are freed.
+//!
+//! Pages are shared with a [`Blobs::frozen`] copy (a snapshot being written) until written:
+//! the first write to a shared page copies it.
+
+use std::sync::Arc;
 
 /// Size of a page small blobs are carved from.
 const PAGE: usize = 1 << 20;
@@ -54,7 +59,7 @@ impl BlobRef {
 /// The pages and free lists.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Blobs {
-    pages: Vec<Box<[u8]>>,
+    pages: Vec<Arc<Box<[u8]>>>,
     /// Free small slots by size class (`len.div_ceil(GRAIN)`), as (page, offset).
     free: Vec<Vec<(u32, u32)>>,
     /// Page slots released by big blobs, reused first.
@@ -64,12 +69,17 @@ pub(crate) struct Blobs {
 }
 
 impl Blobs {
+    /// A copy for reading, sharing every page until this one writes it.
+    pub(crate) fn frozen(&self) -> Blobs {
+        Blobs { pages: self.pages.clone(), ..Blobs::default() }
+    }
+
     /// Stores the concatenation of `parts` and returns where it went.
     pub(crate) fn alloc(&mut self, parts: &[&[u8]]) -> BlobRef {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let r = if len > MAX_SMALL { self.alloc_big(len) } else { self.alloc_small(len) };
         let mut at = r.offset();
-        if let Some(page) = self.pages.get_mut(r.page as usize) {
+        if let Some(page) = self.pages.get_mut(r.page as usize).map(Arc::make_mut) {
             for part in parts {
                 if let Some(dst) = page.get_mut(at..at + part.len()) {
                     dst.copy_from_slice(part);
@@ -86,7 +96,7 @@ impl Blobs {
         let bytes = vec![0u8; len].into_boxed_slice();
         let page = match self.free_pages.pop() {
             Some(page) => {
-                self.pages[page as usize] = bytes;
+                self.pages[page as usize] = Arc::new(bytes);
                 page
             }
             None => self.push_page(bytes),
@@ -111,7 +121,7 @@ impl Blobs {
     }
 
     fn push_page(&mut self, bytes: Box<[u8]>) -> u32 {
-        self.pages.push(bytes);
+        self.pages.push(Arc::new(bytes));
         (self.pages.len() - 1) as u32
     }
 
@@ -124,7 +134,7 @@ impl Blobs {
         let len = r.len();
         if r.slot & BIG != 0 {
             if let Some(page) = self.pages.get_mut(r.page as usize) {
-                *page = Box::default();
+                *page = Arc::default();
                 self.free_pages.push(r.page);
             }
             return;

@@ -12,6 +12,7 @@
 pub mod acl;
 mod apply;
 mod blobs;
+mod cow;
 mod digest;
 mod mutate;
 mod node;

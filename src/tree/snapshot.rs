@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::node::{NodeKind, PersistedStat, SharedAcl};
 use super::path::{canonical, is_valid_segment, split_parent};
-use super::store::{Detached, Node, NodeId, ROOT};
+use super::store::{Detached, Node, NodeId, NodeStore, ROOT};
 use super::{DataTree, SessionEntry};
 use crate::proto::types::Acl;
 #[cfg(test)]
@@ -104,8 +104,13 @@ fn take<'a, T: Deserialize<'a>>(input: &mut &'a [u8]) -> Result<T, SnapshotError
     Ok(value)
 }
 
-impl DataTree {
-    /// Encodes the whole tree.
+impl TreeImage {
+    /// The zxid of the last txn the image holds.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// Encodes the tree as of the image.
     ///
     /// Written straight into the output buffer by one depth-first walk that keeps only
     /// the current path, so the only large allocation is the snapshot itself. Children
@@ -130,7 +135,7 @@ impl DataTree {
         for acl in &acl_lists {
             put(&mut out, &***acl);
         }
-        self.walk_preorder(|path, node| {
+        self.nodes.walk_preorder(|path, node| {
             let acl = acl_index.get(&Arc::as_ptr(&node.acl)).copied().unwrap_or(0);
             put(&mut out, &NodeRecord { path, acl, data: self.nodes.data(node), stat: node.stat });
         });
@@ -151,39 +156,45 @@ impl DataTree {
     /// lists one `Arc`, so they are told apart by pointer, without hashing contents.
     fn acl_lists_in_use(&self) -> Vec<&SharedAcl> {
         let mut seen: HashMap<*const Vec<Acl>, &SharedAcl> = HashMap::new();
-        self.walk_preorder(|_, node| {
+        self.nodes.walk_preorder(|_, node| {
             seen.entry(Arc::as_ptr(&node.acl)).or_insert(&node.acl);
         });
         let mut lists: Vec<&SharedAcl> = seen.into_values().collect();
         lists.sort_by(|a, b| acl_order(a, b));
         lists
     }
+}
+
+/// The tree as of one applied zxid, taken in microseconds (its nodes share memory with the
+/// live tree until the tree writes them, see [`super::cow`]) and serialized afterwards,
+/// while the tree goes on changing.
+pub struct TreeImage {
+    nodes: NodeStore,
+    sessions: Vec<(i64, SessionEntry)>,
+    last_zxid: i64,
+    data_size: u64,
+}
+
+impl DataTree {
+    /// The tree as it is now, for serializing without holding up writers.
+    pub fn image(&self) -> TreeImage {
+        TreeImage {
+            nodes: self.nodes.frozen(),
+            sessions: self.sessions.iter().map(|(id, s)| (*id, *s)).collect(),
+            last_zxid: self.last_zxid,
+            data_size: self.data_size,
+        }
+    }
+
+    /// Encodes the whole tree (see [`TreeImage::serialize`]).
+    pub fn serialize(&self) -> Vec<u8> {
+        self.image().serialize()
+    }
 
     /// Visits every node in depth-first pre-order (a parent before its children),
-    /// with its full path. Memory: one path buffer and one child cursor per level.
-    pub(super) fn walk_preorder<'a>(&'a self, mut visit: impl FnMut(&str, &'a Node)) {
-        if self.nodes.is_empty() {
-            return;
-        }
-        visit("/", self.nodes.get(ROOT));
-        let mut path = String::new();
-        // (children, next one to visit, length of their parent's path in `path`)
-        let mut stack: Vec<(&[NodeId], usize, usize)> = vec![(self.nodes.children(ROOT), 0, 0)];
-        while let Some((children, next, base)) = stack.last_mut() {
-            let Some(&id) = children.get(*next) else {
-                stack.pop();
-                continue;
-            };
-            *next += 1;
-            path.truncate(*base);
-            path.push('/');
-            let node = self.nodes.get(id);
-            path.push_str(self.nodes.name(node));
-            visit(&path, node);
-            if node.child_count() > 0 {
-                stack.push((self.nodes.children(id), 0, path.len()));
-            }
-        }
+    /// with its full path.
+    pub(super) fn walk_preorder<'a>(&'a self, visit: impl FnMut(&str, &'a Node)) {
+        self.nodes.walk_preorder(visit)
     }
 
     /// Decodes a snapshot written by [`DataTree::serialize`], checking the
@@ -452,6 +463,37 @@ mod tests {
         }
         assert_eq!(back.get_data("/a", &[]).unwrap().0, None);
         assert_eq!(back.session(SID), tree.session(SID));
+    }
+
+    /// An image shares the tree's memory until the tree writes it: writes after the image
+    /// (data set in place, nodes created into freed slots and new chunks, nodes and whole
+    /// child lists deleted, big data given its own page) must not show in it.
+    #[test]
+    fn an_image_is_the_tree_as_it_was_when_taken() {
+        let mut h = Harness::new();
+        h.tree = populated();
+        h.mk("/many");
+        for i in 0..3000 {
+            h.run(create_data(&format!("/many/n{i}"), &[i as u8; 40])).unwrap();
+        }
+        h.run(create_data("/big", &vec![9u8; 10_000])).unwrap();
+        let before = h.tree.serialize();
+        let image = h.tree.image();
+        for i in (0..3000).step_by(7) {
+            h.run(set_data(&format!("/many/n{i}"), Some(&[0xee; 40]), -1)).unwrap();
+        }
+        for i in (1..3000).step_by(5) {
+            h.run(delete(&format!("/many/n{i}"), -1)).unwrap();
+        }
+        for i in 0..1500 {
+            h.run(create_data(&format!("/many/m{i}"), &[1u8; 40])).unwrap();
+        }
+        h.run(set_data("/big", Some(&vec![3u8; 20_000]), -1)).unwrap();
+        h.run(delete("/big", -1)).unwrap();
+        h.run(set_data("/", Some(b"root"), -1)).unwrap();
+        assert_ne!(h.tree.serialize(), before);
+        assert_eq!(image.serialize(), before, "the image changed with the tree");
+        assert_eq!(image.last_zxid(), DataTree::deserialize(&before).unwrap().last_zxid());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
 use super::blobs::{BlobRef, Blobs};
+use super::cow::CowVec;
 use super::node::{NodeKind, PersistedStat, SharedAcl};
 use crate::proto::types::Stat;
 
@@ -187,16 +188,17 @@ fn name_len_field(name: &[u8], data: Option<&[u8]>) -> u32 {
     }
 }
 
-/// The arena, the (parent, name) index and the child lists.
+/// The arena, the (parent, name) index and the child lists. The arena, the child lists
+/// and the blobs share memory with a [`NodeStore::frozen`] copy until written.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NodeStore {
-    nodes: Vec<Node>,
+    nodes: CowVec<Node>,
     blobs: Blobs,
     /// Slots of deleted nodes, reused first.
     free: Vec<NodeId>,
     index: HashTable<NodeId>,
     hasher: DefaultHashBuilder,
-    lists: Vec<Vec<NodeId>>,
+    lists: CowVec<Vec<NodeId>>,
     free_lists: Vec<u32>,
     len: usize,
 }
@@ -207,6 +209,19 @@ impl NodeStore {
         self.nodes.reserve(nodes.saturating_sub(self.nodes.len()));
         let NodeStore { index, nodes: arena, hasher, blobs, .. } = self;
         index.reserve(nodes.saturating_sub(index.len()), |&id| key_hash(hasher, blobs, arena, id));
+    }
+
+    /// A copy for reading the nodes (a snapshot's walk), taken in microseconds: it shares
+    /// the arena, the child lists and the blob pages until this store writes them, and has
+    /// no index (lookups by name find nothing in it).
+    pub(crate) fn frozen(&self) -> NodeStore {
+        NodeStore {
+            nodes: self.nodes.clone(),
+            blobs: self.blobs.frozen(),
+            lists: self.lists.clone(),
+            len: self.len,
+            ..NodeStore::default()
+        }
     }
 
     /// Number of nodes, root included.
@@ -433,6 +448,33 @@ impl NodeStore {
         Detached { data, acl: node.acl, stat: node.stat }
     }
 
+    /// Visits every node in depth-first pre-order (a parent before its children),
+    /// with its full path. Memory: one path buffer and one child cursor per level.
+    pub(crate) fn walk_preorder<'a>(&'a self, mut visit: impl FnMut(&str, &'a Node)) {
+        if self.is_empty() {
+            return;
+        }
+        visit("/", self.get(ROOT));
+        let mut path = String::new();
+        // (children, next one to visit, length of their parent's path in `path`)
+        let mut stack: Vec<(&[NodeId], usize, usize)> = vec![(self.children(ROOT), 0, 0)];
+        while let Some((children, next, base)) = stack.last_mut() {
+            let Some(&id) = children.get(*next) else {
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            path.truncate(*base);
+            path.push('/');
+            let node = self.get(id);
+            path.push_str(self.name(node));
+            visit(&path, node);
+            if node.child_count() > 0 {
+                stack.push((self.children(id), 0, path.len()));
+            }
+        }
+    }
+
     /// Replaces the data of `id`, returning the old data.
     pub(crate) fn set_data(&mut self, id: NodeId, data: Option<&[u8]>) -> Option<Bytes> {
         let node = &self.nodes[id as usize];
@@ -450,7 +492,7 @@ impl NodeStore {
 }
 
 /// The index hash of an existing node.
-fn key_hash(hasher: &DefaultHashBuilder, blobs: &Blobs, nodes: &[Node], id: NodeId) -> u64 {
+fn key_hash(hasher: &DefaultHashBuilder, blobs: &Blobs, nodes: &CowVec<Node>, id: NodeId) -> u64 {
     let n = &nodes[id as usize];
     let name = blobs.get(n.blob).get(..n.name_len()).unwrap_or_default();
     hasher.hash_one((n.parent, name))

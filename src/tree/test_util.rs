@@ -65,6 +65,17 @@ pub fn create(path: &str, mode: CreateMode) -> TxnOp {
     TxnOp::Create { path: path.into(), data: Some(b"x".to_vec()), acl: Acl::open_unsafe(), mode, ttl_ms: None }
 }
 
+/// A persistent create with `data` and OPEN_ACL_UNSAFE.
+pub fn create_data(path: &str, data: &[u8]) -> TxnOp {
+    TxnOp::Create {
+        path: path.into(),
+        data: Some(data.to_vec()),
+        acl: Acl::open_unsafe(),
+        mode: CreateMode::Persistent,
+        ttl_ms: None,
+    }
+}
+
 pub fn create_acl(path: &str, acl: Vec<Acl>) -> TxnOp {
     TxnOp::Create { path: path.into(), data: None, acl, mode: CreateMode::Persistent, ttl_ms: None }
 }
