@@ -123,9 +123,11 @@ impl Apply for App {
         outcome
     }
 
-    fn snapshot(&self) -> Vec<u8> {
+    fn freeze(&self) -> roost::consensus::FrozenState {
+        // Both as of the same applied entry: freeze runs between two applies.
         let log = self.applied.lock().clone();
-        postcard::to_allocvec(&(log, self.db.snapshot())).unwrap_or_default()
+        let tree = self.db.freeze();
+        Box::new(move || postcard::to_allocvec(&(log, tree())).unwrap_or_default())
     }
 
     fn restore(&self, data: &[u8]) -> Result<(), RestoreError> {
