@@ -244,7 +244,7 @@ pub struct SnapshotBuilder {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = SnapshotData;
 
-    /// On a blocking thread, not a runtime worker: at a million znodes serializing is
+    /// On a background thread, not a runtime worker: at a million znodes serializing is
     /// half a second of CPU, and on a worker it held up heartbeats on every member at once
     /// (all snapshot at the same index); the leader lost its quorum under a steady fill.
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
@@ -252,7 +252,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             return Err(io::Error::other("snapshot already built"));
         };
         let (store, meta) = (self.store.clone(), self.meta.clone());
-        blocking(move || {
+        super::net::background("snapshot-build", move || {
             let started = std::time::Instant::now();
             let data: SnapshotData = frozen().into();
             let serialize_ms = started.elapsed().as_millis() as u64;
@@ -265,6 +265,6 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             );
             Ok(Snapshot { meta, snapshot: data })
         })
-        .await
+        .await?
     }
 }
