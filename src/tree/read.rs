@@ -41,7 +41,8 @@ impl DataTree {
     /// getChildren / getChildren2 as the client port answers them: in Apache ZooKeeper's
     /// order (see `NodeStore::children_in_zookeeper_order`); READ needed.
     pub fn get_children_in_zookeeper_order(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
-        self.children_named(path, auth, NodeStore::children_in_zookeeper_order)
+        let id = self.node_id_with_perm(path, perms::READ, auth)?;
+        Ok((self.nodes.child_names_in_zookeeper_order(id), self.nodes.get(id).client_stat()))
     }
 
     /// The names of the children of `path` in the order `order` lists them, and its stat.
