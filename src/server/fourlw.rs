@@ -75,10 +75,14 @@ pub fn run(ctx: &ServerContext, word: FourLetterWord) -> String {
 /// without a quorum, before or between elections).
 pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
 
-/// False on an ensemble member that has lost its quorum (or not found one yet) and is not
-/// in read-only mode: it serves no client, as a ZooKeeper member without a running server.
+/// False on an ensemble member that has lost its quorum (or not found one yet), or has not
+/// yet caught up with its leader since it started, and is not in read-only mode: it serves
+/// no client, as a ZooKeeper member without a running server (a ZooKeeper follower starts
+/// serving once it has synced with its leader). Before, a member answered `srvr` with its
+/// mode as soon as it heard a leader, and with the zxid of a tree it had not yet received
+/// (tests/migrate/test_cutover.py saw 0x0 on a member still installing the leader's snapshot).
 fn serving(ctx: &ServerContext) -> bool {
-    ctx.config.is_standalone() || ctx.read_only.is_active() || ctx.consensus.has_quorum()
+    ctx.config.is_standalone() || ctx.read_only.is_active() || (ctx.consensus.has_quorum() && ctx.consensus.is_ready())
 }
 
 /// The words ZooKeeper answers with [`NOT_SERVING`] while not serving (its commands that
