@@ -173,8 +173,10 @@ def test_navigator_creates_an_ephemeral_and_logout_deletes_it(page, node, zk, fr
     expect(page.get_by_test_id("create-ephemeral-note")).to_be_visible()
     shot(page, "create-ephemeral")
     page.get_by_test_id("create-submit").click()
-    # The new node opens, marked as this browser session's.
+    # The new node opens, marked as this browser session's. The page's scripts must be
+    # running before the tab is clicked (in CI a click that came first did nothing).
     expect(page.get_by_test_id("breadcrumb")).to_contain_text("mine")
+    expect(page.get_by_test_id("live-status")).to_have_attribute("data-ready", "true")
     page.get_by_role("tab", name="Stat").click()
     expect(page.get_by_test_id("own-session")).to_be_visible()
     stat = zk.exists(fresh + "/mine")
