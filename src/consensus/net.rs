@@ -56,9 +56,9 @@ const BACKGROUND_NICE: libc::c_int = 10;
 /// Runs CPU-heavy work that nothing waits for urgently (serializing a snapshot: 6 s of CPU
 /// at 10M znodes) on a thread of its own at a lower priority, so that the consensus thread,
 /// which must answer heartbeats within an election timeout, wins the CPU when both want
-/// it. At 10M znodes on a 2-core machine, three members serializing at normal priority
-/// starved their consensus threads and the ensemble lost its leader (bench/scale).
-/// Under the simulator it runs inline, as [`blocking`] does.
+/// it. (It did not by itself keep a 10M-znode fill on a 2-core machine from losing its
+/// leader; see docs/BENCHMARKS.md.) Under the simulator it runs inline, as [`blocking`]
+/// does.
 pub async fn background<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> std::io::Result<T> {
     #[cfg(not(feature = "sim"))]
     {

@@ -7,7 +7,6 @@ use bytes::Bytes;
 
 use super::acl::{check_acl, mask_digests};
 use super::path::canonical;
-use super::store::{NodeId, NodeStore};
 use super::{DataTree, CONFIG_PATH};
 use crate::proto::types::{perms, Acl, ErrorCode, Id, Stat};
 
@@ -35,26 +34,16 @@ impl DataTree {
 
     /// getChildren / getChildren2: child names (sorted) and the stat; READ needed.
     pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
-        self.children_named(path, auth, NodeStore::sorted_children)
+        let id = self.node_id_with_perm(path, perms::READ, auth)?;
+        let names = self.nodes.sorted_children(id).into_iter().map(|c| self.nodes.name(self.nodes.get(c)).to_owned());
+        Ok((names.collect(), self.nodes.get(id).client_stat()))
     }
 
     /// getChildren / getChildren2 as the client port answers them: in Apache ZooKeeper's
-    /// order (see `NodeStore::children_in_zookeeper_order`); READ needed.
+    /// order (see `NodeStore::child_names_in_zookeeper_order`); READ needed.
     pub fn get_children_in_zookeeper_order(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
         let id = self.node_id_with_perm(path, perms::READ, auth)?;
         Ok((self.nodes.child_names_in_zookeeper_order(id), self.nodes.get(id).client_stat()))
-    }
-
-    /// The names of the children of `path` in the order `order` lists them, and its stat.
-    fn children_named(
-        &self,
-        path: &str,
-        auth: &[Id],
-        order: fn(&NodeStore, NodeId) -> Vec<NodeId>,
-    ) -> Result<(Vec<String>, Stat), ErrorCode> {
-        let id = self.node_id_with_perm(path, perms::READ, auth)?;
-        let names = order(&self.nodes, id).into_iter().map(|c| self.nodes.name(self.nodes.get(c)).to_owned()).collect();
-        Ok((names, self.nodes.get(id).client_stat()))
     }
 
     /// getACL: READ or ADMIN needed; without ADMIN digest ids come back as `user:x`.
