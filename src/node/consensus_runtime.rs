@@ -12,20 +12,37 @@
 //! timers whose lateness would expire live sessions. Clients talk to it through channels.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::{Builder, Handle, Runtime};
+
+/// How often the consensus thread proves it is running.
+const STALL_TICK: Duration = Duration::from_millis(50);
+/// A gap longer than this is logged: followers call an election after 250-500 ms without
+/// their leader, so a stall of this size on a leader is one that can depose it.
+const STALL_WARN: Duration = Duration::from_millis(250);
 
 /// Owns the consensus thread; dropping it stops that thread's tasks without waiting.
 pub(crate) struct ConsensusRuntime {
     runtime: Option<Runtime>,
     handle: Handle,
+    stall_watch: StallWatch,
 }
 
 impl ConsensusRuntime {
     pub(crate) fn start() -> std::io::Result<ConsensusRuntime> {
         let runtime = Builder::new_multi_thread().worker_threads(1).thread_name("consensus").enable_all().build()?;
         let handle = runtime.handle().clone();
-        Ok(ConsensusRuntime { runtime: Some(runtime), handle })
+        let stall_watch = StallWatch::start(&handle)?;
+        Ok(ConsensusRuntime { runtime: Some(runtime), handle, stall_watch })
+    }
+
+    /// Stalls of the consensus thread longer than [`STALL_WARN`] so far.
+    #[cfg(test)]
+    fn stalls(&self) -> u64 {
+        self.stall_watch.shared.stalls.load(Ordering::Relaxed)
     }
 
     /// Runs `fut` on the consensus thread and waits for it: whatever it spawns stays there.
@@ -46,8 +63,79 @@ impl ConsensusRuntime {
     }
 }
 
+/// Notices when the consensus thread stops running tasks, as ZooKeeper's JvmPauseMonitor
+/// notices pauses: a task there stamps the time every [`STALL_TICK`], and a plain thread
+/// logs a warning when the stamp is older than [`STALL_WARN`] (while it lasts and when it
+/// ends, with its length). Whatever held the thread (a long apply, a blocking call, the
+/// machine itself) shows up in the log next to the election it caused.
+struct StallWatch {
+    shared: Arc<StallShared>,
+}
+
+struct StallShared {
+    epoch: Instant,
+    /// Milliseconds since `epoch` of the consensus thread's last tick.
+    last_tick_ms: AtomicU64,
+    stalls: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl StallWatch {
+    fn start(handle: &Handle) -> std::io::Result<StallWatch> {
+        let shared = Arc::new(StallShared {
+            epoch: Instant::now(),
+            last_tick_ms: AtomicU64::new(0),
+            stalls: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let ticker = shared.clone();
+        handle.spawn(async move {
+            let mut tick = tokio::time::interval(STALL_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while !ticker.stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                ticker.last_tick_ms.store(ticker.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+            }
+        });
+        let watcher = shared.clone();
+        std::thread::Builder::new().name("stall-watch".into()).spawn(move || watcher.watch())?;
+        Ok(StallWatch { shared })
+    }
+
+    /// Ends the ticker and the watch thread (within a tick).
+    fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl StallShared {
+    fn watch(&self) {
+        let mut stalled_since: Option<u64> = None;
+        while !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(STALL_TICK);
+            let now = self.epoch.elapsed().as_millis() as u64;
+            let last = self.last_tick_ms.load(Ordering::Relaxed);
+            // The tick itself may be up to one period old.
+            let late = now.saturating_sub(last).saturating_sub(STALL_TICK.as_millis() as u64);
+            match stalled_since {
+                None if late > STALL_WARN.as_millis() as u64 => {
+                    stalled_since = Some(last);
+                    self.stalls.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(late_ms = late, "the consensus thread has not run its tasks for a while");
+                }
+                Some(since) if last > since => {
+                    stalled_since = None;
+                    tracing::warn!(stalled_ms = last.saturating_sub(since), "the consensus thread runs again");
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 impl Drop for ConsensusRuntime {
     fn drop(&mut self) {
+        self.stall_watch.stop();
         // Dropping a runtime blocks, which an async context forbids.
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
@@ -58,7 +146,6 @@ impl Drop for ConsensusRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     /// The point of the thread: a timer on it fires on time while every worker of the
     /// caller's runtime is held by work that never yields.
@@ -91,5 +178,18 @@ mod tests {
         }
         let waited = waited.unwrap();
         assert!(waited < Duration::from_millis(400), "a 10 ms timer waited {waited:?}");
+    }
+
+    /// A stall of the consensus thread is counted (and logged) by the watch thread; its
+    /// normal ticking is not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_blocked_consensus_thread_is_noticed() {
+        let runtime = ConsensusRuntime::start().unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(runtime.stalls(), 0, "an idle thread counted as stalled");
+        // Work that never yields, as a long apply or a blocking call looks to the runtime.
+        runtime.run(async { std::thread::sleep(Duration::from_millis(700)) }).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(runtime.stalls(), 1);
     }
 }
