@@ -14,6 +14,7 @@ mod apply;
 mod blobs;
 mod cow;
 mod digest;
+mod index;
 mod mutate;
 mod node;
 pub mod path;

@@ -12,11 +12,12 @@
 //!   sorts when it asks; the replicas never depend on list order.
 
 use bytes::Bytes;
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 use std::hash::BuildHasher;
 
 use super::blobs::{BlobRef, Blobs};
 use super::cow::CowVec;
+use super::index::ShardedIndex;
 use super::node::{NodeKind, PersistedStat, SharedAcl};
 use crate::proto::types::Stat;
 
@@ -201,7 +202,7 @@ pub(crate) struct NodeStore {
     blobs: Blobs,
     /// Slots of deleted nodes, reused first.
     free: Vec<NodeId>,
-    index: HashTable<NodeId>,
+    index: ShardedIndex,
     hasher: DefaultHashBuilder,
     lists: CowVec<Vec<NodeId>>,
     free_lists: Vec<u32>,
@@ -264,12 +265,10 @@ impl NodeStore {
     }
 
     fn child_hashed(&self, hash: u64, parent: NodeId, name: &[u8]) -> Option<NodeId> {
-        self.index
-            .find(hash, |&id| {
-                let n = &self.nodes[id as usize];
-                n.parent == parent && self.name_bytes(n) == name
-            })
-            .copied()
+        self.index.find(hash, |&id| {
+            let n = &self.nodes[id as usize];
+            n.parent == parent && self.name_bytes(n) == name
+        })
     }
 
     /// The children of `id`, in no particular order.
@@ -463,9 +462,7 @@ impl NodeStore {
             (n.parent, n.pos)
         };
         let hash = key_hash(&self.hasher, &self.blobs, &self.nodes, id);
-        if let Ok(entry) = self.index.find_entry(hash, |&other| other == id) {
-            entry.remove();
-        }
+        self.index.remove(hash, |&other| other == id);
         let list = self.nodes[parent as usize].list;
         if let Some(kids) = self.lists.get_mut(list as usize) {
             kids.swap_remove(pos as usize);
