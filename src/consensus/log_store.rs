@@ -28,7 +28,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the system clock on the writer thread in production, the simulated one where
+// tests/sim.rs runs the writer inline (which committed id a crash leaves on disk must not
+// depend on real time there).
+use tokio::time::Instant;
 
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, RaftLogStorage};

@@ -23,7 +23,7 @@ use super::batcher::Proposal;
 use super::error::ConsensusError;
 use super::failover;
 use super::heard_commits::HeardCommits;
-use super::types::{NodeId, Snapshot};
+use super::types::{self, NodeId, Snapshot};
 use super::wire::{self, Hello, RemoteError, Request, RequestFrame, Response, ResponseFrame};
 use super::Core;
 
@@ -117,8 +117,12 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
                     Ok(data) => {
                         let (core, out) = (core.clone(), out.clone());
                         tokio::spawn(async move {
-                            let body =
-                                handle(&core, hello.from, Request::Snapshot { vote, meta, data: data.into() }).await;
+                            let body = handle(
+                                &core,
+                                hello.from,
+                                Request::Snapshot { vote, meta, data: types::snapshot_data(data) },
+                            )
+                            .await;
                             let _ = out.send(ResponseFrame { id, body });
                         });
                     }

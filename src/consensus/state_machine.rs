@@ -128,7 +128,7 @@ fn load_latest(store: &SharedSnapshots) -> io::Result<Option<(SnapshotMeta, Snap
         None => Ok(None),
         Some(stored) => {
             let meta: SnapshotMeta = types::decode(&stored.meta)?;
-            Ok(Some((meta, stored.data.into())))
+            Ok(Some((meta, types::snapshot_data(stored.data))))
         }
     }
 }
@@ -254,7 +254,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let (store, meta) = (self.store.clone(), self.meta.clone());
         super::net::background("snapshot-build", move || {
             let started = std::time::Instant::now();
-            let data: SnapshotData = frozen().into();
+            let data = types::snapshot_data(frozen());
             let serialize_ms = started.elapsed().as_millis() as u64;
             persist(&store, &meta, &data)?;
             tracing::info!(

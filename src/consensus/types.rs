@@ -19,11 +19,14 @@ pub struct RaftPeer {
     pub raft_addr: String,
 }
 
-/// The log entry payload: a [`TxnBatch`]. A newtype only because openraft requires
-/// `Display` of its app data; it serializes exactly like the batch (`transparent`).
+/// The log entry payload: a [`TxnBatch`], shared. openraft clones an entry's payload each
+/// time it reads it for a follower (each replication request, each member) and our log
+/// cache hands out clones too; behind an `Arc` those clones are a reference count, not a
+/// copy of every txn's path, data and ACL. A newtype because openraft requires `Display`
+/// of its app data; it serializes exactly like the batch (`transparent`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct LogBatch(pub TxnBatch);
+pub struct LogBatch(pub std::sync::Arc<TxnBatch>);
 
 impl std::fmt::Display for LogBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,6 +79,43 @@ pub type SnapshotMeta = openraft::SnapshotMeta<CommittedLeaderId, NodeId, RaftPe
 /// A snapshot travels and is installed as the application's serialized state; shared
 /// bytes, so handing the current snapshot out again does not copy it.
 pub type SnapshotData = bytes::Bytes;
+
+/// Snapshot bytes from this size up are freed on a thread of their own (see [`snapshot_data`]).
+const FREE_APART_FROM: usize = 16 << 20;
+
+/// Wraps a serialized snapshot (built, read from disk or received) as [`SnapshotData`].
+/// Whoever drops the last copy of a large one does not free it: openraft drops snapshots
+/// on the consensus thread (after building one, after sending one), and unmapping a
+/// gigabyte took that thread 400 ms at 10M znodes, long enough for followers to start an
+/// election (bench/scale, 2026-12-06). A short-lived thread frees it instead.
+pub fn snapshot_data(bytes: Vec<u8>) -> SnapshotData {
+    if bytes.len() < FREE_APART_FROM {
+        return bytes.into();
+    }
+    bytes::Bytes::from_owner(FreedApart(bytes))
+}
+
+struct FreedApart(Vec<u8>);
+
+/// Buffers freed by a `free-snapshot` thread so far (for the tests).
+static FREED_APART: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl AsRef<[u8]> for FreedApart {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for FreedApart {
+    fn drop(&mut self) {
+        let bytes = std::mem::take(&mut self.0);
+        // If no thread can be started, the closure and the bytes are dropped right here.
+        let _ = std::thread::Builder::new().name("free-snapshot".into()).spawn(move || {
+            drop(bytes);
+            FREED_APART.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+}
 pub type Snapshot = openraft::Snapshot<CommittedLeaderId, NodeId, RaftPeer, SnapshotData>;
 
 /// Roughly how many bytes `txn` takes on the wire: its paths and data plus a fixed
@@ -137,6 +177,27 @@ mod tests {
 
     use super::*;
 
+    /// A large snapshot's buffer is freed by a thread of its own, whoever drops it; a small
+    /// one where it is dropped. Both read back what was put in.
+    #[test]
+    fn large_snapshot_buffers_are_freed_apart() {
+        let before = FREED_APART.load(std::sync::atomic::Ordering::Relaxed);
+        let small = snapshot_data(vec![7; 1000]);
+        let large = snapshot_data((0..FREE_APART_FROM + 5).map(|i| i as u8).collect());
+        assert_eq!(&small[..], &[7; 1000][..]);
+        assert_eq!((large.len(), large[FREE_APART_FROM + 4]), (FREE_APART_FROM + 5, (FREE_APART_FROM + 4) as u8));
+        let copy = large.clone();
+        drop(large);
+        drop(small);
+        assert_eq!(FREED_APART.load(std::sync::atomic::Ordering::Relaxed), before, "freed while a copy is alive");
+        drop(copy);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while FREED_APART.load(std::sync::atomic::Ordering::Relaxed) == before && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(FREED_APART.load(std::sync::atomic::Ordering::Relaxed), before + 1);
+    }
+
     #[test]
     fn entries_round_trip_through_postcard() {
         let batch = TxnBatch {
@@ -147,7 +208,7 @@ mod tests {
                 op: TxnOp::Delete { path: "/a".into(), version: -1 },
             }],
         };
-        let normal = Entry::new_normal(log_id(3, 9), LogBatch(batch));
+        let normal = Entry::new_normal(log_id(3, 9), LogBatch(std::sync::Arc::new(batch)));
         let back: Entry = decode(&encode(&normal).unwrap()).unwrap();
         assert_eq!(back, normal);
 

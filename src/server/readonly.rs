@@ -27,10 +27,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
+// tokio's clock: the system clock in production, the simulated one under tests/sim.rs.
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::ServerContext;
@@ -162,14 +164,20 @@ pub fn grace_period(tick_time_ms: u32) -> Duration {
 /// Follows the quorum and flips the cut-off state: read-only mode when it is enabled,
 /// no service otherwise. Runs on every ensemble member.
 pub async fn run_monitor(ctx: Arc<ServerContext>) {
-    let mode = &ctx.read_only;
-    let grace = if mode.enabled { grace_period(ctx.config.tick_time_ms) } else { REFUSE_GRACE };
+    let grace = if ctx.read_only.enabled { grace_period(ctx.config.tick_time_ms) } else { REFUSE_GRACE };
+    follow_quorum(&ctx.read_only, grace, || ctx.consensus.has_quorum()).await
+}
+
+/// The loop of [`run_monitor`]: `mode` is cut off once `has_quorum` has been false for
+/// `grace`, and back as soon as it is true. The simulator (tests/sim.rs) runs it over
+/// simulated members, on tokio's clock as here.
+pub async fn follow_quorum(mode: &ReadOnlyMode, grace: Duration, has_quorum: impl Fn() -> bool) {
     let mut lost_since: Option<Instant> = None;
     let mut tick = tokio::time::interval(CHECK_EVERY);
     loop {
         tick.tick().await;
         let now = Instant::now();
-        if ctx.consensus.has_quorum() {
+        if has_quorum() {
             lost_since = None;
             if mode.is_cut_off() {
                 if mode.enabled {

@@ -132,11 +132,14 @@ impl SessionTracker {
     /// re-adds them if that fails).
     pub fn take_expired(&self, now: Instant, term: u64) -> Vec<(i64, i32)> {
         let mut sessions = self.sessions.lock();
-        let expired: Vec<(i64, i32)> = sessions
+        let mut expired: Vec<(i64, i32)> = sessions
             .iter()
             .filter(|(_, d)| d.expires <= now)
             .map(|(id, d)| (*id, d.timeout.as_millis() as i32))
             .collect();
+        // In id order, not the map's (random per process): the closes are proposed in this
+        // order, and a seed of tests/sim.rs must replay the same log.
+        expired.sort_unstable();
         let mut expiring = self.expiring.lock();
         for (id, _) in &expired {
             sessions.remove(id);
