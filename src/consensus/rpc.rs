@@ -242,12 +242,31 @@ async fn enqueue(core: &Core, from: NodeId, txns: Vec<crate::tree::txn::Txn>) ->
     waits
 }
 
+/// Whether a request of member `from` carrying `vote` comes from the leader this member
+/// follows: the leader it knows, with the very vote it has granted (committed). A deposed
+/// leader's older vote, or a candidate's, does not count.
+fn is_from_followed_leader(
+    metrics: &openraft::RaftMetrics<types::TypeConfig>,
+    from: NodeId,
+    vote: &types::Vote,
+) -> bool {
+    metrics.current_leader == Some(from) && metrics.vote == *vote && vote.is_committed()
+}
+
 /// Serves one request of member `from`.
 async fn handle(core: &Core, from: NodeId, req: Request) -> Response {
     let stopped = || Response::Failed(RemoteError::Stopped);
     match req {
         Request::Append(rpc) => {
             let announcement = HeardCommits::announcement(&rpc);
+            // The leader this member follows has reached it, now: say so before the append
+            // is answered. The answer waits for the WAL's fsync, which can take seconds
+            // behind a gigabyte of snapshot writeback (10M znodes); counted only at the
+            // answer, the contact went stale, `has_quorum` turned false, and the member
+            // closed every client connection while its leader was talking to it.
+            if is_from_followed_leader(&core.raft.metrics().borrow_watched(), from, &rpc.vote) {
+                core.heard_from_leader();
+            }
             match core.raft.append_entries(rpc).await {
                 Ok(resp) => {
                     core.heard_commits.answered(&resp, announcement);
@@ -296,6 +315,22 @@ async fn handle(core: &Core, from: NodeId, req: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consensus::types::Vote;
+
+    /// Only an append of the leader this member follows, in the term it granted, counts as
+    /// leader contact before it is answered.
+    #[test]
+    fn only_the_followed_leader_counts_as_contact_on_arrival() {
+        let mut m = openraft::RaftMetrics::<types::TypeConfig>::new_initial(3);
+        m.current_leader = Some(1);
+        m.vote = Vote::new_committed(4, 1);
+        assert!(is_from_followed_leader(&m, 1, &Vote::new_committed(4, 1)));
+        assert!(!is_from_followed_leader(&m, 2, &Vote::new_committed(4, 1)), "another member");
+        assert!(!is_from_followed_leader(&m, 1, &Vote::new_committed(3, 1)), "a deposed term");
+        assert!(!is_from_followed_leader(&m, 1, &Vote::new(4, 1)), "a candidate's vote");
+        m.current_leader = None;
+        assert!(!is_from_followed_leader(&m, 1, &Vote::new_committed(4, 1)), "no leader known");
+    }
 
     #[test]
     fn chunks_are_staged_in_order_and_taken_whole() {
