@@ -189,6 +189,11 @@ pub struct PeerConn {
     addr: Mutex<String>,
     link: tokio::sync::Mutex<Option<Link>>,
     next_id: AtomicU64,
+    /// Numbers this peer's snapshot transfers, so a receiver never mixes chunks of two of
+    /// them (it stages per connection). Per peer rather than process-wide, so that what a
+    /// member sends does not depend on what other members in the process (the simulator's,
+    /// or an earlier run's) did before.
+    next_transfer: AtomicU64,
     redial: Mutex<Redial>,
     /// See [`SILENT_LINK`].
     silent_limit: Duration,
@@ -331,6 +336,7 @@ impl PeerConn {
             addr: Mutex::new(addr.to_string()),
             link: tokio::sync::Mutex::new(None),
             next_id: AtomicU64::new(1),
+            next_transfer: AtomicU64::new(1),
             redial: Mutex::new(Redial { not_before: None, pause: MIN_REDIAL }),
             silent_limit: SILENT_LINK,
             runtime,
@@ -679,9 +685,6 @@ const CHUNK_WINDOW: usize = 4;
 /// How long one chunk may wait for its acknowledgement.
 const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Numbers snapshot transfers so a receiver never mixes chunks of two of them.
-static NEXT_TRANSFER: AtomicU64 = AtomicU64::new(1);
-
 /// Sends the snapshot data in [`wire::SNAPSHOT_CHUNK`] pieces, a few in flight at a
 /// time, then asks the peer to install it. The pieces share the connection with
 /// heartbeats and appends, which slip in between them. If the connection breaks part
@@ -696,7 +699,7 @@ async fn send_snapshot(
     let target = conn.target;
     let data = snapshot.snapshot;
     let total = data.len() as u64;
-    let transfer = NEXT_TRANSFER.fetch_add(1, Ordering::Relaxed);
+    let transfer = conn.next_transfer.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let mut inflight = std::collections::VecDeque::with_capacity(CHUNK_WINDOW);
     let mut offset = 0u64;
