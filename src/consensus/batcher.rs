@@ -181,7 +181,7 @@ async fn write_locally(
         return;
     }
     let (responder, committed, done) = ProgressResponder::<TypeConfig, ClientWriteResult<TypeConfig>>::new();
-    if let Err(fatal) = raft.client_write_ff(LogBatch(std::sync::Arc::new(TxnBatch { txns })), Some(responder)).await {
+    if let Err(fatal) = raft.client_write_ff(LogBatch::from(TxnBatch { txns }), Some(responder)).await {
         let err = ConsensusError::from(fatal);
         fail_all(replies, || err.duplicate());
         return;

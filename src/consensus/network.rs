@@ -753,7 +753,7 @@ mod tests {
     fn entry(index: u64, data_len: usize) -> Entry {
         let op = TxnOp::SetData { path: "/n".into(), data: Some(vec![0; data_len]), version: -1 };
         let txn = Txn { session_id: 1, time_ms: 0, auth: vec![], op };
-        Entry::new_normal(log_id(1, index), LogBatch(std::sync::Arc::new(TxnBatch { txns: vec![txn] })))
+        Entry::new_normal(log_id(1, index), LogBatch::from(TxnBatch { txns: vec![txn] }))
     }
 
     fn request(entries: Vec<Entry>) -> AppendEntriesRequest<TypeConfig> {

@@ -270,6 +270,8 @@ async fn handle(core: &Core, from: NodeId, req: Request) -> Response {
             match core.raft.append_entries(rpc).await {
                 Ok(resp) => {
                     core.heard_commits.answered(&resp, announcement);
+                    // Also at the answer: the first append of a newly elected leader arrives
+                    // before this member's metrics name that leader.
                     if !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
                         core.heard_from_leader();
                     }

@@ -28,6 +28,12 @@ pub struct RaftPeer {
 #[serde(transparent)]
 pub struct LogBatch(pub std::sync::Arc<TxnBatch>);
 
+impl From<TxnBatch> for LogBatch {
+    fn from(batch: TxnBatch) -> Self {
+        LogBatch(std::sync::Arc::new(batch))
+    }
+}
+
 impl std::fmt::Display for LogBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "TxnBatch({} txns)", self.0.txns.len())
@@ -208,7 +214,7 @@ mod tests {
                 op: TxnOp::Delete { path: "/a".into(), version: -1 },
             }],
         };
-        let normal = Entry::new_normal(log_id(3, 9), LogBatch(std::sync::Arc::new(batch)));
+        let normal = Entry::new_normal(log_id(3, 9), LogBatch::from(batch));
         let back: Entry = decode(&encode(&normal).unwrap()).unwrap();
         assert_eq!(back, normal);
 
