@@ -931,7 +931,10 @@ impl Cluster<'_> {
             Fault::MoveClient(i) => {
                 let now = self.now().as_millis();
                 let up: Vec<u64> = (1..=MEMBERS).filter(|id| !self.down.contains_key(id)).collect();
-                let to = up[self.client_rng.random_range(0..up.len().max(1)) % up.len().max(1)];
+                // With every member crashed there is nowhere to move to (crash seeds 963, 3043).
+                let Some(&to) = up.get(self.client_rng.random_range(0..up.len().max(1))) else {
+                    return Ok(());
+                };
                 let mut world = self.world.lock();
                 let c = &mut world.clients[i];
                 if c.alive(now) && c.at.is_some_and(|m| m != to) && c.dialing.is_none() {
