@@ -94,7 +94,18 @@ impl LeaderLink {
                 Route::Local => return Ok(None),
                 Route::Remote(conn) => conn,
             };
-            match conn.send(body.clone()).await {
+            let target = conn.target();
+            let sent = tokio::select! {
+                biased;
+                sent = conn.send(body.clone()) => sent,
+                // Still dialling a leader another member has replaced: a frozen leader's held
+                // link takes the whole connect timeout (1 s), and the simulator saw writes
+                // through a follower wait that long after a new leader (seed 14987). Dropping
+                // the send is safe: `Conn::send` queues nothing before its dial completes, and
+                // `biased` polls it first, so a send that completed is never dropped.
+                () = self.leader_moved_from(target) => continue,
+            };
+            match sent {
                 Ok(pending) => return Ok(Some(pending)),
                 Err(e) if e.not_sent() && Instant::now() < deadline => {
                     tracing::debug!(error = %e, "leader not reachable yet; retrying");
