@@ -15,7 +15,7 @@
 //! revalidation) before the client hears back, so writes through a connection the
 //! client left behind on another server fail (see `consensus::owners`).
 //!
-//! A server in read-only mode (see [`super::readonly`]) runs [`read_only_handshake`]
+//! A server in read-only mode runs [`super::readonly::ReadOnlyMode::handshake`]
 //! instead: only clients that set the readOnly flag are served, and their new
 //! sessions are local to this server.
 
@@ -23,7 +23,6 @@ use crate::proto::connect::{ConnectRequest, ConnectResponse};
 use crate::session::new_password;
 use crate::tree::txn::{OpResult, Txn, TxnOp};
 
-use super::readonly::LocalLookup;
 use super::ServerContext;
 
 /// What the handshake decided.
@@ -49,7 +48,8 @@ pub fn now_ms() -> i64 {
 pub async fn handshake(ctx: &ServerContext, req: &ConnectRequest, cut_off: bool) -> Handshake {
     if cut_off {
         if ctx.read_only.enabled() {
-            return read_only_handshake(ctx, req);
+            let timeout_ms = ctx.config.clamp_session_timeout(req.timeout_ms);
+            return ctx.read_only.handshake(&ctx.db, &ctx.ids, timeout_ms, req);
         }
         return Handshake::Refuse { reason: "this server has no quorum" };
     }
@@ -144,40 +144,5 @@ pub async fn create_session(ctx: &ServerContext, timeout_ms: i32) -> Option<(i64
             Some((session_id, password))
         }
         _ => None,
-    }
-}
-
-/// The handshake of a server in read-only mode (ZooKeeper's `ReadOnlyZooKeeperServer`).
-fn read_only_handshake(ctx: &ServerContext, req: &ConnectRequest) -> Handshake {
-    if req.read_only != Some(true) {
-        return Handshake::Refuse { reason: "this server is read-only and the client did not ask for read-only" };
-    }
-    if req.last_zxid_seen > ctx.db.last_zxid() {
-        return Handshake::Refuse { reason: "client has seen a zxid this server has not applied" };
-    }
-    let timeout_ms = ctx.config.clamp_session_timeout(req.timeout_ms);
-    let established = |session_id: i64, password: [u8; 16]| Handshake::Established {
-        response: ConnectResponse { protocol_version: 0, timeout_ms, session_id, password, read_only: Some(true) },
-        session_id,
-        timeout_ms,
-        read_only: true,
-    };
-    if req.session_id == 0 {
-        let session_id = ctx.ids.next_id();
-        let password = new_password();
-        ctx.read_only.create_local(session_id, password, timeout_ms);
-        return established(session_id, password);
-    }
-    match ctx.read_only.attach_local(req.session_id, &req.password) {
-        LocalLookup::Attached(password) => established(req.session_id, password),
-        LocalLookup::BadPassword => Handshake::Expired { response: ConnectResponse::expired(req) },
-        LocalLookup::Unknown => {
-            if ctx.db.read(|tree| tree.session(req.session_id).is_some()) {
-                // A replicated session cannot be validated or kept alive without the quorum.
-                Handshake::Refuse { reason: "refusing global session reconnection in read-only mode" }
-            } else {
-                Handshake::Expired { response: ConnectResponse::expired(req) }
-            }
-        }
     }
 }

@@ -35,7 +35,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::handshake::Handshake;
 use super::ServerContext;
+use crate::db::Db;
+use crate::proto::connect::{ConnectRequest, ConnectResponse};
+use crate::session::{new_password, SessionIdGenerator};
 
 /// How often the quorum is checked.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
@@ -141,6 +145,42 @@ impl ReadOnlyMode {
     /// Number of local sessions (`zk_local_sessions`).
     pub fn local_count(&self) -> usize {
         self.local.lock().len()
+    }
+
+    /// The handshake of a server in read-only mode (ZooKeeper's `ReadOnlyZooKeeperServer`):
+    /// `db` is this server's (possibly stale) tree, `ids` its session id generator, and
+    /// `timeout_ms` the client's requested timeout, already clamped to the server's bounds.
+    pub fn handshake(&self, db: &Db, ids: &SessionIdGenerator, timeout_ms: i32, req: &ConnectRequest) -> Handshake {
+        if req.read_only != Some(true) {
+            return Handshake::Refuse { reason: "this server is read-only and the client did not ask for read-only" };
+        }
+        if req.last_zxid_seen > db.last_zxid() {
+            return Handshake::Refuse { reason: "client has seen a zxid this server has not applied" };
+        }
+        let established = |session_id: i64, password: [u8; 16]| Handshake::Established {
+            response: ConnectResponse { protocol_version: 0, timeout_ms, session_id, password, read_only: Some(true) },
+            session_id,
+            timeout_ms,
+            read_only: true,
+        };
+        if req.session_id == 0 {
+            let session_id = ids.next_id();
+            let password = new_password();
+            self.create_local(session_id, password, timeout_ms);
+            return established(session_id, password);
+        }
+        match self.attach_local(req.session_id, &req.password) {
+            LocalLookup::Attached(password) => established(req.session_id, password),
+            LocalLookup::BadPassword => Handshake::Expired { response: ConnectResponse::expired(req) },
+            LocalLookup::Unknown => {
+                if db.read(|tree| tree.session(req.session_id).is_some()) {
+                    // A replicated session cannot be validated or kept alive without the quorum.
+                    Handshake::Refuse { reason: "refusing global session reconnection in read-only mode" }
+                } else {
+                    Handshake::Expired { response: ConnectResponse::expired(req) }
+                }
+            }
+        }
     }
 
     /// Drops local sessions idle for longer than their timeout.
