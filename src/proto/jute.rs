@@ -245,6 +245,40 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A non-null `vector<ustring>` encoded as it is built, for long lists: getChildren of a
+/// million children costs one buffer instead of a `String` per name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncodedStrings {
+    count: usize,
+    bytes: Vec<u8>,
+}
+
+impl EncodedStrings {
+    /// Appends one string given as its bytes (a znode name is UTF-8 already).
+    pub fn push(&mut self, s: &[u8]) {
+        Writer::new(&mut self.bytes).write_buffer(Some(s));
+        self.count += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for EncodedStrings {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut list = EncodedStrings::default();
+        for s in iter {
+            list.push(s.as_ref().as_bytes());
+        }
+        list
+    }
+}
+
 /// Appends jute-encoded values to a caller-owned buffer, so one buffer can collect
 /// many frames and be reused across writes.
 #[derive(Debug)]
@@ -316,6 +350,12 @@ impl<'a> Writer<'a> {
         for s in v {
             self.write_str(s.as_ref());
         }
+    }
+
+    /// A `vector<ustring>` built by [`EncodedStrings`].
+    pub fn write_encoded_strings(&mut self, v: &EncodedStrings) {
+        self.write_len(v.count);
+        self.write_raw(&v.bytes);
     }
 
     pub fn write_id(&mut self, id: &Id) {
@@ -390,6 +430,17 @@ mod tests {
         let mut out = Vec::new();
         f(&mut Writer::new(&mut out));
         out
+    }
+
+    #[test]
+    fn encoded_strings_match_a_string_vector() {
+        let names = ["a", "", "z\u{e9}e"];
+        let direct = written(|w| w.write_string_vec(&names));
+        assert_eq!(hex(&direct), "00000003".to_owned() + "0000000161" + "00000000" + "000000047ac3a965");
+        let built: EncodedStrings = names.iter().collect();
+        assert_eq!(built.len(), 3);
+        assert_eq!(written(|w| w.write_encoded_strings(&built)), direct);
+        assert_eq!(written(|w| w.write_encoded_strings(&EncodedStrings::default())), [0, 0, 0, 0]);
     }
 
     #[test]

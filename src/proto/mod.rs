@@ -19,7 +19,7 @@ pub mod types;
 
 pub use connect::{ConnectRequest, ConnectResponse};
 pub use frame::{four_letter_word, parse_frame, write_frame, FourLetterWord, FrameError};
-pub use jute::{DecodeError, Reader, Writer};
+pub use jute::{DecodeError, EncodedStrings, Reader, Writer};
 pub use multi::{MultiHeader, MultiResult};
 pub use request::{decode_request, Request, RequestHeader};
 pub use response::{encode_notification, encode_reply, ReplyHeader, Response};

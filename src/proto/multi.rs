@@ -2,7 +2,7 @@
 //! record pairs, closed by a header with `done = true`. Requests and responses use
 //! the same framing; the terminator ZooKeeper writes is `{-1, true, -1}`.
 
-use crate::proto::jute::{DecodeError, Reader, Writer};
+use crate::proto::jute::{DecodeError, EncodedStrings, Reader, Writer};
 use crate::proto::request::{decode_op_record, Request};
 use crate::proto::types::{ErrorCode, OpCode, Stat};
 
@@ -86,7 +86,7 @@ pub enum MultiResult<'a> {
     },
     /// multiRead getChildren (header type 8).
     GetChildren {
-        children: &'a [String],
+        children: &'a EncodedStrings,
     },
     /// A failed, rolled back (`Ok`) or skipped (`RuntimeInconsistency`) sub-op:
     /// header `{-1, false, code}` plus an `ErrorResponse{code}` body.
@@ -122,7 +122,7 @@ impl MultiResult<'_> {
                 w.write_buffer(*data);
                 w.write_stat(stat);
             }
-            MultiResult::GetChildren { children } => w.write_string_vec(children),
+            MultiResult::GetChildren { children } => w.write_encoded_strings(children),
             MultiResult::Error(code) => w.write_i32(code.as_i32()),
         }
     }
@@ -264,7 +264,8 @@ mod tests {
 
     #[test]
     fn multi_read_and_create2_results() {
-        let children = vec!["x".to_string()];
+        let names = vec!["x".to_string()];
+        let children: EncodedStrings = names.iter().collect();
         let stat = Stat::default();
         let b = body(|w| {
             write_multi_response(
@@ -281,7 +282,7 @@ mod tests {
         assert_eq!(r.read_buffer().unwrap(), None);
         assert_eq!(r.read_stat().unwrap(), stat);
         assert_eq!(MultiHeader::read(&mut r).unwrap().op_type, 8);
-        assert_eq!(r.read_string_vec().unwrap(), Some(children));
+        assert_eq!(r.read_string_vec().unwrap(), Some(names));
         assert_eq!(MultiHeader::read(&mut r).unwrap().op_type, 15);
         assert_eq!(r.read_string().unwrap(), "/c");
         assert_eq!(r.read_stat().unwrap(), stat);

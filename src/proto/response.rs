@@ -6,7 +6,7 @@
 //! written straight from the tree's copy, never cloned into the reply).
 
 use crate::proto::frame::write_frame;
-use crate::proto::jute::Writer;
+use crate::proto::jute::{EncodedStrings, Writer};
 use crate::proto::multi::{write_multi_response, MultiResult};
 use crate::proto::types::{xid, Acl, ErrorCode, EventType, Stat};
 
@@ -56,10 +56,10 @@ pub enum Response<'a> {
         stat: Stat,
     },
     GetChildren {
-        children: &'a [String],
+        children: &'a EncodedStrings,
     },
     GetChildren2 {
-        children: &'a [String],
+        children: &'a EncodedStrings,
         stat: Stat,
     },
     Sync {
@@ -105,9 +105,10 @@ impl Response<'_> {
                 w.write_acl_vec(acl);
                 w.write_stat(stat);
             }
-            Response::GetChildren { children } | Response::GetEphemerals(children) => w.write_string_vec(children),
+            Response::GetChildren { children } => w.write_encoded_strings(children),
+            Response::GetEphemerals(names) => w.write_string_vec(names),
             Response::GetChildren2 { children, stat } => {
-                w.write_string_vec(children);
+                w.write_encoded_strings(children);
                 w.write_stat(stat);
             }
             Response::Multi(results) => write_multi_response(w, results),
@@ -224,7 +225,7 @@ mod tests {
     #[test]
     fn replies_are_accepted_by_kazoo() {
         let stat = sample_stat();
-        let children = vec!["a".to_string(), "bc".to_string()];
+        let children: EncodedStrings = ["a", "bc"].iter().collect();
         let acl = Acl::open_unsafe();
         let cases: Vec<(&str, Response)> = vec![
             ("create", Response::Create { path: "/foo0000000001" }),

@@ -39,11 +39,18 @@ impl DataTree {
         Ok((names.collect(), self.nodes.get(id).client_stat()))
     }
 
-    /// getChildren / getChildren2 as the client port answers them: in Apache ZooKeeper's
-    /// order (see `NodeStore::child_names_in_zookeeper_order`); READ needed.
-    pub fn get_children_in_zookeeper_order(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
+    /// getChildren / getChildren2 as the client port answers them: `emit` gets each child's
+    /// name in Apache ZooKeeper's order (see `NodeStore::for_each_child_name_in_zookeeper_order`),
+    /// borrowed, so the caller encodes the reply without a `String` per name; READ needed.
+    pub fn visit_children_in_zookeeper_order(
+        &self,
+        path: &str,
+        auth: &[Id],
+        emit: impl FnMut(&[u8]),
+    ) -> Result<Stat, ErrorCode> {
         let id = self.node_id_with_perm(path, perms::READ, auth)?;
-        Ok((self.nodes.child_names_in_zookeeper_order(id), self.nodes.get(id).client_stat()))
+        self.nodes.for_each_child_name_in_zookeeper_order(id, emit);
+        Ok(self.nodes.get(id).client_stat())
     }
 
     /// getACL: READ or ADMIN needed; without ADMIN digest ids come back as `user:x`.

@@ -7,8 +7,8 @@
 use crate::db::Db;
 use crate::proto::request::Request;
 use crate::proto::response::{encode_reply, ReplyHeader, Response};
-use crate::proto::types::{ErrorCode, Id, OpCode};
-use crate::proto::MultiResult;
+use crate::proto::types::{ErrorCode, Id, OpCode, Stat};
+use crate::proto::{EncodedStrings, MultiResult};
 use crate::tree::DataTree;
 use crate::watch::ConnId;
 
@@ -69,7 +69,7 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
         }
         Request::GetChildren { path, watch } => {
             let (zxid, result) = db.read_and_watch(|tree, watches| {
-                let result = tree.get_children_in_zookeeper_order(&path, auth);
+                let result = children_in_zookeeper_order(tree, &path, auth);
                 if watch && result.is_ok() {
                     watches.add_child_watch(&path, r.conn);
                 }
@@ -106,8 +106,8 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
         Request::MultiRead(ops) => {
             /// One sub-read's owned result, kept until the reply borrows it.
             enum Owned {
-                Data(Option<bytes::Bytes>, crate::proto::types::Stat),
-                Children(Vec<String>),
+                Data(Option<bytes::Bytes>, Stat),
+                Children(EncodedStrings),
                 Failed(ErrorCode),
             }
             let (zxid, owned) = db.read(|tree| {
@@ -119,7 +119,7 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
                             Err(code) => Owned::Failed(code),
                         },
                         Request::GetChildren { path, .. } if sub_op == OpCode::GetChildren => {
-                            match tree.get_children_in_zookeeper_order(&path, auth) {
+                            match children_in_zookeeper_order(tree, &path, auth) {
                                 Ok((children, _)) => Owned::Children(children),
                                 Err(code) => Owned::Failed(code),
                             }
@@ -141,6 +141,13 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
         }
         _ => reply(out, db.last_zxid(), Err(ErrorCode::Unimplemented)),
     }
+}
+
+/// getChildren's names, encoded for the reply as the tree lists them.
+fn children_in_zookeeper_order(tree: &DataTree, path: &str, auth: &[Id]) -> Result<(EncodedStrings, Stat), ErrorCode> {
+    let mut names = EncodedStrings::default();
+    let stat = tree.visit_children_in_zookeeper_order(path, auth, |name| names.push(name))?;
+    Ok((names, stat))
 }
 
 /// whoAmI: one (scheme, user) pair per identity (`AuthUtil.getClientInfos`); digest ids show
