@@ -19,7 +19,11 @@
 //!   loses its quorum. No session is expired while its client reached a member in touch
 //!   with the leader less than half a session timeout before; every expiry that applies was
 //!   decided in the term of the entry that carries it; the session of a client that stopped
-//!   is expired after healing, and every other session survives.
+//!   is expired after healing, and every other session survives;
+//! * read-only service: two more clients accept read-only servers (ZooKeeper's
+//!   `canBeReadOnly`) and read through any member, read-only ones included (the real
+//!   read-only handshake and its local sessions). No reader ever sees a zxid lower than one it
+//!   has seen, and everything any reader read is a prefix of the converged log.
 //!
 //! Run it with `scripts/sim`, which builds it with `--cfg tokio_unstable` (turmoil then seeds
 //! tokio's RNG too, and a seed replays exactly). `SIM_SEEDS=N` runs seeds 0..N (default 200)
@@ -44,9 +48,11 @@ use roost::consensus::{Apply, Consensus, ConsensusConfig, Member, ReconfigCall, 
 use roost::db::Db;
 use roost::proto::types::Id;
 use roost::reconfig::Reconfigurer;
+use roost::proto::connect::ConnectRequest;
+use roost::server::handshake::Handshake;
 use roost::server::readonly::{self, ReadOnlyMode};
 use roost::session::owners::LeaderSessions;
-use roost::session::{expiry, sim_gate, SessionTracker};
+use roost::session::{expiry, sim_gate, SessionIdGenerator, SessionTracker};
 use roost::tree::txn::{BatchOutcome, OpResult, Txn, TxnBatch, TxnOp};
 
 const MEMBERS: u64 = 3;
@@ -85,6 +91,12 @@ const WRITES_RESUME: Duration = Duration::from_secs(1);
 /// The members' read-only grace (ZooKeeper's is at least 2 s; shorter here so that the
 /// schedules' isolations outlast it often).
 const READ_ONLY_GRACE: Duration = Duration::from_millis(500);
+/// Simulated read-only clients (see [`Reader`]).
+const READERS: usize = 2;
+/// Their session timeout.
+const READER_TIMEOUT_MS: i32 = 3000;
+/// Simulated ms between two reads of a connected reader.
+const READ_EVERY: u128 = 50;
 /// A member cut off from every other for this long must be read-only: the grace, plus
 /// `has_quorum`'s lease (two 500 ms election timeouts), plus a check interval and slack.
 const READ_ONLY_BY: Duration = Duration::from_millis(2000);
@@ -233,6 +245,40 @@ impl Client {
     }
 }
 
+/// A simulated client that accepts read-only servers (ZooKeeper's `canBeReadOnly`, kazoo's
+/// `read_only=True`) and only reads, through whichever member it is connected to: it puts
+/// the read-only service under the schedules, which the session clients above never use
+/// (they leave a member without a quorum). Connected to a read-only member, it runs the
+/// real read-only handshake (`ReadOnlyMode::handshake`) and gets a local session; to a
+/// read-write one, the handshake's zxid check only (it needs no session to read here).
+#[derive(Debug, Clone, Default)]
+struct Reader {
+    /// The member it is connected to, and whether the connection is read-only.
+    at: Option<(u64, bool)>,
+    dialing: Option<u64>,
+    /// Its read-only session (id, password), presented again on a reconnect as kazoo does,
+    /// and forgotten when a member answers that it expired.
+    local: Option<(i64, [u8; 16])>,
+    /// The highest zxid it has read (the ConnectRequest's lastZxidSeen).
+    last_zxid: i64,
+    next_read: u128,
+    reads: Vec<Read>,
+    /// It has read a zxid lower than one it had read (reported once).
+    went_back: bool,
+}
+
+/// One read of a [`Reader`]: the member's last zxid and its applied workload writes.
+#[derive(Debug, Clone, Copy)]
+struct Read {
+    at: u128,
+    member: u64,
+    read_only: bool,
+    zxid: i64,
+    /// How many workload writes the member had applied, and the last of them.
+    applied: usize,
+    last: Option<i64>,
+}
+
 /// What the members' client ports see of the network: the links the driver holds.
 #[derive(Default)]
 struct Net {
@@ -257,6 +303,12 @@ impl Net {
 #[derive(Default)]
 struct World {
     clients: Vec<Client>,
+    readers: Vec<Reader>,
+    /// Read-only connections a reader left while their member could not run (paused): the
+    /// member closes them when it runs again, (member, local session).
+    left: Vec<(u64, i64)>,
+    /// Reads that went back in time, found on the spot.
+    reader_failures: Vec<String>,
     net: Net,
     /// Reconfigs to run through a member: (member, server id, add), and what became of them.
     reconfigs: Vec<(u64, u64, bool)>,
@@ -309,14 +361,23 @@ async fn member(id: u64, setup: MemberSetup) -> turmoil::Result {
     let reconfigurer = Reconfigurer::new(db.clone(), &consensus, zoo_config(id));
     consensus.set_reconfig_handler(reconfigurer.handler());
     tokio::spawn(reconfigurer.reconcile_forever());
-    let port = ClientPort { id, consensus: consensus.clone(), db, tracker, world };
-    tokio::spawn(port.serve());
     // As `server::serve` runs it on an ensemble member with readonlymode.enabled.
     let read_only = Arc::new(ReadOnlyMode::new(true));
     tokio::spawn({
         let (mode, consensus) = (read_only.clone(), consensus.clone());
         async move { readonly::follow_quorum(&mode, READ_ONLY_GRACE, || consensus.has_quorum()).await }
     });
+    let port = ClientPort {
+        id,
+        consensus: consensus.clone(),
+        db,
+        tracker,
+        world,
+        app: app.clone(),
+        read_only: read_only.clone(),
+        ids: Arc::new(SessionIdGenerator::new(id)),
+    };
+    tokio::spawn(port.serve());
     *slot.lock() = Slot { consensus: Arc::downgrade(&consensus), app: Some(app), read_only: Some(read_only) };
     loop {
         sim_gate::while_paused(id).await;
@@ -366,6 +427,9 @@ struct ClientPort {
     db: Arc<Db>,
     tracker: Arc<SessionTracker>,
     world: Shared<World>,
+    app: Arc<App>,
+    read_only: Arc<ReadOnlyMode>,
+    ids: Arc<SessionIdGenerator>,
 }
 
 /// How a handshake ended.
@@ -420,6 +484,7 @@ impl ClientPort {
                         dials.push(i);
                     }
                 }
+                self.serve_readers(&mut world, now);
             }
             for i in dials {
                 tokio::spawn(self.clone().dial(i));
@@ -439,6 +504,85 @@ impl ClientPort {
                     world.lock().reconfig_outcomes.push((id, add, ok, what));
                 });
             }
+        }
+    }
+
+    /// Handshakes, reads and closed connections of the read-only clients.
+    fn serve_readers(&self, world: &mut World, now: u128) {
+        let World { readers, left, reader_failures, .. } = world;
+        left.retain(|&(member, session_id)| {
+            if member == self.id {
+                self.read_only.detach_local(session_id);
+            }
+            member != self.id
+        });
+        for (i, r) in readers.iter_mut().enumerate() {
+            if r.dialing == Some(self.id) {
+                r.dialing = None;
+                self.reader_handshake(r);
+            }
+            let Some((_, read_only)) = r.at.filter(|&(m, _)| m == self.id) else { continue };
+            // A switch of mode closes the connections of the other mode (`client.rs`), and a
+            // read-write member without a quorum loses its clients.
+            let closed = if read_only {
+                !self.read_only.is_active()
+            } else {
+                self.read_only.is_cut_off() || !self.consensus.has_quorum()
+            };
+            if closed {
+                if let Some((session_id, _)) = r.local.filter(|_| read_only) {
+                    self.read_only.detach_local(session_id);
+                }
+                r.at = None;
+                continue;
+            }
+            if now < r.next_read {
+                continue;
+            }
+            r.next_read = now + READ_EVERY;
+            let zxid = self.db.last_zxid();
+            let (applied, last) = {
+                let log = self.app.applied.lock();
+                (log.ids.len(), log.ids.last().copied())
+            };
+            if zxid < r.last_zxid && !r.went_back {
+                r.went_back = true;
+                reader_failures.push(format!(
+                    "reader {i} read zxid 0x{zxid:x} through member {} ({}) at {now} ms after it had read 0x{:x}",
+                    self.id,
+                    if read_only { "read-only" } else { "read-write" },
+                    r.last_zxid
+                ));
+            }
+            r.last_zxid = r.last_zxid.max(zxid);
+            r.reads.push(Read { at: now, member: self.id, read_only, zxid, applied, last });
+        }
+    }
+
+    /// A reader's handshake here: the real read-only one when this member is read-only,
+    /// else the zxid check of `server::handshake` (a server never serves a client that has
+    /// seen more than it has applied).
+    fn reader_handshake(&self, r: &mut Reader) {
+        if self.read_only.is_active() {
+            let (session_id, password) = r.local.unwrap_or((0, [0; 16]));
+            let req = ConnectRequest {
+                protocol_version: 0,
+                last_zxid_seen: r.last_zxid,
+                timeout_ms: READER_TIMEOUT_MS,
+                session_id,
+                password: password.to_vec(),
+                read_only: Some(true),
+            };
+            match self.read_only.handshake(&self.db, &self.ids, READER_TIMEOUT_MS, &req) {
+                Handshake::Established { session_id, response, .. } => {
+                    r.local = Some((session_id, response.password));
+                    r.at = Some((self.id, true));
+                }
+                Handshake::Expired { .. } => r.local = None,
+                Handshake::Refuse { .. } => {}
+            }
+        } else if !self.read_only.is_cut_off() && self.consensus.has_quorum() && r.last_zxid <= self.db.last_zxid() {
+            r.at = Some((self.id, false));
         }
     }
 
@@ -597,6 +741,8 @@ struct Run {
     readded: usize,
     /// Simulated time the schedule took, start to last check.
     simulated: Duration,
+    /// Reads through read-only members.
+    reads_read_only: usize,
 }
 
 /// A `reconfig -remove` of the schedule.
@@ -617,6 +763,8 @@ struct Cluster<'a> {
     world: Shared<World>,
     /// Client decisions (where to dial), apart from the schedule's own draws.
     client_rng: StdRng,
+    /// The readers' decisions, apart from both (adding readers left every schedule as it was).
+    reader_rng: StdRng,
     /// Members that are down, and when they come back.
     down: BTreeMap<u64, Duration>,
     /// Members removed from the voters (or being removed).
@@ -638,6 +786,8 @@ struct Cluster<'a> {
     isolated_since: BTreeMap<u64, u128>,
     /// Members last seen read-only.
     read_only: HashSet<u64>,
+    /// Reads the readers made through read-only members (counted once converged).
+    reads_read_only: usize,
 }
 
 impl Cluster<'_> {
@@ -708,6 +858,64 @@ impl Cluster<'_> {
                 c.dialing = Some(up[self.client_rng.random_range(0..up.len())]);
             }
         }
+    }
+
+    /// Readers without a connection dial a member that is up; a connected one moves to another
+    /// member about once a second, so that readers go between read-only and read-write
+    /// members and present zxids the next one may not have.
+    fn drive_readers(&mut self) {
+        let now = self.now().as_millis();
+        let up: Vec<u64> = (1..=MEMBERS).filter(|id| !self.down.contains_key(id)).collect();
+        if up.is_empty() {
+            return;
+        }
+        let mut world = self.world.lock();
+        let World { readers, left, .. } = &mut *world;
+        for r in readers.iter_mut() {
+            let member = r.at.map(|(m, _)| m);
+            let silent_since = member.and_then(|m| self.paused.get(&m)).map(|&(since, _)| since);
+            let silent = silent_since.is_some_and(|since| now >= since + READER_TIMEOUT_MS as u128 * 2 / 3);
+            let moves = member.is_some() && self.reader_rng.random_ratio(1, 100);
+            if silent || moves {
+                if let (Some((m, true)), Some((session_id, _))) = (r.at, r.local) {
+                    left.push((m, session_id));
+                }
+                r.at = None;
+            }
+            if r.at.is_none() && r.dialing.is_none() {
+                r.dialing = Some(up[self.reader_rng.random_range(0..up.len())]);
+            }
+        }
+    }
+
+    /// Every read of the readers saw a prefix of the converged log (a read-only member serves
+    /// what it applied, never what the majority did not commit); returns the reads through
+    /// read-only members.
+    fn check_reads(&mut self, log: &AppliedLog) -> usize {
+        let mut world = self.world.lock();
+        self.failures.append(&mut world.reader_failures);
+        let mut through_read_only = 0;
+        for (i, r) in world.readers.iter().enumerate() {
+            for read in &r.reads {
+                through_read_only += usize::from(read.read_only);
+                let prefix = read.applied <= log.ids.len()
+                    && read.last == read.applied.checked_sub(1).map(|at| log.ids[at]);
+                if !prefix {
+                    self.failures.push(format!(
+                        "reader {i} read {} writes ending with {:?} (zxid 0x{:x}) through member {} ({}) at {} ms: \
+                         not a prefix of the converged log",
+                        read.applied,
+                        read.last,
+                        read.zxid,
+                        read.member,
+                        if read.read_only { "read-only" } else { "read-write" },
+                        read.at
+                    ));
+                    break;
+                }
+            }
+        }
+        through_read_only
     }
 
     /// Every expiry that applied: decided in its entry's term, and not of a session whose
@@ -799,6 +1007,7 @@ impl Cluster<'_> {
         if now.as_millis() % 10 == 0 {
             self.sample_leaders();
             self.drive_clients();
+            self.drive_readers();
             self.check_read_only();
         }
         Ok(())
@@ -870,7 +1079,8 @@ impl Cluster<'_> {
         *self.slots[id as usize - 1].lock() = Slot::default();
         self.down.insert(id, self.now() + down);
         // Its clients' connections are reset; they dial another member.
-        for c in self.world.lock().clients.iter_mut() {
+        let mut world = self.world.lock();
+        for c in world.clients.iter_mut() {
             if c.at == Some(id) {
                 c.at = None;
             }
@@ -879,6 +1089,15 @@ impl Cluster<'_> {
                 c.handshake_running = false;
             }
         }
+        for r in world.readers.iter_mut() {
+            if r.at.is_some_and(|(m, _)| m == id) {
+                r.at = None;
+            }
+            if r.dialing == Some(id) {
+                r.dialing = None;
+            }
+        }
+        world.left.retain(|&(m, _)| m != id);
     }
 
     fn hold(&mut self, a: u64, b: u64) {
@@ -1277,6 +1496,7 @@ impl Cluster<'_> {
             }
             self.step()?;
         }
+        self.reads_read_only = self.check_reads(&log);
         self.note(format!("converged: {} writes applied on every member", log.ids.len()));
         Ok(())
     }
@@ -1317,7 +1537,8 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         .max_message_latency(max_latency)
         .build();
     let history: Shared<History> = Arc::default();
-    let world: Shared<World> = Arc::new(Mutex::new(World { clients, ..World::default() }));
+    let readers = vec![Reader::default(); READERS];
+    let world: Shared<World> = Arc::new(Mutex::new(World { clients, readers, ..World::default() }));
     let mut cluster = Cluster {
         sim,
         slots: (1..=MEMBERS).map(|_| Shared::default()).collect(),
@@ -1336,6 +1557,8 @@ fn simulate(seed: u64, crashes: bool) -> Run {
         stale_expiry_done: false,
         isolated_since: BTreeMap::new(),
         read_only: HashSet::new(),
+        reads_read_only: 0,
+        reader_rng: StdRng::seed_from_u64(seed ^ 0x4ead_0417),
     };
     cluster.note(format!("seed {seed}: latency up to {max_latency:?}, snapshot every {snapshot_every}"));
     for id in 1..=MEMBERS {
@@ -1390,9 +1613,10 @@ fn simulate(seed: u64, crashes: bool) -> Run {
     }
     let resume_ms = std::mem::take(&mut cluster.resume_ms);
     let (stale_refused, readded, simulated) = (cluster.stale_refused, cluster.readded, cluster.now());
+    let reads_read_only = cluster.reads_read_only;
     drop(cluster);
     let trace = std::mem::take(&mut history.lock().trace);
-    Run { trace, failures, resume_ms, stale_refused, readded, simulated }
+    Run { trace, failures, resume_ms, stale_refused, readded, simulated, reads_read_only }
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -1513,6 +1737,7 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
     let mut stale_refused = 0;
     let mut readded = 0;
     let mut simulated = Duration::ZERO;
+    let (mut reads_read_only, mut read_only_runs) = (0, 0);
     for &seed in &seeds {
         let run = run_seed(seed, crashes);
         // Replay fidelity: the same seed run again must give the same trace.
@@ -1537,6 +1762,8 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
         stale_refused += run.stale_refused;
         readded += run.readded;
         simulated += run.simulated;
+        reads_read_only += run.reads_read_only;
+        read_only_runs += usize::from(run.reads_read_only > 0);
         if !run.failures.is_empty() {
             println!("seed {seed} FAILED: {}", run.failures.join("; "));
             println!("  replay: {}", replay_command(seed, crashes));
@@ -1547,7 +1774,7 @@ fn seeded_schedules_keep_consensus_safe_and_live() {
     let cpu = cpu_secs(false);
     resume_ms.sort_unstable();
     println!(
-        "{} schedules in {secs:.1} s ({:.0} per minute; {cpu:.1} CPU s; {:.1} simulated s each), {} failed; {} frozen leaders, writes resumed after {} ms at most (median {} ms); {stale_refused} stale expiries refused; {readded} voters removed and added back",
+        "{} schedules in {secs:.1} s ({:.0} per minute; {cpu:.1} CPU s; {:.1} simulated s each), {} failed; {} frozen leaders, writes resumed after {} ms at most (median {} ms); {stale_refused} stale expiries refused; {readded} voters removed and added back; {reads_read_only} reads through read-only members in {read_only_runs} schedules",
         seeds.len(),
         seeds.len() as f64 * 60.0 / secs,
         simulated.as_secs_f64() / seeds.len().max(1) as f64,
