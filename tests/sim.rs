@@ -46,9 +46,9 @@ use roost::config::{Config, PeerRole, ServerSpec};
 use roost::consensus::types::SimRuntime;
 use roost::consensus::{Apply, Consensus, ConsensusConfig, Member, ReconfigCall, RestoreError, Role};
 use roost::db::Db;
+use roost::proto::connect::ConnectRequest;
 use roost::proto::types::Id;
 use roost::reconfig::Reconfigurer;
-use roost::proto::connect::ConnectRequest;
 use roost::server::handshake::Handshake;
 use roost::server::readonly::{self, ReadOnlyMode};
 use roost::session::owners::LeaderSessions;
@@ -898,8 +898,8 @@ impl Cluster<'_> {
         for (i, r) in world.readers.iter().enumerate() {
             for read in &r.reads {
                 through_read_only += usize::from(read.read_only);
-                let prefix = read.applied <= log.ids.len()
-                    && read.last == read.applied.checked_sub(1).map(|at| log.ids[at]);
+                let prefix =
+                    read.applied <= log.ids.len() && read.last == read.applied.checked_sub(1).map(|at| log.ids[at]);
                 if !prefix {
                     self.failures.push(format!(
                         "reader {i} read {} writes ending with {:?} (zxid 0x{:x}) through member {} ({}) at {} ms: \
