@@ -191,6 +191,11 @@ async fn children_are_paged_filtered_and_counted() {
     assert_eq!(r.body["children"]["total"], 2);
     let r = get(&app, "/api/v1/znodes/big?children=true&order=desc&limit=1").await;
     assert_eq!(r.body["children"]["items"][0]["name"], "child-099999");
+    // A page deep into the list: only the names up to its end are sorted, the page is the same.
+    let r = get(&app, "/api/v1/znodes/big?children=true&order=desc&offset=99998&limit=5").await;
+    let names: Vec<&str> =
+        r.body["children"]["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["child-000001", "child-000000"]);
     let r = get(&app, "/api/v1/znodes/big?children=true&limit=5000").await;
     assert_eq!(r.body["children"]["items"].as_array().unwrap().len(), 1000, "pages are capped");
 }
