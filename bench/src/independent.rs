@@ -1,4 +1,4 @@
-//! The get, set and mix workloads through an independent ZooKeeper client: the
+//! The get, set, mix and children workloads through an independent ZooKeeper client: the
 //! `zookeeper-client` crate, with its own codec, connection handling and pipelining. It shares
 //! no code with this load generator or with the server, so a figure it confirms is not an
 //! artefact of how our own client speaks the protocol (`--client independent`).
@@ -17,16 +17,19 @@ use zookeeper_client as zk;
 
 use crate::load::{key_path, Kind, LoadResult, LoadSpec, SessionResult};
 use crate::report::{self, Counters};
+use crate::scenarios::{ScenarioResult, ScenarioSpec};
 
 /// Why an independent run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum IndependentError {
-    #[error("the independent client runs get, set and mix only")]
+    #[error("the independent client runs get, set, mix and children only")]
     Workload,
     #[error("the independent client speaks plain TCP only")]
     Tls,
     #[error("connecting to {addr} with zookeeper-client: {source}")]
     Connect { addr: SocketAddr, source: zk::Error },
+    #[error("getChildren of {path} with zookeeper-client: {source}")]
+    Children { path: String, source: zk::Error },
 }
 
 /// One request slot's part of the workload.
@@ -132,4 +135,43 @@ async fn run_slot(client: zk::Client, part: Slot, counters: &Counters) -> Sessio
             Err(e) => *r.errors.entry(e.to_string()).or_default() += 1,
         }
     }
+}
+
+/// [`crate::hold::children`] through `zookeeper-client`: one getChildren of `path`, `rounds`
+/// times on one session, timed from the call to the decoded list (so the client's decoding
+/// of every name is in the figure, the same for every server).
+pub async fn children(
+    spec: &ScenarioSpec,
+    servers: &[SocketAddr],
+    path: &str,
+) -> Result<ScenarioResult, IndependentError> {
+    if spec.transport.is_tls() {
+        return Err(IndependentError::Tls);
+    }
+    let addr = servers[0];
+    let client = zk::Client::connector()
+        .with_session_timeout(Duration::from_millis(spec.session_timeout_ms.max(1) as u64))
+        .connect(&addr.to_string())
+        .await
+        .map_err(|source| IndependentError::Connect { addr, source })?;
+    let mut hist = report::new_histogram();
+    let (mut names, mut bytes) = (0usize, 0usize);
+    let t0 = Instant::now();
+    for _ in 0..spec.rounds.max(1) {
+        let start = Instant::now();
+        let (children, _) = client
+            .get_children(path)
+            .await
+            .map_err(|source| IndependentError::Children { path: path.to_string(), source })?;
+        report::record(&mut hist, start.elapsed());
+        names = children.len();
+        // The reply body as the wire carries it: the count, then each name with its length.
+        bytes = 4 + children.iter().map(|n| 4 + n.len()).sum::<usize>();
+    }
+    let elapsed = t0.elapsed();
+    let mut extra = serde_json::Map::new();
+    extra.insert("names".into(), serde_json::json!(names));
+    extra.insert("reply_bytes".into(), serde_json::json!(bytes));
+    extra.insert("client".into(), serde_json::json!("zookeeper-client"));
+    Ok(ScenarioResult { ops: hist.len(), elapsed, latency: Some(hist), errors: report::ErrorCounts::new(), extra })
 }

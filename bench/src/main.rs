@@ -66,7 +66,7 @@ enum Workload {
     FloorServe,
 }
 
-/// Which client speaks the protocol for get, set and mix.
+/// Which client speaks the protocol for get, set, mix and children.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ClientKind {
     /// This crate's own pipelined client (the fastest way to load a server).
@@ -404,6 +404,9 @@ async fn run_scenario(
                 fanout: args.fanout,
             };
             hold::hold(&spec, servers, shape, args.watches, &args.pids, counters).await?
+        }
+        Workload::Children if args.client == ClientKind::Independent => {
+            independent::children(&spec, servers, &args.probe_path).await?
         }
         Workload::Children => hold::children(&spec, servers, &args.probe_path, args.max_reply_mib << 20).await?,
         _ => scenarios::failover(&spec, servers, counters).await?,
