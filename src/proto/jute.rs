@@ -260,6 +260,12 @@ impl EncodedStrings {
         self.count += 1;
     }
 
+    /// A list already in this encoding: `count` strings, each a 4-byte big-endian length and
+    /// its bytes, back to back in `bytes` (as the tree lists child names).
+    pub fn from_length_prefixed(count: usize, bytes: Vec<u8>) -> Self {
+        EncodedStrings { count, bytes }
+    }
+
     pub fn len(&self) -> usize {
         self.count
     }
@@ -440,6 +446,8 @@ mod tests {
         let built: EncodedStrings = names.iter().collect();
         assert_eq!(built.len(), 3);
         assert_eq!(written(|w| w.write_encoded_strings(&built)), direct);
+        let given = EncodedStrings::from_length_prefixed(3, direct[4..].to_vec());
+        assert_eq!(given, built);
         assert_eq!(written(|w| w.write_encoded_strings(&EncodedStrings::default())), [0, 0, 0, 0]);
     }
 

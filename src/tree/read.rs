@@ -39,18 +39,13 @@ impl DataTree {
         Ok((names.collect(), self.nodes.get(id).client_stat()))
     }
 
-    /// getChildren / getChildren2 as the client port answers them: `emit` gets each child's
-    /// name in Apache ZooKeeper's order (see `NodeStore::for_each_child_name_in_zookeeper_order`),
-    /// borrowed, so the caller encodes the reply without a `String` per name; READ needed.
-    pub fn visit_children_in_zookeeper_order(
-        &self,
-        path: &str,
-        auth: &[Id],
-        emit: impl FnMut(&[u8]),
-    ) -> Result<Stat, ErrorCode> {
+    /// getChildren / getChildren2 as the client port answers them: the names in Apache
+    /// ZooKeeper's order (see `NodeStore::child_names_in_zookeeper_order`), each as a 4-byte
+    /// big-endian length and its bytes, with their count and the stat; READ needed.
+    pub fn children_in_zookeeper_order(&self, path: &str, auth: &[Id]) -> Result<(usize, Vec<u8>, Stat), ErrorCode> {
         let id = self.node_id_with_perm(path, perms::READ, auth)?;
-        self.nodes.for_each_child_name_in_zookeeper_order(id, emit);
-        Ok(self.nodes.get(id).client_stat())
+        let (count, names) = self.nodes.child_names_in_zookeeper_order(id);
+        Ok((count, names, self.nodes.get(id).client_stat()))
     }
 
     /// getACL: READ or ADMIN needed; without ADMIN digest ids come back as `user:x`.

@@ -290,21 +290,89 @@ impl NodeStore {
         self.zookeeper_order(id, &keyed).into_iter().map(|i| keyed[i as usize].3).collect()
     }
 
-    /// Calls `emit` with the name of each child of `id`, in ZooKeeper's order (see below).
-    /// Each name is copied into one buffer when its node is first read: a second pass in the
-    /// new order would fetch the nodes and their blobs again from all over the arena (at
-    /// 300,000 children, most of the cost of a getChildren was those cache misses), and one
-    /// buffer instead of a `String` per name saves a million allocations at a million children.
-    pub(crate) fn for_each_child_name_in_zookeeper_order(&self, id: NodeId, mut emit: impl FnMut(&[u8])) {
+    /// The names of the children of `id` in ZooKeeper's order (see `zookeeper_order`), each as
+    /// a 4-byte big-endian length and its bytes (the layout of a jute `ustring`, so the reply
+    /// takes the buffer as it is), with their count.
+    ///
+    /// When the child list is in creation order (children are appended; only a delete moves
+    /// one), the order inside each hash bucket is the list's, and the names are placed
+    /// straight at their bucket's offset in the output: one pass over the nodes copying each
+    /// name into a scratch buffer (read once, from all over the arena), one pass over that
+    /// buffer writing each name to its place. Otherwise they are ordered through
+    /// `zookeeper_order`. At a million children the direct placement needs a fifth of the
+    /// memory and about half the time.
+    pub(crate) fn child_names_in_zookeeper_order(&self, id: NodeId) -> (usize, Vec<u8>) {
+        self.names_placed_in_buckets(id).unwrap_or_else(|| self.child_names_ordered_by_key(id))
+    }
+
+    /// The direct placement of [`Self::child_names_in_zookeeper_order`]; `None` when the list
+    /// is not in creation order (or its table is far larger than it).
+    fn names_placed_in_buckets(&self, id: NodeId) -> Option<(usize, Vec<u8>)> {
+        let kids = self.children(id);
+        let bits = self.nodes[id as usize].child_table_bits();
+        let mask = (1u64 << bits) - 1;
+        let mut names = Vec::new();
+        // (bucket, name length) per child, in list order.
+        let mut placed: Vec<(u32, u32)> = Vec::with_capacity(kids.len());
+        let mut in_creation_order = true;
+        let mut previous: Option<(i64, &[u8])> = None;
+        for &c in kids {
+            let node = self.get(c);
+            let name = self.name_bytes(node);
+            let key = (node.stat.czxid, name);
+            in_creation_order &= previous.is_none_or(|p| p < key);
+            previous = Some(key);
+            let bucket = (u64::from(java_hash_map_spread(java_string_hash(name))) & mask) as u32;
+            placed.push((bucket, u32::try_from(name.len()).unwrap_or(u32::MAX)));
+            names.extend_from_slice(name);
+        }
+        let total = 4 * kids.len() + names.len();
+        let buckets = 1usize << bits;
+        if !in_creation_order || u32::try_from(total).is_err() || buckets > 4 * kids.len() + 1024 {
+            return None;
+        }
+        // Each bucket's first byte in the output, then each name written there.
+        let mut at = vec![0u32; buckets];
+        for &(bucket, len) in &placed {
+            at[bucket as usize] += 4 + len;
+        }
+        let mut sum = 0u32;
+        for slot in at.iter_mut() {
+            let size = *slot;
+            *slot = sum;
+            sum += size;
+        }
+        let mut out = vec![0u8; total];
+        let mut from = 0usize;
+        for &(bucket, len) in &placed {
+            let (start, len) = (at[bucket as usize] as usize, len as usize);
+            out[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+            out[start + 4..start + 4 + len].copy_from_slice(&names[from..from + len]);
+            at[bucket as usize] += 4 + len as u32;
+            from += len;
+        }
+        Some((kids.len(), out))
+    }
+
+    /// [`Self::child_names_in_zookeeper_order`] for any child list: keyed, ordered, then
+    /// written out. Each name is copied into one buffer when its node is first read: a second
+    /// pass in the new order would fetch the nodes and their blobs again from all over the
+    /// arena (at 300,000 children, most of the cost of a getChildren was those cache misses).
+    fn child_names_ordered_by_key(&self, id: NodeId) -> (usize, Vec<u8>) {
+        let count = self.children(id).len();
         let mut names = Vec::new();
         let keyed = self.children_keyed_by_bucket(id, |_, name| {
             let start = names.len();
             names.extend_from_slice(name);
             start..names.len()
         });
+        let mut out = Vec::with_capacity(4 * count + names.len());
         for i in self.zookeeper_order(id, &keyed) {
-            emit(names.get(keyed[i as usize].3.clone()).unwrap_or_default());
+            let name = names.get(keyed[i as usize].3.clone()).unwrap_or_default();
+            out.extend_from_slice(&u32::try_from(name.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(name);
         }
+        (count, out)
     }
 
     /// The order (indexes into `keyed`, from `children_keyed_by_bucket`) in which Apache
@@ -578,8 +646,64 @@ mod tests {
         keyed.into_iter().map(|(.., t)| t).collect()
     }
 
-    fn names_in_zookeeper_order(s: &NodeStore, id: NodeId) -> Vec<&str> {
-        s.children_in_zookeeper_order(id).into_iter().map(|c| s.name(s.get(c))).collect()
+    /// The names `child_names_in_zookeeper_order` lists, decoded.
+    fn names_listed(s: &NodeStore, id: NodeId) -> Vec<String> {
+        let (count, bytes) = s.child_names_in_zookeeper_order(id);
+        let mut names = Vec::new();
+        let mut rest = bytes.as_slice();
+        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+            let (name, tail) = tail.split_at(u32::from_be_bytes(*len) as usize);
+            names.push(String::from_utf8(name.to_vec()).unwrap());
+            rest = tail;
+        }
+        assert_eq!(names.len(), count);
+        names
+    }
+
+    fn names_of(s: &NodeStore, ids: &[NodeId]) -> Vec<String> {
+        ids.iter().map(|&c| s.name(s.get(c)).to_string()).collect()
+    }
+
+    /// Children in creation order are placed straight into their buckets; the result is
+    /// the reference order, with czxid ties (one multi) in name order, and so it stays when
+    /// a delete has moved a child (then they are ordered by key).
+    #[test]
+    fn names_in_creation_order_are_placed_directly_in_the_reference_order() {
+        let mut s = store();
+        let dir = s.insert(ROOT, "dir", value(Some(b"")));
+        let kids: Vec<NodeId> = (0..20_000)
+            .map(|i| {
+                let mut v = value(None);
+                v.stat.czxid = 100 + i / 3; // three children per "multi", in name order
+                s.insert(dir, &format!("q{i:06}-\u{e9}"), v)
+            })
+            .collect();
+        let reference = |s: &NodeStore| names_of(s, &sorted_by_bucket(s.children_keyed_by_bucket(dir, |c, _| c)));
+        assert!(s.names_placed_in_buckets(dir).is_some());
+        assert_eq!(names_listed(&s, dir), reference(&s));
+        s.remove(kids[7]);
+        assert!(s.names_placed_in_buckets(dir).is_none());
+        assert_eq!(names_listed(&s, dir), reference(&s), "after a delete moved the last child");
+        // A tie on czxid listed against name order (not how a multi creates them): by key.
+        let (t, p) = with_children(&[]);
+        let mut t = t;
+        for name in ["b", "a"] {
+            let mut v = value(None);
+            v.stat.czxid = 5;
+            t.insert(p, name, v);
+        }
+        let expected = names_of(&t, &sorted_by_bucket(t.children_keyed_by_bucket(p, |c, _| c)));
+        assert!(t.names_placed_in_buckets(p).is_none());
+        assert_eq!(names_listed(&t, p), expected);
+        let empty = t.insert(ROOT, "empty", value(None));
+        assert_eq!(names_listed(&t, empty), Vec::<String>::new());
+    }
+
+    /// The names as getChildren lists them, checked against the id order.
+    fn names_in_zookeeper_order(s: &NodeStore, id: NodeId) -> Vec<String> {
+        let names = names_listed(s, id);
+        assert_eq!(names, names_of(s, &s.children_in_zookeeper_order(id)));
+        names
     }
 
     /// Children created one by one (czxid 1, 2, ...) under a fresh node.
@@ -609,10 +733,7 @@ mod tests {
             .collect();
         let sorted = |s: &NodeStore| sorted_by_bucket(s.children_keyed_by_bucket(dir, |c, _| c));
         assert_eq!(s.children_in_zookeeper_order(dir), sorted(&s));
-        let names: Vec<Vec<u8>> = sorted(&s).into_iter().map(|c| s.name(s.get(c)).as_bytes().to_vec()).collect();
-        let mut visited = Vec::new();
-        s.for_each_child_name_in_zookeeper_order(dir, |name| visited.push(name.to_vec()));
-        assert_eq!(visited, names);
+        assert_eq!(names_listed(&s, dir), names_of(&s, &sorted(&s)), "a shuffled list: ordered by key");
         for &k in &kids[10..] {
             s.remove(k);
         }

@@ -143,11 +143,10 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
     }
 }
 
-/// getChildren's names, encoded for the reply as the tree lists them.
+/// getChildren's names as the tree lists them, already in the reply's encoding.
 fn children_in_zookeeper_order(tree: &DataTree, path: &str, auth: &[Id]) -> Result<(EncodedStrings, Stat), ErrorCode> {
-    let mut names = EncodedStrings::default();
-    let stat = tree.visit_children_in_zookeeper_order(path, auth, |name| names.push(name))?;
-    Ok((names, stat))
+    let (count, names, stat) = tree.children_in_zookeeper_order(path, auth)?;
+    Ok((EncodedStrings::from_length_prefixed(count, names), stat))
 }
 
 /// whoAmI: one (scheme, user) pair per identity (`AuthUtil.getClientInfos`); digest ids show
