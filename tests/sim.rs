@@ -837,10 +837,21 @@ impl Cluster<'_> {
         }
     }
 
+    /// The members that are not down.
+    fn up(&self) -> Vec<u64> {
+        (1..=MEMBERS).filter(|id| !self.down.contains_key(id)).collect()
+    }
+
+    /// Whether `member` has been paused for 2/3 of a client's session timeout: a client that
+    /// hears nothing that long tries another member, as ZooKeeper's clients do.
+    fn silent_for(&self, member: Option<u64>, now: u128, timeout_ms: i32) -> bool {
+        member.and_then(|m| self.paused.get(&m)).is_some_and(|&(since, _)| now >= since + timeout_ms as u128 * 2 / 3)
+    }
+
     /// Clients without a connection dial a member that is up (chosen from `client_rng`).
     fn drive_clients(&mut self) {
         let now = self.now().as_millis();
-        let up: Vec<u64> = (1..=MEMBERS).filter(|id| !self.down.contains_key(id)).collect();
+        let up = self.up();
         if up.is_empty() {
             return;
         }
@@ -848,8 +859,7 @@ impl Cluster<'_> {
         for c in world.clients.iter_mut() {
             // A client that hears nothing from its member for 2/3 of its session timeout
             // tries another one (as ZooKeeper's clients do): here, a paused member.
-            let silent_since = c.at.or(c.dialing).and_then(|m| self.paused.get(&m)).map(|&(since, _)| since);
-            if silent_since.is_some_and(|since| now >= since + c.timeout_ms as u128 * 2 / 3) {
+            if self.silent_for(c.at.or(c.dialing), now, c.timeout_ms) {
                 c.at = None;
                 c.dialing = None;
                 c.handshake_running = false;
@@ -865,7 +875,7 @@ impl Cluster<'_> {
     /// members and present zxids the next one may not have.
     fn drive_readers(&mut self) {
         let now = self.now().as_millis();
-        let up: Vec<u64> = (1..=MEMBERS).filter(|id| !self.down.contains_key(id)).collect();
+        let up = self.up();
         if up.is_empty() {
             return;
         }
@@ -873,8 +883,7 @@ impl Cluster<'_> {
         let World { readers, left, .. } = &mut *world;
         for r in readers.iter_mut() {
             let member = r.at.map(|(m, _)| m);
-            let silent_since = member.and_then(|m| self.paused.get(&m)).map(|&(since, _)| since);
-            let silent = silent_since.is_some_and(|since| now >= since + READER_TIMEOUT_MS as u128 * 2 / 3);
+            let silent = self.silent_for(member, now, READER_TIMEOUT_MS);
             let moves = member.is_some() && self.reader_rng.random_ratio(1, 100);
             if silent || moves {
                 if let (Some((m, true)), Some((session_id, _))) = (r.at, r.local) {
@@ -1149,7 +1158,7 @@ impl Cluster<'_> {
             }
             Fault::MoveClient(i) => {
                 let now = self.now().as_millis();
-                let up: Vec<u64> = (1..=MEMBERS).filter(|id| !self.down.contains_key(id)).collect();
+                let up = self.up();
                 // With every member crashed there is nowhere to move to (crash seeds 963, 3043).
                 let Some(&to) = up.get(self.client_rng.random_range(0..up.len().max(1))) else {
                     return Ok(());
@@ -1182,7 +1191,7 @@ impl Cluster<'_> {
 
     /// Asks a random member that is up to run a reconfig that removes or adds member `id`.
     fn reconfig(&mut self, id: u64, add: bool) {
-        let up: Vec<u64> = (1..=MEMBERS).filter(|m| !self.down.contains_key(m)).collect();
+        let up = self.up();
         if up.is_empty() {
             return;
         }

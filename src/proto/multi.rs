@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn multi_read_and_create2_results() {
         let names = vec!["x".to_string()];
-        let children: EncodedStrings = names.iter().collect();
+        let children = crate::proto::jute::testutil::encoded_strings(&["x"]);
         let stat = Stat::default();
         let b = body(|w| {
             write_multi_response(

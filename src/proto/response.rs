@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn replies_are_accepted_by_kazoo() {
         let stat = sample_stat();
-        let children: EncodedStrings = ["a", "bc"].iter().collect();
+        let children = crate::proto::jute::testutil::encoded_strings(&["a", "bc"]);
         let acl = Acl::open_unsafe();
         let cases: Vec<(&str, Response)> = vec![
             ("create", Response::Create { path: "/foo0000000001" }),

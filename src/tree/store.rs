@@ -45,6 +45,11 @@ fn java_hash_map_spread(h: u32) -> u32 {
     h ^ (h >> 16)
 }
 
+/// The bucket of `name` in a child table of `mask + 1` buckets, as java.util.HashSet picks it.
+fn bucket_of(name: &[u8], mask: u64) -> u32 {
+    (u64::from(java_hash_map_spread(java_string_hash(name))) & mask) as u32
+}
+
 /// Marks null data in `Node::name_len`.
 const NULL_DATA: u32 = 1 << 31;
 
@@ -309,28 +314,30 @@ impl NodeStore {
     /// is not in creation order (or its table is far larger than it).
     fn names_placed_in_buckets(&self, id: NodeId) -> Option<(usize, Vec<u8>)> {
         let kids = self.children(id);
-        let bits = self.nodes[id as usize].child_table_bits();
-        let mask = (1u64 << bits) - 1;
+        if self.table_far_larger_than_list(id) {
+            return None;
+        }
+        let mask = self.bucket_mask(id);
         let mut names = Vec::new();
         // (bucket, name length) per child, in list order.
         let mut placed: Vec<(u32, u32)> = Vec::with_capacity(kids.len());
-        let mut in_creation_order = true;
         let mut previous: Option<(i64, &[u8])> = None;
         for &c in kids {
             let node = self.get(c);
             let name = self.name_bytes(node);
             let key = (node.stat.czxid, name);
-            in_creation_order &= previous.is_none_or(|p| p < key);
+            if previous.is_some_and(|p| p >= key) {
+                return None; // not in creation order
+            }
             previous = Some(key);
-            let bucket = (u64::from(java_hash_map_spread(java_string_hash(name))) & mask) as u32;
-            placed.push((bucket, u32::try_from(name.len()).unwrap_or(u32::MAX)));
+            placed.push((bucket_of(name, mask), u32::try_from(name.len()).unwrap_or(u32::MAX)));
             names.extend_from_slice(name);
         }
         let total = 4 * kids.len() + names.len();
-        let buckets = 1usize << bits;
-        if !in_creation_order || u32::try_from(total).is_err() || buckets > 4 * kids.len() + 1024 {
+        if u32::try_from(total).is_err() {
             return None;
         }
+        let buckets = 1usize << self.nodes[id as usize].child_table_bits();
         // Each bucket's first byte in the output, then each name written there.
         let mut at = vec![0u32; buckets];
         for &(bucket, len) in &placed {
@@ -392,11 +399,11 @@ impl NodeStore {
     fn zookeeper_order<T>(&self, id: NodeId, keyed: &[(u32, i64, &[u8], T)]) -> Vec<u32> {
         let key = |i: u32| (keyed[i as usize].0, keyed[i as usize].1, keyed[i as usize].2);
         let mut order: Vec<u32> = (0..keyed.len() as u32).collect();
-        let buckets = 1usize << self.nodes[id as usize].child_table_bits();
-        if buckets > 4 * keyed.len() + 1024 {
+        if self.table_far_larger_than_list(id) {
             order.sort_unstable_by_key(|&i| key(i));
             return order;
         }
+        let buckets = 1usize << self.nodes[id as usize].child_table_bits();
         // Start of each bucket's run in the output, then each child placed in its bucket's run.
         let mut starts = vec![0u32; buckets + 1];
         for k in keyed {
@@ -423,16 +430,26 @@ impl NodeStore {
         id: NodeId,
         mut payload: impl FnMut(NodeId, &[u8]) -> T,
     ) -> Vec<(u32, i64, &[u8], T)> {
-        let mask = (1u64 << self.nodes[id as usize].child_table_bits()) - 1;
+        let mask = self.bucket_mask(id);
         self.children(id)
             .iter()
             .map(|&c| {
                 let node = self.get(c);
                 let name = self.name_bytes(node);
-                let bucket = (u64::from(java_hash_map_spread(java_string_hash(name))) & mask) as u32;
-                (bucket, node.stat.czxid, name, payload(c, name))
+                (bucket_of(name, mask), node.stat.czxid, name, payload(c, name))
             })
             .collect()
+    }
+
+    /// The mask that picks a name's bucket in the child table of `id`.
+    fn bucket_mask(&self, id: NodeId) -> u64 {
+        (1u64 << self.nodes[id as usize].child_table_bits()) - 1
+    }
+
+    /// Children were deleted until the table (which never shrinks, as ZooKeeper's) is far
+    /// larger than the list: counting its buckets out would cost more than sorting the list.
+    fn table_far_larger_than_list(&self, id: NodeId) -> bool {
+        (1usize << self.nodes[id as usize].child_table_bits()) > 4 * self.children(id).len() + 1024
     }
 
     fn name_bytes(&self, node: &Node) -> &[u8] {
