@@ -156,3 +156,71 @@ fn get_children_lists_names_in_apache_zookeepers_order() {
     assert_eq!(r.err, 0);
     assert_eq!(child_names(&r), ["valid", "invalid", "two", "one"]);
 }
+
+/// The Java client and kazoo register a watcher when the reply that set it arrives, and
+/// drop an event for which nothing is registered: a data event that overtakes the reply of
+/// the getData or exists that set its watch is lost for good (Curator's NodeCache then
+/// misses the change). ZooKeeper answers every read before it applies the next write
+/// (CommitProcessor waits for reads in flight), so the reply is always first.
+#[test]
+fn a_watch_event_never_overtakes_the_reply_that_set_its_watch() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let server = Server::start(&[]);
+    let value = vec![b'v'; 64 * 1024];
+    let mut reader = Session::open(server.addr());
+    assert_eq!(reader.call(1, CREATE, &raw::create_body("/race", &value)).expect("create").err, 0);
+
+    // A writer that keeps an apply waiting behind every read of the node.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writer = Session::open(server.addr());
+    let writer = {
+        let (stop, value) = (stop.clone(), value.clone());
+        std::thread::spawn(move || {
+            const IN_FLIGHT: i32 = 8;
+            for xid in 1..=IN_FLIGHT {
+                writer.stream.write_all_request(xid, SET_DATA, &raw::set_data_body("/race", &value));
+            }
+            let mut xid = IN_FLIGHT;
+            while !stop.load(Ordering::Relaxed) {
+                let r = raw::reply(&mut writer.stream).expect("setData reply");
+                assert_eq!(r.err, 0);
+                xid += 1;
+                writer.stream.write_all_request(xid, SET_DATA, &raw::set_data_body("/race", &value));
+            }
+        })
+    };
+
+    // No watch is set when each read goes out (the previous one has fired), so an event
+    // before the read's reply can only be for the watch that reply sets.
+    let (mut overtaken, mut rounds) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut xid = 100;
+    while Instant::now() < deadline && rounds < 3000 {
+        xid += 1;
+        let op = if xid % 2 == 0 { raw::GET_DATA } else { EXISTS };
+        reader.stream.write_all_request(xid, op, &raw::watch_body("/race"));
+        let mut fired = false;
+        loop {
+            let r = raw::reply(&mut reader.stream).expect("a reply or an event");
+            if r.xid == -1 {
+                assert_eq!(notification_type(&r), NODE_DATA_CHANGED);
+                overtaken += 1;
+                fired = true;
+                continue;
+            }
+            assert_eq!((r.xid, r.err), (xid, 0));
+            break;
+        }
+        if !fired {
+            let event = raw::reply(&mut reader.stream).expect("the watch fires on the next write");
+            assert_eq!(notification_type(&event), NODE_DATA_CHANGED);
+        }
+        rounds += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert!(rounds > 100, "only {rounds} rounds ran");
+    assert_eq!(overtaken, 0, "{overtaken} of {rounds} watch events arrived before the reply that set the watch");
+}

@@ -693,14 +693,14 @@ async fn respond(
             Pending::Read { xid, op, req, at } => {
                 ctx.consensus.settle_heard_commits().await;
                 let auth = handle.auth.read();
-                let reader = cmd::read::Reader { db: &ctx.db, conn, session_id, auth: &auth };
+                let reader = cmd::read::Reader { db: &ctx.db, conn, session_id, auth: &auth, replies: &handle.out };
                 cmd::read::execute(&reader, xid, op, req, &mut out);
                 drop(auth);
                 gate.executed();
                 done = Some((xid, op, ctx.db.last_zxid(), at));
             }
             Pending::Watch { xid, op, req, at } => {
-                cmd::watch::execute(&ctx.db, conn, xid, req, &mut out);
+                cmd::watch::execute(&ctx.db, conn, xid, req, &handle.out, &mut out);
                 gate.executed();
                 done = Some((xid, op, ctx.db.last_zxid(), at));
             }
@@ -769,7 +769,7 @@ async fn respond(
             Pending::Close => close = true,
         }
         if !out.is_empty() {
-            handle.out.reply(bytes::Bytes::copy_from_slice(&out));
+            cmd::queue_reply(&handle.out, &mut out);
         }
         if let Some(bytes) = cost {
             requests.outstanding.answered(bytes);

@@ -4,11 +4,13 @@
 //! manager locked too, so no write can be applied between the read and the
 //! registration (ZooKeeper's "no missed event" guarantee).
 
+use super::queue_reply;
 use crate::db::Db;
 use crate::proto::request::Request;
 use crate::proto::response::{encode_reply, ReplyHeader, Response};
 use crate::proto::types::{ErrorCode, Id, OpCode, Stat};
 use crate::proto::{EncodedStrings, MultiResult};
+use crate::server::outbound::OutboundQueue;
 use crate::tree::DataTree;
 use crate::watch::ConnId;
 
@@ -18,13 +20,23 @@ pub struct Reader<'a> {
     pub conn: ConnId,
     pub session_id: i64,
     pub auth: &'a [Id],
+    /// The connection's reply queue, for the replies [`execute`] queues itself.
+    pub replies: &'a OutboundQueue,
+}
+
+impl Reader<'_> {
+    /// Queues the reply in `out` now, ahead of any event of the watch it sets (see [`queue_reply`]).
+    fn queue_now(&self, out: &mut Vec<u8>) {
+        queue_reply(self.replies, out);
+    }
 }
 
 fn has_nul(path: &str) -> bool {
     path.contains('\0')
 }
 
-/// Executes a read request and encodes its reply frame into `out`.
+/// Executes a read request and encodes its reply frame into `out`, or, for a read that
+/// sets a watch, queues the reply itself (see [`Reader::queue_now`]) and leaves `out` empty.
 pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec<u8>) {
     let db = r.db;
     let auth = r.auth;
@@ -33,22 +45,20 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
         Err(code) => encode_reply(out, &ReplyHeader { xid, zxid, err: code.as_i32() }, None),
     };
     match req {
-        Request::Exists { path, watch } => {
-            let (zxid, result) = db.read_and_watch(|tree, watches| {
-                if has_nul(&path) {
-                    return (tree.last_zxid(), Err(ErrorCode::BadArguments));
-                }
-                // No ACL check: ZooKeeper answers exists with the stat whatever the node's
-                // ACL (Curator's checkExists relies on it); only data and children need READ.
-                let result = tree.stat(&path).ok_or(ErrorCode::NoNode);
-                // exists leaves a watch even when the node is missing: that is how NodeCreated works.
-                if watch {
-                    watches.add_data_watch(&path, r.conn);
-                }
-                (tree.last_zxid(), result)
-            });
-            reply(out, zxid, result.map(Response::Stat));
-        }
+        Request::Exists { path, watch } => db.read_and_watch(|tree, watches| {
+            if has_nul(&path) {
+                return reply(out, tree.last_zxid(), Err(ErrorCode::BadArguments));
+            }
+            // No ACL check: ZooKeeper answers exists with the stat whatever the node's
+            // ACL (Curator's checkExists relies on it); only data and children need READ.
+            let result = tree.stat(&path).ok_or(ErrorCode::NoNode);
+            reply(out, tree.last_zxid(), result.map(Response::Stat));
+            // exists leaves a watch even when the node is missing: that is how NodeCreated works.
+            if watch {
+                watches.add_data_watch(&path, r.conn);
+                r.queue_now(out);
+            }
+        }),
         Request::GetData { path, watch } => {
             // Encoded while the tree is read-locked, straight from the tree's bytes.
             let encode = |tree: &DataTree, out: &mut Vec<u8>| {
@@ -61,6 +71,7 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
                 db.read_and_watch(|tree, watches| {
                     if encode(tree, out) {
                         watches.add_data_watch(&path, r.conn);
+                        r.queue_now(out);
                     }
                 });
             } else {
@@ -68,19 +79,27 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
             }
         }
         Request::GetChildren { path, watch } => {
-            let (zxid, result) = db.read_and_watch(|tree, watches| {
-                let result = children_in_zookeeper_order(tree, &path, auth);
-                if watch && result.is_ok() {
-                    watches.add_child_watch(&path, r.conn);
-                }
-                (tree.last_zxid(), result)
-            });
-            match &result {
+            let encode = |out: &mut Vec<u8>, zxid: i64, result: &Result<(EncodedStrings, Stat), ErrorCode>| match result
+            {
                 Ok((children, stat)) if op == OpCode::GetChildren2 => {
                     reply(out, zxid, Ok(Response::GetChildren2 { children, stat: *stat }))
                 }
                 Ok((children, _)) => reply(out, zxid, Ok(Response::GetChildren { children })),
                 Err(code) => reply(out, zxid, Err(*code)),
+            };
+            if watch {
+                db.read_and_watch(|tree, watches| {
+                    let result = children_in_zookeeper_order(tree, &path, auth);
+                    encode(out, tree.last_zxid(), &result);
+                    if result.is_ok() {
+                        watches.add_child_watch(&path, r.conn);
+                        r.queue_now(out);
+                    }
+                });
+            } else {
+                // Encoded after the lock: a long list's copy holds up no write.
+                let (zxid, result) = db.read(|tree| (tree.last_zxid(), children_in_zookeeper_order(tree, &path, auth)));
+                encode(out, zxid, &result);
             }
         }
         Request::GetAcl { path } => {

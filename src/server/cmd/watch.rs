@@ -5,21 +5,27 @@ use crate::db::Db;
 use crate::proto::request::Request;
 use crate::proto::response::{encode_reply, ReplyHeader, Response};
 use crate::proto::types::{AddWatchMode, ErrorCode, WatcherType};
+use crate::server::outbound::OutboundQueue;
 use crate::watch::{ConnId, SetWatchesLists};
 
-/// Executes a watch request and encodes its reply frame into `out`.
-pub fn execute(db: &Db, conn: ConnId, req_xid: i32, req: Request, out: &mut Vec<u8>) {
+/// Executes a watch request and encodes its reply frame into `out`; addWatch queues its
+/// reply on `replies` itself, before the watch it adds can fire, and leaves `out` empty
+/// (the Java client registers the watcher when that reply arrives; see [`super::queue_reply`]).
+pub fn execute(db: &Db, conn: ConnId, req_xid: i32, req: Request, replies: &OutboundQueue, out: &mut Vec<u8>) {
     let zxid = db.last_zxid();
     let header = |err: ErrorCode| ReplyHeader { xid: req_xid, zxid, err: err.as_i32() };
     match req {
         Request::AddWatch { path, mode } => match AddWatchMode::from_i32(mode) {
             Some(mode) => {
-                db.watches(|w| match mode {
-                    AddWatchMode::Persistent => w.add_persistent(&path, conn),
-                    AddWatchMode::PersistentRecursive => w.add_persistent_recursive(&path, conn),
-                });
                 // The Java client reads a 4-byte ErrorResponse body here; without it, it disconnects.
                 encode_reply(out, &header(ErrorCode::Ok), Some(&Response::ErrorBody(0)));
+                db.watches(|w| {
+                    let _added = match mode {
+                        AddWatchMode::Persistent => w.add_persistent(&path, conn),
+                        AddWatchMode::PersistentRecursive => w.add_persistent_recursive(&path, conn),
+                    };
+                    super::queue_reply(replies, out);
+                });
             }
             None => encode_reply(out, &header(ErrorCode::BadArguments), None),
         },
