@@ -247,6 +247,14 @@ fn writes_through_a_follower_resume_soon_after_the_leader_freezes() {
     // The forward to the frozen leader used to hold its batcher slot for the 10 s forward
     // timeout; a new leader is elected in about a second (ZooKeeper resumed after 5 s).
     assert!(resumed < Duration::from_secs(7), "writes resumed only {resumed:?} after the leader froze");
+    // The frozen leader never replicated the write: once the new leader's first entry is
+    // applied on the follower that is certain, and the follower submits it again. Its
+    // client gets the answer on the same connection (it used to be closed, and a client
+    // that then dialled the frozen leader waited out its connect timeout).
+    let first = first.expect("the in-flight write was answered, its connection not closed");
+    assert_eq!((first.xid, first.err), (2, 0), "the in-flight write succeeded");
+    let again = s.call(3, 4, &common::raw::path_body("/f")).expect("the connection stays open");
+    assert_eq!((again.xid, again.err), (3, 0));
 }
 
 /// Re-attaches `session` on `addr` and sends a create in the same write, so that the create

@@ -31,6 +31,10 @@ pub enum ConsensusError {
     /// leader: it may or may not have been committed.
     #[error("proposal discarded by a leader change; its outcome is unknown")]
     OutcomeUnknown { leader: Option<NodeId> },
+    /// A forwarded write that its leader never replicated far enough before it was
+    /// replaced: it is not in the log and never will be.
+    #[error("not committed: leader {leader} was replaced before the write reached a quorum")]
+    NotCommitted { leader: NodeId, txn: Box<crate::tree::txn::Txn> },
     /// A quorum could not be reached.
     #[error("no quorum")]
     NoQuorum,
@@ -80,6 +84,9 @@ impl ConsensusError {
         match self {
             ConsensusError::NotLeader { leader } => ConsensusError::NotLeader { leader: *leader },
             ConsensusError::OutcomeUnknown { leader } => ConsensusError::OutcomeUnknown { leader: *leader },
+            ConsensusError::NotCommitted { leader, txn } => {
+                ConsensusError::NotCommitted { leader: *leader, txn: txn.clone() }
+            }
             ConsensusError::NoQuorum => ConsensusError::NoQuorum,
             ConsensusError::Stopped => ConsensusError::Stopped,
             ConsensusError::StartupTimeout => ConsensusError::StartupTimeout,

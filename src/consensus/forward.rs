@@ -8,8 +8,11 @@
 //! triggered here were queued before the reply.
 //!
 //! Requests that could not be sent at all (no leader yet, leader not reachable) are
-//! retried until `leader_wait` runs out; a request that was sent but whose answer was
-//! lost has an unknown outcome and fails with `OutcomeUnknown`.
+//! retried until `leader_wait` runs out. A forwarded batch whose answer was lost because
+//! another member became leader is settled from this member's own log (see
+//! [`super::in_flight`]): each txn the new leader committed is answered with its outcome,
+//! the others fail with `NotCommitted`. Any other lost answer leaves the outcome unknown
+//! (`OutcomeUnknown`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +23,11 @@ use tokio::time::Instant;
 
 use super::batcher::{fail_all, Reply};
 use super::error::ConsensusError;
+use super::in_flight::{Fate, InFlight, Registered};
 use super::network::{CallError, PeerConn, Peers};
 use super::types::NodeId;
 use super::wire::{Request, Response};
-use super::RaftHandle;
+use super::{types, RaftHandle};
 use crate::tree::txn::Txn;
 
 /// Pause between attempts to find or reach the leader.
@@ -159,6 +163,36 @@ impl LeaderLink {
         }
     }
 
+    /// The current term as this member knows it.
+    fn current_term(&self) -> u64 {
+        self.raft.metrics().borrow_watched().current_term
+    }
+
+    /// Waits up to `timeout` until this member has applied an entry of a term newer than
+    /// `sent_term`, led by another member than `old`. From then on nothing that `old`
+    /// appended while it led (in `sent_term` or an earlier one) can commit any more: the
+    /// new leader's first entry is committed, and the log before it is final. So a txn
+    /// forwarded to `old` that this member has not applied by then never will be.
+    async fn newer_term_applied(&self, old: NodeId, sent_term: u64, timeout: Duration) -> bool {
+        let mut metrics = self.raft.metrics();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let settled = {
+                let m = metrics.borrow_watched();
+                m.current_term > sent_term
+                    && m.current_leader.is_some_and(|leader| leader != old)
+                    && m.last_applied.as_ref().is_some_and(|applied| types::term_of(applied) == m.current_term)
+            };
+            if settled {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return false,
+            }
+        }
+    }
+
     /// Waits until the local state machine applied `index` (or `timeout` passes).
     pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<(), ConsensusError> {
         let mut rx = self.applied.clone();
@@ -187,6 +221,8 @@ pub fn call_error(e: CallError) -> ConsensusError {
 #[derive(Clone)]
 pub struct Forwarder {
     pub link: LeaderLink,
+    /// Forwarded txns not answered yet, which the state machine reports applied.
+    pub in_flight: Arc<InFlight>,
 }
 
 impl Forwarder {
@@ -200,35 +236,50 @@ impl Forwarder {
         permit: OwnedSemaphorePermit,
     ) -> Option<(Vec<Txn>, Vec<Reply>)> {
         let count = txns.len();
-        let pending = match self.link.send(Request::Forward(txns.clone())).await {
+        let request = Request::Forward(txns.clone());
+        let sent_term = self.link.current_term();
+        // Registered before it is sent: this member may apply it before the answer comes.
+        let registered = self.in_flight.register(txns);
+        let pending = match self.link.send(request).await {
             Ok(Some(p)) => p,
-            Ok(None) => return Some((txns, replies)),
+            Ok(None) => {
+                return Some((self.in_flight.take(&registered).into_iter().map(|(txn, _)| txn).collect(), replies))
+            }
             Err(e) => {
+                self.in_flight.take(&registered);
                 fail_all(replies, || e.duplicate());
                 return None;
             }
         };
-        let link = self.link.clone();
+        let (link, in_flight) = (self.link.clone(), self.in_flight.clone());
         tokio::spawn(async move {
-            // A new leader elsewhere means no answer is coming from this one in time: the
-            // outcome is unknown (the new leader may have committed the batch), so the
-            // writers' connections close and their clients retry, as with ZooKeeper when
-            // a follower's leader changes.
             let target = pending.target();
             let result = pending.wait_or(link.rpc_timeout, link.leader_moved_from(target)).await;
             drop(permit);
             let results = match result {
-                Ok(Response::Forward(results)) if results.len() == count => results,
+                Ok(Response::Forward(results)) if results.len() == count => {
+                    in_flight.take(&registered);
+                    results
+                }
                 Ok(Response::Forward(results)) => {
+                    in_flight.take(&registered);
                     let got = results.len();
                     fail_all(replies, || ConsensusError::OutcomeCountMismatch { expected: count, got });
                     return;
                 }
                 Ok(_) => {
+                    in_flight.take(&registered);
                     fail_all(replies, || ConsensusError::OutcomeUnknown { leader: None });
                     return;
                 }
+                Err(e @ (CallError::Lost { .. } | CallError::Timeout { .. })) => {
+                    // No answer is coming (a new leader elsewhere, or the connection broke):
+                    // what the new leader committed is in this member's log.
+                    settle_from_log(&link, &in_flight, registered, replies, target, sent_term, e).await;
+                    return;
+                }
                 Err(e) => {
+                    in_flight.take(&registered);
                     let e = call_error(e);
                     fail_all(replies, || e.duplicate());
                     return;
@@ -246,5 +297,38 @@ impl Forwarder {
             }
         });
         None
+    }
+}
+
+/// Answers a forwarded batch whose leader `target` will not answer, from this member's own
+/// log: once an entry of a newer leader's term is applied here, each txn is either applied
+/// already (its outcome is known) or will never be (`NotCommitted`, with the txn, which its
+/// connection may submit again). If no newer leader
+/// shows up within the leader wait, the outcome stays unknown (`cause`). Before this, every
+/// writer on a follower lost its connection at each leader change, and a client that
+/// reconnected to the frozen leader waited out its connect timeout.
+async fn settle_from_log(
+    link: &LeaderLink,
+    in_flight: &InFlight,
+    registered: Registered,
+    replies: Vec<Reply>,
+    target: NodeId,
+    sent_term: u64,
+    cause: CallError,
+) {
+    let settled = link.newer_term_applied(target, sent_term, link.leader_wait).await;
+    let fates = in_flight.take(&registered);
+    if !settled {
+        let e = call_error(cause);
+        fail_all(replies, || e.duplicate());
+        return;
+    }
+    in_flight.count_settled(&fates);
+    for (reply, (txn, fate)) in replies.into_iter().zip(fates) {
+        let outcome = match fate {
+            Fate::Committed(committed) => Ok(committed),
+            Fate::NotCommitted => Err(ConsensusError::NotCommitted { leader: target, txn: Box::new(txn) }),
+        };
+        let _ = reply.send(outcome);
     }
 }

@@ -18,6 +18,7 @@ pub mod error;
 mod failover;
 pub mod forward;
 pub mod heard_commits;
+pub mod in_flight;
 mod log_purge;
 pub mod log_store;
 pub mod membership;
@@ -209,6 +210,9 @@ pub struct ConsensusStatus {
     pub learners: Vec<u64>,
     /// Filled on the leader only.
     pub followers: Vec<FollowerStatus>,
+    /// Forwarded writes whose leader was replaced before it answered, settled from this
+    /// member's log since start: (committed and answered, never committed).
+    pub forwards_settled: (u64, u64),
 }
 
 /// What the RPC server shares with the rest of consensus.
@@ -257,6 +261,8 @@ pub struct Consensus {
     quorum_listener: Mutex<Option<(String, JoinHandle<()>)>>,
     writer: WriterHandle,
     ready: watch::Receiver<bool>,
+    /// Forwarded writes waiting for the leader's answer (see [`in_flight`]).
+    in_flight: Arc<in_flight::InFlight>,
     election_timeout: Duration,
     ensemble: bool,
     snapshot_on_exit: bool,
@@ -330,6 +336,7 @@ impl Consensus {
         let mut log_store = log_store;
         let notice_log = openraft::storage::RaftLogStorage::get_log_reader(&mut log_store).await;
         let txn_counter = sm.txn_counter();
+        let in_flight = sm.in_flight();
         let startup_snapshot = sm.startup_snapshot();
 
         let configured =
@@ -347,7 +354,7 @@ impl Consensus {
         startup_snapshot.release();
         let (proposals, rx) = mpsc::channel(cfg.max_batch.max(1) * 16);
         let link = LeaderLink::new(raft.clone(), peers.clone(), applied.clone());
-        let forwarder = Forwarder { link: link.clone() };
+        let forwarder = Forwarder { link: link.clone(), in_flight: in_flight.clone() };
         let ownership: Arc<owners::OwnershipSlot> = Arc::default();
         let mut tasks = vec![
             tokio::spawn(batcher::run(
@@ -389,6 +396,7 @@ impl Consensus {
             quorum_listener: Mutex::new(quorum_listener),
             writer,
             ready,
+            in_flight,
             election_timeout: Duration::from_millis(cfg.election_timeout_max_ms),
             ensemble: cfg.is_ensemble(),
             snapshot_on_exit: cfg.snapshot_on_exit,
@@ -613,6 +621,7 @@ impl Consensus {
             voters,
             learners,
             followers,
+            forwards_settled: self.in_flight.settled(),
         }
     }
 

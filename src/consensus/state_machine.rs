@@ -15,6 +15,7 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use super::in_flight::InFlight;
 use super::types::{self, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use super::{Apply, ConsensusError};
 use crate::storage::snap::{SnapshotId as StoredSnapshotId, SnapshotStore};
@@ -63,12 +64,19 @@ pub struct StateMachine {
     /// ZooKeeper's snapCount: one log entry carries a whole batch of txns.
     txns_since_snapshot: Arc<std::sync::atomic::AtomicU64>,
     startup: StartupSnapshot,
+    /// Txns this member forwarded and is still waiting for; told about each applied one.
+    in_flight: Arc<InFlight>,
 }
 
 impl StateMachine {
     /// The counter of txns applied since the last snapshot, for the snapshot trigger.
     pub fn txn_counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
         self.txns_since_snapshot.clone()
+    }
+
+    /// The registry of forwarded txns this state machine reports applied txns to.
+    pub fn in_flight(&self) -> Arc<InFlight> {
+        self.in_flight.clone()
     }
 
     /// The snapshot restored at open, kept until [`StartupSnapshot::release`].
@@ -88,6 +96,7 @@ impl StateMachine {
             applied_index: Arc::default(),
             txns_since_snapshot: Arc::default(),
             startup: StartupSnapshot::default(),
+            in_flight: Arc::default(),
         };
         if let Some((meta, data)) = load_latest(&sm.snapshots).map_err(ConsensusError::Storage)? {
             sm.app.restore(&data)?;
@@ -184,7 +193,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Normal(batch) => {
                     let n = batch.0.txns.len() as u64;
                     self.txns_since_snapshot.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                    self.app.apply(types::term_of(&log_id), log_id.index, &batch.0)
+                    let outcome = self.app.apply(types::term_of(&log_id), log_id.index, &batch.0);
+                    self.in_flight.observe(log_id.index, &batch.0.txns, &outcome.outcomes);
+                    outcome
                 }
                 EntryPayload::Membership(membership) => {
                     self.last_membership = StoredMembership::new(Some(log_id), membership);

@@ -120,6 +120,9 @@ enum Pending {
         op: OpCode,
         multi_kinds: Vec<OpCode>,
         proposal: Proposal,
+        /// Its place among the connection's submitted writes (see [`WriteOrder`]); `None`
+        /// for a write that cannot be submitted again (reconfig).
+        seq: Option<u64>,
         at: Instant,
         /// What the audit log says about it (`audit.enable`).
         audit: Option<Box<WriteAudit>>,
@@ -158,7 +161,21 @@ struct Queued {
 struct RequestQueue {
     tx: mpsc::UnboundedSender<Queued>,
     outstanding: Arc<Outstanding>,
+    writes: Arc<WriteOrder>,
 }
+
+/// The order in which a connection submitted its writes. A write that its leader never
+/// committed (`ConsensusError::NotCommitted`: the leader froze or was cut off before it
+/// replicated the write) is submitted again, but only while it is still the connection's
+/// latest write: one submitted after it is already on its way and would overtake it.
+#[derive(Default)]
+struct WriteOrder {
+    /// Writes submitted so far; locked while one is being submitted.
+    submitted: tokio::sync::Mutex<u64>,
+}
+
+/// How often one write is submitted again after leader changes before its connection closes.
+const RESUBMITS: usize = 3;
 
 impl RequestQueue {
     /// Queues the answer to a request of `bytes`; false once the responder is gone.
@@ -181,6 +198,7 @@ impl RequestQueue {
 struct RequestReceiver {
     rx: mpsc::UnboundedReceiver<Queued>,
     outstanding: Arc<Outstanding>,
+    writes: Arc<WriteOrder>,
 }
 
 impl RequestReceiver {
@@ -327,7 +345,8 @@ where
 
     let (pending_tx, pending_rx) = mpsc::unbounded_channel();
     let outstanding = Arc::new(Outstanding::new(ctx.outstanding.clone(), ctx.limits));
-    let pending = RequestQueue { tx: pending_tx, outstanding: outstanding.clone() };
+    let writes = Arc::new(WriteOrder::default());
+    let pending = RequestQueue { tx: pending_tx, outstanding: outstanding.clone(), writes: writes.clone() };
     let gate = Arc::new(ReadGate::default());
     let responder = tokio::spawn(respond(
         ctx.clone(),
@@ -336,7 +355,7 @@ where
         handle.clone(),
         stats.clone(),
         gate.clone(),
-        RequestReceiver { rx: pending_rx, outstanding },
+        RequestReceiver { rx: pending_rx, outstanding, writes },
     ));
     let conn_mode = ConnMode { read_only, changes: mode };
     let result = read_requests(&ctx, session_id, &handle, &stats, &gate, &mut reader, &pending, conn_mode).await;
@@ -461,7 +480,7 @@ async fn read_requests(
                 handle.closing.store(true, Ordering::Release);
                 gate.wait_idle().await;
                 let txn = TxnOp::CloseSession { session_id };
-                let proposal = propose(ctx, session_id, handle, txn).await;
+                let (proposal, _) = propose(ctx, session_id, handle, &pending.writes, txn).await;
                 pending.push(Pending::CloseAfter { xid: req_xid, proposal }, cost);
                 return Ok(());
             }
@@ -473,7 +492,7 @@ async fn read_requests(
                         let auth = handle.auth.read().clone();
                         let audit = audit_write(ctx, session_id, &auth, &TxnOp::SetConfig { members: String::new() });
                         let proposal = Box::pin(cmd::reconfig::start(ctx.consensus.clone(), session_id, auth, req));
-                        Pending::Write { xid: req_xid, op, multi_kinds: Vec::new(), proposal, at, audit }
+                        Pending::Write { xid: req_xid, op, multi_kinds: Vec::new(), proposal, seq: None, at, audit }
                     }
                 }
             }
@@ -493,7 +512,7 @@ async fn read_requests(
             | Request::SetAcl { .. }
             | Request::Multi(_) => {
                 gate.wait_idle().await;
-                write_item(ctx, session_id, handle, req_xid, op, req, policy, at).await
+                write_item(ctx, session_id, handle, &pending.writes, req_xid, op, req, policy, at).await
             }
             other => {
                 gate.queued();
@@ -542,6 +561,7 @@ async fn write_item(
     ctx: &ServerContext,
     session_id: i64,
     handle: &ConnHandle,
+    writes: &WriteOrder,
     req_xid: i32,
     op: OpCode,
     req: Request,
@@ -556,8 +576,8 @@ async fn write_item(
     match cmd::write::to_txn_op(op, req, policy) {
         Ok(txn_op) => {
             let audit = audit_write(ctx, session_id, &handle.auth.read(), &txn_op);
-            let proposal = propose(ctx, session_id, handle, txn_op).await;
-            Pending::Write { xid: req_xid, op, multi_kinds, proposal, at, audit }
+            let (proposal, seq) = propose(ctx, session_id, handle, writes, txn_op).await;
+            Pending::Write { xid: req_xid, op, multi_kinds, proposal, seq: Some(seq), at, audit }
         }
         Err(err) => Pending::Reply { xid: req_xid, op, err, body: None, at },
     }
@@ -577,13 +597,56 @@ fn audit_write(ctx: &ServerContext, session_id: i64, auth: &[Id], op: &TxnOp) ->
     WriteAudit::describe(Actor::new(Some(session_id), auth), op).map(Box::new)
 }
 
-/// Submits a txn now (fixing its place in the log) and returns its outcome's future.
-async fn propose(ctx: &ServerContext, session_id: i64, handle: &ConnHandle, op: TxnOp) -> Proposal {
+/// Submits a txn now (fixing its place in the log) and returns its outcome's future and
+/// its place among the connection's writes.
+async fn propose(
+    ctx: &ServerContext,
+    session_id: i64,
+    handle: &ConnHandle,
+    writes: &WriteOrder,
+    op: TxnOp,
+) -> (Proposal, u64) {
     let txn = Txn { session_id, time_ms: now_ms(), auth: handle.auth.read().clone(), op };
+    let mut submitted = writes.submitted.lock().await;
+    *submitted += 1;
+    (submit(ctx, txn).await, *submitted)
+}
+
+async fn submit(ctx: &ServerContext, txn: Txn) -> Proposal {
     match ctx.consensus.submit(txn).await {
         Ok(outcome) => Box::pin(outcome),
         Err(e) => Box::pin(std::future::ready(Err(e))),
     }
+}
+
+/// Awaits a write's outcome. A write that its leader never committed is submitted again
+/// while it is still the connection's latest write (see [`WriteOrder`]), so that its client
+/// sees neither an error nor a closed connection because a leader froze.
+async fn write_outcome(
+    ctx: &ServerContext,
+    writes: &WriteOrder,
+    seq: Option<u64>,
+    proposal: Proposal,
+) -> Result<TxnOutcome, ConsensusError> {
+    let mut outcome = proposal.await;
+    for _ in 0..RESUBMITS {
+        let (txn, leader) = match (seq, outcome) {
+            (Some(_), Err(ConsensusError::NotCommitted { txn, leader })) => (txn, leader),
+            (_, other) => return other,
+        };
+        let submitted = writes.submitted.lock().await;
+        if Some(*submitted) != seq {
+            return Err(ConsensusError::NotCommitted { txn, leader });
+        }
+        debug!(
+            session = format_args!("0x{:x}", txn.session_id),
+            leader, "write not committed by a replaced leader; submitting it again"
+        );
+        let again = submit(ctx, *txn).await;
+        drop(submitted);
+        outcome = again.await;
+    }
+    outcome
 }
 
 /// Answers one SASL request (`ZooKeeperServer.processSasl`); returns whether the connection closes.
@@ -704,8 +767,8 @@ async fn respond(
                 gate.executed();
                 done = Some((xid, op, ctx.db.last_zxid(), at));
             }
-            Pending::Write { xid, op, multi_kinds, proposal, at, audit } => {
-                let outcome = proposal.await;
+            Pending::Write { xid, op, multi_kinds, proposal, seq, at, audit } => {
+                let outcome = write_outcome(&ctx, &requests.writes, seq, proposal).await;
                 if let (Some(audit), Some(log), Ok(outcome)) = (&audit, &ctx.security.audit, &outcome) {
                     audit.log(log, &outcome.result);
                 }
