@@ -328,6 +328,7 @@ async fn settle_from_log(
         let outcome = match fate {
             Fate::Committed(committed) => Ok(committed),
             Fate::NotCommitted => Err(ConsensusError::NotCommitted { leader: target, txn: Box::new(txn) }),
+            Fate::Unknown => Err(ConsensusError::OutcomeUnknown { leader: Some(target) }),
         };
         let _ = reply.send(outcome);
     }

@@ -48,6 +48,9 @@ struct Slot {
     txn: Txn,
     /// Set when this member applied it.
     committed: Option<Committed>,
+    /// A snapshot was installed while it waited: it may be inside, unseen (see
+    /// [`InFlight::snapshot_installed`]).
+    unknowable: bool,
 }
 
 /// A registered batch: ids in batch order.
@@ -63,6 +66,8 @@ pub enum Fate {
     Committed(Committed),
     /// Not in the log up to the point where no older leader can commit anything any more.
     NotCommitted,
+    /// Not seen applied, but a snapshot installed meanwhile may hold it.
+    Unknown,
 }
 
 fn key_of(txn: &Txn) -> Key {
@@ -78,7 +83,7 @@ impl InFlight {
             inner.next_id += 1;
             let id = inner.next_id;
             let key = key_of(&txn);
-            inner.by_key.entry(key).or_default().push(Slot { id, txn, committed: None });
+            inner.by_key.entry(key).or_default().push(Slot { id, txn, committed: None, unknowable: false });
             ids.push((id, key));
         }
         self.open.fetch_add(ids.len(), Ordering::AcqRel);
@@ -100,6 +105,17 @@ impl InFlight {
         }
     }
 
+    /// A snapshot replaced the state: txns it holds were never applied here one by one, so a
+    /// registered txn not seen applied yet may be in it, and cannot be called not committed.
+    pub fn snapshot_installed(&self) {
+        if self.open.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        for slot in self.inner.lock().by_key.values_mut().flatten() {
+            slot.unknowable = true;
+        }
+    }
+
     /// Removes a batch and gives its txns back in order, with what this member applied of
     /// them so far (a caller that asks must know that nothing older can commit any more).
     pub fn take(&self, batch: &Registered) -> Vec<(Txn, Fate)> {
@@ -112,9 +128,10 @@ impl InFlight {
             if slots.is_empty() {
                 inner.by_key.remove(key);
             }
-            let fate = match slot.committed {
-                Some(c) => Fate::Committed(c),
-                None => Fate::NotCommitted,
+            let fate = match (slot.committed, slot.unknowable) {
+                (Some(c), _) => Fate::Committed(c),
+                (None, false) => Fate::NotCommitted,
+                (None, true) => Fate::Unknown,
             };
             out.push((slot.txn, fate));
         }
@@ -124,9 +141,9 @@ impl InFlight {
 
     /// Counts the fates of a batch settled from the log.
     pub fn count_settled(&self, fates: &[(Txn, Fate)]) {
-        let committed = fates.iter().filter(|(_, f)| matches!(f, Fate::Committed(_))).count() as u64;
-        self.settled[0].fetch_add(committed, Ordering::Relaxed);
-        self.settled[1].fetch_add(fates.len() as u64 - committed, Ordering::Relaxed);
+        let count = |want: fn(&Fate) -> bool| fates.iter().filter(|(_, f)| want(f)).count() as u64;
+        self.settled[0].fetch_add(count(|f| matches!(f, Fate::Committed(_))), Ordering::Relaxed);
+        self.settled[1].fetch_add(count(|f| matches!(f, Fate::NotCommitted)), Ordering::Relaxed);
     }
 
     /// Forwarded txns settled from the log since start: (committed, not committed).
@@ -176,5 +193,23 @@ mod tests {
         // Taken batches are gone: applying them again matches nothing.
         reg.observe(9, &[set(1, 5, b"a")], &[outcome(4)]);
         assert!(reg.take(&batch).is_empty());
+    }
+
+    #[test]
+    fn after_a_snapshot_install_an_unseen_txn_is_unknown_not_uncommitted() {
+        let reg = InFlight::default();
+        let batch = reg.register(vec![set(1, 5, b"a"), set(1, 5, b"b")]);
+        reg.observe(3, &[set(1, 5, b"a")], &[outcome(1)]);
+        // The second may be inside the snapshot: submitting it again could apply it twice.
+        reg.snapshot_installed();
+        let fates = reg.take(&batch);
+        assert!(matches!(fates[0].1, Fate::Committed(_)));
+        assert!(matches!(fates[1].1, Fate::Unknown), "{:?}", fates[1].1);
+        // Registered after the install: settled from the log as usual.
+        let later = reg.register(vec![set(1, 6, b"c")]);
+        reg.snapshot_installed();
+        assert!(matches!(reg.take(&later)[0].1, Fate::Unknown));
+        let last = reg.register(vec![set(1, 7, b"d")]);
+        assert!(matches!(reg.take(&last)[0].1, Fate::NotCommitted));
     }
 }

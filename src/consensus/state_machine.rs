@@ -231,6 +231,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.startup.release();
         let started = std::time::Instant::now();
         self.app.restore(&snapshot).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.in_flight.snapshot_installed();
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
         self.publish_applied();
