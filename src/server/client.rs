@@ -489,6 +489,9 @@ async fn read_requests(
                     Err(err) => Pending::Reply { xid: req_xid, op, err, body: None, at },
                     Ok(()) => {
                         gate.wait_idle().await;
+                        // Not submitted again itself, but an earlier write must not be
+                        // submitted again behind it.
+                        *pending.writes.submitted.lock().await += 1;
                         let auth = handle.auth.read().clone();
                         let audit = audit_write(ctx, session_id, &auth, &TxnOp::SetConfig { members: String::new() });
                         let proposal = Box::pin(cmd::reconfig::start(ctx.consensus.clone(), session_id, auth, req));
