@@ -24,19 +24,12 @@ pub struct Reader<'a> {
     pub replies: &'a OutboundQueue,
 }
 
-impl Reader<'_> {
-    /// Queues the reply in `out` now, ahead of any event of the watch it sets (see [`queue_reply`]).
-    fn queue_now(&self, out: &mut Vec<u8>) {
-        queue_reply(self.replies, out);
-    }
-}
-
 fn has_nul(path: &str) -> bool {
     path.contains('\0')
 }
 
 /// Executes a read request and encodes its reply frame into `out`, or, for a read that
-/// sets a watch, queues the reply itself (see [`Reader::queue_now`]) and leaves `out` empty.
+/// sets a watch, queues the reply itself (see [`queue_reply`]) and leaves `out` empty.
 pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec<u8>) {
     let db = r.db;
     let auth = r.auth;
@@ -56,7 +49,7 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
             // exists leaves a watch even when the node is missing: that is how NodeCreated works.
             if watch {
                 watches.add_data_watch(&path, r.conn);
-                r.queue_now(out);
+                queue_reply(r.replies, out);
             }
         }),
         Request::GetData { path, watch } => {
@@ -71,7 +64,7 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
                 db.read_and_watch(|tree, watches| {
                     if encode(tree, out) {
                         watches.add_data_watch(&path, r.conn);
-                        r.queue_now(out);
+                        queue_reply(r.replies, out);
                     }
                 });
             } else {
@@ -93,7 +86,7 @@ pub fn execute(r: &Reader<'_>, xid: i32, op: OpCode, req: Request, out: &mut Vec
                     encode(out, tree.last_zxid(), &result);
                     if result.is_ok() {
                         watches.add_child_watch(&path, r.conn);
-                        r.queue_now(out);
+                        queue_reply(r.replies, out);
                     }
                 });
             } else {
