@@ -55,12 +55,17 @@ pub struct Chrome {
     pub others: Vec<(u64, String)>,
     /// The ZooKeeper session holding this browser session's ephemeral nodes (hex), or "".
     pub own_session: String,
+    /// The change feed's zxid before the page read anything: the live stream replays from
+    /// here, so a change made while the page loads still reaches it.
+    pub feed_zxid: i64,
 }
 
 /// The page chrome with the caller's CSRF token: the session's, or for an anonymous
 /// visitor the `roost_csrf` cookie's (set here when missing). No server-side state is
 /// created for anonymous visitors.
 fn chrome(state: &State, caller: &Caller, title: String) -> (Chrome, Option<HeaderValue>) {
+    // First, before any of the page is read (see `Chrome::feed_zxid`).
+    let feed_zxid = state.feed.last_zxid();
     let (csrf, cookie) = match (&caller.session, &caller.csrf_cookie) {
         (Some((_, s)), _) => (s.csrf.clone(), None),
         (None, Some(token)) => (token.clone(), None),
@@ -86,6 +91,7 @@ fn chrome(state: &State, caller: &Caller, title: String) -> (Chrome, Option<Head
         title,
         others,
         own_session: caller.session.as_ref().and_then(|(_, s)| s.zk_session).map(session_hex).unwrap_or_default(),
+        feed_zxid,
     };
     (c, cookie)
 }

@@ -162,6 +162,13 @@ impl ChangeFeed {
         }
     }
 
+    /// The zxid of the newest event published. A page read after this call shows every
+    /// change up to it, so a stream that subscribes later with it as `since_zxid` misses
+    /// nothing in between (it may see a few changes the page already shows, harmlessly).
+    pub fn last_zxid(&self) -> i64 {
+        self.ring.lock().last
+    }
+
     /// A receiver for live events and the zxid it starts after (the client's cursor).
     pub fn join(&self) -> (broadcast::Receiver<Arc<ChangeEvent>>, i64) {
         let ring = self.ring.lock();

@@ -119,6 +119,28 @@ def test_live_changes_without_losing_edits(page, node, zk, fresh):
     expect(page.get_by_test_id("editor")).to_have_value("three")
 
 
+def test_a_change_made_while_the_page_loads_is_not_missed(page, node, zk, fresh):
+    """The page's HTML is read, then its script opens the live stream: a change in between
+    must still reach the page (the stream replays from the zxid the page was read at).
+    Holding the script back until the change is acknowledged makes the gap certain."""
+    path = fresh + "/loading"
+    zk.create(path, b"as loaded")
+    zk.create(path + "/old-kid", b"")
+
+    def change_then_serve(route):
+        zk.set(path, b"changed while loading")
+        zk.create(path + "/new-kid", b"")
+        route.continue_()
+
+    page.route("**/static/js/main.js", change_then_serve)
+    page.goto(node.ui(path))
+    expect(page.get_by_test_id("live-status")).to_have_attribute("data-ready", "true")
+    expect(page.get_by_test_id("editor")).to_have_value("changed while loading")
+    expect(page.locator('[data-testid="child-row"][data-path$="/new-kid"]')).to_be_visible()
+    page.get_by_test_id("tab-stat").click()
+    expect(page.get_by_test_id("stat-version")).to_have_text("1")
+
+
 def test_create_delete_move(page, node, zk, fresh):
     open_node(page, node, fresh)
     page.get_by_test_id("create-btn").click()
