@@ -51,6 +51,10 @@ pub struct Proposal {
     /// The member that received it from its client, when that is another member (a
     /// forwarded txn: order it here or fail, never forward it on); `None`: this node.
     pub from: Option<NodeId>,
+    /// For a forwarded txn, the term the follower sent it in: it is appended in that term
+    /// or refused (`TermPassed`), never carried into a later one (see
+    /// `wire::Request::ForwardInTerm`). `None`: no such promise (local, or an older peer).
+    pub sent_term: Option<u64>,
 }
 
 /// Runs until the proposal channel closes (all `Consensus` handles dropped) or the task
@@ -113,7 +117,8 @@ pub async fn run(
                 Ok(p) => p,
                 Err(_) => return,
             };
-            let batch = txns.into_iter().zip(replies).map(|(txn, reply)| Proposal { txn, reply, from: None });
+            let batch =
+                txns.into_iter().zip(replies).map(|(txn, reply)| Proposal { txn, reply, from: None, sent_term: None });
             write_locally(&raft, batch.collect(), permit, &ownership, &notices).await;
         }
     }
@@ -167,9 +172,17 @@ async fn write_locally(
 ) {
     lease_established(raft).await;
     let gate = OwnerGate::current(ownership, raft);
+    // Read last, just before the append: the lease wait above can outlast an election
+    // that this node loses and wins again, and a forwarded txn must not be carried into
+    // a later term than the one its follower sent it in.
+    let term = raft.metrics().borrow_watched().current_term;
     let mut txns = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     for p in batch {
+        if let Some(sent_term) = p.sent_term.filter(|&t| t != term) {
+            let _ = p.reply.send(Err(ConsensusError::TermPassed { sent_term, term }));
+            continue;
+        }
         if gate.as_ref().is_some_and(|g| g.moved(&p.txn, p.from)) {
             let _ = p.reply.send(Ok(session_moved()));
             continue;

@@ -31,10 +31,15 @@ pub enum ConsensusError {
     /// leader: it may or may not have been committed.
     #[error("proposal discarded by a leader change; its outcome is unknown")]
     OutcomeUnknown { leader: Option<NodeId> },
-    /// A forwarded write that its leader never replicated far enough before it was
-    /// replaced: it is not in the log and never will be.
-    #[error("not committed: leader {leader} was replaced before the write reached a quorum")]
+    /// A forwarded write that its leader did not commit in the term it was sent in (the
+    /// leader was replaced, or started a new term, first): it is not in the log and never
+    /// will be.
+    #[error("not committed: leader {leader} left the write's term before it reached a quorum")]
     NotCommitted { leader: NodeId, txn: Box<crate::tree::txn::Txn> },
+    /// A forwarded txn that reached the leader after the term it was sent in: the leader
+    /// refused it without appending it (see `wire::Request::ForwardInTerm`).
+    #[error("forwarded in term {sent_term}, the leader is in term {term}: not appended")]
+    TermPassed { sent_term: u64, term: u64 },
     /// A quorum could not be reached.
     #[error("no quorum")]
     NoQuorum,
@@ -86,6 +91,9 @@ impl ConsensusError {
             ConsensusError::OutcomeUnknown { leader } => ConsensusError::OutcomeUnknown { leader: *leader },
             ConsensusError::NotCommitted { leader, txn } => {
                 ConsensusError::NotCommitted { leader: *leader, txn: txn.clone() }
+            }
+            ConsensusError::TermPassed { sent_term, term } => {
+                ConsensusError::TermPassed { sent_term: *sent_term, term: *term }
             }
             ConsensusError::NoQuorum => ConsensusError::NoQuorum,
             ConsensusError::Stopped => ConsensusError::Stopped,

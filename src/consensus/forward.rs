@@ -8,8 +8,10 @@
 //! triggered here were queued before the reply.
 //!
 //! Requests that could not be sent at all (no leader yet, leader not reachable) are
-//! retried until `leader_wait` runs out. A forwarded batch whose answer was lost because
-//! another member became leader is settled from this member's own log (see
+//! retried until `leader_wait` runs out. A batch is forwarded stamped with the term it is
+//! sent in, and the leader appends it in that term or not at all. So a batch whose answer
+//! was lost because another member became leader, or the same one in a later term, is
+//! settled from this member's own log (see
 //! [`super::in_flight`]): each txn the new leader committed is answered with its outcome,
 //! the others fail with `NotCommitted`. Any other lost answer leaves the outcome unknown
 //! (`OutcomeUnknown`).
@@ -26,7 +28,7 @@ use super::error::ConsensusError;
 use super::in_flight::{Fate, InFlight, Registered};
 use super::network::{CallError, PeerConn, Peers};
 use super::types::NodeId;
-use super::wire::{Request, Response};
+use super::wire::{RemoteError, Request, Response};
 use super::{types, RaftHandle};
 use crate::tree::txn::Txn;
 
@@ -92,6 +94,15 @@ impl LeaderLink {
     /// Sends `body` to the leader, retrying while it could not be sent, until the
     /// leader wait runs out. `Ok(None)` means this node is the leader.
     pub async fn send(&self, body: Request) -> Result<Option<super::network::PendingCall>, ConsensusError> {
+        Ok(self.send_in_term(|_| body.clone()).await?.map(|(pending, _)| pending))
+    }
+
+    /// Like [`send`](Self::send), with the request made for the term this member is in
+    /// at each attempt; returns that term with the call.
+    async fn send_in_term(
+        &self,
+        body: impl Fn(u64) -> Request,
+    ) -> Result<Option<(super::network::PendingCall, u64)>, ConsensusError> {
         let deadline = Instant::now() + self.leader_wait;
         loop {
             let conn = match self.route(deadline).await? {
@@ -99,9 +110,10 @@ impl LeaderLink {
                 Route::Remote(conn) => conn,
             };
             let target = conn.target();
+            let term = self.current_term();
             let sent = tokio::select! {
                 biased;
-                sent = conn.send(body.clone()) => sent,
+                sent = conn.send(body(term)) => sent,
                 // Still dialling a leader another member has replaced: a frozen leader's held
                 // link takes the whole connect timeout (1 s), and the simulator saw writes
                 // through a follower wait that long after a new leader (seed 14987). Dropping
@@ -110,7 +122,7 @@ impl LeaderLink {
                 () = self.leader_moved_from(target) => continue,
             };
             match sent {
-                Ok(pending) => return Ok(Some(pending)),
+                Ok(pending) => return Ok(Some((pending, term))),
                 Err(e) if e.not_sent() && Instant::now() < deadline => {
                     tracing::debug!(error = %e, "leader not reachable yet; retrying");
                     tokio::time::sleep(RETRY_PAUSE).await;
@@ -147,11 +159,18 @@ impl LeaderLink {
     /// waiting for it only holds a batcher slot (writes through this member stalled until
     /// the 10 s timeout while a new leader was elected in about one second).
     pub async fn leader_moved_from(&self, target: NodeId) {
+        self.leader_moved_on(target, u64::MAX).await
+    }
+
+    /// Like [`leader_moved_from`](Self::leader_moved_from), and also resolves once
+    /// `target` leads again in a term after `term` (it crashed or was cut off and won the
+    /// next election): a forward stamped with `term` will not be appended any more.
+    async fn leader_moved_on(&self, target: NodeId, term: u64) {
         let mut metrics = self.raft.metrics();
         loop {
             let moved = {
                 let m = metrics.borrow_watched();
-                m.current_leader.is_some_and(|leader| leader != target)
+                m.current_leader.is_some_and(|leader| leader != target || m.current_term > term)
             };
             if moved {
                 return;
@@ -168,20 +187,19 @@ impl LeaderLink {
         self.raft.metrics().borrow_watched().current_term
     }
 
-    /// Waits up to `timeout` until this member has applied an entry of a term newer than
-    /// `sent_term`, led by another member than `old`. From then on nothing that `old`
-    /// appended while it led (in `sent_term` or an earlier one) can commit any more: the
-    /// new leader's first entry is committed, and the log before it is final. So a txn
-    /// forwarded to `old` that this member has not applied by then never will be.
-    async fn newer_term_applied(&self, old: NodeId, sent_term: u64, timeout: Duration) -> bool {
+    /// Waits up to `timeout` until this member has applied an entry of a term after
+    /// `sent_term`. A txn forwarded with `sent_term` is appended in that term or never
+    /// (`Request::ForwardInTerm`), and once an entry of a later term is committed, every
+    /// entry of `sent_term` that will ever commit lies before it in the log. So a txn this
+    /// member has not applied by then never will be, whoever leads now (the same leader
+    /// in a new term too).
+    async fn newer_term_applied(&self, sent_term: u64, timeout: Duration) -> bool {
         let mut metrics = self.raft.metrics();
         let deadline = Instant::now() + timeout;
         loop {
             let settled = {
                 let m = metrics.borrow_watched();
-                m.current_term > sent_term
-                    && m.current_leader.is_some_and(|leader| leader != old)
-                    && m.last_applied.as_ref().is_some_and(|applied| types::term_of(applied) == m.current_term)
+                m.last_applied.as_ref().is_some_and(|applied| types::term_of(applied) > sent_term)
             };
             if settled {
                 return true;
@@ -236,11 +254,10 @@ impl Forwarder {
         permit: OwnedSemaphorePermit,
     ) -> Option<(Vec<Txn>, Vec<Reply>)> {
         let count = txns.len();
-        let request = Request::Forward(txns.clone());
-        let sent_term = self.link.current_term();
         // Registered before it is sent: this member may apply it before the answer comes.
-        let registered = self.in_flight.register(txns);
-        let pending = match self.link.send(request).await {
+        let registered = self.in_flight.register(txns.clone());
+        let sent = self.link.send_in_term(|term| Request::ForwardInTerm { term, txns: txns.clone() }).await;
+        let (pending, sent_term) = match sent {
             Ok(Some(p)) => p,
             Ok(None) => {
                 return Some((self.in_flight.take(&registered).into_iter().map(|(txn, _)| txn).collect(), replies))
@@ -254,12 +271,12 @@ impl Forwarder {
         let (link, in_flight) = (self.link.clone(), self.in_flight.clone());
         tokio::spawn(async move {
             let target = pending.target();
-            let result = pending.wait_or(link.rpc_timeout, link.leader_moved_from(target)).await;
+            let result = pending.wait_or(link.rpc_timeout, link.leader_moved_on(target, sent_term)).await;
             drop(permit);
-            let results = match result {
+            let (results, txns) = match result {
                 Ok(Response::Forward(results)) if results.len() == count => {
-                    in_flight.take(&registered);
-                    results
+                    let txns = in_flight.take(&registered).into_iter().map(|(txn, _)| txn);
+                    (results, txns)
                 }
                 Ok(Response::Forward(results)) => {
                     in_flight.take(&registered);
@@ -287,10 +304,14 @@ impl Forwarder {
             };
             let top = results.iter().filter_map(|r| r.as_ref().ok().map(|c| c.index)).max().unwrap_or(0);
             let waited = link.wait_applied(top, link.rpc_timeout).await;
-            for (reply, result) in replies.into_iter().zip(results) {
+            for ((reply, result), txn) in replies.into_iter().zip(results).zip(txns) {
                 let outcome = match (&waited, result) {
                     (Ok(()), Ok(committed)) => Ok(committed),
                     (Err(_), Ok(committed)) => Err(ConsensusError::ApplyTimeout { index: committed.index }),
+                    // Refused before it was appended: its connection may submit it again.
+                    (_, Err(RemoteError::TermPassed { .. })) => {
+                        Err(ConsensusError::NotCommitted { leader: target, txn: Box::new(txn) })
+                    }
                     (_, Err(remote)) => Err(remote.into()),
                 };
                 let _ = reply.send(outcome);
@@ -316,7 +337,7 @@ async fn settle_from_log(
     sent_term: u64,
     cause: CallError,
 ) {
-    let settled = link.newer_term_applied(target, sent_term, link.leader_wait).await;
+    let settled = link.newer_term_applied(sent_term, link.leader_wait).await;
     let fates = in_flight.take(&registered);
     if !settled {
         let e = call_error(cause);

@@ -7,8 +7,9 @@
 //! commits them and this member applies them; if not, no leader ever will. So every
 //! forwarded txn is registered here before it is sent, the state machine reports each
 //! applied txn that matches one ([`InFlight::observe`]), and once this member has applied
-//! an entry of a newer leader's term the registry tells, txn by txn, which committed and
-//! with what outcome. Without this the writers' connections had to close at every leader
+//! an entry of a term after the one the txns were forwarded in (the leader appends them in
+//! that term or never) the registry tells, txn by txn, which committed and with what
+//! outcome. Without this the writers' connections had to close at every leader
 //! change (the outcome was unknown), and a client that then dialled the frozen leader
 //! waited out its whole connect timeout (the fault suite's "writes resume within 1 s").
 //!

@@ -483,7 +483,11 @@ impl Consensus {
         txn: Txn,
     ) -> Result<oneshot::Receiver<Result<wire::Committed, ConsensusError>>, ConsensusError> {
         let (reply, outcome) = oneshot::channel();
-        self.core.proposals.send(Proposal { txn, reply, from: None }).await.map_err(|_| ConsensusError::Stopped)?;
+        self.core
+            .proposals
+            .send(Proposal { txn, reply, from: None, sent_term: None })
+            .await
+            .map_err(|_| ConsensusError::Stopped)?;
         Ok(outcome)
     }
 

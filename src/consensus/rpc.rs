@@ -131,21 +131,9 @@ async fn serve_conn(sock: TcpStream, core: Arc<Core>) -> std::io::Result<()> {
                         let _ = out.send(ResponseFrame { id, body: Response::Failed(RemoteError::Failed(why)) });
                     }
                 },
-                Request::Forward(txns) => {
-                    let waits = enqueue(&core, hello.from, txns).await;
-                    let out = out.clone();
-                    tokio::spawn(async move {
-                        let mut results = Vec::with_capacity(waits.len());
-                        for w in waits {
-                            let r = match w.await {
-                                Ok(Ok(c)) => Ok(c),
-                                Ok(Err(e)) => Err(RemoteError::from(&e)),
-                                Err(_) => Err(RemoteError::Stopped),
-                            };
-                            results.push(r);
-                        }
-                        let _ = out.send(ResponseFrame { id, body: Response::Forward(results) });
-                    });
+                Request::Forward(txns) => forward_in_order(&core, hello.from, None, txns, id, &out).await,
+                Request::ForwardInTerm { term, txns } => {
+                    forward_in_order(&core, hello.from, Some(term), txns, id, &out).await
                 }
                 other => {
                     if let Request::Append(rpc) = &other {
@@ -229,17 +217,39 @@ fn take_staged(staged: &mut Option<Staged>, transfer: u64, len: u64) -> Result<V
 
 type Wait = oneshot::Receiver<Result<wire::Committed, ConsensusError>>;
 
-/// Queues txns forwarded by member `from` with this node's batcher, in order.
-async fn enqueue(core: &Core, from: NodeId, txns: Vec<crate::tree::txn::Txn>) -> Vec<Wait> {
-    let mut waits = Vec::with_capacity(txns.len());
+/// Queues txns forwarded by member `from` (sent in `sent_term`, if stamped) with this
+/// node's batcher, in frame order, before the next frame is read; answers with each txn's
+/// outcome in the background.
+async fn forward_in_order(
+    core: &Core,
+    from: NodeId,
+    sent_term: Option<u64>,
+    txns: Vec<crate::tree::txn::Txn>,
+    id: u64,
+    out: &mpsc::UnboundedSender<ResponseFrame>,
+) {
+    let mut waits: Vec<Wait> = Vec::with_capacity(txns.len());
     for txn in txns {
         let (reply, wait) = oneshot::channel();
-        if let Err(mpsc::error::SendError(p)) = core.proposals.send(Proposal { txn, reply, from: Some(from) }).await {
+        let proposal = Proposal { txn, reply, from: Some(from), sent_term };
+        if let Err(mpsc::error::SendError(p)) = core.proposals.send(proposal).await {
             let _ = p.reply.send(Err(ConsensusError::Stopped));
         }
         waits.push(wait);
     }
-    waits
+    let out = out.clone();
+    tokio::spawn(async move {
+        let mut results = Vec::with_capacity(waits.len());
+        for w in waits {
+            let r = match w.await {
+                Ok(Ok(c)) => Ok(c),
+                Ok(Err(e)) => Err(RemoteError::from(&e)),
+                Err(_) => Err(RemoteError::Stopped),
+            };
+            results.push(r);
+        }
+        let _ = out.send(ResponseFrame { id, body: Response::Forward(results) });
+    });
 }
 
 /// Whether a request of member `from` carrying `vote` comes from the leader this member
@@ -308,9 +318,10 @@ async fn handle(core: &Core, from: NodeId, req: Request) -> Response {
         Request::Revalidate { session_id, timeout_ms, applied } => {
             super::owners::serve_revalidate(core, from, session_id, timeout_ms, applied).await
         }
-        Request::Forward(_) | Request::SnapshotChunk { .. } | Request::SnapshotInstall { .. } => {
-            Response::Failed(RemoteError::Failed("handled inline".into()))
-        }
+        Request::Forward(_)
+        | Request::ForwardInTerm { .. }
+        | Request::SnapshotChunk { .. }
+        | Request::SnapshotInstall { .. } => Response::Failed(RemoteError::Failed("handled inline".into())),
     }
 }
 

@@ -194,7 +194,7 @@ async fn writes_of_a_session_owned_by_another_member_get_session_moved() {
         let (reply, wait) = oneshot::channel();
         let proposals = c.core.proposals.clone();
         async move {
-            proposals.send(Proposal { txn: t, reply, from: Some(2) }).await.unwrap();
+            proposals.send(Proposal { txn: t, reply, from: Some(2), sent_term: None }).await.unwrap();
             wait
         }
     };
@@ -534,4 +534,34 @@ async fn writes_are_applied_while_a_snapshot_is_serialized() {
         .await
         .unwrap();
     c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_stamped_with_another_term_is_refused_before_it_is_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, app) = start(&config(dir.path())).await;
+    let term = c.core.raft.metrics().borrow_watched().current_term;
+    assert!(term > 0);
+    // Queues like a forward from member 2 and yields the reply receiver, awaited later.
+    #[allow(clippy::async_yields_async)]
+    let forwarded_in = |t: Txn, sent_term: u64| {
+        let (reply, wait) = oneshot::channel();
+        let proposals = c.core.proposals.clone();
+        async move {
+            proposals.send(Proposal { txn: t, reply, from: Some(2), sent_term: Some(sent_term) }).await.unwrap();
+            wait
+        }
+    };
+    // Sent in an earlier term (it reached this leader only after it was elected again),
+    // in the current one, and in one this node never led.
+    let earlier = forwarded_in(txn(1), term - 1).await;
+    let current = forwarded_in(txn(2), term).await;
+    let later = forwarded_in(txn(3), term + 1).await;
+    match earlier.await.unwrap() {
+        Err(ConsensusError::TermPassed { sent_term, term: now }) => assert_eq!((sent_term, now), (term - 1, term)),
+        other => panic!("an earlier term's forward was not refused: {other:?}"),
+    }
+    assert!(current.await.unwrap().is_ok(), "the current term's forward is appended");
+    assert!(matches!(later.await.unwrap(), Err(ConsensusError::TermPassed { .. })));
+    assert_eq!(app.state().applied, vec![2], "refused forwards never reach the log");
 }

@@ -108,6 +108,15 @@ pub enum Request {
         timeout_ms: i32,
         applied: u64,
     },
+    /// [`Request::Forward`] stamped with the term the follower sent it in: the leader
+    /// appends these txns in that term or not at all ([`RemoteError::TermPassed`]), so
+    /// once the follower has applied an entry of a later term, a txn it has not seen
+    /// applied never will be, whoever leads (see `forward::settle_from_log`). Answered with
+    /// [`Response::Forward`]. `Forward` is still served for peers of an older version.
+    ForwardInTerm {
+        term: u64,
+        txns: Vec<Txn>,
+    },
 }
 
 /// The answer to a [`Request`] of the same frame id.
@@ -156,6 +165,9 @@ pub enum RemoteError {
     Stopped,
     #[error("remote failure: {0}")]
     Failed(String),
+    /// A forwarded txn stamped with a term this leader no longer leads in: not appended.
+    #[error("forwarded in term {sent_term}, the leader is in term {term}: not appended")]
+    TermPassed { sent_term: u64, term: u64 },
 }
 
 impl From<&ConsensusError> for RemoteError {
@@ -165,6 +177,9 @@ impl From<&ConsensusError> for RemoteError {
             ConsensusError::OutcomeUnknown { leader } => RemoteError::OutcomeUnknown { leader: *leader },
             ConsensusError::NoQuorum => RemoteError::NoQuorum,
             ConsensusError::Stopped => RemoteError::Stopped,
+            ConsensusError::TermPassed { sent_term, term } => {
+                RemoteError::TermPassed { sent_term: *sent_term, term: *term }
+            }
             other => RemoteError::Failed(other.to_string()),
         }
     }
@@ -179,6 +194,7 @@ impl From<RemoteError> for ConsensusError {
             // The remote node stopping is, for us, a lost request of unknown fate.
             RemoteError::Stopped => ConsensusError::OutcomeUnknown { leader: None },
             RemoteError::Failed(message) => ConsensusError::Remote { message },
+            RemoteError::TermPassed { sent_term, term } => ConsensusError::TermPassed { sent_term, term },
         }
     }
 }
