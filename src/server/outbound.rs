@@ -164,9 +164,13 @@ impl QueueState {
     }
 
     fn written(&self, replies: usize, events: usize) {
-        self.reply_bytes.fetch_sub(replies, Ordering::AcqRel);
         self.event_bytes.fetch_sub(events, Ordering::AcqRel);
-        self.drained.notify_waiters();
+        // Only the responder waits, and only for reply room: a write of events alone (a
+        // watch fan-out's every write) need not take the waiters' lock.
+        if replies > 0 {
+            self.reply_bytes.fetch_sub(replies, Ordering::AcqRel);
+            self.drained.notify_waiters();
+        }
     }
 }
 
@@ -182,10 +186,20 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(mut sock: W, mut queue: OutboundR
     // bytes, where 64 KiB up front was most of what 100,000 idle sessions cost.
     let mut buf: Vec<u8> = Vec::new();
     loop {
-        let first = tokio::select! {
-            biased;
-            () = state.killed() => return,
-            msg = queue.rx.recv() => msg,
+        // The kill signal is only waited for where the writer would wait anyway (an empty
+        // queue, a full socket): registering with it around every frame cost a lock or two
+        // per watch event of a fan-out. A kill while busy is seen here, at the next frame.
+        if state.killed.load(Ordering::Acquire) {
+            return;
+        }
+        let first = match queue.rx.try_recv() {
+            Ok(msg) => Some(msg),
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
+                biased;
+                () = state.killed() => return,
+                msg = queue.rx.recv() => msg,
+            },
         };
         let Some(first) = first else { break };
         let (mut replies, mut events, mut frames) = (0usize, 0usize, 0u64);
@@ -210,10 +224,15 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(mut sock: W, mut queue: OutboundR
             }
         }
         if !buf.is_empty() {
-            let written = tokio::select! {
-                biased;
-                () = state.killed() => return,
-                r = sock.write_all(&buf) => r,
+            let mut write = std::pin::pin!(sock.write_all(&buf));
+            // Most writes fit the socket buffer and finish in this first poll.
+            let written = match futures::FutureExt::now_or_never(write.as_mut()) {
+                Some(r) => r,
+                None => tokio::select! {
+                    biased;
+                    () = state.killed() => return,
+                    r = write => r,
+                },
             };
             if written.is_err() {
                 break;
