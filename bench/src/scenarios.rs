@@ -147,8 +147,8 @@ pub async fn watch_fanout(
 }
 
 /// One watcher session: per round, wait until the previous round is over, arm a data watch
-/// with exists(), count itself armed, and report the instant its event arrives. Pings keep
-/// the session alive while it waits.
+/// with exists(), count itself armed, and report the instant its event arrives; close once
+/// every round is over. Pings keep the session alive while it waits.
 async fn watcher(
     mut conn: Conn,
     path: &str,
@@ -195,6 +195,10 @@ async fn watcher(
             }
         }
     }
+    // Closed only once the last round is measured: 10,000 sessions closing while the
+    // round's later events were still on their way made every run's last round take twice
+    // as long as the others, on either server (closes are writes the server commits).
+    let _ = rearm.wait_for(|r| *r >= rounds).await;
     conn.close().await;
     Ok(())
 }
