@@ -275,8 +275,9 @@ impl Forwarder {
             drop(permit);
             let (results, txns) = match result {
                 Ok(Response::Forward(results)) if results.len() == count => {
-                    let txns = in_flight.take(&registered).into_iter().map(|(txn, _)| txn);
-                    (results, txns)
+                    // Some(txn) per result, in order (take returns what was registered).
+                    let txns = in_flight.take(&registered).into_iter().map(|(txn, _)| Some(txn));
+                    (results, txns.chain(std::iter::repeat_with(|| None)))
                 }
                 Ok(Response::Forward(results)) => {
                     in_flight.take(&registered);
@@ -308,11 +309,13 @@ impl Forwarder {
                 let outcome = match (&waited, result) {
                     (Ok(()), Ok(committed)) => Ok(committed),
                     (Err(_), Ok(committed)) => Err(ConsensusError::ApplyTimeout { index: committed.index }),
-                    // Refused before it was appended: its connection may submit it again.
-                    (_, Err(RemoteError::TermPassed { .. })) => {
-                        Err(ConsensusError::NotCommitted { leader: target, txn: Box::new(txn) })
-                    }
-                    (_, Err(remote)) => Err(remote.into()),
+                    (_, Err(remote)) => match (remote, txn) {
+                        // Refused before it was appended: its connection may submit it again.
+                        (RemoteError::TermPassed { .. }, Some(txn)) => {
+                            Err(ConsensusError::NotCommitted { leader: target, txn: Box::new(txn) })
+                        }
+                        (remote, _) => Err(remote.into()),
+                    },
                 };
                 let _ = reply.send(outcome);
             }
