@@ -275,9 +275,8 @@ impl Forwarder {
             drop(permit);
             let (results, txns) = match result {
                 Ok(Response::Forward(results)) if results.len() == count => {
-                    // Some(txn) per result, in order (take returns what was registered).
-                    let txns = in_flight.take(&registered).into_iter().map(|(txn, _)| Some(txn));
-                    (results, txns.chain(std::iter::repeat_with(|| None)))
+                    let txns: Vec<Txn> = in_flight.take(&registered).into_iter().map(|(txn, _)| txn).collect();
+                    (results, txns)
                 }
                 Ok(Response::Forward(results)) => {
                     in_flight.take(&registered);
@@ -305,6 +304,8 @@ impl Forwarder {
             };
             let top = results.iter().filter_map(|r| r.as_ref().ok().map(|c| c.index)).max().unwrap_or(0);
             let waited = link.wait_applied(top, link.rpc_timeout).await;
+            // The registered txns, in order; `None` past them, so that no reply is dropped.
+            let txns = txns.into_iter().map(Some).chain(std::iter::repeat_with(|| None));
             for ((reply, result), txn) in replies.into_iter().zip(results).zip(txns) {
                 let outcome = match (&waited, result) {
                     (Ok(()), Ok(committed)) => Ok(committed),

@@ -122,7 +122,7 @@ impl OutboundQueue {
     }
 
     pub fn is_killed(&self) -> bool {
-        self.state.killed.load(Ordering::Acquire)
+        self.state.is_killed()
     }
 
     /// Why the connection was killed, if it was.
@@ -153,10 +153,14 @@ impl OutboundQueue {
 }
 
 impl QueueState {
+    fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
     async fn killed(&self) {
         loop {
             let kill = self.kill.notified();
-            if self.killed.load(Ordering::Acquire) {
+            if self.is_killed() {
                 return;
             }
             kill.await;
@@ -189,7 +193,7 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(mut sock: W, mut queue: OutboundR
         // The kill signal is only waited for where the writer would wait anyway (an empty
         // queue, a full socket): registering with it around every frame cost a lock or two
         // per watch event of a fan-out. A kill while busy is seen here, at the next frame.
-        if state.killed.load(Ordering::Acquire) {
+        if state.is_killed() {
             return;
         }
         let first = match queue.rx.try_recv() {

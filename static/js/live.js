@@ -9,8 +9,8 @@ const subs = new Map(); // id -> { path, mode, data, handler }
 const acked = new Set();
 // The first subscription replays from the zxid the page was read at, so that a change
 // made while the page loaded is not missed.
-const pageZxid = Number(document.body.dataset.feedZxid);
-let ws = null, lastZxid = Number.isFinite(pageZxid) && document.body.dataset.feedZxid !== "" ? pageZxid : null, retry = 500;
+const pageZxid = document.body.dataset.feedZxid;
+let ws = null, lastZxid = pageZxid ? Number(pageZxid) : null, retry = 500;
 let onResync = () => {};
 // Subscription ids that must be acknowledged before the page counts as live.
 let readyIds = [];
