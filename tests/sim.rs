@@ -1417,6 +1417,17 @@ impl Cluster<'_> {
 
     /// After healing: every member up, applied the same, every member writing, every ack
     /// applied, nothing twice; stopped clients' sessions expired, live ones kept.
+    /// What each member has applied (`None`: down).
+    fn applied_logs(&self) -> Vec<Option<AppliedLog>> {
+        (1..=MEMBERS)
+            .map(|id| self.slots[id as usize - 1].lock().app.as_ref().map(|a| a.applied.lock().clone()))
+            .collect()
+    }
+
+    fn longest_applied_log(&self) -> Option<AppliedLog> {
+        self.applied_logs().into_iter().flatten().max_by_key(|l| l.ids.len())
+    }
+
     fn check_converged(&mut self) -> Result<(), String> {
         let healed_at = self.now().as_millis();
         let deadline = self.now() + SETTLE;
@@ -1431,9 +1442,7 @@ impl Cluster<'_> {
             if self.now().as_millis() % 50 != 0 || !self.down.is_empty() {
                 continue;
             }
-            let logs: Vec<Option<AppliedLog>> = (1..=MEMBERS)
-                .map(|id| self.slots[id as usize - 1].lock().app.as_ref().map(|a| a.applied.lock().clone()))
-                .collect();
+            let logs = self.applied_logs();
             let writers: HashSet<i64> = {
                 let h = self.history.lock();
                 h.acked.iter().filter(|&(_, &at)| at > healed_at).map(|(id, _)| id / WRITE_BASE).collect()
@@ -1525,6 +1534,16 @@ impl Cluster<'_> {
             }
             self.step()?;
         }
+        // Reads went on while the members left read-only mode: check them against the log
+        // as it is now, which must extend the converged one.
+        let log = match self.longest_applied_log() {
+            Some(now) if now.ids.starts_with(&log.ids) => now,
+            Some(_) => {
+                self.failures.push("the longest applied log no longer extends the converged one".into());
+                log
+            }
+            None => log,
+        };
         self.reads_read_only = self.check_reads(&log);
         self.note(format!("converged: {} writes applied on every member", log.ids.len()));
         Ok(())
