@@ -30,7 +30,7 @@
 //! in `SIM_JOBS` processes (default: one per core), `SIM_SEED=S` replays one seed with its
 //! trace, `SIM_CRASHES=1` adds crashes and
 //! restarts to the schedules, `SIM_FIDELITY=1` runs every seed twice and reports where the
-//! traces part, `SIM_TICK_MS` sets the simulated time per step (default 2).
+//! traces part, `SIM_TICK_MS` sets the simulated time per step (default 5).
 
 #![cfg(feature = "sim")]
 
