@@ -194,7 +194,12 @@ async fn write_locally(
         return;
     }
     let (responder, committed, done) = ProgressResponder::<TypeConfig, ClientWriteResult<TypeConfig>>::new();
-    if let Err(fatal) = raft.client_write_ff(LogBatch::from(TxnBatch { txns }), Some(responder)).await {
+    let entry = LogBatch::from(TxnBatch { txns });
+    // Encoded here, in the batcher's task, once: the consensus task then only copies the
+    // bytes into the WAL record and the followers' append requests. (A batch that cannot
+    // be encoded fails its append below, where the error is reported.)
+    let _ = entry.encoded();
+    if let Err(fatal) = raft.client_write_ff(entry, Some(responder)).await {
         let err = ConsensusError::from(fatal);
         fail_all(replies, || err.duplicate());
         return;

@@ -103,7 +103,7 @@ impl CommitNotices {
         let bytes: usize = entries
             .iter()
             .map(|e| match &e.payload {
-                EntryPayload::Normal(batch) => batch.0.txns.iter().map(txn_bytes).sum(),
+                EntryPayload::Normal(batch) => batch.txns.iter().map(txn_bytes).sum(),
                 _ => 0,
             })
             .sum();

@@ -497,7 +497,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let records = entries.iter().map(|e| Ok((e.index(), types::encode(e)?))).collect::<io::Result<Vec<_>>>()?;
+        let records =
+            entries.iter().map(|e| Ok((e.index(), types::encode_entry(e)?))).collect::<io::Result<Vec<_>>>()?;
         let generation = {
             let mut mem = self.shared.mem.lock();
             for (entry, (_, record)) in entries.into_iter().zip(&records) {

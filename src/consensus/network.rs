@@ -39,7 +39,7 @@ use tokio::time::Instant;
 
 use super::failover::DeadLeader;
 use super::types::{self, LogId, NodeId, RaftPeer, Snapshot, SnapshotData, TypeConfig, Vote};
-use super::wire::{self, Hello, RemoteError, Request, RequestFrame, Response, ResponseFrame};
+use super::wire::{self, Hello, RemoteError, Request, Response, ResponseFrame};
 
 /// How long dialing a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -361,7 +361,7 @@ impl PeerConn {
     /// request is ordered after every request sent before on this connection.
     pub async fn send(&self, body: Request) -> Result<PendingCall, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = wire::encode_frame(&RequestFrame { id, body }).map_err(|e| self.not_sent(e))?;
+        let frame = wire::encode_request_frame(id, body).map_err(|e| self.not_sent(e))?;
         let mut link = self.link.lock().await;
         let moved = |l: &Link| l.addr != *self.addr.lock();
         if link.as_ref().is_none_or(|l| l.shared.closed.load(Ordering::Acquire) || moved(l)) {
@@ -392,7 +392,7 @@ impl PeerConn {
         let Ok(link) = tokio::time::timeout(wait, self.link.lock()).await else { return None };
         let l = link.as_ref().filter(|l| !l.shared.closed.load(Ordering::Acquire))?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = wire::encode_frame(&RequestFrame { id, body }).ok()?;
+        let frame = wire::encode_request_frame(id, body).ok()?;
         let (written, on_socket) = oneshot::channel();
         l.out.send(Outgoing { frame, written: Some(written) }).ok()?;
         Some(on_socket)

@@ -191,10 +191,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let outcome = match entry.payload {
                 EntryPayload::Blank => BatchOutcome::default(),
                 EntryPayload::Normal(batch) => {
-                    let n = batch.0.txns.len() as u64;
+                    let n = batch.txns.len() as u64;
                     self.txns_since_snapshot.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                    let outcome = self.app.apply(types::term_of(&log_id), log_id.index, &batch.0);
-                    self.in_flight.observe(log_id.index, &batch.0.txns, &outcome.outcomes);
+                    let outcome = self.app.apply(types::term_of(&log_id), log_id.index, &batch);
+                    self.in_flight.observe(log_id.index, &batch.txns, &outcome.outcomes);
                     outcome
                 }
                 EntryPayload::Membership(membership) => {

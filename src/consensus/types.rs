@@ -19,24 +19,77 @@ pub struct RaftPeer {
     pub raft_addr: String,
 }
 
-/// The log entry payload: a [`TxnBatch`], shared. openraft clones an entry's payload each
-/// time it reads it for a follower (each replication request, each member) and our log
-/// cache hands out clones too; behind an `Arc` those clones are a reference count, not a
-/// copy of every txn's path, data and ACL. A newtype because openraft requires `Display`
-/// of its app data; it serializes exactly like the batch (`transparent`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct LogBatch(pub std::sync::Arc<TxnBatch>);
+/// The log entry payload: a [`TxnBatch`], shared, and encoded at most once.
+///
+/// openraft clones an entry's payload each time it reads it for a follower (each
+/// replication request, each member) and our log cache hands out clones too; behind an
+/// `Arc` those clones are a reference count, not a copy of every txn's path, data and ACL.
+/// The batch's postcard bytes are made once (by the batcher, before the entry reaches the
+/// consensus task) and then copied, not re-encoded, into the WAL record and into every
+/// follower's append request (see [`encode_entry`]). A newtype because openraft requires
+/// `Display` of its app data; it serializes exactly like the batch.
+#[derive(Clone, Default)]
+pub struct LogBatch(std::sync::Arc<SharedBatch>);
+
+#[derive(Default)]
+struct SharedBatch {
+    batch: TxnBatch,
+    encoded: std::sync::OnceLock<Vec<u8>>,
+}
+
+impl LogBatch {
+    /// The batch's postcard encoding, made on the first call and kept.
+    pub fn encoded(&self) -> io::Result<&[u8]> {
+        if let Some(bytes) = self.0.encoded.get() {
+            return Ok(bytes);
+        }
+        let bytes = encode(&self.0.batch)?;
+        // Two callers may race here; both made the same bytes, and one set wins.
+        Ok(self.0.encoded.get_or_init(|| bytes))
+    }
+}
+
+impl std::ops::Deref for LogBatch {
+    type Target = TxnBatch;
+
+    fn deref(&self) -> &TxnBatch {
+        &self.0.batch
+    }
+}
 
 impl From<TxnBatch> for LogBatch {
     fn from(batch: TxnBatch) -> Self {
-        LogBatch(std::sync::Arc::new(batch))
+        LogBatch(std::sync::Arc::new(SharedBatch { batch, encoded: std::sync::OnceLock::new() }))
+    }
+}
+
+impl PartialEq for LogBatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.batch == other.0.batch
+    }
+}
+
+impl std::fmt::Debug for LogBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.batch.fmt(f)
+    }
+}
+
+impl Serialize for LogBatch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.batch.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for LogBatch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        TxnBatch::deserialize(deserializer).map(LogBatch::from)
     }
 }
 
 impl std::fmt::Display for LogBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TxnBatch({} txns)", self.0.txns.len())
+        write!(f, "TxnBatch({} txns)", self.0.batch.txns.len())
     }
 }
 
@@ -149,7 +202,7 @@ pub fn txn_bytes(txn: &Txn) -> usize {
 /// Roughly how many bytes a log entry takes on the wire (see [`txn_bytes`]).
 pub fn entry_bytes(entry: &Entry) -> usize {
     match &entry.payload {
-        openraft::EntryPayload::Normal(batch) => 32 + batch.0.txns.iter().map(txn_bytes).sum::<usize>(),
+        openraft::EntryPayload::Normal(batch) => 32 + batch.txns.iter().map(txn_bytes).sum::<usize>(),
         openraft::EntryPayload::Blank | openraft::EntryPayload::Membership(_) => 256,
     }
 }
@@ -170,13 +223,47 @@ pub fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
     postcard::to_allocvec(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// postcard's tag of `EntryPayload::Normal` (its second variant, a varint).
+const NORMAL_PAYLOAD_TAG: u8 = 1;
+
+/// Appends the postcard encoding of `entry` to `out`: byte for byte what
+/// `encode(entry)` gives, but a normal entry's batch is copied from its cached encoding
+/// ([`LogBatch::encoded`]) instead of being encoded again. postcard writes a struct as
+/// its fields one after another and an enum as a varint tag and its content, so the log
+/// id, the tag and the batch's own bytes concatenate to the whole.
+pub fn encode_entry_into(entry: &Entry, out: &mut Vec<u8>) -> io::Result<()> {
+    match &entry.payload {
+        openraft::EntryPayload::Normal(batch) => {
+            let body = batch.encoded()?;
+            let mut extended = postcard::to_extend(&entry.log_id, std::mem::take(out))
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            extended.reserve(1 + body.len());
+            extended.push(NORMAL_PAYLOAD_TAG);
+            extended.extend_from_slice(body);
+            *out = extended;
+        }
+        openraft::EntryPayload::Blank | openraft::EntryPayload::Membership(_) => {
+            let bytes = encode(entry)?;
+            out.extend_from_slice(&bytes);
+        }
+    }
+    Ok(())
+}
+
+/// [`encode_entry_into`] a new buffer: a WAL record.
+pub fn encode_entry(entry: &Entry) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_entry_into(entry, &mut out)?;
+    Ok(out)
+}
+
 /// Deserializes a postcard value; corrupt bytes give `InvalidData`, never a panic.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use openraft::entry::RaftEntry;
@@ -224,6 +311,57 @@ mod tests {
         let m = Entry::new_membership(log_id(1, 1), membership);
         let back: Entry = decode(&encode(&m).unwrap()).unwrap();
         assert_eq!(back, m);
+    }
+
+    /// Entries of each kind, a normal one with a multi, data and ACLs (postcard's varints
+    /// of several widths: a large index and term, long data).
+    pub(crate) fn sample_entries() -> Vec<Entry> {
+        use crate::proto::types::{Acl, CreateMode};
+        let create = |path: &str, data: Vec<u8>| TxnOp::Create {
+            path: path.into(),
+            data: Some(data),
+            acl: Acl::open_unsafe(),
+            mode: CreateMode::PersistentWithTtl,
+            ttl_ms: Some(1 << 36),
+        };
+        let txn = |session_id, op| Txn { session_id, time_ms: 1_700_000_000_123, auth: vec![], op };
+        let batch = TxnBatch {
+            txns: vec![
+                txn(7, create("/a", vec![1; 300])),
+                txn(-1, TxnOp::Multi(vec![create("/b", vec![]), TxnOp::Delete { path: "/a".into(), version: 4 }])),
+                txn(1 << 40, TxnOp::SetData { path: "/c".into(), data: None, version: -1 }),
+            ],
+        };
+        let mut nodes = BTreeMap::new();
+        nodes.insert(1u64, RaftPeer { raft_addr: "127.0.0.1:2888".into() });
+        let membership = Membership::new(vec![[1u64].into()], nodes).unwrap();
+        vec![
+            Entry::new_normal(log_id(3, 9), LogBatch::from(batch.clone())),
+            Entry::new_normal(log_id(1 << 33, 1 << 50), LogBatch::from(batch)),
+            Entry::new_normal(log_id(2, 10), LogBatch::from(TxnBatch { txns: vec![] })),
+            Entry::new_blank(log_id(4, 11)),
+            Entry::new_membership(log_id(4, 12), membership),
+        ]
+    }
+
+    /// The WAL record made from a batch's cached encoding is byte for byte the entry's
+    /// plain postcard encoding (so logs written before and after read the same), and the
+    /// batch is encoded once however often the entry is written.
+    #[test]
+    fn an_entry_encoded_from_its_cached_batch_matches_its_plain_encoding() {
+        for entry in sample_entries() {
+            let plain = encode(&entry).unwrap();
+            assert_eq!(encode_entry(&entry).unwrap(), plain, "{entry:?}");
+            let mut appended = vec![9, 9];
+            encode_entry_into(&entry, &mut appended).unwrap();
+            assert_eq!(&appended[2..], &plain[..]);
+            assert_eq!(decode::<Entry>(&plain).unwrap(), entry);
+            if let openraft::EntryPayload::Normal(batch) = &entry.payload {
+                let first = batch.encoded().unwrap().as_ptr();
+                let copy = batch.clone();
+                assert_eq!(copy.encoded().unwrap().as_ptr(), first, "encoded again");
+            }
+        }
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub fn read(raft: &Path) -> Result<StoredState, RoostDirError> {
                 types::decode(&bytes).map_err(|e| decode_err(&format!("log entry {index}"))(Box::new(e)))?;
             if let openraft::EntryPayload::Normal(batch) = &entry.payload {
                 let term = types::term_of(&entry.log_id);
-                for txn in &batch.0.txns {
+                for txn in &batch.txns {
                     tree.apply(term, txn);
                 }
             }
