@@ -31,6 +31,9 @@ pub enum Outbound {
     Event(Bytes),
     /// Flush what came before, then close the socket.
     Close,
+    /// Sent by [`OutboundQueue::kill`]: wakes a writer waiting for frames, which then
+    /// sees the kill flag and stops.
+    Killed,
 }
 
 /// The producer side, kept in the connection's `ConnHandle`.
@@ -119,6 +122,7 @@ impl OutboundQueue {
         self.state.killed.store(true, Ordering::Release);
         self.state.kill.notify_waiters();
         self.state.drained.notify_waiters();
+        let _ = self.tx.send(Outbound::Killed);
     }
 
     pub fn is_killed(&self) -> bool {
@@ -190,21 +194,14 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(mut sock: W, mut queue: OutboundR
     // bytes, where 64 KiB up front was most of what 100,000 idle sessions cost.
     let mut buf: Vec<u8> = Vec::new();
     loop {
-        // The kill signal is only waited for where the writer would wait anyway (an empty
-        // queue, a full socket): registering with it around every frame cost a lock or two
-        // per watch event of a fan-out. A kill while busy is seen here, at the next frame.
+        // An idle writer waits on the queue alone: a kill reaches it as `Outbound::Killed`
+        // (registering with the kill signal around every wait cost two locks per watch event
+        // of a fan-out). A kill while busy is seen here, at the next frame, and one while a
+        // write is blocked by the select around that write.
+        let first = queue.rx.recv().await;
         if state.is_killed() {
             return;
         }
-        let first = match queue.rx.try_recv() {
-            Ok(msg) => Some(msg),
-            Err(mpsc::error::TryRecvError::Disconnected) => None,
-            Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
-                biased;
-                () = state.killed() => return,
-                msg = queue.rx.recv() => msg,
-            },
-        };
         let Some(first) = first else { break };
         let (mut replies, mut events, mut frames) = (0usize, 0usize, 0u64);
         let mut close = false;
@@ -222,6 +219,7 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(mut sock: W, mut queue: OutboundR
                     frames += 1;
                 }
                 Outbound::Close => close = true,
+                Outbound::Killed => return,
             }
             if !close && buf.len() < COALESCE_LIMIT {
                 next = queue.rx.try_recv().ok();
@@ -280,6 +278,25 @@ mod tests {
         assert_eq!(queue.kill_reason(), Some("slow consumer: too many unread watch events"));
         tokio::time::timeout(Duration::from_secs(5), writer).await.expect("writer stopped").expect("no panic");
         drop(client);
+    }
+
+    /// A writer with nothing to write stops as soon as its connection is killed, and
+    /// closes the socket, without being given another frame.
+    #[tokio::test]
+    async fn an_idle_writer_stops_when_its_connection_is_killed() {
+        let (queue, rx) = OutboundQueue::new(1 << 20);
+        let (mut client, server) = tokio::io::duplex(1024);
+        let writer = tokio::spawn(write_loop(server, rx, |_| {}));
+        queue.reply(Bytes::from_static(b"hello"));
+        let mut got = [0u8; 5];
+        tokio::io::AsyncReadExt::read_exact(&mut client, &mut got).await.expect("reply");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!writer.is_finished());
+        queue.kill("test");
+        tokio::time::timeout(Duration::from_secs(5), writer).await.expect("writer stopped").expect("no panic");
+        let mut rest = Vec::new();
+        let read = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest).await;
+        assert!(read.is_ok() && rest.is_empty(), "{read:?} {rest:?}");
     }
 
     #[tokio::test]
