@@ -26,6 +26,7 @@ pub mod net;
 pub mod network;
 pub mod owners;
 pub mod rpc;
+pub mod snapshot_pace;
 pub mod state_machine;
 pub mod transport;
 pub mod types;
@@ -144,7 +145,9 @@ impl ConsensusConfig {
             heartbeat_interval: self.heartbeat_ms,
             election_timeout_min: self.election_timeout_min_ms,
             election_timeout_max: self.election_timeout_max_ms,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every.max(1)),
+            // A backstop only: `trigger_snapshots` decides, and for a large tree it waits for
+            // more than snapCount txns (see `snapshot_pace`).
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every.max(1).saturating_mul(BACKSTOP_ENTRIES)),
             max_in_snapshot_log_to_keep: self.log_keep_after_snapshot,
             // openraft 0.10 lets a restarted leader resume its old term without an election
             // (default on). We turn that off so that, like ZooKeeper, every restart of a leader
@@ -270,16 +273,20 @@ pub struct Consensus {
 
 use self::batcher::Proposal;
 
-/// Asks for a snapshot once `every` txns have been applied since the last one
-/// (ZooKeeper's snapCount counts txns; our log entries carry batches of them). The
+/// openraft's own snapshot policy fires after snapCount times this many log entries: only if
+/// `trigger_snapshots` has not (one entry carries a batch of txns, often many).
+const BACKSTOP_ENTRIES: u64 = 16;
+
+/// Asks for a snapshot once one is due (see [`snapshot_pace`]: `every` txns, ZooKeeper's
+/// snapCount, and for a large tree a log that is a share of the last snapshot). The
 /// entry-count policy in the raft config stays as a backstop.
-async fn trigger_snapshots(raft: RaftHandle, applied_txns: Arc<std::sync::atomic::AtomicU64>, every: u64) {
+async fn trigger_snapshots(raft: RaftHandle, pace: Arc<snapshot_pace::SnapshotPace>, every: u64) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        if applied_txns.load(std::sync::atomic::Ordering::Relaxed) >= every {
+        if pace.due(every) {
             // Reset here too, so a slow snapshot is not requested again every tick.
-            applied_txns.store(0, std::sync::atomic::Ordering::Relaxed);
+            pace.started();
             if raft.trigger().snapshot().await.is_err() {
                 return; // raft stopped
             }
@@ -335,7 +342,7 @@ impl Consensus {
         log_store.track_applied(applied.clone());
         let mut log_store = log_store;
         let notice_log = openraft::storage::RaftLogStorage::get_log_reader(&mut log_store).await;
-        let txn_counter = sm.txn_counter();
+        let snapshot_pace = sm.snapshot_pace();
         let in_flight = sm.in_flight();
         let startup_snapshot = sm.startup_snapshot();
 
@@ -365,7 +372,7 @@ impl Consensus {
                 ownership.clone(),
                 Arc::new(CommitNotices::new(raft.clone(), peers.clone(), notice_log)),
             )),
-            tokio::spawn(trigger_snapshots(raft.clone(), txn_counter, cfg.snapshot_every.max(1))),
+            tokio::spawn(trigger_snapshots(raft.clone(), snapshot_pace, cfg.snapshot_every.max(1))),
         ];
         if let Some(reloading) = cfg.transport.reloading() {
             tasks.push(tokio::spawn(crate::security::tls::reload_forever(reloading, "the peer port's TLS")));

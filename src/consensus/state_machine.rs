@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use super::in_flight::InFlight;
+use super::snapshot_pace::SnapshotPace;
 use super::types::{self, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use super::{Apply, ConsensusError};
 use crate::storage::snap::{SnapshotId as StoredSnapshotId, SnapshotStore};
@@ -60,18 +61,18 @@ pub struct StateMachine {
     applied_tx: watch::Sender<u64>,
     /// The same index for readers that must not take the watch's lock (every client read).
     applied_index: Arc<std::sync::atomic::AtomicU64>,
-    /// Txns applied since the last snapshot began. Snapshots are due by txn count, like
-    /// ZooKeeper's snapCount: one log entry carries a whole batch of txns.
-    txns_since_snapshot: Arc<std::sync::atomic::AtomicU64>,
+    /// What was applied since the last snapshot began, and the last snapshot's size: the
+    /// snapshot trigger decides from these (one log entry carries a whole batch of txns).
+    pace: Arc<SnapshotPace>,
     startup: StartupSnapshot,
     /// Txns this member forwarded and is still waiting for; told about each applied one.
     in_flight: Arc<InFlight>,
 }
 
 impl StateMachine {
-    /// The counter of txns applied since the last snapshot, for the snapshot trigger.
-    pub fn txn_counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
-        self.txns_since_snapshot.clone()
+    /// What the snapshot trigger decides from.
+    pub fn snapshot_pace(&self) -> Arc<SnapshotPace> {
+        self.pace.clone()
     }
 
     /// The registry of forwarded txns this state machine reports applied txns to.
@@ -94,12 +95,13 @@ impl StateMachine {
             last_membership: StoredMembership::default(),
             applied_tx: watch::Sender::new(0),
             applied_index: Arc::default(),
-            txns_since_snapshot: Arc::default(),
+            pace: Arc::default(),
             startup: StartupSnapshot::default(),
             in_flight: Arc::default(),
         };
         if let Some((meta, data)) = load_latest(&sm.snapshots).map_err(ConsensusError::Storage)? {
             sm.app.restore(&data)?;
+            sm.pace.snapshot_size(data.len() as u64);
             sm.last_applied = meta.last_log_id;
             sm.last_membership = meta.last_membership.clone();
             sm.publish_applied();
@@ -191,8 +193,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let outcome = match entry.payload {
                 EntryPayload::Blank => BatchOutcome::default(),
                 EntryPayload::Normal(batch) => {
-                    let n = batch.txns.len() as u64;
-                    self.txns_since_snapshot.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    let bytes = batch.txns.iter().map(types::txn_bytes).sum::<usize>();
+                    self.pace.applied(batch.txns.len() as u64, bytes as u64);
                     let outcome = self.app.apply(types::term_of(&log_id), log_id.index, &batch);
                     self.in_flight.observe(log_id.index, &batch.txns, &outcome.outcomes);
                     outcome
@@ -219,12 +221,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
-        self.txns_since_snapshot.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.pace.started();
         self.startup.release();
         // Only the freeze waits here. Serializing (2.7 s at 3M znodes) used to, and apply
         // with it: setData's p99.9 at 3M was 2.5 s (bench/scale, 2026-12-06).
         let frozen = self.app.freeze();
-        SnapshotBuilder { meta: self.current_meta(), frozen: Some(frozen), store: self.snapshots.clone() }
+        SnapshotBuilder {
+            meta: self.current_meta(),
+            frozen: Some(frozen),
+            store: self.snapshots.clone(),
+            pace: self.pace.clone(),
+        }
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
@@ -236,6 +243,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.last_membership = meta.last_membership.clone();
         self.publish_applied();
         let (store, meta, bytes) = (self.snapshots.clone(), meta.clone(), snapshot.len());
+        self.pace.snapshot_size(bytes as u64);
         let last = meta.last_log_id;
         blocking(move || persist(&store, &meta, &snapshot)).await?;
         tracing::info!(
@@ -264,6 +272,7 @@ pub struct SnapshotBuilder {
     /// Taken by the first `build_snapshot`.
     frozen: Option<super::FrozenState>,
     store: SharedSnapshots,
+    pace: Arc<SnapshotPace>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -276,10 +285,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let Some(frozen) = self.frozen.take() else {
             return Err(io::Error::other("snapshot already built"));
         };
-        let (store, meta) = (self.store.clone(), self.meta.clone());
+        let (store, meta, pace) = (self.store.clone(), self.meta.clone(), self.pace.clone());
         super::net::background("snapshot-build", move || {
             let started = std::time::Instant::now();
             let data = types::snapshot_data(frozen());
+            pace.snapshot_size(data.len() as u64);
             let serialize_ms = started.elapsed().as_millis() as u64;
             persist(&store, &meta, &data)?;
             tracing::info!(
