@@ -278,13 +278,20 @@ use self::batcher::Proposal;
 const BACKSTOP_ENTRIES: u64 = 16;
 
 /// Asks for a snapshot once one is due (see [`snapshot_pace`]: `every` txns, ZooKeeper's
-/// snapCount, and for a large tree a log that is a share of the last snapshot). The
+/// snapCount, and for a large tree a log that is a share of the last snapshot, each staggered
+/// per member by `stagger`). The
 /// entry-count policy in the raft config stays as a backstop.
-async fn trigger_snapshots(raft: RaftHandle, pace: Arc<snapshot_pace::SnapshotPace>, every: u64) {
+async fn trigger_snapshots(
+    raft: RaftHandle,
+    pace: Arc<snapshot_pace::SnapshotPace>,
+    every: u64,
+    mut stagger: snapshot_pace::Stagger,
+) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        if pace.due(every) {
+        if pace.due(every, stagger.roll()) {
+            stagger.next();
             // Reset here too, so a slow snapshot is not requested again every tick.
             pace.started();
             if raft.trigger().snapshot().await.is_err() {
@@ -372,7 +379,12 @@ impl Consensus {
                 ownership.clone(),
                 Arc::new(CommitNotices::new(raft.clone(), peers.clone(), notice_log)),
             )),
-            tokio::spawn(trigger_snapshots(raft.clone(), snapshot_pace, cfg.snapshot_every.max(1))),
+            tokio::spawn(trigger_snapshots(
+                raft.clone(),
+                snapshot_pace,
+                cfg.snapshot_every.max(1),
+                snapshot_pace::Stagger::new(cfg.node_id),
+            )),
         ];
         if let Some(reloading) = cfg.transport.reloading() {
             tasks.push(tokio::spawn(crate::security::tls::reload_forever(reloading, "the peer port's TLS")));
