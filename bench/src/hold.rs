@@ -8,6 +8,7 @@
 //! pings for `--duration` seconds and checks that each is still alive before closing it.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use crate::scenarios::{ScenarioResult, ScenarioSpec};
 /// Watch requests a session has outstanding while it arms (the load workloads' in-flight
 /// count): 3,000 sessions arming 64 at a time (192,000 requests at once) cost a 3-member
 /// Roost ensemble on 2 cores its leader (heartbeats starved), which is its own finding.
-const ARM_WINDOW: usize = 16;
+pub const ARM_WINDOW: usize = 16;
 
 /// The tree an earlier `fill` made, so that watches land on znodes that exist.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +40,7 @@ pub struct FillShape {
 
 /// What the whole run is doing; every session follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub enum Phase {
     Connect,
     Arm,
     Hold,
@@ -88,16 +89,28 @@ fn watch_op(path: &str, kind: u8) -> Op<'_> {
 
 /// Counts kept by the sessions.
 #[derive(Default)]
-struct Tally {
-    connected: AtomicUsize,
-    armed: AtomicUsize,
-    watches: AtomicUsize,
-    watch_errors: AtomicUsize,
-    ping_failures: AtomicUsize,
-    alive: AtomicUsize,
+pub struct Tally {
+    pub connected: AtomicUsize,
+    pub armed: AtomicUsize,
+    pub watches: AtomicUsize,
+    pub watch_errors: AtomicUsize,
+    pub ping_failures: AtomicUsize,
+    pub alive: AtomicUsize,
 }
 
-/// Opens, arms, holds and closes the sessions; see the module comment.
+/// What one session of a hold is given: its place in the run, the run's phase, the counts
+/// to keep and the gate that bounds how many connect (and close) at once.
+pub struct HoldSession {
+    pub index: usize,
+    pub addr: SocketAddr,
+    pub phase: watch::Receiver<Phase>,
+    pub tally: Arc<Tally>,
+    pub gate: Arc<Semaphore>,
+    pub counters: Arc<Counters>,
+}
+
+/// Opens, arms, holds and closes the sessions with this load generator's own client; see
+/// the module comment.
 pub async fn hold(
     spec: &ScenarioSpec,
     servers: &[SocketAddr],
@@ -106,6 +119,37 @@ pub async fn hold(
     pids: &[u32],
     counters: Arc<Counters>,
 ) -> Result<ScenarioResult, ClientError> {
+    let (transport, timeout) = (spec.transport.clone(), spec.session_timeout_ms);
+    Ok(hold_with(spec, servers, pids, counters, move |s: HoldSession| {
+        let transport = transport.clone();
+        async move {
+            let permit = s.gate.acquire().await;
+            let conn = Conn::connect(s.addr, &transport, timeout, Duration::from_secs(300)).await;
+            drop(permit);
+            s.counters.done(conn.is_ok());
+            let conn = conn.map_err(|e| error_name(&e))?;
+            s.tally.connected.fetch_add(1, Ordering::AcqRel);
+            session(conn, s.index, watches, shape, s.phase, &s.tally, &s.gate).await.map_err(|e| error_name(&e))
+        }
+    })
+    .await)
+}
+
+/// The run of a hold, whatever client its sessions speak through: starts `spec.count`
+/// sessions (`run` connects one, counts it connected, arms when the phase says so, holds,
+/// and checks it is alive at `Phase::Stop`), steps the phases, samples the servers' memory
+/// between them, and reports; a session's error is counted under the name it returns.
+pub async fn hold_with<F, Fut>(
+    spec: &ScenarioSpec,
+    servers: &[SocketAddr],
+    pids: &[u32],
+    counters: Arc<Counters>,
+    run: F,
+) -> ScenarioResult
+where
+    F: Fn(HoldSession) -> Fut,
+    Fut: Future<Output = Result<(), &'static str>> + Send + 'static,
+{
     let rss = || report::rss_kib(pids).values().sum::<u64>();
     let rss_before = rss();
     let tally = Arc::new(Tally::default());
@@ -113,18 +157,15 @@ pub async fn hold(
     let gate = Arc::new(Semaphore::new(spec.connect_concurrency.max(1)));
     let t0 = Instant::now();
     let mut tasks = Vec::with_capacity(spec.count);
-    for i in 0..spec.count {
-        let (addr, gate, tally, counters) = (servers[i % servers.len()], gate.clone(), tally.clone(), counters.clone());
-        let (transport, timeout, phase) = (spec.transport.clone(), spec.session_timeout_ms, phase_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            let permit = gate.acquire().await;
-            let conn = Conn::connect(addr, &transport, timeout, Duration::from_secs(300)).await;
-            drop(permit);
-            counters.done(conn.is_ok());
-            let conn = conn?;
-            tally.connected.fetch_add(1, Ordering::AcqRel);
-            session(conn, i, watches, shape, phase, &tally, &gate).await
-        }));
+    for index in 0..spec.count {
+        tasks.push(tokio::spawn(run(HoldSession {
+            index,
+            addr: servers[index % servers.len()],
+            phase: phase_rx.clone(),
+            tally: tally.clone(),
+            gate: gate.clone(),
+            counters: counters.clone(),
+        })));
     }
     let wait_for = |what: &'static str, counter: fn(&Tally) -> usize, limit: Duration| {
         let (tally, tasks) = (tally.clone(), &tasks);
@@ -167,7 +208,7 @@ pub async fn hold(
     for t in tasks {
         match t.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => *errors.entry(error_name(&e).into()).or_default() += 1,
+            Ok(Err(name)) => *errors.entry(name.into()).or_default() += 1,
             Err(_) => *errors.entry("panic".into()).or_default() += 1,
         }
     }
@@ -190,7 +231,7 @@ pub async fn hold(
     );
     extra.insert("bytes_per_session".into(), json!(per(rss_connected.saturating_sub(rss_before), sessions)));
     extra.insert("bytes_per_watch".into(), json!(per(rss_armed.saturating_sub(rss_connected), armed_watches)));
-    Ok(ScenarioResult { ops: sessions as u64, elapsed: t0.elapsed(), latency: None, errors, extra })
+    ScenarioResult { ops: sessions as u64, elapsed: t0.elapsed(), latency: None, errors, extra }
 }
 
 fn error_name(e: &ClientError) -> &'static str {

@@ -9,12 +9,16 @@
 //! latency from send to reply, counted only inside the measured window.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
+use futures::StreamExt;
+
+use crate::hold::{hold_with, watch_plan, FillShape, HoldSession, Phase, ARM_WINDOW};
 use crate::load::{key_path, Kind, LoadResult, LoadSpec, SessionResult};
 use crate::report::{self, Counters};
 use crate::scenarios::{ScenarioResult, ScenarioSpec};
@@ -22,7 +26,7 @@ use crate::scenarios::{ScenarioResult, ScenarioSpec};
 /// Why an independent run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum IndependentError {
-    #[error("the independent client runs get, set, mix and children only")]
+    #[error("the independent client runs get, set, mix, children and hold only")]
     Workload,
     #[error("the independent client speaks plain TCP only")]
     Tls,
@@ -174,4 +178,84 @@ pub async fn children(
     extra.insert("reply_bytes".into(), serde_json::json!(bytes));
     extra.insert("client".into(), serde_json::json!("zookeeper-client"));
     Ok(ScenarioResult { ops: hist.len(), elapsed, latency: Some(hist), errors: report::ErrorCounts::new(), extra })
+}
+
+/// A watch the independent client holds: dropping it would ask the client to remove it.
+#[expect(dead_code, reason = "held, never read: the watch lives as long as its watcher")]
+enum HeldWatch {
+    Oneshot(zk::OneshotWatcher),
+    Persistent(zk::PersistentWatcher),
+}
+
+/// [`crate::hold::hold`] through `zookeeper-client`: the same sessions, phases and watch plan
+/// (getData, getChildren2 and addWatch persistent-recursive), with the crate's own pings
+/// keeping the sessions alive, so that bytes per session and per watch are measured with a
+/// client that shares nothing with ours.
+pub async fn hold(
+    spec: &ScenarioSpec,
+    servers: &[SocketAddr],
+    shape: FillShape,
+    watches: usize,
+    pids: &[u32],
+    counters: Arc<Counters>,
+) -> Result<ScenarioResult, IndependentError> {
+    if spec.transport.is_tls() {
+        return Err(IndependentError::Tls);
+    }
+    let timeout = Duration::from_millis(spec.session_timeout_ms.max(1) as u64);
+    let mut r =
+        hold_with(spec, servers, pids, counters, move |s: HoldSession| hold_session(s, timeout, watches, shape)).await;
+    r.extra.insert("client".into(), serde_json::json!("zookeeper-client"));
+    Ok(r)
+}
+
+async fn hold_session(s: HoldSession, timeout: Duration, watches: usize, shape: FillShape) -> Result<(), &'static str> {
+    let HoldSession { index, addr, mut phase, tally, gate, counters } = s;
+    let permit = gate.acquire().await;
+    let client = zk::Client::connector().with_session_timeout(timeout).connect(&addr.to_string()).await;
+    drop(permit);
+    counters.done(client.is_ok());
+    let client = client.map_err(|_| "connect")?;
+    tally.connected.fetch_add(1, Ordering::AcqRel);
+    while *phase.borrow_and_update() == Phase::Connect {
+        phase.changed().await.map_err(|_| "stopped")?;
+    }
+    let plan = watch_plan(index, watches, &shape);
+    let planned = plan.len();
+    // Owned per request (a clone of the client is a handle): borrowed futures in a spawned
+    // stream trip the compiler's higher-ranked lifetime check.
+    let arms = futures::stream::iter(plan.into_iter().map(|(path, kind)| arm(client.clone(), path, kind)))
+        .buffer_unordered(ARM_WINDOW)
+        .collect::<Vec<_>>()
+        .await;
+    let held: Vec<HeldWatch> = arms.into_iter().flatten().collect();
+    tally.watches.fetch_add(held.len(), Ordering::AcqRel);
+    tally.watch_errors.fetch_add(planned - held.len(), Ordering::AcqRel);
+    tally.armed.fetch_add(1, Ordering::AcqRel);
+    while *phase.borrow_and_update() != Phase::Stop {
+        if phase.changed().await.is_err() {
+            break;
+        }
+    }
+    let _permit = gate.acquire().await;
+    match tokio::time::timeout(Duration::from_secs(30), client.check_stat("/")).await {
+        Ok(Ok(Some(_))) => {
+            tally.alive.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(_) => return Err("not-alive"),
+        Err(_) => return Err("timeout"),
+    }
+    drop(held);
+    // Dropping the last handle closes the session.
+    drop(client);
+    Ok(())
+}
+
+/// One watch of the plan: 0 data (getData), 1 child (getChildren2), 2 persistent-recursive.
+async fn arm(client: zk::Client, path: String, kind: u8) -> Option<HeldWatch> {
+    match kind {
+        0 => client.get_and_watch_data(&path).await.ok().map(|(_, _, w)| HeldWatch::Oneshot(w)),
+        1 => client.get_and_watch_children(&path).await.ok().map(|(_, _, w)| HeldWatch::Oneshot(w)),
+        _ => client.watch(&path, zk::AddWatchMode::PersistentRecursive).await.ok().map(HeldWatch::Persistent),
+    }
 }

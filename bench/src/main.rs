@@ -403,7 +403,12 @@ async fn run_scenario(
                 per_session: args.fill_per_session,
                 fanout: args.fanout,
             };
-            hold::hold(&spec, servers, shape, args.watches, &args.pids, counters).await?
+            match args.client {
+                ClientKind::Independent => {
+                    independent::hold(&spec, servers, shape, args.watches, &args.pids, counters).await?
+                }
+                _ => hold::hold(&spec, servers, shape, args.watches, &args.pids, counters).await?,
+            }
         }
         Workload::Children if args.client == ClientKind::Independent => {
             independent::children(&spec, servers, &args.probe_path).await?
