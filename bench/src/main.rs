@@ -371,6 +371,10 @@ async fn run_scenario(
         warmup: Duration::from_secs_f64(args.warmup.max(0.0)),
         transport: transport.clone(),
     };
+    // Only these scenarios have a zookeeper-client version; the others would silently run ours.
+    if args.client == ClientKind::Independent && !matches!(args.workload, Workload::Hold | Workload::Children) {
+        return Err(independent::IndependentError::Workload.into());
+    }
     let needs_root = matches!(args.workload, Workload::Watch | Workload::Failover);
     if needs_root && !args.no_setup {
         let prep = LoadSpec {
