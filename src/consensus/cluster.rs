@@ -34,7 +34,8 @@ use super::{ConsensusError, Core, Member, RaftHandle};
 
 /// Pause between bootstrap attempts and between readiness attempts.
 const RETRY: Duration = Duration::from_millis(100);
-/// How long a bootstrap probe may take.
+/// How long a bootstrap probe may take at first (it doubles after each miss, up to
+/// `STARTUP_WAIT_MAX`, so that a slow network still forms the ensemble).
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 fn peer_map<'a>(members: impl Iterator<Item = &'a Member>) -> BTreeMap<NodeId, RaftPeer> {
@@ -54,6 +55,7 @@ pub async fn bootstrap(raft: RaftHandle, peers: Arc<Peers>, me: NodeId, members:
     }
     let voters: Vec<&Member> = members.iter().filter(|m| m.voter).collect();
     let quorum = voters.len() / 2 + 1;
+    let mut probe_timeout = PROBE_TIMEOUT;
     loop {
         match raft.is_initialized().await {
             Ok(true) => return,
@@ -64,7 +66,7 @@ pub async fn bootstrap(raft: RaftHandle, peers: Arc<Peers>, me: NodeId, members:
         let mut someone_initialized = false;
         for m in voters.iter().filter(|m| m.id != me) {
             let conn = peers.conn(m.id, &m.raft_addr);
-            if let Ok(Response::Probe { initialized }) = conn.call(Request::Probe, PROBE_TIMEOUT).await {
+            if let Ok(Response::Probe { initialized }) = conn.call(Request::Probe, probe_timeout).await {
                 reachable += 1;
                 someone_initialized |= initialized;
             }
@@ -72,6 +74,9 @@ pub async fn bootstrap(raft: RaftHandle, peers: Arc<Peers>, me: NodeId, members:
         if someone_initialized {
             tracing::info!("a peer already holds cluster state; waiting to be contacted by its leader");
             return;
+        }
+        if reachable < quorum {
+            probe_timeout = (probe_timeout * 2).min(STARTUP_WAIT_MAX);
         }
         if reachable >= quorum {
             tracing::info!(voters = voters.len(), reachable, "initializing the ensemble");
@@ -85,11 +90,15 @@ pub async fn bootstrap(raft: RaftHandle, peers: Arc<Peers>, me: NodeId, members:
 }
 
 /// How often a restarted voter looks for a quorum to campaign with, and how long one
-/// `LastLog` poll may take.
+/// `LastLog` poll may take at first.
 const STARTUP_POLL: Duration = Duration::from_millis(20);
 const LAST_LOG_TIMEOUT: Duration = Duration::from_millis(100);
-/// How long a startup campaign may take before the node tries again.
+/// How long a startup campaign may take before the node tries again, at first.
 const CAMPAIGN_RETRY: Duration = Duration::from_millis(300);
+/// The longest either wait grows to. Both double after each miss: on a loaded machine
+/// (fsyncs of votes queued behind other disks' work) a campaign retried every 300 ms
+/// restarted itself in a new term before any vote of the last one came back, for ever.
+const STARTUP_WAIT_MAX: Duration = Duration::from_secs(5);
 /// How long after its start a voter keeps looking for a quorum to campaign with (peers
 /// holding large snapshots take a while to load them).
 pub const STARTUP_CAMPAIGN_WINDOW: Duration = Duration::from_secs(60);
@@ -103,6 +112,7 @@ pub async fn campaign_at_startup(core: Arc<Core>, give_up: Duration) {
     // The vote restored from disk may name a leader; only contact from one counts.
     let heard_from_leader = || core.leader_contact.lock().is_some();
     let deadline = tokio::time::Instant::now() + give_up;
+    let (mut poll_timeout, mut campaign_wait) = (LAST_LOG_TIMEOUT, CAMPAIGN_RETRY);
     while tokio::time::Instant::now() < deadline {
         let (me, my_log, others) = {
             let metrics = raft.metrics();
@@ -126,7 +136,7 @@ pub async fn campaign_at_startup(core: Arc<Core>, give_up: Duration) {
         let quorum = voters / 2 + 1;
         let polls = others.iter().map(|(id, addr)| {
             let conn = peers.conn(*id, addr);
-            async move { (*id, conn.call(Request::LastLog, LAST_LOG_TIMEOUT).await) }
+            async move { (*id, conn.call(Request::LastLog, poll_timeout).await) }
         });
         let mut reachable = 1; // this node
         let mut best = true;
@@ -138,13 +148,27 @@ pub async fn campaign_at_startup(core: Arc<Core>, give_up: Duration) {
                 }
             }
         }
+        if reachable < quorum {
+            poll_timeout = (poll_timeout * 2).min(STARTUP_WAIT_MAX);
+        }
         if reachable >= quorum && best && !heard_from_leader() {
-            tracing::info!(reachable, "a quorum is up after restart; campaigning");
+            tracing::info!(
+                reachable,
+                wait_ms = campaign_wait.as_millis() as u64,
+                "a quorum is up after restart; campaigning"
+            );
             if raft.trigger().elect(true).await.is_err() {
                 return; // raft stopped
             }
             // Give the election time to finish before judging it failed.
-            tokio::time::sleep(CAMPAIGN_RETRY).await;
+            let settled = tokio::time::Instant::now() + campaign_wait;
+            while tokio::time::Instant::now() < settled
+                && !heard_from_leader()
+                && !raft.metrics().borrow_watched().state.is_leader()
+            {
+                tokio::time::sleep(STARTUP_POLL).await;
+            }
+            campaign_wait = (campaign_wait * 2).min(STARTUP_WAIT_MAX);
             continue;
         }
         tokio::time::sleep(STARTUP_POLL).await;

@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +53,10 @@ struct Member3 {
 }
 
 async fn start_all(cfgs: &[ConsensusConfig]) -> Vec<Member3> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let mut out = Vec::new();
     // Highest id first, as kazoo's harness does.
     for cfg in cfgs.iter().rev() {
@@ -188,6 +193,99 @@ async fn a_restarted_ensemble_elects_at_once_instead_of_after_an_election_timeou
     for m in &restarted {
         m.consensus.shutdown().await;
     }
+}
+
+/// A restarted ensemble on a network whose round trip (400 ms) is longer than the first
+/// campaign wait (300 ms) and the first `LastLog` poll timeout (100 ms), as on a loaded
+/// machine whose vote fsyncs queue behind other work: with fixed waits no poll counted a
+/// quorum and every campaign was retried in a new term before the last one's votes came
+/// back, so no leader rose before the election timeout (a flaky CI failure of the test
+/// above). Both waits now double after each miss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_ensemble_elects_at_startup_over_a_slow_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfgs = configs(dir.path(), 3);
+    // Every member is reached through a proxy, which delays each direction by 200 ms
+    // once the ensemble has been formed and stopped.
+    let delay_ms = Arc::new(AtomicU64::new(0));
+    let mut proxies = Vec::new();
+    let mut members = cfgs[0].members.clone();
+    for m in &mut members {
+        let proxy = format!("127.0.0.1:{}", free_port());
+        proxies.push(tokio::spawn(delaying_proxy(proxy.clone(), m.raft_addr.clone(), delay_ms.clone())));
+        m.raft_addr = proxy;
+    }
+    for cfg in &mut cfgs {
+        cfg.members = members.clone();
+        cfg.raft_addr = members[(cfg.node_id - 1) as usize].raft_addr.clone();
+    }
+    let first = start_all(&cfgs).await;
+    first[0].consensus.propose(txn(1)).await.unwrap();
+    wait_converged(&first).await;
+    for m in first {
+        m.consensus.shutdown().await;
+    }
+    delay_ms.store(200, Ordering::Relaxed);
+    for cfg in &mut cfgs {
+        cfg.heartbeat_ms = 500;
+        cfg.election_timeout_min_ms = 60_000;
+        cfg.election_timeout_max_ms = 90_000;
+    }
+    let restarted = start_all(&cfgs).await;
+    assert_eq!(restarted.iter().filter(|m| m.consensus.is_leader()).count(), 1);
+    for m in &restarted {
+        m.consensus.shutdown().await;
+    }
+    for p in proxies {
+        p.abort();
+    }
+}
+
+/// Forwards connections on `listen` to `target`, each chunk `delay_ms` late in both directions
+/// (as it is when the chunk arrives).
+async fn delaying_proxy(listen: String, target: String, delay_ms: Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind(&listen).await.unwrap();
+    loop {
+        let Ok((inbound, _)) = listener.accept().await else { return };
+        let (target, delay_ms) = (target.clone(), delay_ms.clone());
+        tokio::spawn(async move {
+            let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+            let (in_read, in_write) = inbound.into_split();
+            let (out_read, out_write) = outbound.into_split();
+            tokio::join!(
+                delayed_copy(in_read, out_write, delay_ms.clone()),
+                delayed_copy(out_read, in_write, delay_ms)
+            );
+        });
+    }
+}
+
+async fn delayed_copy(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay_ms: Arc<AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(tokio::time::Instant, Vec<u8>)>(1024);
+    let reader = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buf).await {
+            let delay = Duration::from_millis(delay_ms.load(Ordering::Relaxed));
+            if tx.send((tokio::time::Instant::now() + delay, buf[..n].to_vec())).await.is_err() {
+                return;
+            }
+        }
+    };
+    let writer = async move {
+        while let Some((due, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reader, writer);
 }
 
 /// Polls `fut` once and drops it unless it finished: a caller that stops waiting.
