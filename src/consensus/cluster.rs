@@ -76,9 +76,8 @@ pub async fn bootstrap(raft: RaftHandle, peers: Arc<Peers>, me: NodeId, members:
             return;
         }
         if reachable < quorum {
-            probe_timeout = (probe_timeout * 2).min(STARTUP_WAIT_MAX);
-        }
-        if reachable >= quorum {
+            probe_timeout = doubled(probe_timeout);
+        } else {
             tracing::info!(voters = voters.len(), reachable, "initializing the ensemble");
             match raft.initialize(peer_map(voters.iter().copied())).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => return,
@@ -99,6 +98,11 @@ const CAMPAIGN_RETRY: Duration = Duration::from_millis(300);
 /// (fsyncs of votes queued behind other disks' work) a campaign retried every 300 ms
 /// restarted itself in a new term before any vote of the last one came back, for ever.
 const STARTUP_WAIT_MAX: Duration = Duration::from_secs(5);
+
+/// The next wait after a miss: twice `wait`, at most `STARTUP_WAIT_MAX`.
+fn doubled(wait: Duration) -> Duration {
+    (wait * 2).min(STARTUP_WAIT_MAX)
+}
 /// How long after its start a voter keeps looking for a quorum to campaign with (peers
 /// holding large snapshots take a while to load them).
 pub const STARTUP_CAMPAIGN_WINDOW: Duration = Duration::from_secs(60);
@@ -149,7 +153,7 @@ pub async fn campaign_at_startup(core: Arc<Core>, give_up: Duration) {
             }
         }
         if reachable < quorum {
-            poll_timeout = (poll_timeout * 2).min(STARTUP_WAIT_MAX);
+            poll_timeout = doubled(poll_timeout);
         }
         if reachable >= quorum && best && !heard_from_leader() {
             tracing::info!(
@@ -168,7 +172,7 @@ pub async fn campaign_at_startup(core: Arc<Core>, give_up: Duration) {
             {
                 tokio::time::sleep(STARTUP_POLL).await;
             }
-            campaign_wait = (campaign_wait * 2).min(STARTUP_WAIT_MAX);
+            campaign_wait = doubled(campaign_wait);
             continue;
         }
         tokio::time::sleep(STARTUP_POLL).await;

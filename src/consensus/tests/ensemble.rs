@@ -53,10 +53,6 @@ struct Member3 {
 }
 
 async fn start_all(cfgs: &[ConsensusConfig]) -> Vec<Member3> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
     let mut out = Vec::new();
     // Highest id first, as kazoo's harness does.
     for cfg in cfgs.iter().rev() {
