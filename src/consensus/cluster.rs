@@ -107,34 +107,69 @@ fn doubled(wait: Duration) -> Duration {
 /// holding large snapshots take a while to load them).
 pub const STARTUP_CAMPAIGN_WINDOW: Duration = Duration::from_secs(60);
 
+/// What one round of the startup campaign does, from this node's state.
+#[derive(Debug, PartialEq, Eq)]
+enum StartupRound {
+    /// A leader reached this node, or it leads, or raft stopped: nothing left to do.
+    Stop,
+    /// Nothing to campaign for yet; look again shortly.
+    Wait,
+    /// A voter without a leader: poll the others' logs and campaign if this one is best.
+    Poll,
+}
+
+fn startup_round(state: ServerState, voter: bool, heard_from_leader: bool) -> StartupRound {
+    if heard_from_leader || matches!(state, ServerState::Leader | ServerState::Shutdown) {
+        return StartupRound::Stop;
+    }
+    // openraft starts every node as a learner with an empty membership and makes a voter a
+    // follower only once its core has loaded the log, a moment after `Raft::new` returned:
+    // a restarted voter seen that early must wait, not give up (it then waited for its
+    // election timeout, a minute in the test that caught it). An observer also waits, and
+    // stops at the window's end.
+    if state == ServerState::Learner || !voter {
+        return StartupRound::Wait;
+    }
+    StartupRound::Poll
+}
+
 /// Campaigns right away once a quorum of voters is up, if this node's log is the most
 /// up to date of those that answered (see the module docs), and again while no election
-/// succeeds. Gives up after `give_up`, once a leader has reached this node or this node
-/// leads, or when this node is not an initialized voter.
+/// succeeds. Gives up after `give_up`, or once a leader has reached this node or this node
+/// leads (see [`startup_round`]).
 pub async fn campaign_at_startup(core: Arc<Core>, give_up: Duration) {
     let (raft, peers) = (&core.raft, &core.peers);
     // The vote restored from disk may name a leader; only contact from one counts.
     let heard_from_leader = || core.leader_contact.lock().is_some();
     let deadline = tokio::time::Instant::now() + give_up;
+    // Answered by raft's core once it has loaded its state. A fresh node has nothing to
+    // campaign for: the initializer's bootstrap elects the first leader.
+    if !matches!(raft.is_initialized().await, Ok(true)) {
+        return;
+    }
     let (mut poll_timeout, mut campaign_wait) = (LAST_LOG_TIMEOUT, CAMPAIGN_RETRY);
     while tokio::time::Instant::now() < deadline {
-        let (me, my_log, others) = {
+        let round = {
             let metrics = raft.metrics();
             let m = metrics.borrow_watched();
-            // A follower or a candidate whose election has not succeeded yet.
-            if heard_from_leader() || !matches!(m.state, ServerState::Follower | ServerState::Candidate) {
-                return;
-            }
             let membership = m.membership_config.membership();
-            if !membership.voter_ids().any(|id| id == m.id) {
-                return;
+            let voter = membership.voter_ids().any(|id| id == m.id);
+            match startup_round(m.state, voter, heard_from_leader()) {
+                StartupRound::Stop => return,
+                StartupRound::Wait => None,
+                StartupRound::Poll => {
+                    let others: Vec<(NodeId, String)> = membership
+                        .voter_ids()
+                        .filter(|id| *id != m.id)
+                        .filter_map(|id| membership.get_node(&id).map(|n| (id, n.raft_addr.clone())))
+                        .collect();
+                    Some((m.id, m.last_log_index, others))
+                }
             }
-            let others: Vec<(NodeId, String)> = membership
-                .voter_ids()
-                .filter(|id| *id != m.id)
-                .filter_map(|id| membership.get_node(&id).map(|n| (id, n.raft_addr.clone())))
-                .collect();
-            (m.id, m.last_log_index, others)
+        };
+        let Some((me, my_log, others)) = round else {
+            tokio::time::sleep(STARTUP_POLL).await;
+            continue;
         };
         let voters = others.len() + 1;
         let quorum = voters / 2 + 1;
@@ -205,6 +240,21 @@ mod tests {
 
     fn m(id: u64, voter: bool) -> Member {
         Member { id, raft_addr: format!("127.0.0.1:{}", 3000 + id), voter }
+    }
+
+    #[test]
+    fn a_voter_still_loading_its_state_waits_for_the_startup_campaign() {
+        use ServerState::*;
+        // Seen before openraft's core finished its startup: a learner, maybe with no membership.
+        assert_eq!(startup_round(Learner, false, false), StartupRound::Wait);
+        assert_eq!(startup_round(Learner, true, false), StartupRound::Wait);
+        assert_eq!(startup_round(Follower, false, false), StartupRound::Wait);
+        assert_eq!(startup_round(Follower, true, false), StartupRound::Poll);
+        assert_eq!(startup_round(Candidate, true, false), StartupRound::Poll);
+        assert_eq!(startup_round(Follower, true, true), StartupRound::Stop);
+        assert_eq!(startup_round(Learner, false, true), StartupRound::Stop);
+        assert_eq!(startup_round(Leader, true, false), StartupRound::Stop);
+        assert_eq!(startup_round(Shutdown, true, false), StartupRound::Stop);
     }
 
     #[test]
