@@ -159,8 +159,8 @@ impl HeardCommits {
     }
 
     /// Waits (at most [`INBOUND_WAIT`]) until the connections from `leader` have handed over
-    /// everything already delivered to this member.
-    async fn drain_from(&self, leader: NodeId) {
+    /// everything already delivered to this member. False if the wait ran out.
+    async fn drain_from(&self, leader: NodeId) -> bool {
         let from_leader: Vec<Arc<InboundLink>> = {
             let links = self.links.lock();
             links.iter().filter(|l| l.from == leader).cloned().collect()
@@ -168,9 +168,10 @@ impl HeardCommits {
         let deadline = tokio::time::Instant::now() + INBOUND_WAIT;
         for link in from_leader {
             if !link.drained(deadline).await {
-                return;
+                return false;
             }
         }
+        true
     }
 
     /// Whether any peer connection is registered (none on a standalone server).
@@ -205,14 +206,21 @@ impl HeardCommits {
     /// Waits (at most [`MAX_WAIT`]) until every commit heard of is applied, unless there is
     /// none pending or this member is more than [`MAX_GAP`] entries behind. With `leader`
     /// (another member that leads), first lets its connections hand over what they hold.
-    pub async fn settle(&self, leader: Option<NodeId>) {
+    ///
+    /// True when the wait is complete: every commit the leader had announced to this member
+    /// before the call is applied (or this member is too far behind to wait for). A read
+    /// that reached this member before such a call began needs no wait of its own (see
+    /// [`SettledReads`]).
+    pub async fn settle(&self, leader: Option<NodeId>) -> bool {
         if let Some(leader) = leader {
-            self.drain_from(leader).await;
+            if !self.drain_from(leader).await {
+                return false;
+            }
         }
         let heard = self.heard.load(Ordering::Acquire);
         let applied = self.applied.load(Ordering::Acquire);
         if heard <= applied || heard - applied > MAX_GAP {
-            return;
+            return true;
         }
         let mut rx = self.applied_watch.clone();
         if tokio::time::timeout(MAX_WAIT, rx.wait_for(|&a| a >= heard)).await.is_err() {
@@ -220,7 +228,35 @@ impl HeardCommits {
             // or a pipeline of reads would pay the bound once each.
             let applied = self.applied.load(Ordering::Acquire);
             let _ = self.heard.compare_exchange(heard, applied, Ordering::AcqRel, Ordering::Acquire);
+            return false;
         }
+        true
+    }
+}
+
+/// One connection's record of its last complete [`HeardCommits::settle`]: the reads of a
+/// pipeline that had all arrived when it began are covered by it, so only the first pays
+/// for the wait.
+///
+/// A commit a read must see was announced (its notice on this member's socket) before its
+/// writer was answered, so before the read was sent: before the read arrived. A settle that
+/// began after the read arrived drained that notice and waited for its apply. Without this,
+/// a pipelined session's reads behind each write waited one after another, each for the
+/// commits of other sessions' writes announced in the meantime.
+#[derive(Debug, Default)]
+pub struct SettledReads {
+    began: Option<std::time::Instant>,
+}
+
+impl SettledReads {
+    /// Whether a read that arrived at `arrived` still needs a settle of its own.
+    pub fn needed(&self, arrived: std::time::Instant) -> bool {
+        self.began.is_none_or(|began| arrived > began)
+    }
+
+    /// A settle that began at `began` completed.
+    pub fn completed(&mut self, began: std::time::Instant) {
+        self.began = Some(self.began.map_or(began, |b| b.max(began)));
     }
 }
 
@@ -260,7 +296,7 @@ mod tests {
             tx
         });
         let start = tokio::time::Instant::now();
-        h.settle(None).await;
+        assert!(h.settle(None).await, "a wait that saw the apply is complete");
         assert_eq!(start.elapsed(), Duration::from_millis(3), "the read waits for the apply, and no longer");
         let _tx = apply.await.unwrap();
         // Nothing pending now: no wait at all.
@@ -290,10 +326,25 @@ mod tests {
         let (h, _tx, _index) = heard(4);
         h.announced(&append(4, 6, 6));
         let start = tokio::time::Instant::now();
-        h.settle(None).await;
+        assert!(!h.settle(None).await, "a wait cut short is not complete");
         assert_eq!(start.elapsed(), MAX_WAIT);
-        h.settle(None).await;
+        assert!(h.settle(None).await);
         assert_eq!(start.elapsed(), MAX_WAIT, "a second read waited again for the same commit");
+    }
+
+    #[test]
+    fn reads_that_arrived_before_a_complete_settle_began_need_none_of_their_own() {
+        let arrived = std::time::Instant::now();
+        let mut settled = SettledReads::default();
+        assert!(settled.needed(arrived), "a connection's first read settles");
+        let began = arrived + Duration::from_millis(5);
+        settled.completed(began);
+        assert!(!settled.needed(arrived), "a read queued behind the settle is covered by it");
+        assert!(!settled.needed(began));
+        assert!(settled.needed(began + Duration::from_micros(1)), "a read that arrived later settles again");
+        // A settle that began earlier but completed later does not move the mark back.
+        settled.completed(arrived);
+        assert!(!settled.needed(began));
     }
 
     /// What a peer delivered to this member and its reader has not handled makes a read
@@ -321,7 +372,7 @@ mod tests {
         }
         // Queued in the kernel, nobody reading: the read waits its bound for it.
         let start = tokio::time::Instant::now();
-        h.settle(Some(7)).await;
+        assert!(!h.settle(Some(7)).await, "a wait that ran out is not complete");
         assert!(start.elapsed() >= INBOUND_WAIT, "the read did not wait for the queued notice");
 
         // Taken off the socket but not handled yet: still unread.
@@ -330,6 +381,7 @@ mod tests {
         assert!(link.unread(), "a frame taken and not handled counts as unread");
         link.frame_handled();
         assert!(!link.unread());
+        assert!(h.settle(Some(7)).await, "everything handled, nothing announced: complete at once");
 
         drop(registration);
         assert!(!h.has_links(), "a closed connection stays registered");

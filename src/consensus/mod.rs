@@ -544,8 +544,8 @@ impl Consensus {
     }
 
     /// Before a client read: waits (briefly) for the commits a leader has announced to this
-    /// member to be applied (see [`heard_commits`]).
-    pub async fn settle_heard_commits(&self) {
+    /// member to be applied (see [`heard_commits`]). True when that wait is complete.
+    pub async fn settle_heard_commits(&self) -> bool {
         let heard = &self.core.heard_commits;
         // Standalone: no peer connections, nothing to look up.
         let leader = if heard.has_links() {
@@ -555,7 +555,7 @@ impl Consensus {
         } else {
             None
         };
-        heard.settle(leader).await;
+        heard.settle(leader).await
     }
 
     /// The term this node leads in, or `None` when it does not lead. A decision taken as

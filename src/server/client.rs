@@ -28,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::consensus::heard_commits::SettledReads;
 use crate::consensus::ConsensusError;
 use crate::db::ConnHandle;
 use crate::proto::connect::ConnectRequest;
@@ -718,6 +719,7 @@ async fn respond(
     // Replies are encoded into this one buffer and sent as exact-size copies, instead of
     // a fresh vector per reply growing by doubling.
     let mut out = Vec::new();
+    let mut settled = SettledReads::default();
     while let Some(Queued { item, cost }) = requests.rx.recv().await {
         // A client that does not read its replies is not answered further: its requests
         // stay outstanding, and the reader stops reading its socket.
@@ -757,7 +759,12 @@ async fn respond(
                 close = answer_sasl(&ctx, &handle, session_id, &mut sasl, xid, &token, &mut out);
             }
             Pending::Read { xid, op, req, at } => {
-                ctx.consensus.settle_heard_commits().await;
+                if settled.needed(at) {
+                    let began = Instant::now();
+                    if ctx.consensus.settle_heard_commits().await {
+                        settled.completed(began);
+                    }
+                }
                 let auth = handle.auth.read();
                 let reader = cmd::read::Reader { db: &ctx.db, conn, session_id, auth: &auth, replies: &handle.out };
                 cmd::read::execute(&reader, xid, op, req, &mut out);
