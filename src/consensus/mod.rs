@@ -543,9 +543,21 @@ impl Consensus {
         self.core.raft.is_leader()
     }
 
-    /// Before a client read: waits (briefly) for the commits a leader has announced to this
-    /// member to be applied (see [`heard_commits`]). True when that wait is complete.
-    pub async fn settle_heard_commits(&self) -> bool {
+    /// Before a client read that reached this member at `arrived`: waits (briefly) for the
+    /// commits a leader has announced to this member to be applied (see [`heard_commits`]),
+    /// unless the connection's last complete wait, recorded in `settled`, already covers it.
+    pub async fn settle_heard_commits(&self, arrived: std::time::Instant, settled: &mut heard_commits::SettledReads) {
+        if !settled.needed(arrived) {
+            return;
+        }
+        let began = std::time::Instant::now();
+        if self.settle_now().await {
+            settled.completed(began);
+        }
+    }
+
+    /// One wait of [`settle_heard_commits`](Self::settle_heard_commits); true when complete.
+    async fn settle_now(&self) -> bool {
         let heard = &self.core.heard_commits;
         // Standalone: no peer connections, nothing to look up.
         let leader = if heard.has_links() {

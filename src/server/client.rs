@@ -759,12 +759,7 @@ async fn respond(
                 close = answer_sasl(&ctx, &handle, session_id, &mut sasl, xid, &token, &mut out);
             }
             Pending::Read { xid, op, req, at } => {
-                if settled.needed(at) {
-                    let began = Instant::now();
-                    if ctx.consensus.settle_heard_commits().await {
-                        settled.completed(began);
-                    }
-                }
+                ctx.consensus.settle_heard_commits(at, &mut settled).await;
                 let auth = handle.auth.read();
                 let reader = cmd::read::Reader { db: &ctx.db, conn, session_id, auth: &auth, replies: &handle.out };
                 cmd::read::execute(&reader, xid, op, req, &mut out);
